@@ -1,0 +1,264 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The Kalná, Begley & Donnan (2024) catalogue, the paper's sample and its
+stratified splits.
+
+The catalogue is never shipped with the package. `load_kalna2024` reads,
+in this order of precedence: the ``path`` argument, the environment
+variable ``PHOTOZ_NUMBA_KALNA2024``, the configuration item
+``photoz_numba.conf.kalna2024_path``, and otherwise downloads it from its
+public URL into astropy's download cache. Every copy is checked against
+the catalogue's SHA-256.
+"""
+
+import hashlib
+import math
+import os
+
+import numpy as np
+from astropy import units as u
+from astropy.io import ascii
+from astropy.table import MaskedColumn, Table
+from astropy.utils.data import download_file
+
+from . import conf
+
+__all__ = ["KALNA2024_URL", "KALNA2024_SHA256", "KALNA2024_BANDS",
+           "load_kalna2024", "paper_sample", "stratified_split",
+           "stratified_kfold"]
+
+KALNA2024_URL = ("https://raw.githubusercontent.com/Juli-Kalna/"
+                 "JWST-ML-Galaxy-Photo-Z/main/all_with_z_spec_filtered.ascii")
+KALNA2024_SHA256 = "b969cd1f3781856efef784464015c5aae9c801c324cde42203b27c9090e3cd20"
+#: The 11 bands of the catalogue, from the shortest to the longest wavelength.
+KALNA2024_BANDS = ("f435w", "f606w", "f814w", "f090w", "f115w", "f150w",
+                   "f200w", "f277w", "f356w", "f410m", "f444w")
+ENV_VAR = "PHOTOZ_NUMBA_KALNA2024"
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _catalogue_path(path):
+    for candidate, origin in ((path, "path argument"),
+                              (os.environ.get(ENV_VAR), f"${ENV_VAR}"),
+                              (conf.kalna2024_path, "conf.kalna2024_path")):
+        if candidate:
+            candidate = os.path.expanduser(str(candidate))
+            if not os.path.isfile(candidate):
+                raise FileNotFoundError(f"catalogue file {candidate!r} (from the "
+                                        f"{origin}) does not exist")
+            return candidate
+    return download_file(KALNA2024_URL, cache=True, show_progress=False)
+
+
+def load_kalna2024(path=None, check_hash=True):
+    """The spectroscopic catalogue of Kalná, Begley & Donnan (2024).
+
+    5667 galaxies from PRIMER/UDS, PRIMER/COSMOS and JADES/GOODS-S with HST
+    and JWST fluxes and a spectroscopic redshift.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        A local copy of the catalogue. If not given, the environment
+        variable ``PHOTOZ_NUMBA_KALNA2024`` or the configuration item
+        ``kalna2024_path`` is used, and failing both the file is downloaded
+        from `KALNA2024_URL` through astropy's download cache.
+    check_hash : bool, optional
+        Check the file's SHA-256 against `KALNA2024_SHA256` (default).
+
+    Returns
+    -------
+    catalogue : `~astropy.table.Table`
+        ``ID``, ``x``, ``y``, ``ra`` and ``dec`` (deg), a flux column per
+        band and its ``<band>_err`` in uJy, and ``zspec``. Entries that the
+        file marks with -99 are masked.
+
+    Raises
+    ------
+    FileNotFoundError
+        The given path does not exist.
+    ValueError
+        The file's SHA-256 does not match.
+
+    Examples
+    --------
+    >>> from photoz_numba.datasets import load_kalna2024
+    >>> cat = load_kalna2024()  # doctest: +REMOTE_DATA
+    >>> len(cat)  # doctest: +REMOTE_DATA
+    5667
+    """
+    filename = _catalogue_path(path)
+    if check_hash:
+        digest = _sha256(filename)
+        if digest != KALNA2024_SHA256:
+            raise ValueError(f"{filename!r} is not the Kalná et al. (2024) "
+                             f"catalogue: SHA-256 {digest}, expected "
+                             f"{KALNA2024_SHA256}")
+    raw = ascii.read(filename, format="basic", guess=False)
+    catalogue = Table(meta={"source": KALNA2024_URL, "filename": filename})
+    for name in raw.colnames:
+        values = np.asarray(raw[name])
+        unit = None
+        if name in ("ra", "dec"):
+            unit = u.deg
+        elif name.split("_")[0] in KALNA2024_BANDS:
+            unit = u.uJy
+        if name in ("ID", "x", "y", "ra", "dec"):
+            catalogue[name] = values
+            catalogue[name].unit = unit
+        else:
+            catalogue[name] = MaskedColumn(values, unit=unit,
+                                           mask=values == -99.0)
+    return catalogue
+
+
+def paper_sample(catalogue, z="zspec", bands=KALNA2024_BANDS, z_max=7.0):
+    """The paper's sample: ``z <= z_max`` and a positive flux in every band.
+
+    Parameters
+    ----------
+    catalogue : `~astropy.table.Table`
+        As returned by `load_kalna2024`.
+    z : str, optional
+        The spectroscopic redshift column.
+    bands : sequence of str, optional
+        Band columns that must hold a positive, unmasked flux.
+    z_max : float, optional
+        Largest redshift kept (7 in the paper).
+
+    Returns
+    -------
+    sample : `~astropy.table.Table`
+        The selected rows, in catalogue order (4605 for the paper's file).
+    """
+    for name in (z, *bands):
+        if name not in catalogue.colnames:
+            raise KeyError(f"column {name!r} is not in the catalogue")
+    keep = ~np.ma.getmaskarray(catalogue[z])
+    keep &= np.ma.filled(np.asarray(catalogue[z], dtype=float) <= z_max, False)
+    for band in bands:
+        flux = catalogue[band]
+        keep &= ~np.ma.getmaskarray(flux)
+        keep &= np.ma.filled(np.ma.asarray(flux, dtype=float) > 0, False)
+    return catalogue[keep]
+
+
+def _strata(z, n_bins):
+    """Quantile-bin label of every redshift (as pandas.qcut with n_bins)."""
+    z = np.asarray(z, dtype=float)
+    if not np.isfinite(z).all():
+        raise ValueError("redshifts to stratify must all be finite")
+    edges = np.unique(np.quantile(z, np.linspace(0, 1, n_bins + 1)))
+    return np.clip(np.searchsorted(edges, z, side="left") - 1, 0, len(edges) - 2)
+
+
+def _redshifts(table, z):
+    if z not in table.colnames:
+        raise KeyError(f"redshift column {z!r} is not in the table")
+    column = table[z]
+    if np.ma.getmaskarray(column).any():
+        raise ValueError(f"redshift column {z!r} has masked values")
+    return np.asarray(np.ma.getdata(column), dtype=float)
+
+
+def stratified_kfold(z, n_folds=5, n_bins=14, seed=None):
+    """Fold label of every galaxy, stratified in quantile bins of redshift.
+
+    Within each bin the galaxies are shuffled and dealt round-robin to the
+    folds, starting each bin where the last one stopped, so the folds
+    differ in size by at most one.
+
+    Parameters
+    ----------
+    z : array-like
+        Redshifts, finite.
+    n_folds : int, optional
+        Number of folds, >= 2.
+    n_bins : int, optional
+        Number of redshift quantile bins.
+    seed : int or `numpy.random.Generator`, optional
+        Seeds the shuffle.
+
+    Returns
+    -------
+    folds : ndarray of int
+        Fold index, 0 to ``n_folds - 1``, of every galaxy.
+    """
+    z = np.asarray(z, dtype=float)
+    if int(n_folds) != n_folds or n_folds < 2 or n_folds > z.size:
+        raise ValueError(f"n_folds must be an integer from 2 to {z.size}, not "
+                         f"{n_folds!r}")
+    rng = np.random.default_rng(seed)
+    strata = _strata(z, n_bins)
+    folds = np.empty(z.size, dtype=int)
+    next_fold = 0
+    for label in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == label))
+        folds[members] = (next_fold + np.arange(members.size)) % n_folds
+        next_fold = (next_fold + members.size) % n_folds
+    return folds
+
+
+def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
+    """Split a table into training and test parts, stratified in redshift.
+
+    The redshifts are cut into ``n_bins`` quantile bins (as the paper does,
+    14 bins); ``ceil(test_size * len(table))`` test galaxies are shared
+    among the bins in proportion to their size (largest remainders first)
+    and drawn at random within each bin.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        The sample to split.
+    z : str, optional
+        The redshift column.
+    test_size : float, optional
+        Fraction of the galaxies in the test part, between 0 and 1.
+    n_bins : int, optional
+        Number of redshift quantile bins.
+    seed : int, optional
+        Seeds the draw: the same seed gives the same split.
+
+    Returns
+    -------
+    train, test : `~astropy.table.Table`
+        The two parts, each in the order of the input table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba.datasets import stratified_split
+    >>> table = Table({"zspec": np.linspace(0, 7, 100)})
+    >>> train, test = stratified_split(table, seed=0)
+    >>> len(train), len(test)
+    (80, 20)
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, not {test_size!r}")
+    redshift = _redshifts(table, z)
+    if len(table) < 2:
+        raise ValueError(f"cannot split a table of {len(table)} rows")
+    strata = _strata(redshift, n_bins)
+    labels, sizes = np.unique(strata, return_counts=True)
+    n_test = math.ceil(test_size * len(table))
+    share = sizes * n_test / len(table)
+    per_bin = np.floor(share).astype(int)
+    leftover = n_test - per_bin.sum()
+    # Largest remainders get the leftover galaxies; ties go to the lower bin.
+    order = np.lexsort((labels, -(share - per_bin)))
+    per_bin[order[:leftover]] += 1
+    rng = np.random.default_rng(seed)
+    is_test = np.zeros(len(table), dtype=bool)
+    for label, count in zip(labels, per_bin):
+        members = np.flatnonzero(strata == label)
+        is_test[rng.choice(members, size=count, replace=False)] = True
+    return table[~is_test], table[is_test]

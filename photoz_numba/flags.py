@@ -1,0 +1,63 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Bit flags of the ``z_phot_flag`` column.
+
+`FLAGS` is the one source of truth: the docstring of this module and of
+`decode_z_phot_flags` are built from it.
+"""
+
+import numpy as np
+
+__all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
+           "EXTRAPOLATION", "UNPREDICTED", "decode_z_phot_flags"]
+
+MISSING_BAND = 1
+NONDETECTION = 2
+SOLVE_FAILED = 4
+EXTRAPOLATION = 8
+
+#: (bit value, name, z_phot masked?, description) of every flag bit.
+FLAGS = (
+    (MISSING_BAND, "missing_band", True,
+     "a band has no measurement (masked, NaN, infinite or -99)"),
+    (NONDETECTION, "nondetection", True,
+     "a band has flux <= 0, so no magnitude or colour"),
+    (SOLVE_FAILED, "solve_failed", True,
+     "the Gram matrix K + lam I was not positive definite in floating point"),
+    (EXTRAPOLATION, "extrapolation", False,
+     "the galaxy lies outside the bounding box of its neighbours in some "
+     "feature; z_phot is given but extrapolated"),
+)
+
+#: Bits for which ``z_phot`` is masked.
+UNPREDICTED = sum(bit for bit, _, masked, _ in FLAGS if masked)
+
+__doc__ += "\nBits:\n\n" + "\n".join(
+    f"- {bit} ``{name}``: {text}" for bit, name, _, text in FLAGS)
+
+
+def decode_z_phot_flags(flags):
+    """Names of the bits set in each ``z_phot_flag`` value.
+
+    Parameters
+    ----------
+    flags : int or array-like of int
+        Values of the ``z_phot_flag`` column.
+
+    Returns
+    -------
+    names : list of str, or list of lists of str
+        The set bits' names, for a scalar or for each element.
+
+    Examples
+    --------
+    >>> from photoz_numba.flags import decode_z_phot_flags
+    >>> decode_z_phot_flags(9)
+    ['missing_band', 'extrapolation']
+    """
+    values = np.asarray(flags)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"flags must be integers, not {values.dtype}")
+    decoded = [[name for bit, name, _, _ in FLAGS if int(v) & bit]
+               for v in values.ravel()]
+    return decoded[0] if values.ndim == 0 else decoded

@@ -1,0 +1,117 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Accuracy metrics of photometric redshifts, as defined in the paper.
+
+``dz = (z_phot - z_spec) / (1 + z_spec)``; sigma_NMAD is 1.4826 times the
+median absolute deviation of dz from its median; an outlier has
+``|dz| > 0.15``; the bias is the median of dz.
+"""
+
+import numpy as np
+
+__all__ = ["dz", "sigma_nmad", "outlier_fraction", "bias", "evaluate"]
+
+# Scales the median absolute deviation to a Gaussian's standard deviation.
+NMAD_SCALE = 1.4826
+
+
+def _as_finite(values, name):
+    values = np.ma.asarray(values)
+    if np.ma.getmaskarray(values).any():
+        raise ValueError(f"{name} has masked values; select the rows with a "
+                         f"value first")
+    values = np.asarray(np.ma.getdata(values), dtype=np.float64)
+    if values.size == 0:
+        raise ValueError(f"{name} is empty")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"{name} has {bad.sum()} non-finite values "
+                         f"(first at index {np.flatnonzero(bad)[0]})")
+    return values
+
+
+def dz(z_phot, z_spec):
+    """Normalised redshift error ``(z_phot - z_spec) / (1 + z_spec)``.
+
+    Parameters
+    ----------
+    z_phot, z_spec : array-like
+        Photometric and spectroscopic redshifts, finite and unmasked.
+
+    Returns
+    -------
+    dz : ndarray
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import dz
+    >>> dz([1.1, 2.0], [1.0, 2.0])
+    array([0.05, 0.  ])
+    """
+    z_phot = _as_finite(z_phot, "z_phot")
+    z_spec = _as_finite(z_spec, "z_spec")
+    if z_phot.shape != z_spec.shape:
+        raise ValueError(f"z_phot and z_spec differ in shape: {z_phot.shape} "
+                         f"and {z_spec.shape}")
+    if (z_spec <= -1).any():
+        raise ValueError("z_spec has values <= -1")
+    return (z_phot - z_spec) / (1.0 + z_spec)
+
+
+def sigma_nmad(z_phot, z_spec):
+    """Normalised median absolute deviation of dz: ``1.4826 median(|dz - median(dz)|)``.
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import sigma_nmad
+    >>> round(float(sigma_nmad([1.0, 2.1, 3.0], [1.0, 2.0, 3.1])), 5)
+    0.04942
+    """
+    d = dz(z_phot, z_spec)
+    return NMAD_SCALE * np.median(np.abs(d - np.median(d)))
+
+
+def outlier_fraction(z_phot, z_spec, threshold=0.15):
+    """Fraction of galaxies with ``|dz| > threshold`` (0.15 by default).
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import outlier_fraction
+    >>> float(outlier_fraction([1.0, 3.0], [1.0, 2.0]))
+    0.5
+    """
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, not {threshold!r}")
+    return np.mean(np.abs(dz(z_phot, z_spec)) > threshold)
+
+
+def bias(z_phot, z_spec):
+    """Median of dz.
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import bias
+    >>> float(bias([1.1, 2.0, 3.0], [1.0, 2.0, 3.0]))
+    0.0
+    """
+    return np.median(dz(z_phot, z_spec))
+
+
+def evaluate(z_phot, z_spec, threshold=0.15):
+    """All three metrics and the count, as a dict.
+
+    Returns
+    -------
+    metrics : dict
+        ``n``, ``sigma_nmad``, ``outlier_fraction`` and ``bias``.
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import evaluate
+    >>> evaluate([1.0, 3.0], [1.0, 2.0])["outlier_fraction"]
+    0.5
+    """
+    return {"n": int(np.size(z_phot)),
+            "sigma_nmad": float(sigma_nmad(z_phot, z_spec)),
+            "outlier_fraction": float(outlier_fraction(z_phot, z_spec, threshold)),
+            "bias": float(bias(z_phot, z_spec))}

@@ -1,0 +1,137 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+From unit-aware Table columns to AB magnitudes and colours.
+
+Units are checked and stripped here, at the entry point, so that the
+kernels only ever see plain ``float64`` arrays.
+"""
+
+import numpy as np
+from astropy import units as u
+
+__all__ = ["MISSING_SENTINEL", "band_magnitudes", "adjacent_colours",
+           "colour_names"]
+
+#: Value that catalogues use for "no measurement" (as the paper's does).
+MISSING_SENTINEL = -99.0
+
+# Zero point of AB magnitudes for fluxes in microjansky: 3631 Jy.
+_AB_ZEROPOINT_UJY = 23.9
+
+# Per-band measurement state.
+MEASURED = 0
+MISSING = 1
+NONDETECTION = 2
+
+
+def _resolve_unit(column, colname, unit):
+    """The unit to read ``column`` in: the stated one, else its own."""
+    if unit is None:
+        unit = getattr(column, "unit", None)
+        if unit is None:
+            raise u.UnitsError(
+                f"column {colname!r} has no unit; give the column a unit "
+                f"(e.g. table[{colname!r}].unit = 'uJy' or u.ABmag) or state it "
+                f"with units={{band: unit}}")
+        return unit
+    try:
+        return u.Unit(unit)
+    except (ValueError, TypeError) as exc:
+        raise u.UnitsError(f"unit {unit!r} stated for column {colname!r} is not "
+                           f"a valid unit: {exc}") from None
+
+
+def _is_magnitude(unit):
+    return isinstance(unit, u.FunctionUnitBase)
+
+
+def _values_and_mask(column, colname):
+    """Plain float values and a mask of 'no measurement' entries."""
+    mask = np.ma.getmaskarray(column)
+    data = column.value if isinstance(column, u.Quantity) else column
+    data = np.ma.getdata(data)
+    if data.ndim != 1:
+        raise ValueError(f"column {colname!r} must be one-dimensional, "
+                         f"not of shape {data.shape}")
+    try:
+        values = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"column {colname!r} must hold numbers, not "
+                        f"{data.dtype}") from None
+    missing = mask | ~np.isfinite(values) | (values == MISSING_SENTINEL)
+    return values, missing
+
+
+def band_magnitudes(table, columns, units=None):
+    """AB magnitudes and measurement states of the band columns of a table.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table` or `~astropy.table.QTable`
+        The catalogue.
+    columns : list of str
+        Column names, one per band, in band order.
+    units : dict, optional
+        Unit to read each column in, keyed by column name; overrides the
+        column's own unit and is required for columns without one.
+
+    Returns
+    -------
+    mag : ndarray of float64, shape (n_rows, n_bands)
+        AB magnitudes; NaN where the band has no usable measurement.
+    state : ndarray of int8, shape (n_rows, n_bands)
+        0 measured, 1 missing (masked, NaN, infinite or -99), 2 not
+        detected (flux <= 0).
+
+    Raises
+    ------
+    KeyError
+        A column is absent from the table.
+    astropy.units.UnitsError
+        A column has no unit and none is stated, or its unit is neither a
+        spectral flux density per unit frequency nor an AB magnitude.
+    """
+    units = units or {}
+    n_rows = len(table)
+    mag = np.full((n_rows, len(columns)), np.nan)
+    state = np.zeros((n_rows, len(columns)), dtype=np.int8)
+    for b, colname in enumerate(columns):
+        if colname not in table.colnames:
+            raise KeyError(f"band column {colname!r} is not in the table "
+                           f"(columns: {', '.join(table.colnames)})")
+        column = table[colname]
+        unit = _resolve_unit(column, colname, units.get(colname))
+        values, missing = _values_and_mask(column, colname)
+        if _is_magnitude(unit):
+            try:
+                converted = (values * unit).to_value(u.ABmag)
+            except u.UnitsError:
+                raise u.UnitsError(
+                    f"column {colname!r} is in {unit}, which cannot be "
+                    f"converted to AB magnitudes") from None
+            detected = ~missing
+        else:
+            try:
+                flux = (values * unit).to_value(u.uJy)
+            except u.UnitsError:
+                raise u.UnitsError(
+                    f"column {colname!r} is in {unit}, which is not a spectral "
+                    f"flux density per unit frequency (e.g. uJy, nJy, "
+                    f"erg s-1 cm-2 Hz-1) nor an AB magnitude") from None
+            detected = ~missing & (flux > 0)
+            state[~missing & ~detected, b] = NONDETECTION
+            with np.errstate(divide="ignore", invalid="ignore"):
+                converted = _AB_ZEROPOINT_UJY - 2.5 * np.log10(flux)
+        state[missing, b] = MISSING
+        mag[detected, b] = converted[detected]
+    return mag, state
+
+
+def adjacent_colours(mag):
+    """Colours ``mag[:, i] - mag[:, i + 1]`` of adjacent bands."""
+    return mag[:, :-1] - mag[:, 1:]
+
+
+def colour_names(bands):
+    """Names of the adjacent colours, e.g. ``'f435w-f606w'``."""
+    return [f"{a}-{b}" for a, b in zip(bands[:-1], bands[1:])]
