@@ -54,7 +54,12 @@ def _catalogue_path(path):
                 raise FileNotFoundError(f"catalogue file {candidate!r} (from the "
                                         f"{origin}) does not exist")
             return candidate
-    return download_file(KALNA2024_URL, cache=True, show_progress=False)
+    try:
+        return download_file(KALNA2024_URL, cache=True, show_progress=False)
+    except OSError as exc:  # URLError and socket errors are OSErrors
+        raise OSError(f"could not download the catalogue from {KALNA2024_URL} "
+                      f"({exc}); pass path=..., or set ${ENV_VAR} or "
+                      f"photoz_numba.conf.kalna2024_path to a local copy") from exc
 
 
 def load_kalna2024(path=None, check_hash=True):

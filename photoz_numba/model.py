@@ -74,9 +74,10 @@ class PhotoZModel:
         paper), ``'median'`` or ``'mean'`` fit ``z`` minus the neighbours'
         median or mean redshift, so that predictions far from the
         neighbours relax to that value rather than to 0.
-    magnitude_band : str or None, optional
+    magnitude_band : str, 'auto' or None, optional
         A band whose AB magnitude is added, standardised, to the colours as
-        a feature. None (the paper) uses colours only.
+        a feature. ``'auto'`` takes the middle band of ``bands`` (f150w for
+        the paper's 11 bands); None (the paper) uses colours only.
     columns : dict, optional
         Column name of each band, where it differs from the band name.
     units : dict or unit, optional
@@ -98,8 +99,8 @@ class PhotoZModel:
     [0.0, 0.0, 0.0]
     """
 
-    def __init__(self, bands, k=40, gamma=0.05, lam=0.003, clip_sigma=3.0,
-                 offset="median", magnitude_band="f444w", columns=None,
+    def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
+                 offset="median", magnitude_band="auto", columns=None,
                  units=None):
         self.bands = bands
         self.k = k
@@ -166,7 +167,7 @@ class PhotoZModel:
         if self.offset not in _OFFSETS:
             raise ValueError(f"offset must be one of {_OFFSETS}, not "
                              f"{self.offset!r}")
-        if self.magnitude_band is not None and self.magnitude_band not in self.bands:
+        if self.magnitude_band not in (None, "auto", *self.bands):
             raise ValueError(f"magnitude_band {self.magnitude_band!r} is not "
                              f"one of the bands {self.bands}")
         if self.columns is not None:
@@ -179,6 +180,12 @@ class PhotoZModel:
                                  f"{sorted(unknown)}")
 
     # -- tables to arrays ------------------------------------------------------
+
+    def _magnitude_band(self):
+        """The band whose magnitude is a feature, or None."""
+        if self.magnitude_band == "auto":
+            return self.bands[len(self.bands) // 2]
+        return self.magnitude_band
 
     def _column_names(self):
         columns = self.columns or {}
@@ -209,15 +216,15 @@ class PhotoZModel:
         mag, state = band_magnitudes(table, self._column_names(),
                                      self._column_units(units))
         features = adjacent_colours(mag)
-        if self.magnitude_band is not None:
-            band = self.bands.index(self.magnitude_band)
+        if self._magnitude_band() is not None:
+            band = self.bands.index(self._magnitude_band())
             features = np.column_stack([features, mag[:, band]])
         return features, state
 
     def _feature_names(self):
         names = colour_names(self.bands)
-        if self.magnitude_band is not None:
-            names.append(self.magnitude_band)
+        if self._magnitude_band() is not None:
+            names.append(self._magnitude_band())
         return names
 
     # -- fit and predict ---------------------------------------------------------

@@ -1,0 +1,76 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Cross-validation of a `~photoz_numba.PhotoZModel` on a training table.
+
+Folds are stratified in redshift (`~photoz_numba.datasets.stratified_kfold`);
+each fold is predicted by the Numba kernel in one call.
+"""
+
+import numpy as np
+
+from .datasets import _redshifts, stratified_kfold
+from .metrics import evaluate
+
+__all__ = ["cross_val_predict", "cross_validate"]
+
+
+def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
+    """Out-of-fold predictions for every row of a training table.
+
+    Each fold is predicted by a copy of ``model`` fitted on the other
+    folds, standardisation included, so no fold sees its own galaxies.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        Supplies the hyper-parameters; it is not modified.
+    table : `~astropy.table.Table`
+        Training galaxies with the redshift column ``z``.
+    z : str, optional
+        The redshift column.
+    n_folds, n_bins : int, optional
+        Number of folds and of redshift quantile bins to stratify in.
+    seed : int, optional
+        Seeds the assignment of galaxies to folds.
+
+    Returns
+    -------
+    z_phot, z_phot_err : ndarray
+        Out-of-fold predictions (NaN for rows that could not be predicted).
+    flag : ndarray of int
+        ``z_phot_flag`` of every row.
+    """
+    redshift = _redshifts(table, z)
+    folds = stratified_kfold(redshift, n_folds=n_folds, n_bins=n_bins, seed=seed)
+    z_phot = np.full(len(table), np.nan)
+    z_phot_err = np.full(len(table), np.nan)
+    flag = np.zeros(len(table), dtype=np.int16)
+    fold_model = type(model)(**model.get_params())
+    for fold in range(n_folds):
+        held_out = folds == fold
+        fold_model.fit(table[~held_out], z=z)
+        zp, err, fl, _ = fold_model._predict_arrays(table[held_out])
+        z_phot[held_out] = zp
+        z_phot_err[held_out] = err
+        flag[held_out] = fl
+    return z_phot, z_phot_err, flag
+
+
+def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
+    """Cross-validated metrics of a model on a training table.
+
+    Parameters are as for `cross_val_predict`.
+
+    Returns
+    -------
+    metrics : dict
+        ``n``, ``sigma_nmad``, ``outlier_fraction`` and ``bias`` of the
+        out-of-fold predictions, and ``n_unpredicted``: rows without a
+        prediction, left out of the metrics.
+    """
+    z_phot = cross_val_predict(model, table, z=z, n_folds=n_folds,
+                               n_bins=n_bins, seed=seed)[0]
+    ok = np.isfinite(z_phot)
+    metrics = evaluate(z_phot[ok], _redshifts(table, z)[ok])
+    metrics["n_unpredicted"] = int((~ok).sum())
+    return metrics
