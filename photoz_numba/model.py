@@ -206,13 +206,17 @@ class PhotoZModel:
                     for band, unit in units.items()}
         return {name: units for name in names}
 
-    def _features(self, table, units):
-        """Unstandardised features and per-band states of a table."""
+    @staticmethod
+    def _check_table(table):
         if not isinstance(table, Table):
             raise TypeError(f"expected an astropy Table, not "
                             f"{type(table).__name__}")
         if len(table) == 0:
             raise ValueError("the table has no rows")
+
+    def _features(self, table, units):
+        """Unstandardised features and per-band states of a table."""
+        self._check_table(table)
         mag, state = band_magnitudes(table, self._column_names(),
                                      self._column_units(units))
         features = adjacent_colours(mag)
@@ -277,8 +281,9 @@ class PhotoZModel:
         features = features[usable]
         mean = features.mean(axis=0)
         std = features.std(axis=0, ddof=1)
-        constant = [name for name, s in zip(self._feature_names(), std)
-                    if not s > 0]
+        # Round-off leaves a spread of ~1e-15 on a colour that is constant.
+        constant = [name for name, s, m in zip(self._feature_names(), std, mean)
+                    if not s > 1e-9 * (1 + abs(m))]
         if constant:
             raise ValueError(f"feature(s) {constant} are constant over the "
                              f"training set: they cannot be standardised")
@@ -316,6 +321,9 @@ class PhotoZModel:
         if not hasattr(self, "train_z_"):
             raise NotFittedError("this PhotoZModel is not fitted yet: call "
                                  "fit(table, z=...) first")
+        if self.k > self.n_train_:
+            raise ValueError(f"k={self.k} exceeds the {self.n_train_} training "
+                             f"galaxies the model was fitted on; fit it again")
 
     def predict(self, table, units=None, n_threads=None):
         """Photometric redshifts for every row of a table.
@@ -347,6 +355,7 @@ class PhotoZModel:
             The table already has one of the output columns, or no rows.
         """
         self._check_fitted()
+        self._check_table(table)
         present = [name for name in OUTPUT_COLUMNS if name in table.colnames]
         if present:
             raise ValueError(f"the table already has column(s) {present}; "

@@ -1,0 +1,222 @@
+"""PhotoZModel: the Table layer, bad input and row bookkeeping."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Column, MaskedColumn, QTable, Table, vstack
+
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.exceptions import NotFittedError, PhotoZWarning
+from photoz_numba.flags import (EXTRAPOLATION, MISSING_BAND, NONDETECTION,
+                                SOLVE_FAILED, decode_z_phot_flags)
+
+BANDS = list(KALNA2024_BANDS)
+
+
+@pytest.fixture(scope="module")
+def split(sample):
+    return stratified_split(sample, z="zspec", seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    return PhotoZModel(BANDS).fit(split[0], z="zspec")
+
+
+def toy(n=200, seed=0, bands=("g", "r", "i", "z")):
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0.1, 3.0, n)
+    table = Table({b: (24 + np.cos(z * (i + 1)) + rng.normal(0, 0.02, n)) * u.ABmag
+                   for i, b in enumerate(bands)})
+    table["zspec"] = z
+    return table
+
+
+def test_issue_example_output_columns(split, fitted):
+    train, test = split
+    assert fitted.fit(train, z="zspec") is fitted
+    out = fitted.predict(test)
+    assert type(out) is type(test)
+    assert out.colnames == test.colnames + ["z_phot", "z_phot_err", "z_phot_flag",
+                                            "z_phot_nused"]
+    assert len(out) == len(test) == 921
+    np.testing.assert_array_equal(out["ID"], test["ID"])
+    assert not np.ma.getmaskarray(out["z_phot"]).any()
+    assert (out["z_phot_err"] > 0).all()
+    assert "z_phot" not in test.colnames  # the input is untouched
+
+
+def test_missing_band_at_predict_is_flagged_not_dropped(split, fitted):
+    test = split[1][:20].copy()
+    test["f435w"].mask[3] = True
+    test["f606w"][5] = -99.0
+    test["f814w"][7] = np.nan
+    test["f090w"][9] = 0.0          # not detected
+    test["f444w"][9] = -1.0
+    out = fitted.predict(test)
+    assert len(out) == 20
+    masked = np.ma.getmaskarray(out["z_phot"])
+    np.testing.assert_array_equal(np.flatnonzero(masked), [3, 5, 7, 9])
+    assert np.ma.getmaskarray(out["z_phot_err"])[[3, 5, 7, 9]].all()
+    for row in (3, 5, 7):
+        assert out["z_phot_flag"][row] & MISSING_BAND
+    assert out["z_phot_flag"][9] & NONDETECTION
+    assert decode_z_phot_flags(int(out["z_phot_flag"][9])) == ["nondetection"]
+    # Other rows are predicted as if alone.
+    alone = fitted.predict(test[[0, 1, 2]])
+    np.testing.assert_array_equal(out["z_phot"][:3], alone["z_phot"])
+
+
+def test_columns_mapping_and_units(split):
+    train, test = split
+    renamed = train.copy()
+    renamed.rename_column("f444w", "F444W_FLUX")
+    renamed["F444W_FLUX"].unit = None
+    model = PhotoZModel(BANDS, columns={"f444w": "F444W_FLUX"},
+                        units={"f444w": "uJy"}).fit(renamed)
+    reference = PhotoZModel(BANDS).fit(train)
+    query = test.copy()
+    query.rename_column("f444w", "F444W_FLUX")
+    query["F444W_FLUX"] = query["F444W_FLUX"].to(u.nJy)   # other unit at predict
+    np.testing.assert_allclose(model.predict(query, units={"f444w": u.nJy})["z_phot"],
+                               reference.predict(test)["z_phot"], rtol=1e-12)
+
+
+def test_magnitude_and_flux_tables_give_the_same_redshifts(split, fitted):
+    test = split[1]
+    as_mag = QTable({b: u.Quantity(test[b]).to(u.ABmag) for b in BANDS})
+    np.testing.assert_allclose(fitted.predict(as_mag)["z_phot"],
+                               fitted.predict(test)["z_phot"], rtol=0, atol=1e-9)
+
+
+def test_band_absent_from_table():
+    model = PhotoZModel(["g", "r", "i", "y"], k=5)
+    with pytest.raises(KeyError, match="'y'"):
+        model.fit(toy())
+
+
+def test_too_few_usable_training_galaxies():
+    table = toy(30)
+    table["g"] = MaskedColumn(table["g"], mask=np.arange(30) >= 10)
+    model = PhotoZModel(["g", "r", "i", "z"], k=10)
+    with pytest.warns(PhotoZWarning, match="20 of 30 training rows"):
+        with pytest.raises(ValueError, match="only 10 training galaxies.*k=10"):
+            model.fit(table)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, -3.0, "masked"])
+def test_bad_redshifts_are_named(bad):
+    table = toy(50)
+    z = MaskedColumn(table["zspec"])
+    if bad == "masked":
+        z.mask[17] = True
+    else:
+        z[17] = bad
+    table["zspec"] = z
+    with pytest.raises(ValueError, match="'zspec' has 1 .*row 17"):
+        PhotoZModel(["g", "r", "i", "z"], k=5).fit(table, z="zspec")
+
+
+def test_redshift_column_absent():
+    with pytest.raises(KeyError, match="'z_spec'"):
+        PhotoZModel(["g", "r", "i", "z"], k=5).fit(toy(), z="z_spec")
+
+
+def test_empty_table():
+    model = PhotoZModel(["g", "r", "i", "z"], k=5)
+    with pytest.raises(ValueError, match="no rows"):
+        model.fit(toy()[:0])
+    model.fit(toy())
+    with pytest.raises(ValueError, match="no rows"):
+        model.predict(toy()[:0])
+
+
+def test_duplicated_training_rows_stay_solvable():
+    table = toy(40)
+    doubled = vstack([table] * 5)
+    for lam in (0.1, 1e-8):
+        model = PhotoZModel(["g", "r", "i", "z"], k=25, lam=lam).fit(doubled)
+        out = model.predict(table)
+        assert not (out["z_phot_flag"] & SOLVE_FAILED).any()
+        assert np.isfinite(out["z_phot"]).all()
+
+
+def test_constant_colour_is_named():
+    table = toy()
+    table["r"] = Column(table["g"].value - 0.3, unit=u.ABmag)   # g - r constant
+    with pytest.raises(ValueError, match=r"\['g-r'\] are constant"):
+        PhotoZModel(["g", "r", "i", "z"], k=5).fit(table)
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError, match="fit"):
+        PhotoZModel(["g", "r", "i", "z"]).predict(toy())
+
+
+def test_output_columns_already_present():
+    model = PhotoZModel(["g", "r", "i", "z"], k=5).fit(toy())
+    table = toy(5)
+    table["z_phot"] = 1.0
+    with pytest.raises(ValueError, match="z_phot"):
+        model.predict(table)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(bands="griz"), TypeError, "bands"),
+    (dict(bands=["g"]), ValueError, "at least 2 bands"),
+    (dict(bands=["g", "g"]), ValueError, "duplicates"),
+    (dict(k="5"), ValueError, "k must be"),
+    (dict(k=0), ValueError, "k must be"),
+    (dict(k=2.5), ValueError, "k must be"),
+    (dict(gamma=-1.0), ValueError, "gamma"),
+    (dict(lam=0), ValueError, "lam"),
+    (dict(lam=np.nan), ValueError, "lam"),
+    (dict(clip_sigma=0), ValueError, "clip_sigma"),
+    (dict(offset="mode"), ValueError, "offset"),
+    (dict(magnitude_band="u"), ValueError, "magnitude_band 'u'"),
+    (dict(columns=["g"]), TypeError, "columns"),
+    (dict(columns={"u": "U"}), ValueError, "columns"),
+])
+def test_bad_parameters(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        PhotoZModel(**{"bands": ["g", "r", "i", "z"], **kwargs})
+
+
+def test_wrong_table_types():
+    model = PhotoZModel(["g", "r", "i", "z"], k=5)
+    with pytest.raises(TypeError, match="astropy Table"):
+        model.fit(np.zeros((10, 5)))
+    with pytest.raises(TypeError, match="column name"):
+        model.fit(toy(), z=3)
+    model.fit(toy())
+    with pytest.raises(TypeError, match="astropy Table"):
+        model.predict({"g": [1.0]})
+
+
+def test_k_beyond_training_set_after_set_params():
+    model = PhotoZModel(["g", "r", "i", "z"], k=5).fit(toy(50))
+    model.set_params(k=60)
+    with pytest.raises(ValueError, match="k=60"):
+        model.predict(toy(5))
+
+
+def test_get_and_set_params():
+    model = PhotoZModel(["g", "r", "i", "z"], k=7)
+    params = model.get_params()
+    assert params["k"] == 7 and params["clip_sigma"] == 3.0
+    clone = PhotoZModel(**params)
+    assert clone.get_params() == params
+    assert model.set_params(gamma=0.5) is model and model.gamma == 0.5
+    with pytest.raises(ValueError, match="'kk' is not a parameter"):
+        model.set_params(kk=3)
+    assert "k=7" in repr(model)
+
+
+def test_extrapolation_flag():
+    model = PhotoZModel(["g", "r", "i", "z"], k=5).fit(toy())
+    far = toy(3)
+    far["g"] = Column(far["g"].value + 5, unit=u.ABmag)
+    flags = model.predict(far)["z_phot_flag"]
+    assert (flags & EXTRAPOLATION).all()
+    assert not np.ma.getmaskarray(model.predict(far)["z_phot"]).any()

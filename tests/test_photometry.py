@@ -1,0 +1,99 @@
+"""Unit-aware photometry: every flux density unit and AB magnitudes agree."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import MaskedColumn, QTable, Table
+
+from photoz_numba.photometry import (MEASURED, MISSING, NONDETECTION,
+                                     adjacent_colours, band_magnitudes)
+
+FLUX_UJY = np.array([1.0, 3631e6, 0.25, 10.0])
+# AB magnitudes of those fluxes from the definition (Oke & Gunn 1983):
+# m = -2.5 log10(f / (erg s-1 cm-2 Hz-1)) - 48.60, with 1 uJy = 1e-29 cgs.
+EXPECTED_MAG = -2.5 * np.log10(FLUX_UJY * 1e-29) - 48.60
+
+
+@pytest.mark.parametrize("unit", [u.uJy, u.nJy, u.Jy, u.mJy,
+                                  u.erg / u.s / u.cm ** 2 / u.Hz,
+                                  u.W / u.m ** 2 / u.Hz])
+def test_flux_units_give_ab_magnitudes(unit):
+    table = Table({"f": (FLUX_UJY * u.uJy).to(unit)})
+    mag, state = band_magnitudes(table, ["f"])
+    np.testing.assert_allclose(mag[:, 0], EXPECTED_MAG, rtol=0, atol=1e-10)
+    assert (state == MEASURED).all()
+
+
+def test_ab_magnitude_columns_are_taken_as_they_are():
+    table = QTable({"m": EXPECTED_MAG * u.ABmag})
+    mag, state = band_magnitudes(table, ["m"])
+    np.testing.assert_allclose(mag[:, 0], EXPECTED_MAG, rtol=0, atol=1e-12)
+    table = Table({"m": EXPECTED_MAG})
+    table["m"].unit = u.ABmag
+    np.testing.assert_allclose(band_magnitudes(table, ["m"])[0][:, 0], EXPECTED_MAG)
+
+
+def test_qtable_and_table_agree():
+    qtable = QTable({"f": FLUX_UJY * u.nJy})
+    table = Table({"f": FLUX_UJY})
+    table["f"].unit = "nJy"
+    np.testing.assert_array_equal(band_magnitudes(qtable, ["f"])[0],
+                                  band_magnitudes(table, ["f"])[0])
+
+
+def test_unitless_column_is_an_error_naming_it():
+    table = Table({"F444W_FLUX": FLUX_UJY})
+    with pytest.raises(u.UnitsError, match="'F444W_FLUX' has no unit"):
+        band_magnitudes(table, ["F444W_FLUX"])
+
+
+def test_stated_unit_for_a_unitless_column():
+    table = Table({"f": FLUX_UJY * 1000})
+    mag, _ = band_magnitudes(table, ["f"], units={"f": "nJy"})
+    np.testing.assert_allclose(mag[:, 0], EXPECTED_MAG, atol=1e-10)
+
+
+@pytest.mark.parametrize("unit", [u.erg / u.s / u.cm ** 2 / u.AA, u.m, u.mag])
+def test_wrong_units_are_errors_naming_column(unit):
+    table = QTable({"band_x": np.ones(3) * unit})
+    with pytest.raises(u.UnitsError, match="band_x"):
+        band_magnitudes(table, ["band_x"])
+
+
+def test_invalid_stated_unit_names_column():
+    table = Table({"f": FLUX_UJY})
+    with pytest.raises(u.UnitsError, match="'f'"):
+        band_magnitudes(table, ["f"], units={"f": "not-a-unit"})
+
+
+def test_missing_and_nondetections():
+    values = np.array([1.0, np.nan, -99.0, 0.0, -0.5, 2.0, np.inf])
+    column = MaskedColumn(values, unit=u.uJy, mask=[0, 0, 0, 0, 0, 1, 0])
+    mag, state = band_magnitudes(Table({"f": column}), ["f"])
+    np.testing.assert_array_equal(
+        state[:, 0], [MEASURED, MISSING, MISSING, NONDETECTION, NONDETECTION,
+                      MISSING, MISSING])
+    assert mag[0, 0] == pytest.approx(23.9)
+    assert np.isnan(mag[1:, 0]).all()
+
+
+def test_missing_sentinel_in_magnitudes():
+    table = Table({"m": [-99.0, 25.0]})
+    mag, state = band_magnitudes(table, ["m"], units={"m": u.ABmag})
+    np.testing.assert_array_equal(state[:, 0], [MISSING, MEASURED])
+
+
+def test_absent_column_is_named():
+    with pytest.raises(KeyError, match="'f999w'"):
+        band_magnitudes(Table({"f": FLUX_UJY * u.uJy}), ["f999w"])
+
+
+def test_non_numeric_column_is_named():
+    table = Table({"f": ["a", "b"]})
+    with pytest.raises(TypeError, match="'f'"):
+        band_magnitudes(table, ["f"], units={"f": u.uJy})
+
+
+def test_adjacent_colours():
+    mag = np.array([[20.0, 21.0, 23.0]])
+    np.testing.assert_array_equal(adjacent_colours(mag), [[-1.0, -2.0]])
