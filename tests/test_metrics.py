@@ -1,0 +1,48 @@
+"""Metrics against hand-computed values and scipy.stats."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from photoz_numba.metrics import bias, dz, evaluate, outlier_fraction, sigma_nmad
+
+
+def test_against_scipy_median_abs_deviation(rng):
+    z_spec = rng.uniform(0, 6, 2000)
+    z_phot = z_spec + (1 + z_spec) * rng.normal(0.01, 0.03, 2000)
+    d = (z_phot - z_spec) / (1 + z_spec)
+    expected = stats.median_abs_deviation(d, scale="normal")   # 1 / Phi^-1(3/4)
+    assert sigma_nmad(z_phot, z_spec) == pytest.approx(expected, rel=2e-6)
+    assert bias(z_phot, z_spec) == pytest.approx(np.median(d), abs=1e-15)
+    assert sigma_nmad(z_phot, z_spec) == pytest.approx(0.03, rel=0.05)
+
+
+def test_hand_computed_values():
+    z_spec = np.array([0.0, 1.0, 2.0, 3.0])
+    z_phot = np.array([0.1, 1.0, 2.6, 2.0])
+    np.testing.assert_allclose(dz(z_phot, z_spec), [0.1, 0.0, 0.2, -0.25])
+    assert outlier_fraction(z_phot, z_spec) == 0.5
+    assert outlier_fraction(z_phot, z_spec, threshold=0.22) == 0.25
+    assert bias(z_phot, z_spec) == pytest.approx(0.05)
+    # |dz - 0.05| = 0.05, 0.05, 0.15, 0.30 -> median 0.10
+    assert sigma_nmad(z_phot, z_spec) == pytest.approx(0.14826)
+    metrics = evaluate(z_phot, z_spec)
+    assert metrics == pytest.approx({"n": 4, "sigma_nmad": 0.14826,
+                                     "outlier_fraction": 0.5, "bias": 0.05})
+
+
+@pytest.mark.parametrize("z_phot, z_spec, match", [
+    ([np.nan, 1.0], [1.0, 1.0], "z_phot has 1 non-finite"),
+    ([1.0], [1.0, 2.0], "shape"),
+    ([], [], "empty"),
+    ([1.0], [-1.0], "<= -1"),
+    (np.ma.masked_array([1.0, 2.0], mask=[0, 1]), [1.0, 2.0], "masked"),
+])
+def test_bad_input(z_phot, z_spec, match):
+    with pytest.raises(ValueError, match=match):
+        dz(z_phot, z_spec)
+
+
+def test_bad_threshold():
+    with pytest.raises(ValueError, match="threshold"):
+        outlier_fraction([1.0], [1.0], threshold=0)
