@@ -65,7 +65,7 @@ def sigma_nmad(z_phot, z_spec):
     --------
     >>> from photoz_numba.metrics import sigma_nmad
     >>> round(float(sigma_nmad([1.0, 2.1, 3.0], [1.0, 2.0, 3.1])), 5)
-    0.04942
+    0.03616
     """
     d = dz(z_phot, z_spec)
     return NMAD_SCALE * np.median(np.abs(d - np.median(d)))

@@ -90,13 +90,17 @@ class PhotoZModel:
     >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
     >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 500)
-    >>> train = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(train)
-    >>> out = model.predict(train[:3])
-    >>> print(np.round(out["z_phot"] - out["zspec"], 3).tolist())
-    [0.0, 0.0, 0.0]
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> mags = {"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2}
+    >>> table = Table({**mags, "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+    >>> model = model.fit(table[:500], z="zspec")
+    >>> out = model.predict(table[500:])
+    >>> for row in out[:3]:
+    ...     print(f"z_phot = {row['z_phot']:.3f}, zspec = {row['zspec']:.3f}")
+    z_phot = 1.320, zspec = 1.323
+    z_phot = 0.174, zspec = 0.174
+    z_phot = 0.581, zspec = 0.587
     """
 
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,

@@ -37,6 +37,11 @@ def _resolve_unit(column, colname, unit):
     try:
         return u.Unit(unit)
     except (ValueError, TypeError) as exc:
+        # Magnitude units such as 'ABmag' are astropy attributes, not
+        # parseable unit strings.
+        named = getattr(u, unit, None) if isinstance(unit, str) else None
+        if isinstance(named, u.FunctionUnitBase):
+            return named
         raise u.UnitsError(f"unit {unit!r} stated for column {colname!r} is not "
                            f"a valid unit: {exc}") from None
 

@@ -97,3 +97,10 @@ def test_non_numeric_column_is_named():
 def test_adjacent_colours():
     mag = np.array([[20.0, 21.0, 23.0]])
     np.testing.assert_array_equal(adjacent_colours(mag), [[-1.0, -2.0]])
+
+
+@pytest.mark.parametrize("name", ["ABmag", "mag(AB)"])
+def test_magnitude_unit_by_name(name):
+    table = Table({"m": EXPECTED_MAG})
+    mag, _ = band_magnitudes(table, ["m"], units={"m": name})
+    np.testing.assert_allclose(mag[:, 0], EXPECTED_MAG)
