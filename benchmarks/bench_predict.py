@@ -1,0 +1,153 @@
+"""
+Predict throughput of PhotoZModel, against a plain NumPy baseline timed in
+the same run. Not a test: run on demand.
+
+    python benchmarks/bench_predict.py [--n 1000000] [--k 30 50 100]
+
+What it measures, on the paper's seed-0 training set (3684 galaxies):
+
+- end-to-end ``PhotoZModel.predict`` (Table in, Table out: unit
+  conversion, colours, neighbour scoring, Gram, Cholesky, clipping,
+  refit) on ``--n`` galaxies resampled from the catalogue with
+  photometric noise, for each k on 1 and 2 Numba threads;
+- the plain NumPy/SciPy baseline: scipy cKDTree neighbours for all
+  galaxies at once, then per-galaxy Gram + Cholesky solves with the
+  same clipping (``tests/reference.py``), on a subsample;
+- JIT warm-up: a fresh process's import + first predict, with an empty
+  Numba cache (compile) and with the cache warm.
+
+Prints a table and writes ``benchmarks/results/predict.ecsv``.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numba
+import numpy as np
+from astropy import units as u
+from astropy.table import Table
+from scipy.spatial import cKDTree
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+import reference  # noqa: E402  (the plain NumPy implementation)
+
+from photoz_numba import PhotoZModel  # noqa: E402
+from photoz_numba.datasets import (KALNA2024_BANDS, load_kalna2024,  # noqa: E402
+                                   paper_sample, stratified_split)
+
+BANDS = list(KALNA2024_BANDS)
+
+
+def resample(sample, n, seed=0):
+    """n galaxies drawn from the sample, each flux perturbed by its error.
+
+    The noise is applied in magnitudes (1.0857 err/flux), so every flux
+    stays positive and every galaxy is predicted.
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(sample), n)
+    columns = {}
+    for band in BANDS:
+        flux = np.asarray(sample[band].filled(np.nan))[rows]
+        err = np.asarray(sample[f"{band}_err"].filled(np.nan))[rows]
+        # Capped at 0.5 mag: a few bands have S/N << 1.
+        dmag = rng.normal(0.0, np.minimum(1.0857 * err / flux, 0.5))
+        columns[band] = flux * 10 ** (-0.4 * dmag) * u.uJy
+    return Table(columns)
+
+
+def numpy_baseline(model, table, k):
+    """The same maths with cKDTree neighbours and per-galaxy SciPy solves."""
+    features, _ = model._features(table, None)
+    x_query = (features - model.feature_mean_) / model.feature_std_
+    x_train = model.train_features_.T
+    z_train = model.train_z_
+    _, neighbours = cKDTree(x_train).query(x_query, k=k)
+    z_phot = np.empty(len(x_query))
+    for q, nbr in enumerate(neighbours):
+        d2 = ((x_train[nbr] - x_query[q]) ** 2).sum(axis=1)
+        zp, err, resid = reference._fit(x_train[nbr], z_train[nbr], d2,
+                                        model.gamma, model.lam, model.offset)
+        keep = np.abs(resid) <= model.clip_sigma * err
+        if 0 < keep.sum() < k:
+            zp, _, _ = reference._fit(x_train[nbr[keep]], z_train[nbr[keep]],
+                                      d2[keep], model.gamma, model.lam, model.offset)
+        z_phot[q] = zp
+    return z_phot
+
+
+def warmup_seconds(cache_dir):
+    """A fresh process's import + first predict on 1000 galaxies."""
+    code = (
+        "import time; t0 = time.perf_counter()\n"
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from photoz_numba import PhotoZModel\n"
+        "from photoz_numba.datasets import *\n"
+        "s = paper_sample(load_kalna2024()); tr, te = stratified_split(s, seed=0)\n"
+        "m = PhotoZModel(list(KALNA2024_BANDS)).fit(tr)\n"
+        "t1 = time.perf_counter(); m.predict(te); t2 = time.perf_counter()\n"
+        "print(t2 - t0, t2 - t1)\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--k", type=int, nargs="+", default=[30, 50, 100])
+    parser.add_argument("--n-baseline", type=int, default=3000)
+    args = parser.parse_args()
+
+    sample = paper_sample(load_kalna2024())
+    train, _ = stratified_split(sample, z="zspec", seed=0)
+    queries = resample(sample, args.n)
+    with tempfile.TemporaryDirectory() as cache:
+        cold = warmup_seconds(cache)
+        warm = warmup_seconds(cache)
+    print(f"fresh process, import + first predict of 921: cold cache {cold[0]:.2f} s "
+          f"(predict {cold[1]:.2f} s), warm cache {warm[0]:.2f} s "
+          f"(predict {warm[1]:.3f} s)")
+
+    rows = []
+    for k in args.k:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = PhotoZModel(BANDS, k=k).fit(train)
+        model.predict(queries[:1000])          # compile / load outside the timing
+        rate = {}
+        for threads in (1, 2):
+            start = time.perf_counter()
+            out = model.predict(queries, n_threads=threads)
+            rate[threads] = args.n / (time.perf_counter() - start)
+        base = queries[:args.n_baseline]
+        start = time.perf_counter()
+        z_base = numpy_baseline(model, base, k)
+        rate_base = args.n_baseline / (time.perf_counter() - start)
+        agree = np.max(np.abs(z_base - out["z_phot"][:args.n_baseline]))
+        rows.append({"k": k, "n": args.n, "rate_1_thread": rate[1],
+                     "rate_2_threads": rate[2], "speedup_2_over_1": rate[2] / rate[1],
+                     "rate_numpy_baseline": rate_base,
+                     "ratio_1_thread_over_numpy": rate[1] / rate_base,
+                     "ratio_2_threads_over_numpy": rate[2] / rate_base,
+                     "max_abs_diff_vs_numpy": agree})
+        print(f"k={k:>3}: {rate[1]:>9.0f} gal/s on 1 thread, {rate[2]:>9.0f} on 2 "
+              f"(x{rate[2] / rate[1]:.2f}); NumPy baseline {rate_base:>6.0f} gal/s -> "
+              f"x{rate[1] / rate_base:.1f} (1 thread), x{rate[2] / rate_base:.1f} "
+              f"(2 threads); max |dz_phot| vs baseline {agree:.1e}", flush=True)
+    table = Table(rows)
+    table.meta.update({"cold_start_s": cold[0], "warm_start_s": warm[0],
+                       "numba": numba.__version__, "cpu_count": os.cpu_count()})
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    table.write(os.path.join(HERE, "results", "predict.ecsv"), overwrite=True)
+
+
+if __name__ == "__main__":
+    main()
