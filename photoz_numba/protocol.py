@@ -6,7 +6,6 @@ part.
 """
 
 import time
-import warnings
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -73,11 +72,7 @@ def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
         predictions.append(out)
         if progress is not None:
             progress(seed, metrics)
-    with warnings.catch_warnings():
-        # Per-seed tables share the catalogue's metadata; nothing to merge.
-        warnings.simplefilter("ignore")
-        predictions = vstack(predictions, metadata_conflicts="silent")
-    return Table(rows), predictions
+    return Table(rows), vstack(predictions)
 
 
 def summarise(per_seed):
