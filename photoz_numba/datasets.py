@@ -96,8 +96,8 @@ def load_kalna2024(path=None, check_hash=True):
     --------
     >>> from photoz_numba.datasets import load_kalna2024
     >>> cat = load_kalna2024()  # doctest: +REMOTE_DATA
-    >>> len(cat)  # doctest: +REMOTE_DATA
-    5667
+    >>> len(cat), cat["f444w"].unit  # doctest: +REMOTE_DATA
+    (5667, Unit("uJy"))
     """
     filename = _catalogue_path(path)
     if check_hash:
