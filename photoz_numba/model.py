@@ -17,8 +17,8 @@ from astropy.table import MaskedColumn, Table
 
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
-from .photometry import (MEASURED, MISSING, NONDETECTION, adjacent_colours,
-                         band_magnitudes, colour_names)
+from .photometry import (MEASURED, MISSING, NONDETECTION, _resolve_unit,
+                         adjacent_colours, band_magnitudes, colour_names)
 
 __all__ = ["PhotoZModel", "OUTPUT_COLUMNS"]
 
@@ -195,10 +195,9 @@ class PhotoZModel:
         columns = self.columns or {}
         return [columns.get(band, band) for band in self.bands]
 
-    def _column_units(self, units):
-        """Stated units keyed by column name, from a unit or a band dict."""
+    def _stated_units(self, units=None):
+        """Stated units keyed by band, from a unit or a band dict."""
         units = self.units if units is None else units
-        names = self._column_names()
         if units is None:
             return {}
         if isinstance(units, dict):
@@ -206,9 +205,13 @@ class PhotoZModel:
             if unknown:
                 raise ValueError(f"units names bands that are not in bands: "
                                  f"{sorted(unknown)}")
-            return {names[self.bands.index(band)]: unit
-                    for band, unit in units.items()}
-        return {name: units for name in names}
+            return dict(units)
+        return {band: units for band in self.bands}
+
+    def _column_units(self, units):
+        """Stated units keyed by column name."""
+        names = dict(zip(self.bands, self._column_names()))
+        return {names[band]: unit for band, unit in self._stated_units(units).items()}
 
     @staticmethod
     def _check_table(table):
@@ -291,6 +294,9 @@ class PhotoZModel:
         if constant:
             raise ValueError(f"feature(s) {constant} are constant over the "
                              f"training set: they cannot be standardised")
+        stated = self._column_units(units)
+        self.band_units_ = [_resolve_unit(table[name], name, stated.get(name))
+                            for name in self._column_names()]
         self.feature_names_ = self._feature_names()
         self.feature_mean_ = mean
         self.feature_std_ = std
@@ -320,6 +326,33 @@ class PhotoZModel:
                              f"non-finite or <= -1 values (first at row "
                              f"{rows[0]}: {column[rows[0]]})")
         return values
+
+    def write(self, path, overwrite=False):
+        """Save the fitted model as a FITS file (`photoz_numba.io.write_model`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write; nothing is left under this name if writing
+            fails.
+        overwrite : bool, optional
+            Replace an existing file.
+        """
+        from .io import write_model
+        write_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def read(cls, path):
+        """Load a model saved by `write` (`photoz_numba.io.read_model`).
+
+        Raises
+        ------
+        ValueError
+            Not a model file, an incompatible format version, or a
+            truncated or altered file.
+        """
+        from .io import read_model
+        return read_model(path)
 
     def _check_fitted(self):
         if not hasattr(self, "train_z_"):

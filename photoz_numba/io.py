@@ -1,0 +1,427 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Model files and FITS catalogues.
+
+A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
+
+- primary header: ``ORIGIN = 'photoz_numba'``, the file format version
+  ``PZFORMAT``, the package version that wrote it, the hyper-parameters,
+  and ``PZHASH``, the SHA-256 of every array in the file (so an altered
+  file is refused);
+- ``BANDS`` table: band name, column name, the unit the user stated for
+  it (empty if none: the column's own unit is used) and the unit the
+  column was read in at fit time;
+- ``FEATURES`` table: feature names and their training mean and std;
+- ``TRAINING`` table: the standardised training features and redshifts.
+
+A model read back predicts bit-identically to the one written.
+"""
+
+import hashlib
+import os
+import tempfile
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import Column, MaskedColumn, Table
+
+from .flags import UNPREDICTED
+
+__all__ = ["MODEL_FORMAT", "write_model", "read_model", "atomic_output",
+           "predict_fits", "predict_file"]
+
+#: Version of the model file layout; bumped when the layout changes.
+MODEL_FORMAT = 1
+_ORIGIN = "photoz_numba"
+
+
+class atomic_output:
+    """Context manager giving a temporary path beside ``path``; on success
+    the temporary file is renamed to ``path``, on any error it is removed,
+    so nothing half-written is ever left under ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final output file.
+    overwrite : bool, optional
+        Replace ``path`` if it exists (otherwise `FileExistsError`).
+    """
+
+    def __init__(self, path, overwrite=False):
+        self.path = os.path.abspath(os.fspath(path))
+        if os.path.exists(self.path) and not overwrite:
+            raise FileExistsError(f"{path!r} exists; pass overwrite=True "
+                                  f"(--overwrite) to replace it")
+        self.tmp = None
+
+    def __enter__(self):
+        directory, name = os.path.split(self.path)
+        # Keep the extension last, so that writers can infer the format.
+        handle, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.",
+                                            suffix=f".part{os.path.splitext(name)[1]}")
+        os.close(handle)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)   # mkstemp makes it private
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+        return False
+
+
+def _digest(arrays):
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _model_arrays(train_features, train_z, mean, std):
+    return [train_features, train_z, mean, std]
+
+
+def write_model(model, path, overwrite=False):
+    """Write a fitted model to a FITS file (see the module docstring).
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A fitted model.
+    path : str or path-like
+        The file to write; written to a temporary name and renamed when
+        complete.
+    overwrite : bool, optional
+        Replace an existing file.
+    """
+    from . import __version__
+    model._check_fitted()
+    header = fits.Header()
+    header["ORIGIN"] = (_ORIGIN, "written by photoz_numba")
+    header["PZFORMAT"] = (MODEL_FORMAT, "photoz_numba model file format")
+    header["PZVERS"] = (__version__, "photoz_numba version that wrote it")
+    header["K"] = (int(model.k), "neighbours per galaxy")
+    header["GAMMA"] = (float(model.gamma), "RBF kernel width")
+    header["LAM"] = (float(model.lam), "ridge regularisation")
+    header["CLIPSIG"] = (float(model.clip_sigma) if model.clip_sigma is not None
+                         else -1.0, "clipping threshold (-1: no clipping)")
+    header["OFFSET"] = (model.offset, "ridge fitted around this offset")
+    header["MAGBAND"] = (model.magnitude_band or "", "magnitude feature band")
+    header["NTRAIN"] = (int(model.n_train_), "training galaxies")
+    # SHA-256 of the model arrays (64 characters: no room for a comment).
+    header["PZHASH"] = _digest(_model_arrays(model.train_features_, model.train_z_,
+                                             model.feature_mean_, model.feature_std_))
+    columns = model._column_names()
+    stated = model._stated_units()
+    bands = Table({"band": model.bands, "column": columns,
+                   "stated_unit": [str(stated.get(band, "")) for band in model.bands],
+                   "fit_unit": [str(unit) for unit in model.band_units_]})
+    features = Table({"name": model.feature_names_, "mean": model.feature_mean_,
+                      "std": model.feature_std_})
+    training = Table({name: model.train_features_[i]
+                      for i, name in enumerate(model.feature_names_)})
+    training["z"] = model.train_z_
+    hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
+    for name, table in (("BANDS", bands), ("FEATURES", features),
+                        ("TRAINING", training)):
+        hdu = fits.table_to_hdu(table)
+        hdu.name = name
+        hdus.append(hdu)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        hdus.writeto(tmp, overwrite=True, checksum=True)
+
+
+def read_model(path):
+    """Read a model written by `write_model`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file is not a FITS file, not a photoz_numba model, from an
+        incompatible format version, truncated, or altered.
+    """
+    from . import __version__
+    from .model import PhotoZModel
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    try:
+        with fits.open(path, memmap=False) as hdus:
+            header = hdus[0].header
+            if header.get("ORIGIN") != _ORIGIN or "PZFORMAT" not in header:
+                raise ValueError(f"{path!r} is a FITS file but not a photoz_numba "
+                                 f"model file (no ORIGIN = '{_ORIGIN}' / PZFORMAT)")
+            if header["PZFORMAT"] != MODEL_FORMAT:
+                raise ValueError(
+                    f"{path!r} has model file format {header['PZFORMAT']} (written "
+                    f"by photoz_numba {header.get('PZVERS', '?')}); photoz_numba "
+                    f"{__version__} reads format {MODEL_FORMAT}")
+            bands = Table.read(hdus["BANDS"])
+            features = Table.read(hdus["FEATURES"])
+            training = Table.read(hdus["TRAINING"])
+    except ValueError:
+        raise
+    except (OSError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"{path!r} is not a readable photoz_numba model file "
+                         f"(truncated or corrupt?): {exc}") from None
+
+    band_names = [str(b) for b in bands["band"]]
+    columns = {band: str(col) for band, col in zip(band_names, bands["column"])
+               if str(col) != band}
+    clip = header["CLIPSIG"]
+    model = PhotoZModel(band_names, k=int(header["K"]), gamma=float(header["GAMMA"]),
+                        lam=float(header["LAM"]), clip_sigma=None if clip < 0 else clip,
+                        offset=header["OFFSET"], magnitude_band=header["MAGBAND"] or None,
+                        columns=columns or None,
+                        units={band: str(unit) for band, unit in
+                               zip(band_names, bands["stated_unit"]) if str(unit)} or None)
+    names = [str(n) for n in features["name"]]
+    try:
+        train_features = np.ascontiguousarray(
+            np.array([np.asarray(training[name], dtype=np.float64) for name in names]))
+        train_z = np.ascontiguousarray(np.asarray(training["z"], dtype=np.float64))
+    except KeyError as exc:
+        raise ValueError(f"{path!r}: TRAINING table lacks column {exc}") from None
+    mean = np.asarray(features["mean"], dtype=np.float64)
+    std = np.asarray(features["std"], dtype=np.float64)
+    if _digest(_model_arrays(train_features, train_z, mean, std)) != header["PZHASH"]:
+        raise ValueError(f"{path!r} was altered after it was written: its arrays "
+                         f"do not match PZHASH")
+    if names != model._feature_names() or train_features.shape[1] != header["NTRAIN"]:
+        raise ValueError(f"{path!r} is inconsistent: features {names} or "
+                         f"{train_features.shape[1]} training rows do not match "
+                         f"the header")
+    model.feature_names_ = names
+    model.feature_mean_ = mean
+    model.feature_std_ = std
+    model.train_features_ = train_features
+    model.train_z_ = train_z
+    model.n_train_ = train_z.size
+    model.band_units_ = [str(unit) for unit in bands["fit_unit"]]
+    return model
+
+
+# -- catalogues ------------------------------------------------------------------
+
+#: FITS formats and numpy types of the columns `predict_fits` appends.
+_OUTPUT_FITS_COLUMNS = (("z_phot", "D", ">f8"), ("z_phot_err", "D", ">f8"),
+                        ("z_phot_flag", "I", ">i2"), ("z_phot_nused", "J", ">i4"))
+_STRUCTURAL = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT",
+               "GCOUNT", "TFIELDS", "CHECKSUM", "DATASUM", "THEAP"}
+_FITS_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+def _parse_unit(text):
+    if not text:
+        return None
+    for fmt in (None, "fits", "cds"):
+        try:
+            return u.Unit(text, format=fmt)
+        except ValueError:
+            continue
+    named = getattr(u, text, None)
+    return named if isinstance(named, (u.UnitBase, u.FunctionUnitBase)) else None
+
+
+def _output_header(table_hdu, nrows):
+    """Header of the output table: input columns + the z_phot columns."""
+    from . import __version__
+    new = fits.ColDefs([fits.Column(name=name, format=fmt)
+                        for name, fmt, _ in _OUTPUT_FITS_COLUMNS])
+    header = fits.BinTableHDU.from_columns(table_hdu.columns + new, nrows=0).header
+    header["NAXIS2"] = nrows
+    for card in table_hdu.header.cards:
+        key = card.keyword
+        commentary = key in ("COMMENT", "HISTORY", "")
+        # Column keywords keep their index: the input columns come first.
+        if key in _STRUCTURAL or (key in header and not commentary):
+            continue
+        header.append(card)
+    header.add_history(f"photoz_numba {__version__}: added z_phot, z_phot_err, "
+                       f"z_phot_flag, z_phot_nused")
+    return header
+
+
+def _chunk_table(raw, table_hdu, names):
+    """The band columns of raw FITS rows, with units, scaling and nulls."""
+    columns = {}
+    for name in names:
+        column = table_hdu.columns[name]
+        values = raw[name]
+        mask = None
+        if column.null is not None and values.dtype.kind in "iu":
+            mask = values == column.null
+        if column.bscale not in (None, 1) or column.bzero not in (None, 0):
+            values = values * (column.bscale or 1.0) + (column.bzero or 0.0)
+        values = np.asarray(values).astype(values.dtype.newbyteorder("="))
+        unit = _parse_unit(column.unit)
+        columns[name] = (MaskedColumn(values, mask=mask, unit=unit) if mask is not None
+                         else Column(values, unit=unit))
+    return Table(columns)
+
+
+def _check_paths(input_path, output_path):
+    if not os.path.exists(input_path):
+        raise FileNotFoundError(f"input {input_path!r} does not exist")
+    if os.path.exists(output_path) and os.path.samefile(input_path, output_path):
+        raise ValueError(f"the output {output_path!r} is the input: refusing to "
+                         f"overwrite it; write to a new file")
+
+
+def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
+                 units=None, overwrite=False, n_threads=None, progress=None):
+    """Add z_phot columns to a FITS table, chunk by chunk.
+
+    The input table's rows are read in chunks of ``chunk_size`` by byte
+    offset (no memory map, so resident memory stays bounded by the chunk),
+    copied verbatim and extended with ``z_phot``, ``z_phot_err``,
+    ``z_phot_flag`` and ``z_phot_nused`` (masked values as NaN). Every
+    input column, unit and header keyword is kept, and so are the other
+    HDUs of the file. The output is written to a temporary file beside
+    ``output_path`` and renamed only when complete.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A fitted model.
+    input_path, output_path : str or path-like
+        Uncompressed FITS files; the output must not be the input.
+    hdu : int or str, optional
+        The binary table HDU to predict (default: the first extension).
+    chunk_size : int, optional
+        Rows per chunk.
+    units : dict or unit, optional
+        Units for band columns without a (recognised) TUNIT.
+    overwrite : bool, optional
+        Replace an existing output file.
+    n_threads : int, optional
+        Numba threads.
+    progress : callable, optional
+        Called as ``progress(rows_done, rows_total)`` after each chunk.
+
+    Returns
+    -------
+    nrows : int
+        Rows written (always all the input rows).
+    """
+    model._check_fitted()
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    _check_paths(input_path, output_path)
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
+    try:
+        hdus = fits.open(input_path, memmap=False, lazy_load_hdus=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{input_path!r} is not a readable FITS file: {exc}") from None
+    with hdus:
+        try:
+            table_hdu = hdus[hdu]
+        except (IndexError, KeyError):
+            raise ValueError(f"{input_path!r} has no HDU {hdu!r}") from None
+        if not isinstance(table_hdu, fits.BinTableHDU):
+            raise ValueError(f"HDU {hdu!r} of {input_path!r} is not a binary table")
+        header = table_hdu.header
+        if header.get("PCOUNT", 0):
+            raise ValueError(f"{input_path!r} has variable-length columns, which "
+                             f"cannot be streamed; read it into a Table instead")
+        present = [name for name, _, _ in _OUTPUT_FITS_COLUMNS
+                   if name in table_hdu.columns.names]
+        if present:
+            raise ValueError(f"{input_path!r} already has column(s) {present}")
+        missing = [name for name in model._column_names()
+                   if name not in table_hdu.columns.names]
+        if missing:
+            raise KeyError(f"band column(s) {missing} are not in {input_path!r} "
+                           f"(columns: {', '.join(table_hdu.columns.names)})")
+        nrows, rowsize = header["NAXIS2"], header["NAXIS1"]
+        info = table_hdu.fileinfo()
+        data_start, data_span = info["datLoc"], info["datSpan"]
+        # FITS data are big-endian; ColDefs.dtype is in native order.
+        raw_dtype = np.dtype(table_hdu.columns.dtype).newbyteorder(">")
+        if raw_dtype.itemsize != rowsize:
+            raise ValueError(f"{input_path!r}: row size {rowsize} does not match "
+                             f"its columns ({raw_dtype.itemsize} bytes)")
+        size = os.path.getsize(input_path)
+        if size < data_start + nrows * rowsize:
+            raise ValueError(f"{input_path!r} is truncated: {size} bytes, the table "
+                             f"needs {data_start + nrows * rowsize}")
+        out_header = _output_header(table_hdu, nrows)
+        out_dtype = np.dtype([("row", f"V{rowsize}")] +
+                             [(name, dt) for name, _, dt in _OUTPUT_FITS_COLUMNS])
+        band_columns = model._column_names()
+        with atomic_output(output_path, overwrite=overwrite) as tmp, \
+                open(input_path, "rb") as source, open(tmp, "wb") as sink:
+            _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
+            sink.write(out_header.tostring().encode("ascii"))
+            source.seek(data_start)
+            for start in range(0, nrows, chunk_size):
+                n = min(chunk_size, nrows - start)
+                buffer = source.read(n * rowsize)
+                raw = np.frombuffer(buffer, dtype=raw_dtype)
+                z_phot, z_err, flag, n_used = model._predict_arrays(
+                    _chunk_table(raw, table_hdu, band_columns), units, n_threads)
+                record = np.empty(n, dtype=out_dtype)
+                record["row"] = np.frombuffer(buffer, dtype=f"V{rowsize}")
+                unpredicted = (flag & UNPREDICTED) != 0
+                record["z_phot"] = np.where(unpredicted, np.nan, z_phot)
+                record["z_phot_err"] = np.where(unpredicted, np.nan, z_err)
+                record["z_phot_flag"] = flag
+                record["z_phot_nused"] = n_used
+                sink.write(record.tobytes())
+                if progress is not None:
+                    progress(start + n, nrows)
+            written = nrows * out_dtype.itemsize
+            sink.write(b"\0" * (-written % 2880))
+            _copy_bytes(source, sink, data_start + data_span, size)   # HDUs after
+    return nrows
+
+
+def _copy_bytes(source, sink, start, stop, block=1 << 24):
+    source.seek(start)
+    remaining = stop - start
+    while remaining > 0:
+        data = source.read(min(block, remaining))
+        if not data:
+            raise ValueError("input file ended early (truncated?)")
+        sink.write(data)
+        remaining -= len(data)
+
+
+def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
+                 overwrite=False, n_threads=None, progress=None, hdu=1):
+    """Predict a catalogue file into a new file.
+
+    FITS to FITS streams in chunks (`predict_fits`); any other format that
+    `astropy.table.Table.read` and ``write`` know (ECSV, HDF5, VOTable,
+    compressed FITS, ...) is read into memory, predicted and written. In
+    both cases the output appears under its name only when complete.
+
+    Returns
+    -------
+    nrows : int
+        Rows written.
+    """
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    if (input_path.lower().endswith(_FITS_SUFFIXES)
+            and output_path.lower().endswith(_FITS_SUFFIXES)):
+        return predict_fits(model, input_path, output_path, hdu=hdu,
+                            chunk_size=chunk_size, units=units, overwrite=overwrite,
+                            n_threads=n_threads, progress=progress)
+    _check_paths(input_path, output_path)
+    try:
+        table = Table.read(input_path)
+    except Exception as exc:  # astropy raises many types for unreadable files
+        raise ValueError(f"cannot read {input_path!r} as a table: {exc}") from None
+    out = model.predict(table, units=units, n_threads=n_threads)
+    with atomic_output(output_path, overwrite=overwrite) as tmp:
+        out.write(tmp, overwrite=True)
+    if progress is not None:
+        progress(len(out), len(out))
+    return len(out)
