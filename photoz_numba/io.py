@@ -20,6 +20,7 @@ A model read back predicts bit-identically to the one written.
 import hashlib
 import os
 import tempfile
+import warnings
 
 import numpy as np
 from astropy import units as u
@@ -73,6 +74,26 @@ class atomic_output:
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)
         return False
+
+
+def _open_fits(path, what):
+    """fits.open, with astropy's 'may have been truncated' warning an error."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdus = fits.open(path, memmap=False)
+            hdus.readall()
+        except (OSError, ValueError, IndexError, TypeError) as exc:
+            raise ValueError(f"{path!r} is not a readable {what} "
+                             f"(truncated or corrupt?): {exc}") from None
+    for warning in caught:
+        if "truncated" in str(warning.message):
+            hdus.close()
+            raise ValueError(f"{path!r} is not a readable {what}: it is truncated "
+                             f"({warning.message})")
+        warnings.warn_explicit(warning.message, warning.category,
+                               warning.filename, warning.lineno)
+    return hdus
 
 
 def _digest(arrays):
@@ -150,10 +171,11 @@ def read_model(path):
     from . import __version__
     from .model import PhotoZModel
 
+    path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     try:
-        with fits.open(path, memmap=False) as hdus:
+        with _open_fits(path, "photoz_numba model file") as hdus:
             header = hdus[0].header
             if header.get("ORIGIN") != _ORIGIN or "PZFORMAT" not in header:
                 raise ValueError(f"{path!r} is a FITS file but not a photoz_numba "
@@ -316,11 +338,8 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     _check_paths(input_path, output_path)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
-    try:
-        hdus = fits.open(input_path, memmap=False, lazy_load_hdus=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{input_path!r} is not a readable FITS file: {exc}") from None
-    with hdus:
+    # Headers only: the data are read chunk by chunk below.
+    with _open_fits(input_path, "FITS file") as hdus:
         try:
             table_hdu = hdus[hdu]
         except (IndexError, KeyError):

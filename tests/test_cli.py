@@ -50,3 +50,113 @@ def test_debug_shows_traceback():
 def test_help():
     result = run("reproduce", "--help")
     assert result.returncode == 0 and "--seeds" in result.stdout
+
+
+# -- fit / predict / evaluate on files ------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from astropy import units as u  # noqa: E402
+from astropy.table import vstack  # noqa: E402
+
+from photoz_numba.datasets import KALNA2024_BANDS, stratified_split  # noqa: E402
+
+BANDS = ",".join(KALNA2024_BANDS)
+
+
+@pytest.fixture(scope="module")
+def files(sample, tmp_path_factory):
+    """Training and test FITS files, and a model fitted from the CLI."""
+    folder = tmp_path_factory.mktemp("cli")
+    train, test = stratified_split(sample, z="zspec", seed=0)
+    train.meta, test.meta = {}, {}
+    train.write(folder / "train.fits")
+    test.write(folder / "test.fits")
+    result = run("fit", str(folder / "train.fits"), "--bands", BANDS, "--z", "zspec",
+                 "-o", str(folder / "model.fits"))
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_fit_predict_evaluate(files, tmp_path):
+    out = tmp_path / "out.fits"
+    result = run("predict", str(files / "model.fits"), str(files / "test.fits"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote 921 rows" in result.stdout
+    table = Table.read(out)
+    assert len(table) == 921 and table.colnames[-4:] == ["z_phot", "z_phot_err",
+                                                         "z_phot_flag", "z_phot_nused"]
+    result = run("evaluate", str(out), "--z", "zspec")
+    assert result.returncode == 0, result.stderr
+    # Seed 0 with the defaults (docs: reproduce page): 0.01639 and 4.13 %.
+    assert "sigma_NMAD 0.01639" in result.stdout and "4.13%" in result.stdout
+
+
+def test_predict_refuses_to_overwrite(files, tmp_path):
+    out = tmp_path / "out.fits"
+    out.write_text("keep me")
+    result = run("predict", str(files / "model.fits"), str(files / "test.fits"), "-o", str(out))
+    assert result.returncode == 1 and "--overwrite" in result.stderr
+    assert out.read_text() == "keep me"
+    result = run("predict", str(files / "model.fits"), str(files / "test.fits"),
+                 "-o", str(files / "test.fits"), "--overwrite")
+    assert result.returncode == 1 and "is the input" in result.stderr
+    result = run("predict", str(files / "model.fits"), str(files / "test.fits"),
+                 "-o", str(out), "--overwrite")
+    assert result.returncode == 0 and len(Table.read(out)) == 921
+
+
+def test_fit_with_column_mapping_and_unitless_columns(files, sample, tmp_path):
+    table = Table.read(files / "train.fits")
+    table.rename_column("f444w", "F444W_FLUX")
+    table["F444W_FLUX"] = u.Quantity(table["F444W_FLUX"]).to_value(u.nJy)
+    table.write(tmp_path / "train.fits")
+    args = ["fit", str(tmp_path / "train.fits"), "--bands", BANDS, "-o",
+            str(tmp_path / "model.fits"), "--band", "f444w=F444W_FLUX"]
+    result = run(*args)
+    assert result.returncode == 1 and "'F444W_FLUX' has no unit" in result.stderr
+    assert not (tmp_path / "model.fits").exists()
+    result = run(*args, "--unit", "f444w=nJy")
+    assert result.returncode == 0, result.stderr
+    same = run("predict", str(tmp_path / "model.fits"), str(files / "test.fits"),
+               "-o", str(tmp_path / "a.fits"))
+    # The test file has f444w, not F444W_FLUX: the mapping is part of the model.
+    assert same.returncode == 1 and "F444W_FLUX" in same.stderr
+
+
+def test_corrupted_input_file(files, tmp_path):
+    data = (files / "test.fits").read_bytes()
+    (tmp_path / "bad.fits").write_bytes(data[:len(data) // 2])
+    result = run("predict", str(files / "model.fits"), str(tmp_path / "bad.fits"),
+                 "-o", str(tmp_path / "out.fits"))
+    assert result.returncode == 1 and "truncated" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == ["bad.fits"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_predict_leaves_no_output(files, sample, tmp_path, sig):
+    big = vstack([Table.read(files / "test.fits")] * 400)   # 368,400 rows
+    big.write(tmp_path / "big.fits")
+    out = tmp_path / "out.fits"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoz_numba.cli", "predict", str(files / "model.fits"),
+         str(tmp_path / "big.fits"), "-o", str(out), "--chunk-size", "5000",
+         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Wait until the temporary output exists: the write is under way.
+    deadline = time.monotonic() + 60
+    while not any(name.endswith(".part.fits") for name in os.listdir(tmp_path)):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert not out.exists()
+    if sig == signal.SIGINT:
+        assert process.returncode == 130 and "interrupted" in stderr
+        assert sorted(os.listdir(tmp_path)) == ["big.fits"]   # temporary file removed
+    else:
+        assert process.returncode == -signal.SIGKILL

@@ -1,0 +1,190 @@
+"""Model files and FITS streaming (photoz_numba.io)."""
+
+import os
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import MaskedColumn, Table
+
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.io import MODEL_FORMAT, atomic_output, predict_file, predict_fits
+
+BANDS = list(KALNA2024_BANDS)
+OUTPUT = ["z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"]
+
+
+@pytest.fixture(scope="module")
+def fitted(sample):
+    train, _ = stratified_split(sample, z="zspec", seed=0)
+    return PhotoZModel(BANDS, k=30, offset="mean", magnitude_band="f444w").fit(train)
+
+
+@pytest.fixture(scope="module")
+def catalogue_fits(catalogue, tmp_path_factory):
+    """The whole catalogue (with missing bands) as FITS, with extra HDUs."""
+    path = tmp_path_factory.mktemp("fits") / "catalogue.fits"
+    table = catalogue.copy()
+    table.meta = {"SURVEY": "PRIMER+JADES"}
+    hdus = fits.HDUList([fits.PrimaryHDU(header=fits.Header([("OBSERVER", "me")])),
+                         fits.table_to_hdu(table),
+                         fits.ImageHDU(np.arange(12.0).reshape(3, 4), name="EXTRA")])
+    hdus[1].header.add_history("made for the tests")
+    hdus.writeto(path)
+    return path
+
+
+def _same(a, b):
+    for name in OUTPUT:
+        np.testing.assert_array_equal(np.ma.filled(a[name], -999), np.ma.filled(b[name], -999))
+
+
+def test_model_round_trip_is_bit_identical(fitted, sample, tmp_path):
+    path = tmp_path / "model.fits"
+    fitted.write(path)
+    again = PhotoZModel.read(path)
+    assert again.get_params() == fitted.get_params()
+    _same(fitted.predict(sample), again.predict(sample))
+    header = fits.getheader(path)
+    assert header["PZFORMAT"] == MODEL_FORMAT and header["K"] == 30
+    with pytest.raises(FileExistsError, match="overwrite"):
+        fitted.write(path)
+    fitted.write(path, overwrite=True)
+
+
+def test_stated_units_and_columns_survive(tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.uniform(0.1, 3, 200)
+    table = Table({"G_FLUX": 10 ** (-0.4 * (z - 23.9 + 1)), "r": 10 ** (-0.4 * (z / 2 - 23.9)),
+                   "i": 10 ** (-0.4 * (z ** 2 / 5 - 23.9)), "zspec": z})
+    model = PhotoZModel(["g", "r", "i"], k=10, columns={"g": "G_FLUX"}, units="uJy",
+                        magnitude_band=None, clip_sigma=None).fit(table)
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    assert again.columns == {"g": "G_FLUX"} and again.clip_sigma is None
+    assert again.units == {"g": "uJy", "r": "uJy", "i": "uJy"}
+    _same(model.predict(table), again.predict(table))
+
+
+def test_model_file_errors(fitted, tmp_path):
+    path = tmp_path / "model.fits"
+    fitted.write(path)
+    with pytest.raises(FileNotFoundError):
+        PhotoZModel.read(tmp_path / "nope.fits")
+    # Not a model file.
+    fits.writeto(tmp_path / "image.fits", np.zeros(3))
+    with pytest.raises(ValueError, match="not a photoz_numba model file"):
+        PhotoZModel.read(tmp_path / "image.fits")
+    # Not FITS at all.
+    (tmp_path / "text.fits").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable photoz_numba model file"):
+        PhotoZModel.read(tmp_path / "text.fits")
+    # An incompatible format version.
+    with fits.open(path) as hdus:
+        hdus[0].header["PZFORMAT"] = MODEL_FORMAT + 1
+        hdus.writeto(tmp_path / "future.fits")
+    with pytest.raises(ValueError, match=f"format {MODEL_FORMAT + 1}.*reads format"):
+        PhotoZModel.read(tmp_path / "future.fits")
+    # Altered training data.
+    with fits.open(path) as hdus:
+        hdus["TRAINING"].data["z"][7] += 0.1
+        hdus.writeto(tmp_path / "altered.fits")
+    with pytest.raises(ValueError, match="altered"):
+        PhotoZModel.read(tmp_path / "altered.fits")
+    # Truncated.
+    data = path.read_bytes()
+    (tmp_path / "truncated.fits").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        PhotoZModel.read(tmp_path / "truncated.fits")
+
+
+def test_fits_streaming_matches_in_memory(fitted, catalogue, catalogue_fits, tmp_path):
+    out_path = tmp_path / "out.fits"
+    calls = []
+    n = predict_fits(fitted, catalogue_fits, out_path, chunk_size=700,
+                     progress=lambda done, total: calls.append((done, total)))
+    assert n == len(catalogue) == 5667
+    assert calls[-1] == (5667, 5667) and len(calls) == 9
+    out = Table.read(out_path, hdu=1)
+    expected = fitted.predict(Table.read(catalogue_fits, hdu=1))
+    _same(out, expected)
+    # Every input column, in order, with units and values.
+    assert out.colnames == catalogue.colnames + OUTPUT
+    assert out["f444w"].unit == u.uJy
+    np.testing.assert_array_equal(out["ID"], catalogue["ID"])
+    # Rows with missing bands are there, masked, and flagged.
+    assert np.ma.getmaskarray(out["z_phot"]).sum() == (expected["z_phot_flag"] & 3 > 0).sum() > 0
+    with fits.open(out_path) as hdus:
+        assert hdus[0].header["OBSERVER"] == "me"
+        assert hdus[1].header["SURVEY"] == "PRIMER+JADES"
+        assert "made for the tests" in str(hdus[1].header["HISTORY"])
+        np.testing.assert_array_equal(hdus["EXTRA"].data, np.arange(12.0).reshape(3, 4))
+
+
+def test_streaming_refuses_input_and_existing_output(fitted, catalogue_fits, tmp_path):
+    with pytest.raises(ValueError, match="is the input"):
+        predict_fits(fitted, catalogue_fits, catalogue_fits, overwrite=True)
+    out_path = tmp_path / "out.fits"
+    out_path.write_text("precious")
+    with pytest.raises(FileExistsError):
+        predict_fits(fitted, catalogue_fits, out_path)
+    assert out_path.read_text() == "precious"
+
+
+def test_interrupted_write_leaves_nothing(fitted, catalogue_fits, tmp_path):
+    out_path = tmp_path / "out.fits"
+
+    def interrupt(done, total):
+        if done > 2000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_fits(fitted, catalogue_fits, out_path, chunk_size=1000, progress=interrupt)
+    assert os.listdir(tmp_path) == []
+
+
+def test_unitless_and_mapped_columns(fitted, sample, tmp_path):
+    table = Table({f"FLUX_{b.upper()}": u.Quantity(sample[b]).to_value(u.nJy)
+                   for b in BANDS})
+    table.write(tmp_path / "in.fits")
+    model = PhotoZModel(BANDS, k=30, offset="mean", magnitude_band="f444w",
+                        columns={b: f"FLUX_{b.upper()}" for b in BANDS})
+    model.train_features_, model.train_z_ = fitted.train_features_, fitted.train_z_
+    model.feature_mean_, model.feature_std_ = fitted.feature_mean_, fitted.feature_std_
+    model.feature_names_, model.n_train_ = fitted.feature_names_, fitted.n_train_
+    with pytest.raises(u.UnitsError, match="FLUX_F435W"):
+        predict_fits(model, tmp_path / "in.fits", tmp_path / "out.fits")
+    assert not (tmp_path / "out.fits").exists()
+    predict_fits(model, tmp_path / "in.fits", tmp_path / "out.fits", units="nJy")
+    out = Table.read(tmp_path / "out.fits")
+    np.testing.assert_allclose(out["z_phot"], fitted.predict(sample)["z_phot"], atol=1e-9)
+
+
+def test_corrupted_input(fitted, catalogue_fits, tmp_path):
+    data = catalogue_fits.read_bytes()
+    (tmp_path / "cut.fits").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.fits' is not a readable FITS file: it is truncated"):
+        predict_fits(fitted, tmp_path / "cut.fits", tmp_path / "out.fits")
+    (tmp_path / "junk.fits").write_bytes(b"\0" * 5000)
+    with pytest.raises(ValueError, match="not a readable FITS"):
+        predict_fits(fitted, tmp_path / "junk.fits", tmp_path / "out.fits")
+    assert sorted(os.listdir(tmp_path)) == ["cut.fits", "junk.fits"]
+
+
+def test_other_formats_in_memory(fitted, sample, tmp_path):
+    sample.write(tmp_path / "in.ecsv")
+    n = predict_file(fitted, tmp_path / "in.ecsv", tmp_path / "out.ecsv")
+    out = Table.read(tmp_path / "out.ecsv")
+    assert n == len(out) == 4605
+    _same(out, fitted.predict(sample))
+
+
+def test_atomic_output_permissions(tmp_path):
+    with atomic_output(tmp_path / "x.txt") as tmp:
+        with open(tmp, "w") as handle:
+            handle.write("done")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "x.txt").st_mode & 0o777 == 0o666 & ~umask
