@@ -82,7 +82,7 @@ def _open_fits(path, what):
         warnings.simplefilter("always")
         try:
             hdus = fits.open(path, memmap=False)
-            hdus.readall()
+            len(hdus)   # reads every header (not the data): truncation shows here
         except (OSError, ValueError, IndexError, TypeError) as exc:
             raise ValueError(f"{path!r} is not a readable {what} "
                              f"(truncated or corrupt?): {exc}") from None
