@@ -93,8 +93,12 @@ def run_timed(command):
 def kill_midway(command, output, sig, after=8.0):
     if os.path.exists(output):
         os.unlink(output)
+    # A shell's background job ignores SIGINT, and children inherit that:
+    # give the command the default disposition, as in a terminal.
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                signal.SIG_DFL))
     time.sleep(after)
     running = process.poll() is None
     process.send_signal(sig)

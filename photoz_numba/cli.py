@@ -117,13 +117,16 @@ def _fit(args):
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(f"{args.output!r} exists; pass --overwrite to replace it")
     table = _read_table(args.train, "training table")
+    params = {name: getattr(args, name) for name in
+              ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band")
+              if getattr(args, name) is not None}
+    if params.get("clip_sigma", 1) <= 0:
+        params["clip_sigma"] = None
+    if params.get("magnitude_band") == "none":
+        params["magnitude_band"] = None
     model = PhotoZModel(
         [band.strip() for band in args.bands.split(",") if band.strip()],
-        k=args.k, gamma=args.gamma, lam=args.lam,
-        clip_sigma=None if args.clip_sigma <= 0 else args.clip_sigma,
-        offset=args.offset,
-        magnitude_band=None if args.magnitude_band == "none" else args.magnitude_band,
-        columns=_band_map(args.band) or None, units=_units(args.unit))
+        columns=_band_map(args.band) or None, units=_units(args.unit), **params)
     model.fit(table, z=args.z)
     model.write(args.output, overwrite=args.overwrite)
     print(f"fitted on {model.n_train_} of {len(table)} galaxies; wrote {args.output}")
@@ -224,18 +227,17 @@ def _parser():
     fit.add_argument("--z", default="zspec", help="redshift column (default zspec)")
     fit.add_argument("-o", "--output", required=True, metavar="MODEL.fits",
                      help="model file to write")
-    fit.add_argument("--k", type=int, default=40, help="neighbours (default 40)")
-    fit.add_argument("--gamma", type=float, default=0.1,
-                     help="RBF kernel width (default 0.1)")
-    fit.add_argument("--lam", type=float, default=0.1,
-                     help="ridge regularisation (default 0.1)")
-    fit.add_argument("--clip-sigma", type=float, default=3.0,
-                     help="clipping threshold; <= 0 disables (default 3)")
-    fit.add_argument("--offset", choices=["median", "mean", "none"], default="median",
-                     help="fit around the neighbours' median (default), mean, or 0")
-    fit.add_argument("--magnitude-band", default="auto",
+    # Hyper-parameters default to PhotoZModel's own defaults (None: not given).
+    fit.add_argument("--k", type=int, help="neighbours per galaxy")
+    fit.add_argument("--gamma", type=float, help="RBF kernel width")
+    fit.add_argument("--lam", type=float, help="ridge regularisation")
+    fit.add_argument("--clip-sigma", type=float,
+                     help="clipping threshold in RMS residuals; <= 0 disables")
+    fit.add_argument("--offset", choices=["median", "mean", "none"],
+                     help="fit around the neighbours' median, mean, or 0")
+    fit.add_argument("--magnitude-band",
                      help="band whose magnitude is a feature: a band, 'auto' "
-                          "(the middle band, default) or 'none'")
+                          "(the middle band) or 'none'")
     _column_options(fit)
     fit.add_argument("--overwrite", action="store_true",
                      help="replace an existing model file")
@@ -257,9 +259,7 @@ def _parser():
                          help="FITS table HDU, number or name (default 1)")
     predict.add_argument("--threads", type=int, default=None,
                          help="Numba threads (default: all cores)")
-    predict.add_argument("--unit", action="append", metavar="[BAND=]UNIT",
-                         help="unit of band columns without one: once for all "
-                              "bands, or BAND=UNIT (repeatable)")
+    _unit_option(predict)
     predict.add_argument("--overwrite", action="store_true",
                          help="replace an existing output file (never the input)")
     predict.add_argument("--quiet", "-q", action="store_true",
@@ -282,6 +282,10 @@ def _parser():
 def _column_options(parser):
     parser.add_argument("--band", action="append", metavar="BAND=COLUMN",
                         help="column of a band whose name differs (repeatable)")
+    _unit_option(parser)
+
+
+def _unit_option(parser):
     parser.add_argument("--unit", action="append", metavar="[BAND=]UNIT",
                         help="unit of band columns without one: once for all "
                              "bands, or BAND=UNIT (repeatable)")

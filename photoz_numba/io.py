@@ -235,8 +235,6 @@ def read_model(path):
 #: FITS formats and numpy types of the columns `predict_fits` appends.
 _OUTPUT_FITS_COLUMNS = (("z_phot", "D", ">f8"), ("z_phot_err", "D", ">f8"),
                         ("z_phot_flag", "I", ">i2"), ("z_phot_nused", "J", ">i4"))
-_STRUCTURAL = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT",
-               "GCOUNT", "TFIELDS", "CHECKSUM", "DATASUM", "THEAP"}
 _FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
@@ -252,20 +250,22 @@ def _parse_unit(text):
     return named if isinstance(named, (u.UnitBase, u.FunctionUnitBase)) else None
 
 
-def _output_header(table_hdu, nrows):
-    """Header of the output table: input columns + the z_phot columns."""
+def _output_header(table_hdu):
+    """Header of the output table: the input's, plus the z_phot columns.
+
+    Built from the input header card by card (BinTableHDU.from_columns
+    would read the whole table into memory).
+    """
     from . import __version__
-    new = fits.ColDefs([fits.Column(name=name, format=fmt)
-                        for name, fmt, _ in _OUTPUT_FITS_COLUMNS])
-    header = fits.BinTableHDU.from_columns(table_hdu.columns + new, nrows=0).header
-    header["NAXIS2"] = nrows
-    for card in table_hdu.header.cards:
-        key = card.keyword
-        commentary = key in ("COMMENT", "HISTORY", "")
-        # Column keywords keep their index: the input columns come first.
-        if key in _STRUCTURAL or (key in header and not commentary):
-            continue
-        header.append(card)
+    header = table_hdu.header.copy()
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+    n_fields = header["TFIELDS"]
+    for offset, (name, fmt, dtype) in enumerate(_OUTPUT_FITS_COLUMNS, start=1):
+        header[f"TTYPE{n_fields + offset}"] = name
+        header[f"TFORM{n_fields + offset}"] = fmt
+        header["NAXIS1"] += np.dtype(dtype).itemsize
+    header["TFIELDS"] = n_fields + len(_OUTPUT_FITS_COLUMNS)
     header.add_history(f"photoz_numba {__version__}: added z_phot, z_phot_err, "
                        f"z_phot_flag, z_phot_nused")
     return header
@@ -371,7 +371,7 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
         if size < data_start + nrows * rowsize:
             raise ValueError(f"{input_path!r} is truncated: {size} bytes, the table "
                              f"needs {data_start + nrows * rowsize}")
-        out_header = _output_header(table_hdu, nrows)
+        out_header = _output_header(table_hdu)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
                              [(name, dt) for name, _, dt in _OUTPUT_FITS_COLUMNS])
         band_columns = model._column_names()

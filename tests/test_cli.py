@@ -145,7 +145,9 @@ def test_killed_predict_leaves_no_output(files, sample, tmp_path, sig):
     process = subprocess.Popen(
         [sys.executable, "-m", "photoz_numba.cli", "predict", str(files / "model.fits"),
          str(tmp_path / "big.fits"), "-o", str(out), "--chunk-size", "5000",
-         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # CI may run us with SIGINT ignored (a background job): undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Wait until the temporary output exists: the write is under way.
     deadline = time.monotonic() + 60
     while not any(name.endswith(".part.fits") for name in os.listdir(tmp_path)):
@@ -160,3 +162,16 @@ def test_killed_predict_leaves_no_output(files, sample, tmp_path, sig):
         assert sorted(os.listdir(tmp_path)) == ["big.fits"]   # temporary file removed
     else:
         assert process.returncode == -signal.SIGKILL
+
+
+def test_fit_hyper_parameters(files, tmp_path):
+    from photoz_numba import PhotoZModel
+    result = run("fit", str(files / "train.fits"), "--bands", BANDS, "-o",
+                 str(tmp_path / "m.fits"), "--k", "25", "--clip-sigma", "0",
+                 "--magnitude-band", "none", "--offset", "mean")
+    assert result.returncode == 0, result.stderr
+    model = PhotoZModel.read(tmp_path / "m.fits")
+    assert (model.k, model.clip_sigma, model.magnitude_band, model.offset) == (25, None, None, "mean")
+    # Options not given keep the model's defaults.
+    defaults = PhotoZModel(["a", "b"])
+    assert (model.gamma, model.lam) == (defaults.gamma, defaults.lam)

@@ -117,6 +117,7 @@ def test_fits_streaming_matches_in_memory(fitted, catalogue, catalogue_fits, tmp
     # Rows with missing bands are there, masked, and flagged.
     assert np.ma.getmaskarray(out["z_phot"]).sum() == (expected["z_phot_flag"] & 3 > 0).sum() > 0
     with fits.open(out_path) as hdus:
+        hdus.verify("exception")   # a valid FITS file by astropy's checks
         assert hdus[0].header["OBSERVER"] == "me"
         assert hdus[1].header["SURVEY"] == "PRIMER+JADES"
         assert "made for the tests" in str(hdus[1].header["HISTORY"])
