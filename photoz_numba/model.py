@@ -327,6 +327,43 @@ class PhotoZModel:
                              f"{rows[0]}: {column[rows[0]]})")
         return values
 
+    def tune(self, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
+             progress=None):
+        """Tune ``k``, ``gamma`` and ``lam`` by Bayesian optimisation, then refit.
+
+        Each trial scores a setting by stratified ``n_folds``-fold
+        cross-validation on ``table`` alone (see `photoz_numba.tuning` for
+        the objective: sigma_NMAD + 0.1 outlier fraction); the first trial
+        is the model's current setting. The best setting is kept and the
+        model refitted on the whole table. Other parameters (``offset``,
+        ``magnitude_band``, ``clip_sigma``) stay as they are.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Training galaxies, as for `fit`.
+        z : str, optional
+            The redshift column.
+        n_iter : int, optional
+            Number of settings tried.
+        n_folds : int, optional
+            Cross-validation folds, stratified in redshift.
+        random_state : int, optional
+            Seeds the folds and the optimiser: the same seed gives the same
+            result, whatever the number of threads.
+        progress : callable, optional
+            Called as ``progress(trials_done, n_iter)``.
+
+        Returns
+        -------
+        self : `PhotoZModel`
+            Fitted, with ``tuning_history_``: a Table of every trial's
+            parameters and CV figures.
+        """
+        from .tuning import tune
+        return tune(self, table, z=z, n_iter=n_iter, n_folds=n_folds,
+                    random_state=random_state, progress=progress)
+
     def write(self, path, overwrite=False):
         """Save the fitted model as a FITS file (`photoz_numba.io.write_model`).
 
