@@ -37,44 +37,68 @@ def _parse_seeds(text):
 def _reproduce(args):
     from . import __version__
     from .datasets import load_kalna2024
+    from .io import atomic_output
     from .protocol import (PAPER_FIGURES, PUBLISHED_CODE_FIGURES,
                            run_paper_protocol, summarise)
 
+    seeds = args.seeds or (list(range(3)) if args.quick else list(range(10)))
+    n_iter = args.n_iter or (15 if args.quick else 50)
+    tune = not args.no_tune
     catalogue = load_kalna2024(args.catalogue)
-    print(f"photoz_numba {__version__}: Kalná et al. (2024) protocol, "
-          f"stratified 4:1 split per seed, default hyper-parameters")
-    header = (f"{'seed':>4} {'n_train':>7} {'n_test':>6} {'sigma_NMAD':>10} "
+    how = (f"tuned per seed ({n_iter} trials, 5-fold CV on the training part)"
+           if tune else "default hyper-parameters")
+    print(f"photoz_numba {__version__}: Kalná et al. (2024) protocol, stratified "
+          f"4:1 split per seed, {how}", flush=True)
+    start = time.perf_counter()
+    per_seed, predictions = run_paper_protocol(
+        catalogue, seeds=seeds, tune=tune, n_iter=n_iter, progress=_Progress(True))
+    header = (f"{'seed':>4} {'k':>3} {'gamma':>6} {'lam':>7} {'sigma_NMAD':>10} "
               f"{'outliers':>9} {'bias':>8} {'seconds':>7}")
     print(header)
     print("-" * len(header))
-
-    start = time.perf_counter()
-    per_seed, predictions = run_paper_protocol(catalogue, seeds=args.seeds)
     for row in per_seed:
-        print(f"{row['seed']:>4} {row['n_train']:>7} {row['n_test']:>6} "
+        print(f"{row['seed']:>4} {row['k']:>3} {row['gamma']:>6.3f} {row['lam']:>7.4f} "
               f"{row['sigma_nmad']:>10.5f} {100 * row['outlier_fraction']:>8.2f}% "
               f"{row['bias']:>8.5f} {row['seconds']:>7.2f}")
     print("-" * len(header))
     summary = summarise(per_seed)
     (s_mean, s_std), (f_mean, f_std), (b_mean, b_std) = (
         summary["sigma_nmad"], summary["outlier_fraction"], summary["bias"])
-    print(f"{'mean ± std':>19} {s_mean:.5f} ± {s_std:.5f}  "
+    print(f"{'mean ± std':>23} {s_mean:.5f} ± {s_std:.5f}  "
           f"{100 * f_mean:.2f} ± {100 * f_std:.2f}%  "
           f"bias {b_mean:.5f} ± {b_std:.5f}")
-    print(f"{'paper':>19} {PAPER_FIGURES['sigma_nmad']:.5f}            "
+    print(f"{'paper':>23} {PAPER_FIGURES['sigma_nmad']:.5f}            "
           f"{100 * PAPER_FIGURES['outlier_fraction']:.2f}%")
-    print(f"{'published code':>19} {PUBLISHED_CODE_FIGURES['sigma_nmad']:.5f}"
+    print(f"{'published code':>23} {PUBLISHED_CODE_FIGURES['sigma_nmad']:.5f}"
           f"            {100 * PUBLISHED_CODE_FIGURES['outlier_fraction']:.2f}%"
           f"  (measured here, 10 seeds)")
     print(f"{len(per_seed)} seeds in {time.perf_counter() - start:.1f} s")
     if args.output:
-        from .io import atomic_output
         os.makedirs(args.output, exist_ok=True)
-        for name, table in (("metrics.ecsv", per_seed),
-                            ("predictions.ecsv", predictions)):
+        written = []
+
+        def write(name, table):
             with atomic_output(os.path.join(args.output, name), overwrite=True) as tmp:
                 table.write(tmp, overwrite=True)
-        print(f"wrote metrics.ecsv and predictions.ecsv to {args.output}")
+            written.append(name)
+
+        write("hyperparameters.ecsv", per_seed["seed", "k", "gamma", "lam", "cv_score"])
+        write("metrics.ecsv", per_seed)
+        write("predictions.ecsv", predictions)
+        write("predictions.fits", predictions)
+        try:
+            from .plotting import plot_zphot_zspec
+            figure = plot_zphot_zspec(
+                predictions["zspec"], predictions["z_phot"], predictions["z_phot_err"],
+                title=f"photoz_numba, {len(per_seed)} seeds x {per_seed['n_test'][0]} "
+                      f"test galaxies")
+            for name in ("figure1.png", "figure1.pdf"):
+                with atomic_output(os.path.join(args.output, name), overwrite=True) as tmp:
+                    figure.savefig(tmp, dpi=150)
+                written.append(name)
+        except ImportError as exc:
+            print(f"no figure: {exc}", file=sys.stderr)
+        print(f"wrote {', '.join(written)} to {args.output}")
     return 0
 
 
@@ -113,6 +137,8 @@ def _read_table(path, what):
 
 
 def _fit(args):
+    """fit, and tune (which tunes before fitting)."""
+    import numpy as np
     from . import PhotoZModel
     if os.path.exists(args.output) and not args.overwrite:
         raise FileExistsError(f"{args.output!r} exists; pass --overwrite to replace it")
@@ -127,7 +153,19 @@ def _fit(args):
     model = PhotoZModel(
         [band.strip() for band in args.bands.split(",") if band.strip()],
         columns=_band_map(args.band) or None, units=_units(args.unit), **params)
-    model.fit(table, z=args.z)
+    if args.command == "tune":
+        model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
+                   random_state=args.seed, progress=_Progress(True))
+        best = model.tuning_history_[np.argmin(model.tuning_history_["cv_score"])]
+        print(f"best of {args.n_iter}: k={model.k} gamma={model.gamma:.4g} "
+              f"lam={model.lam:.4g}; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
+              f"outliers {100 * best['cv_outlier_fraction']:.2f}%")
+        if args.history:
+            from .io import atomic_output
+            with atomic_output(args.history, overwrite=args.overwrite) as tmp:
+                model.tuning_history_.write(tmp, overwrite=True)
+    else:
+        model.fit(table, z=args.z)
     model.write(args.output, overwrite=args.overwrite)
     print(f"fitted on {model.n_train_} of {len(table)} galaxies; wrote {args.output}")
     return 0
@@ -201,47 +239,51 @@ def _parser():
 
     reproduce = commands.add_parser(
         "reproduce", help="run the paper's protocol on its catalogue",
-        description="Fit and evaluate the default model on the paper's "
-                    "stratified 4:1 splits, one per seed, and print "
-                    "sigma_NMAD, outlier fraction and bias per seed with "
-                    "their mean ± std.")
-    reproduce.add_argument("--seeds", type=_parse_seeds, default=list(range(10)),
+        description="Tune, fit and evaluate the model on the paper's "
+                    "stratified 4:1 splits, one per seed (tuning on the "
+                    "training part only), and print sigma_NMAD, outlier "
+                    "fraction and bias per seed with their mean ± std.")
+    reproduce.add_argument("--seeds", type=_parse_seeds, default=None,
                            help="seeds of the splits, e.g. 0-9 (default) or 0,3")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="seeds 0-2 and 15 tuning trials (unless given)")
+    reproduce.add_argument("--n-iter", type=int, default=None,
+                           help="tuning trials per seed (default 50)")
+    reproduce.add_argument("--no-tune", action="store_true",
+                           help="use the default hyper-parameters, no tuning")
     reproduce.add_argument("--catalogue", "--catalog", default=None,
                            metavar="PATH",
                            help="local copy of the catalogue (default: "
                                 "$PHOTOZ_NUMBA_KALNA2024, the config item, "
                                 "or a download into astropy's cache)")
     reproduce.add_argument("--output", "-o", metavar="DIR", default=None,
-                           help="also write per-seed metrics and predictions "
-                                "(ECSV) into DIR")
+                           help="also write into DIR the hyper-parameters and "
+                                "metrics per seed (ECSV), the predictions (FITS, "
+                                "ECSV) and the z_phot-z_spec figure (PNG, PDF)")
     reproduce.set_defaults(run=_reproduce)
 
     fit = commands.add_parser(
         "fit", help="fit a model on a table with redshifts and write it",
         description="Fit a PhotoZModel on a training table (any format astropy "
                     "reads) and write it as a FITS model file.")
-    fit.add_argument("train", help="training table (FITS, ECSV, ...)")
-    fit.add_argument("--bands", required=True,
-                     help="comma-separated band names, in wavelength order")
-    fit.add_argument("--z", default="zspec", help="redshift column (default zspec)")
-    fit.add_argument("-o", "--output", required=True, metavar="MODEL.fits",
-                     help="model file to write")
-    # Hyper-parameters default to PhotoZModel's own defaults (None: not given).
-    fit.add_argument("--k", type=int, help="neighbours per galaxy")
-    fit.add_argument("--gamma", type=float, help="RBF kernel width")
-    fit.add_argument("--lam", type=float, help="ridge regularisation")
-    fit.add_argument("--clip-sigma", type=float,
-                     help="clipping threshold in RMS residuals; <= 0 disables")
-    fit.add_argument("--offset", choices=["median", "mean", "none"],
-                     help="fit around the neighbours' median, mean, or 0")
-    fit.add_argument("--magnitude-band",
-                     help="band whose magnitude is a feature: a band, 'auto' "
-                          "(the middle band) or 'none'")
-    _column_options(fit)
-    fit.add_argument("--overwrite", action="store_true",
-                     help="replace an existing model file")
+    _model_options(fit)
     fit.set_defaults(run=_fit)
+
+    tune = commands.add_parser(
+        "tune", help="tune k, gamma and lam by cross-validation, fit, and write",
+        description="Tune k, gamma and lam by Bayesian optimisation with "
+                    "stratified k-fold cross-validation on a training table, "
+                    "fit on all of it and write the model file.")
+    _model_options(tune)
+    tune.add_argument("--n-iter", type=int, default=50,
+                      help="settings tried (default 50)")
+    tune.add_argument("--folds", type=int, default=5,
+                      help="cross-validation folds (default 5)")
+    tune.add_argument("--seed", type=int, default=0,
+                      help="seeds the folds and the optimiser (default 0)")
+    tune.add_argument("--history", metavar="FILE",
+                      help="also write every trial's parameters and CV figures")
+    tune.set_defaults(run=_fit)
 
     predict = commands.add_parser(
         "predict", help="add z_phot columns to a catalogue file",
@@ -277,6 +319,30 @@ def _parser():
                           help="outlier threshold on |dz| (default 0.15)")
     evaluate.set_defaults(run=_evaluate)
     return parser
+
+
+def _model_options(parser):
+    """Options shared by fit and tune."""
+    parser.add_argument("train", help="training table (FITS, ECSV, ...)")
+    parser.add_argument("--bands", required=True,
+                        help="comma-separated band names, in wavelength order")
+    parser.add_argument("--z", default="zspec", help="redshift column (default zspec)")
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL.fits",
+                        help="model file to write")
+    # Hyper-parameters default to PhotoZModel's own defaults (None: not given).
+    parser.add_argument("--k", type=int, help="neighbours per galaxy")
+    parser.add_argument("--gamma", type=float, help="RBF kernel width")
+    parser.add_argument("--lam", type=float, help="ridge regularisation")
+    parser.add_argument("--clip-sigma", type=float,
+                        help="clipping threshold in RMS residuals; <= 0 disables")
+    parser.add_argument("--offset", choices=["median", "mean", "none"],
+                        help="fit around the neighbours' median, mean, or 0")
+    parser.add_argument("--magnitude-band",
+                        help="band whose magnitude is a feature: a band, 'auto' "
+                             "(the middle band) or 'none'")
+    _column_options(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing model file")
 
 
 def _column_options(parser):

@@ -26,7 +26,7 @@ METRICS = ("sigma_nmad", "outlier_fraction", "bias")
 
 
 def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
-                       progress=None):
+                       progress=None, tune=False, n_iter=50):
     """Fit and evaluate a model on the paper's splits, one per seed.
 
     Parameters
@@ -40,13 +40,21 @@ def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
         Keyword arguments of `~photoz_numba.PhotoZModel` other than
         ``bands``; its defaults otherwise.
     progress : callable, optional
-        Called as ``progress(seed, metrics)`` after each seed.
+        Called as ``progress(done, total)`` as work is done: one unit per
+        seed's prediction and, when tuning, one per trial.
+    tune : bool, optional
+        Tune ``k``, ``gamma`` and ``lam`` on each seed's training part
+        (`~photoz_numba.PhotoZModel.tune`, seeded with the seed) before
+        predicting its test part.
+    n_iter : int, optional
+        Settings tried per seed when tuning.
 
     Returns
     -------
     per_seed : `~astropy.table.Table`
-        One row per seed: ``seed``, ``n_train``, ``n_test``, the metrics
-        and the fit + predict time in seconds.
+        One row per seed: ``seed``, ``n_train``, ``n_test``, the
+        hyper-parameters used, the best CV score when tuning, the metrics
+        and the (tune +) fit + predict time in seconds.
     predictions : `~astropy.table.Table`
         The test galaxies of every seed with their predictions and a
         ``seed`` column.
@@ -54,24 +62,41 @@ def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
     if catalogue is None:
         catalogue = load_kalna2024()
     sample = paper_sample(catalogue)
+    seeds = list(seeds)
+    total = len(seeds) * ((n_iter if tune else 0) + 1)
+    done = 0
+
+    def advance():
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     rows, predictions = [], []
     for seed in seeds:
         train, test = stratified_split(sample, z="zspec", seed=seed)
         start = time.perf_counter()
         model = PhotoZModel(list(KALNA2024_BANDS), **(params or {}))
-        model.fit(train, z="zspec")
+        if tune:
+            model.tune(train, z="zspec", n_iter=n_iter, random_state=seed,
+                       progress=lambda *_: advance())
+        else:
+            model.fit(train, z="zspec")
         out = model.predict(test)
         elapsed = time.perf_counter() - start
         ok = ~np.ma.getmaskarray(out["z_phot"])
         metrics = evaluate(out["z_phot"][ok], out["zspec"][ok])
+        history = getattr(model, "tuning_history_", None)
         rows.append({"seed": seed, "n_train": len(train), "n_test": len(test),
+                     "k": model.k, "gamma": model.gamma, "lam": model.lam,
+                     "cv_score": (float(np.min(history["cv_score"])) if history
+                                  is not None else np.nan),
                      "n_unpredicted": int((~ok).sum()),
                      **{name: metrics[name] for name in METRICS},
                      "seconds": elapsed})
         out["seed"] = np.full(len(out), seed)
         predictions.append(out)
-        if progress is not None:
-            progress(seed, metrics)
+        advance()
     return Table(rows), vstack(predictions)
 
 

@@ -7,7 +7,6 @@ from photoz_numba import conf
 from photoz_numba.datasets import ENV_VAR, load_kalna2024, paper_sample
 
 
-
 @pytest.fixture(scope="session")
 def catalogue(request):
     """The paper's catalogue: the local copy CI points at, or a download."""

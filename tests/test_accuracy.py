@@ -1,7 +1,5 @@
 """The paper's protocol with the default hyper-parameters (issue floor)."""
 
-import numpy as np
-
 from photoz_numba.protocol import run_paper_protocol, summarise
 from photoz_numba.validation import cross_validate
 from photoz_numba import PhotoZModel

@@ -10,8 +10,8 @@ from astropy.table import Table
 
 from photoz_numba import conf
 from photoz_numba.datasets import (ENV_VAR, KALNA2024_BANDS, _strata,
-                                   load_kalna2024, paper_sample,
-                                   stratified_kfold, stratified_split)
+                                   load_kalna2024, stratified_kfold,
+                                   stratified_split)
 
 
 def test_catalogue_layout(catalogue):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.io import fits
-from astropy.table import MaskedColumn, Table
+from astropy.table import Table
 
 from photoz_numba import PhotoZModel
 from photoz_numba.datasets import KALNA2024_BANDS, stratified_split

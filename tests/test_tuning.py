@@ -84,3 +84,19 @@ def test_tuned_protocol_beats_the_paper(sample):
     # As measured when this was written: 0.01624 and 3.08 %.
     assert sigma == pytest.approx(0.01624, abs=2e-4)
     assert outliers == pytest.approx(0.0308, abs=2e-3)
+
+
+def test_tuned_protocol_is_identical_across_thread_counts(catalogue):
+    from photoz_numba.protocol import run_paper_protocol
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            results.append(run_paper_protocol(catalogue, seeds=[4], tune=True, n_iter=8))
+    finally:
+        numba.set_num_threads(before)
+    (first, first_pred), (second, second_pred) = results
+    for name in ("k", "gamma", "lam", "cv_score", "sigma_nmad", "outlier_fraction"):
+        assert first[name][0] == second[name][0]
+    np.testing.assert_array_equal(first_pred["z_phot"], second_pred["z_phot"])
