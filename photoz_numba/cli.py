@@ -51,7 +51,8 @@ def _reproduce(args):
           f"4:1 split per seed, {how}", flush=True)
     start = time.perf_counter()
     per_seed, predictions = run_paper_protocol(
-        catalogue, seeds=seeds, tune=tune, n_iter=n_iter, progress=_Progress(True))
+        catalogue, seeds=seeds, tune=tune, n_iter=n_iter,
+        progress=_Progress(True, unit="steps"))
     header = (f"{'seed':>4} {'k':>3} {'gamma':>6} {'lam':>7} {'sigma_NMAD':>10} "
               f"{'outliers':>9} {'bias':>8} {'seconds':>7}")
     print(header)
@@ -155,7 +156,7 @@ def _fit(args):
         columns=_band_map(args.band) or None, units=_units(args.unit), **params)
     if args.command == "tune":
         model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
-                   random_state=args.seed, progress=_Progress(True))
+                   random_state=args.seed, progress=_Progress(True, unit="trials"))
         best = model.tuning_history_[np.argmin(model.tuning_history_["cv_score"])]
         print(f"best of {args.n_iter}: k={model.k} gamma={model.gamma:.4g} "
               f"lam={model.lam:.4g}; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
@@ -174,8 +175,9 @@ def _fit(args):
 class _Progress:
     """Progress line with rate and ETA on stderr, only on a terminal."""
 
-    def __init__(self, enabled):
+    def __init__(self, enabled, unit="rows"):
         self.enabled = enabled and sys.stderr.isatty()
+        self.unit = unit
         self.start = time.perf_counter()
 
     def __call__(self, done, total):
@@ -186,8 +188,8 @@ class _Progress:
         eta = (total - done) / rate if rate > 0 else 0.0
         width = 30
         filled = int(width * done / max(total, 1))
-        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} rows "
-              f"{rate:,.0f} rows/s ETA {eta:4.0f} s", end="", file=sys.stderr,
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {self.unit} "
+              f"{rate:,.1f} {self.unit}/s ETA {eta:4.0f} s", end="", file=sys.stderr,
               flush=True)
         if done >= total:
             print(file=sys.stderr)
