@@ -9,24 +9,34 @@ Bit flags of the ``z_phot_flag`` column.
 import numpy as np
 
 __all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
-           "EXTRAPOLATION", "UNPREDICTED", "decode_z_phot_flags"]
+           "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "UNPREDICTED",
+           "decode_z_phot_flags"]
 
 MISSING_BAND = 1
 NONDETECTION = 2
 SOLVE_FAILED = 4
 EXTRAPOLATION = 8
+TOO_FEW_BANDS = 16
+BAND_IGNORED = 32
 
 #: (bit value, name, z_phot masked?, description) of every flag bit.
 FLAGS = (
-    (MISSING_BAND, "missing_band", True,
-     "a band has no measurement (masked, NaN, infinite or -99)"),
-    (NONDETECTION, "nondetection", True,
-     "a band has flux <= 0, so no magnitude or colour"),
+    (MISSING_BAND, "missing_band", False,
+     "a band has no measurement (masked, NaN, infinite or -99); z_phot is "
+     "predicted from the other bands"),
+    (NONDETECTION, "nondetection", False,
+     "a band has flux <= 0; it is treated as missing"),
     (SOLVE_FAILED, "solve_failed", True,
      "the Gram matrix K + lam I was not positive definite in floating point"),
     (EXTRAPOLATION, "extrapolation", False,
      "the galaxy lies outside the bounding box of its neighbours in some "
      "feature; z_phot is given but extrapolated"),
+    (TOO_FEW_BANDS, "too_few_bands", True,
+     "fewer than min_bands usable bands (with at least k + 1 training "
+     "galaxies measured in all of them): no prediction"),
+    (BAND_IGNORED, "band_ignored", False,
+     "a measured band was left out because too few training galaxies "
+     "have it together with the galaxy's other bands"),
 )
 
 #: Bits for which ``z_phot`` is masked.

@@ -11,8 +11,9 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 - ``BANDS`` table: band name, column name, the unit the user stated for
   it (empty if none: the column's own unit is used) and the unit the
   column was read in at fit time;
-- ``FEATURES`` table: feature names and their training mean and std;
-- ``TRAINING`` table: the standardised training features and redshifts.
+- ``TRAINING`` table: the AB magnitude of every training galaxy in every
+  band (NaN where it has none) and its redshift; the standardised
+  features of each band pattern are derived from them.
 
 A model read back predicts bit-identically to the one written.
 """
@@ -33,7 +34,7 @@ __all__ = ["MODEL_FORMAT", "write_model", "read_model", "atomic_output",
            "predict_fits", "predict_file"]
 
 #: Version of the model file layout; bumped when the layout changes.
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 _ORIGIN = "photoz_numba"
 
 
@@ -103,10 +104,6 @@ def _digest(arrays):
     return digest.hexdigest()
 
 
-def _model_arrays(train_features, train_z, mean, std):
-    return [train_features, train_z, mean, std]
-
-
 def write_model(model, path, overwrite=False):
     """Write a fitted model to a FITS file (see the module docstring).
 
@@ -134,22 +131,19 @@ def write_model(model, path, overwrite=False):
     header["OFFSET"] = (model.offset, "ridge fitted around this offset")
     header["MAGBAND"] = (model.magnitude_band or "", "magnitude feature band")
     header["NTRAIN"] = (int(model.n_train_), "training galaxies")
+    header["MINBANDS"] = (int(model.min_bands), "fewest usable bands predicted")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
-    header["PZHASH"] = _digest(_model_arrays(model.train_features_, model.train_z_,
-                                             model.feature_mean_, model.feature_std_))
+    header["PZHASH"] = _digest([model.train_magnitudes_, model.train_redshifts_])
     columns = model._column_names()
     stated = model._stated_units()
     bands = Table({"band": model.bands, "column": columns,
                    "stated_unit": [str(stated.get(band, "")) for band in model.bands],
                    "fit_unit": [str(unit) for unit in model.band_units_]})
-    features = Table({"name": model.feature_names_, "mean": model.feature_mean_,
-                      "std": model.feature_std_})
-    training = Table({name: model.train_features_[i]
-                      for i, name in enumerate(model.feature_names_)})
-    training["z"] = model.train_z_
+    training = Table({band: model.train_magnitudes_[:, i]
+                      for i, band in enumerate(model.bands)})
+    training["z"] = model.train_redshifts_
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
-    for name, table in (("BANDS", bands), ("FEATURES", features),
-                        ("TRAINING", training)):
+    for name, table in (("BANDS", bands), ("TRAINING", training)):
         hdu = fits.table_to_hdu(table)
         hdu.name = name
         hdus.append(hdu)
@@ -186,7 +180,6 @@ def read_model(path):
                     f"by photoz_numba {header.get('PZVERS', '?')}); photoz_numba "
                     f"{__version__} reads format {MODEL_FORMAT}")
             bands = Table.read(hdus["BANDS"])
-            features = Table.read(hdus["FEATURES"])
             training = Table.read(hdus["TRAINING"])
     except ValueError:
         raise
@@ -203,30 +196,24 @@ def read_model(path):
                         offset=header["OFFSET"], magnitude_band=header["MAGBAND"] or None,
                         columns=columns or None,
                         units={band: str(unit) for band, unit in
-                               zip(band_names, bands["stated_unit"]) if str(unit)} or None)
-    names = [str(n) for n in features["name"]]
+                               zip(band_names, bands["stated_unit"]) if str(unit)} or None,
+                        min_bands=int(header["MINBANDS"]))
     try:
-        train_features = np.ascontiguousarray(
-            np.array([np.asarray(training[name], dtype=np.float64) for name in names]))
-        train_z = np.ascontiguousarray(np.asarray(training["z"], dtype=np.float64))
+        magnitudes = np.column_stack([np.ma.filled(training[band], np.nan).astype(np.float64)
+                                      for band in band_names])
+        redshifts = np.ascontiguousarray(np.asarray(training["z"], dtype=np.float64))
     except KeyError as exc:
         raise ValueError(f"{path!r}: TRAINING table lacks column {exc}") from None
-    mean = np.asarray(features["mean"], dtype=np.float64)
-    std = np.asarray(features["std"], dtype=np.float64)
-    if _digest(_model_arrays(train_features, train_z, mean, std)) != header["PZHASH"]:
+    if _digest([magnitudes, redshifts]) != header["PZHASH"]:
         raise ValueError(f"{path!r} was altered after it was written: its arrays "
                          f"do not match PZHASH")
-    if names != model._feature_names() or train_features.shape[1] != header["NTRAIN"]:
-        raise ValueError(f"{path!r} is inconsistent: features {names} or "
-                         f"{train_features.shape[1]} training rows do not match "
-                         f"the header")
-    model.feature_names_ = names
-    model.feature_mean_ = mean
-    model.feature_std_ = std
-    model.train_features_ = train_features
-    model.train_z_ = train_z
-    model.n_train_ = train_z.size
+    if redshifts.size != header["NTRAIN"]:
+        raise ValueError(f"{path!r} is inconsistent: {redshifts.size} training rows, "
+                         f"the header says {header['NTRAIN']}")
+    model.train_magnitudes_ = magnitudes
+    model.train_redshifts_ = redshifts
     model.band_units_ = [str(unit) for unit in bands["fit_unit"]]
+    model._set_full_pattern()
     return model
 
 

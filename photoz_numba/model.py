@@ -18,7 +18,7 @@ from astropy.table import MaskedColumn, Table
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
 from .photometry import (MEASURED, MISSING, NONDETECTION, _resolve_unit,
-                         adjacent_colours, band_magnitudes, colour_names)
+                         band_magnitudes, colour_names)
 
 __all__ = ["PhotoZModel", "OUTPUT_COLUMNS"]
 
@@ -83,6 +83,12 @@ class PhotoZModel:
     units : dict or unit, optional
         Unit of band columns that carry none (or to read them in instead of
         their own): one unit for all bands, or a dict keyed by band name.
+    min_bands : int, optional
+        Fewest usable bands a galaxy needs to be predicted (at least 2: one
+        colour). A galaxy with missing or undetected bands is predicted
+        from the bands it has, against the training galaxies measured in
+        all of them; with fewer than ``min_bands`` it keeps a masked
+        ``z_phot`` and the ``too_few_bands`` flag.
 
     Examples
     --------
@@ -105,7 +111,7 @@ class PhotoZModel:
 
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
                  offset="median", magnitude_band="auto", columns=None,
-                 units=None):
+                 units=None, min_bands=2):
         self.bands = bands
         self.k = k
         self.gamma = gamma
@@ -115,12 +121,13 @@ class PhotoZModel:
         self.magnitude_band = magnitude_band
         self.columns = columns
         self.units = units
+        self.min_bands = min_bands
         self._check_params()
 
     # -- scikit-learn style parameter access ---------------------------------
 
     _PARAMS = ("bands", "k", "gamma", "lam", "clip_sigma", "offset",
-               "magnitude_band", "columns", "units")
+               "magnitude_band", "columns", "units", "min_bands")
 
     def get_params(self):
         """The constructor's keyword arguments, as a dict."""
@@ -174,6 +181,10 @@ class PhotoZModel:
         if self.magnitude_band not in (None, "auto", *self.bands):
             raise ValueError(f"magnitude_band {self.magnitude_band!r} is not "
                              f"one of the bands {self.bands}")
+        if (isinstance(self.min_bands, bool) or not isinstance(self.min_bands, numbers.Integral)
+                or not 2 <= self.min_bands <= len(self.bands)):
+            raise ValueError(f"min_bands must be an integer from 2 to {len(self.bands)}, "
+                             f"not {self.min_bands!r}")
         if self.columns is not None:
             if not isinstance(self.columns, dict):
                 raise TypeError(f"columns must be a dict of band -> column "
@@ -222,15 +233,11 @@ class PhotoZModel:
             raise ValueError("the table has no rows")
 
     def _features(self, table, units):
-        """Unstandardised features and per-band states of a table."""
+        """Unstandardised full-band features and per-band states of a table."""
         self._check_table(table)
         mag, state = band_magnitudes(table, self._column_names(),
                                      self._column_units(units))
-        features = adjacent_colours(mag)
-        if self._magnitude_band() is not None:
-            band = self.bands.index(self._magnitude_band())
-            features = np.column_stack([features, mag[:, band]])
-        return features, state
+        return self._pattern_features(mag, tuple(range(len(self.bands)))), state
 
     def _feature_names(self):
         names = colour_names(self.bands)
@@ -273,38 +280,109 @@ class PhotoZModel:
             feature that is constant over the training set.
         """
         self._check_params()
-        features, state = self._features(table, units)
+        self._check_table(table)
+        mag, state = band_magnitudes(table, self._column_names(), self._column_units(units))
         redshift = self._training_redshifts(table, z)
-        usable = (state == MEASURED).all(axis=1)
+        measured = state == MEASURED
+        usable = measured.sum(axis=1) >= self.min_bands
         n_unusable = int((~usable).sum())
         if n_unusable:
-            warnings.warn(f"{n_unusable} of {len(table)} training rows lack a "
-                          f"measured, detected flux in some band and are not "
-                          f"used", PhotoZWarning)
+            warnings.warn(f"{n_unusable} of {len(table)} training rows have fewer "
+                          f"than min_bands={self.min_bands} measured, detected "
+                          f"bands and are not used", PhotoZWarning)
         n_usable = int(usable.sum())
         if n_usable < self.k + 1:
-            raise ValueError(f"only {n_usable} training galaxies have all bands "
-                             f"measured; k={self.k} needs at least {self.k + 1}")
-        features = features[usable]
-        mean = features.mean(axis=0)
-        std = features.std(axis=0, ddof=1)
-        # Round-off leaves a spread of ~1e-15 on a colour that is constant.
-        constant = [name for name, s, m in zip(self._feature_names(), std, mean)
-                    if not s > 1e-9 * (1 + abs(m))]
-        if constant:
-            raise ValueError(f"feature(s) {constant} are constant over the "
-                             f"training set: they cannot be standardised")
+            raise ValueError(f"only {n_usable} training galaxies have at least "
+                             f"{self.min_bands} bands measured; k={self.k} needs at "
+                             f"least {self.k + 1}")
         stated = self._column_units(units)
         self.band_units_ = [_resolve_unit(table[name], name, stated.get(name))
                             for name in self._column_names()]
-        self.feature_names_ = self._feature_names()
-        self.feature_mean_ = mean
-        self.feature_std_ = std
-        # Feature-major, as the kernel's distance pass wants it.
-        self.train_features_ = np.ascontiguousarray(((features - mean) / std).T)
-        self.train_z_ = np.ascontiguousarray(redshift[usable])
-        self.n_train_ = n_usable
+        self.train_magnitudes_ = np.where(measured, mag, np.nan)[usable]
+        self.train_redshifts_ = np.ascontiguousarray(redshift[usable])
+        self._set_full_pattern()
         return self
+
+    def _set_full_pattern(self):
+        """Standardised full-band training set, from train_magnitudes_.
+
+        Raises ValueError for a feature constant over the galaxies that
+        have every band.
+        """
+        self._patterns = {}
+        complete = np.isfinite(self.train_magnitudes_).all(axis=1)
+        self.n_train_ = int(self.train_redshifts_.size)
+        self.feature_names_ = self._feature_names()
+        if complete.sum() >= 2:
+            features = self._pattern_features(self.train_magnitudes_[complete],
+                                              tuple(range(len(self.bands))))
+            mean = features.mean(axis=0)
+            std = features.std(axis=0, ddof=1)
+            # Round-off leaves a spread of ~1e-15 on a colour that is constant.
+            constant = [name for name, sd, m in zip(self.feature_names_, std, mean)
+                        if not sd > 1e-9 * (1 + abs(m))]
+            if constant:
+                raise ValueError(f"feature(s) {constant} are constant over the "
+                                 f"training set: they cannot be standardised")
+        self._pattern(tuple(range(len(self.bands))))
+        full = self._patterns[tuple(range(len(self.bands)))]
+        self.feature_mean_, self.feature_std_ = full["mean"], full["std"]
+        # Feature-major, as the kernel's distance pass wants it.
+        self.train_features_, self.train_z_ = full["x_train_t"], full["z"]
+
+    def _pattern_features(self, mag, bands):
+        """Features from the magnitudes of the given band indices.
+
+        Colours of consecutive bands among ``bands`` and, if the model has
+        a magnitude band, its magnitude -- or the nearest band's in the
+        band order when it is not among ``bands``.
+        """
+        sub = mag[:, list(bands)]
+        features = sub[:, :-1] - sub[:, 1:]
+        wanted = self._magnitude_band()
+        if wanted is None:
+            return features
+        target = self.bands.index(wanted)
+        nearest = min(bands, key=lambda b: (abs(b - target), b))
+        return np.column_stack([features, mag[:, nearest]])
+
+    def _pattern(self, bands):
+        """Training set of a band pattern, cached: standardised features
+        (feature-major), redshifts, mean and std. Empty when fewer than two
+        training galaxies have all the bands."""
+        cached = self._patterns.get(bands)
+        if cached is None:
+            members = np.isfinite(self.train_magnitudes_[:, list(bands)]).all(axis=1)
+            features = self._pattern_features(self.train_magnitudes_[members], bands)
+            if members.sum() >= 2:
+                mean = features.mean(axis=0)
+                std = features.std(axis=0, ddof=1)
+                # A feature constant over this subset carries no information.
+                std = np.where(std > 1e-9 * (1 + np.abs(mean)), std, 1.0)
+            else:
+                mean = np.zeros(features.shape[1])
+                std = np.ones(features.shape[1])
+            cached = {"x_train_t": np.ascontiguousarray(((features - mean) / std).T),
+                      "z": np.ascontiguousarray(self.train_redshifts_[members]),
+                      "mean": mean, "std": std}
+            self._patterns[bands] = cached
+        return cached
+
+    def _resolve_pattern(self, bands):
+        """The bands a galaxy with usable ``bands`` is predicted from.
+
+        While fewer than k + 1 training galaxies have all of them, the band
+        the fewest training galaxies have is dropped. Returns None below
+        ``min_bands``.
+        """
+        measured = np.isfinite(self.train_magnitudes_)
+        coverage = measured.sum(axis=0)
+        bands = list(bands)
+        while len(bands) >= self.min_bands:
+            if measured[:, bands].all(axis=1).sum() >= self.k + 1:
+                return tuple(bands)
+            bands.remove(min(bands, key=lambda b: (coverage[b], -b)))
+        return None
 
     @staticmethod
     def _training_redshifts(table, z):
@@ -392,7 +470,7 @@ class PhotoZModel:
         return read_model(path)
 
     def _check_fitted(self):
-        if not hasattr(self, "train_z_"):
+        if not hasattr(self, "train_redshifts_"):
             raise NotFittedError("this PhotoZModel is not fitted yet: call "
                                  "fit(table, z=...) first")
         if self.k > self.n_train_:
@@ -450,28 +528,48 @@ class PhotoZModel:
         return out
 
     def _predict_arrays(self, table, units=None, n_threads=None):
-        """z_phot, z_phot_err, z_phot_flag and z_phot_nused as plain arrays."""
+        """z_phot, z_phot_err, z_phot_flag and z_phot_nused as plain arrays.
+
+        Galaxies are grouped by the set of bands they have; each group is
+        predicted by one kernel call against the training galaxies that
+        have all of its bands.
+        """
         from .kernels import (OFFSET_MODES, STATUS_EXTRAPOLATION,
                               STATUS_SOLVE_FAILED, predict_kernel)
-        features, state = self._features(table, units)
-        flag = np.zeros(len(table), dtype=np.int16)
+        self._check_table(table)
+        mag, state = band_magnitudes(table, self._column_names(),
+                                     self._column_units(units))
+        n = len(table)
+        flag = np.zeros(n, dtype=np.int16)
         flag[(state == MISSING).any(axis=1)] |= _flags.MISSING_BAND
         flag[(state == NONDETECTION).any(axis=1)] |= _flags.NONDETECTION
-        predictable = flag == 0
-        x_query = (features - self.feature_mean_) / self.feature_std_
-        x_query[~predictable] = 0.0
-        x_query = np.ascontiguousarray(x_query)
-        n = len(table)
-        z_phot = np.empty(n)
-        z_phot_err = np.empty(n)
-        n_used = np.empty(n, dtype=np.int64)
-        status = np.empty(n, dtype=np.int64)
+        z_phot = np.full(n, np.nan)
+        z_phot_err = np.full(n, np.nan)
+        n_used = np.zeros(n, dtype=np.int64)
+        status = np.zeros(n, dtype=np.int64)
         clip = np.inf if self.clip_sigma is None else float(self.clip_sigma)
+        patterns, group = np.unique(state == MEASURED, axis=0, return_inverse=True)
+        group = group.ravel()
         with _numba_threads(n_threads):
-            predict_kernel(self.train_features_, self.train_z_, x_query,
-                           predictable, int(self.k), float(self.gamma),
-                           float(self.lam), clip, OFFSET_MODES[self.offset],
-                           z_phot, z_phot_err, n_used, status)
+            for index, usable in enumerate(patterns):
+                rows = np.flatnonzero(group == index)
+                bands = self._resolve_pattern(tuple(np.flatnonzero(usable)))
+                if bands is None:
+                    flag[rows] |= _flags.TOO_FEW_BANDS
+                    continue
+                if len(bands) < usable.sum():
+                    flag[rows] |= _flags.BAND_IGNORED
+                train = self._pattern(bands)
+                x_query = np.ascontiguousarray(
+                    (self._pattern_features(mag[rows], bands) - train["mean"])
+                    / train["std"])
+                m = rows.size
+                out = (np.empty(m), np.empty(m), np.empty(m, np.int64),
+                       np.empty(m, np.int64))
+                predict_kernel(train["x_train_t"], train["z"], x_query,
+                               np.ones(m, dtype=bool), int(self.k), float(self.gamma),
+                               float(self.lam), clip, OFFSET_MODES[self.offset], *out)
+                z_phot[rows], z_phot_err[rows], n_used[rows], status[rows] = out
         flag[(status & STATUS_SOLVE_FAILED) != 0] |= _flags.SOLVE_FAILED
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
         return z_phot, z_phot_err, flag, n_used.astype(np.int32)
