@@ -1,0 +1,150 @@
+"""Galaxies with missing bands, against the plain NumPy reference."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Column, MaskedColumn, Table
+
+import reference
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.metrics import evaluate
+from photoz_numba.flags import (BAND_IGNORED, MISSING_BAND, TOO_FEW_BANDS,
+                                decode_z_phot_flags)
+
+BANDS = list(KALNA2024_BANDS)
+
+
+@pytest.fixture(scope="module")
+def split(sample):
+    return stratified_split(sample, z="zspec", seed=5)
+
+
+def _flux(table, bands):
+    return np.column_stack([u.Quantity(table[b].filled(np.nan)).to_value(u.uJy)
+                            for b in bands])
+
+
+@pytest.mark.parametrize("missing, magnitude_band", [
+    (["f435w"], "f150w"),             # the magnitude band is still there
+    (["f150w"], "f150w"),             # it is not: its nearest band, f115w, stands in
+    (["f606w", "f356w"], "f150w"),
+    (["f435w", "f606w", "f814w"], None),
+])
+def test_masked_bands_match_numpy_reference(split, missing, magnitude_band):
+    train, test = split
+    params = dict(k=35, gamma=0.2, lam=0.05, magnitude_band=magnitude_band)
+    model = PhotoZModel(BANDS, **params).fit(train)
+    query = test[:150].copy()
+    for band in missing:
+        query[band].mask = True
+    out = model.predict(query)
+    assert (out["z_phot_flag"] & MISSING_BAND).all()
+
+    kept = [b for b in BANDS if b not in missing]
+    if magnitude_band is None:
+        mag_index = None
+    else:
+        target = BANDS.index(magnitude_band)
+        nearest = min((BANDS.index(b) for b in kept), key=lambda i: (abs(i - target), i))
+        mag_index = kept.index(BANDS[nearest])
+    x_train, x_query = reference.standardise(
+        reference.features_from_fluxes(_flux(train, kept), mag_index),
+        reference.features_from_fluxes(_flux(query, kept), mag_index))
+    z_ref, err_ref, used_ref = reference.predict(
+        x_train, np.asarray(train["zspec"], float), x_query, 35, 0.2, 0.05)
+    np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(out["z_phot_nused"], used_ref)
+
+
+def test_training_galaxies_with_missing_bands_are_used(catalogue):
+    full = catalogue[~np.ma.getmaskarray(catalogue["zspec"])]
+    full = full[np.asarray(full["zspec"]) <= 7]
+    assert len(full) == 5611
+    train, test = stratified_split(full, z="zspec", seed=0)
+    model = PhotoZModel(BANDS).fit(train)
+    assert model.n_train_ == len(train)         # none dropped
+    out = model.predict(test)
+    assert not np.ma.getmaskarray(out["z_phot"]).any()
+    assert np.isfinite(out["z_phot_err"]).all()
+
+
+def toy(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0.1, 3.0, n)
+    table = Table({b: Column((24 + np.cos(z * (i + 1)) + rng.normal(0, 0.02, n)),
+                             unit=u.ABmag) for i, b in enumerate("grizy")})
+    table["zspec"] = z
+    return table
+
+
+def test_single_usable_band_and_all_missing_rows():
+    model = PhotoZModel(list("grizy"), k=10).fit(toy())
+    query = toy(4, seed=1)
+    for band in "rizy":
+        query[band] = MaskedColumn(query[band], mask=[1, 1, 0, 0])
+    query["g"] = MaskedColumn(query["g"], mask=[0, 1, 0, 0])
+    out = model.predict(query)
+    assert len(out) == 4
+    masked = np.ma.getmaskarray(out["z_phot"])
+    np.testing.assert_array_equal(masked, [True, True, False, False])
+    assert decode_z_phot_flags(int(out["z_phot_flag"][0])) == ["missing_band", "too_few_bands"]
+    assert out["z_phot_flag"][1] & TOO_FEW_BANDS
+    assert not out["z_phot_flag"][2] & TOO_FEW_BANDS
+
+
+def test_min_bands():
+    model = PhotoZModel(list("grizy"), k=10, min_bands=4).fit(toy())
+    query = toy(2, seed=1)
+    query["y"] = MaskedColumn(query["y"], mask=[1, 0])
+    query["z"] = MaskedColumn(query["z"], mask=[1, 0])
+    out = model.predict(query)
+    np.testing.assert_array_equal(np.ma.getmaskarray(out["z_phot"]), [True, False])
+    with pytest.raises(ValueError, match="min_bands"):
+        PhotoZModel(list("grizy"), min_bands=1)
+
+
+def test_band_that_no_training_galaxy_has():
+    train = toy()
+    train["y"] = MaskedColumn(train["y"], mask=np.ones(len(train), bool))
+    model = PhotoZModel(list("grizy"), k=10, magnitude_band="i").fit(train)
+    query = toy(5, seed=2)
+    out = model.predict(query)
+    assert not np.ma.getmaskarray(out["z_phot"]).any()
+    assert (out["z_phot_flag"] & BAND_IGNORED).all()
+    # The same as a model that never had the band.
+    four = PhotoZModel(list("griz"), k=10, magnitude_band="i").fit(train)
+    np.testing.assert_array_equal(out["z_phot"], four.predict(query)["z_phot"])
+
+
+def test_model_file_keeps_missing_band_training(catalogue, tmp_path):
+    full = catalogue[~np.ma.getmaskarray(catalogue["zspec"])]
+    train, test = stratified_split(full[np.asarray(full["zspec"]) <= 7], seed=1)
+    model = PhotoZModel(BANDS, min_bands=3).fit(train)
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    assert again.min_bands == 3
+    a, b = model.predict(test), again.predict(test)
+    for name in ("z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"):
+        np.testing.assert_array_equal(np.ma.filled(a[name], -1), np.ma.filled(b[name], -1))
+
+
+def test_missing_band_accuracy_floor(sample):
+    """Issue floors with one and two bands removed at random (scripts/missing_bands.py)."""
+    rng = np.random.default_rng(0)
+    figures = {1: [], 2: []}
+    for seed in range(10):
+        train, test = stratified_split(sample, z="zspec", seed=seed)
+        model = PhotoZModel(BANDS).fit(train)
+        for n_remove in (1, 2):
+            query = test.copy()
+            drop = np.argsort(rng.random((len(query), len(BANDS))), axis=1)[:, :n_remove]
+            for b, band in enumerate(BANDS):
+                query[band].mask = (drop == b).any(axis=1)
+            out = model.predict(query)
+            metrics = evaluate(out["z_phot"], out["zspec"])
+            figures[n_remove].append((metrics["sigma_nmad"], metrics["outlier_fraction"]))
+    one, two = np.mean(figures[1], axis=0), np.mean(figures[2], axis=0)
+    assert one[0] <= 0.0185 and one[1] <= 0.046
+    assert two[0] <= 0.0205 and two[1] <= 0.050
