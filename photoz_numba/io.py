@@ -8,9 +8,9 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
   ``PZFORMAT``, the package version that wrote it, the hyper-parameters,
   and ``PZHASH``, the SHA-256 of every array in the file (so an altered
   file is refused);
-- ``BANDS`` table: band name, column name, the unit the user stated for
-  it (empty if none: the column's own unit is used) and the unit the
-  column was read in at fit time;
+- ``BANDS`` table: band name, column name, error column name (if stated),
+  the unit the user stated for it (empty if none: the column's own unit
+  is used) and the unit the column was read in at fit time;
 - ``TRAINING`` table: the AB magnitude of every training galaxy in every
   band (NaN where it has none) and its redshift; the standardised
   features of each band pattern are derived from them.
@@ -132,11 +132,15 @@ def write_model(model, path, overwrite=False):
     header["MAGBAND"] = (model.magnitude_band or "", "magnitude feature band")
     header["NTRAIN"] = (int(model.n_train_), "training galaxies")
     header["MINBANDS"] = (int(model.min_bands), "fewest usable bands predicted")
+    header["SNRMIN"] = (float(model.snr_min) if model.snr_min is not None else -1.0,
+                        "S/N below which a band is missing (-1: none)")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
     header["PZHASH"] = _digest([model.train_magnitudes_, model.train_redshifts_])
     columns = model._column_names()
     stated = model._stated_units()
+    error_columns = model.error_columns or {}
     bands = Table({"band": model.bands, "column": columns,
+                   "error_column": [error_columns.get(band, "") for band in model.bands],
                    "stated_unit": [str(stated.get(band, "")) for band in model.bands],
                    "fit_unit": [str(unit) for unit in model.band_units_]})
     training = Table({band: model.train_magnitudes_[:, i]
@@ -197,7 +201,11 @@ def read_model(path):
                         columns=columns or None,
                         units={band: str(unit) for band, unit in
                                zip(band_names, bands["stated_unit"]) if str(unit)} or None,
-                        min_bands=int(header["MINBANDS"]))
+                        min_bands=int(header["MINBANDS"]),
+                        snr_min=None if header["SNRMIN"] < 0 else float(header["SNRMIN"]),
+                        error_columns={band: str(col) for band, col in
+                                       zip(band_names, bands["error_column"])
+                                       if str(col)} or None)
     try:
         magnitudes = np.column_stack([np.ma.filled(training[band], np.nan).astype(np.float64)
                                       for band in band_names])

@@ -89,6 +89,13 @@ class PhotoZModel:
         from the bands it has, against the training galaxies measured in
         all of them; with fewer than ``min_bands`` it keeps a masked
         ``z_phot`` and the ``too_few_bands`` flag.
+    snr_min : float or None, optional
+        Flux measurements with a signal-to-noise ratio below this count as
+        non-detections and, like flux <= 0, as missing. None (default):
+        only flux <= 0 does.
+    error_columns : dict, optional
+        Error column of each band, used with ``snr_min``; by default the
+        band's column name + ``'_err'``.
 
     Examples
     --------
@@ -111,7 +118,7 @@ class PhotoZModel:
 
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
                  offset="median", magnitude_band="auto", columns=None,
-                 units=None, min_bands=2):
+                 units=None, min_bands=2, snr_min=None, error_columns=None):
         self.bands = bands
         self.k = k
         self.gamma = gamma
@@ -122,12 +129,15 @@ class PhotoZModel:
         self.columns = columns
         self.units = units
         self.min_bands = min_bands
+        self.snr_min = snr_min
+        self.error_columns = error_columns
         self._check_params()
 
     # -- scikit-learn style parameter access ---------------------------------
 
     _PARAMS = ("bands", "k", "gamma", "lam", "clip_sigma", "offset",
-               "magnitude_band", "columns", "units", "min_bands")
+               "magnitude_band", "columns", "units", "min_bands", "snr_min",
+               "error_columns")
 
     def get_params(self):
         """The constructor's keyword arguments, as a dict."""
@@ -185,6 +195,14 @@ class PhotoZModel:
                 or not 2 <= self.min_bands <= len(self.bands)):
             raise ValueError(f"min_bands must be an integer from 2 to {len(self.bands)}, "
                              f"not {self.min_bands!r}")
+        if self.snr_min is not None and (
+                isinstance(self.snr_min, bool) or not isinstance(self.snr_min, numbers.Real)
+                or not self.snr_min > 0):
+            raise ValueError(f"snr_min must be a number > 0 or None, not "
+                             f"{self.snr_min!r}")
+        if self.error_columns is not None and not isinstance(self.error_columns, dict):
+            raise TypeError(f"error_columns must be a dict of band -> column name, "
+                            f"not {type(self.error_columns).__name__}")
         if self.columns is not None:
             if not isinstance(self.columns, dict):
                 raise TypeError(f"columns must be a dict of band -> column "
@@ -232,11 +250,20 @@ class PhotoZModel:
         if len(table) == 0:
             raise ValueError("the table has no rows")
 
+    def _magnitudes(self, table, units):
+        """AB magnitudes and per-band states of the band columns."""
+        self._check_table(table)
+        errors = None
+        if self.snr_min is not None:
+            names = self.error_columns or {}
+            errors = {column: names.get(band, f"{column}_err")
+                      for band, column in zip(self.bands, self._column_names())}
+        return band_magnitudes(table, self._column_names(), self._column_units(units),
+                               snr_min=self.snr_min, errors=errors)
+
     def _features(self, table, units):
         """Unstandardised full-band features and per-band states of a table."""
-        self._check_table(table)
-        mag, state = band_magnitudes(table, self._column_names(),
-                                     self._column_units(units))
+        mag, state = self._magnitudes(table, units)
         return self._pattern_features(mag, tuple(range(len(self.bands)))), state
 
     def _feature_names(self):
@@ -280,8 +307,7 @@ class PhotoZModel:
             feature that is constant over the training set.
         """
         self._check_params()
-        self._check_table(table)
-        mag, state = band_magnitudes(table, self._column_names(), self._column_units(units))
+        mag, state = self._magnitudes(table, units)
         redshift = self._training_redshifts(table, z)
         measured = state == MEASURED
         usable = measured.sum(axis=1) >= self.min_bands
@@ -536,9 +562,7 @@ class PhotoZModel:
         """
         from .kernels import (OFFSET_MODES, STATUS_EXTRAPOLATION,
                               STATUS_SOLVE_FAILED, predict_kernel)
-        self._check_table(table)
-        mag, state = band_magnitudes(table, self._column_names(),
-                                     self._column_units(units))
+        mag, state = self._magnitudes(table, units)
         n = len(table)
         flag = np.zeros(n, dtype=np.int16)
         flag[(state == MISSING).any(axis=1)] |= _flags.MISSING_BAND

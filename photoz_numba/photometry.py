@@ -67,7 +67,7 @@ def _values_and_mask(column, colname):
     return values, missing
 
 
-def band_magnitudes(table, columns, units=None):
+def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
     """AB magnitudes and measurement states of the band columns of a table.
 
     Parameters
@@ -79,6 +79,13 @@ def band_magnitudes(table, columns, units=None):
     units : dict, optional
         Unit to read each column in, keyed by column name; overrides the
         column's own unit and is required for columns without one.
+    snr_min : float, optional
+        Signal-to-noise ratio below which a measurement counts as a
+        non-detection. Needs ``errors``.
+    errors : dict, optional
+        Error column of each band column (same unit as the band column
+        unless it has its own; for magnitudes, an error in magnitudes,
+        S/N = 1.0857 / error). Entries without a usable error are kept.
 
     Returns
     -------
@@ -86,7 +93,7 @@ def band_magnitudes(table, columns, units=None):
         AB magnitudes; NaN where the band has no usable measurement.
     state : ndarray of int8, shape (n_rows, n_bands)
         0 measured, 1 missing (masked, NaN, infinite or -99), 2 not
-        detected (flux <= 0).
+        detected (flux <= 0, or S/N below ``snr_min``).
 
     Raises
     ------
@@ -115,6 +122,9 @@ def band_magnitudes(table, columns, units=None):
                     f"column {colname!r} is in {unit}, which cannot be "
                     f"converted to AB magnitudes") from None
             detected = ~missing
+            if snr_min is not None:
+                snr = 1.0857 / _errors(table, errors, colname, u.mag, u.mag)
+                detected &= ~(snr < snr_min)
         else:
             try:
                 flux = (values * unit).to_value(u.uJy)
@@ -124,12 +134,38 @@ def band_magnitudes(table, columns, units=None):
                     f"flux density per unit frequency (e.g. uJy, nJy, "
                     f"erg s-1 cm-2 Hz-1) nor an AB magnitude") from None
             detected = ~missing & (flux > 0)
-            state[~missing & ~detected, b] = NONDETECTION
+            if snr_min is not None:
+                snr = flux / _errors(table, errors, colname, unit, u.uJy)
+                detected &= ~(snr < snr_min)   # NaN S/N (no error): kept
             with np.errstate(divide="ignore", invalid="ignore"):
                 converted = _AB_ZEROPOINT_UJY - 2.5 * np.log10(flux)
+        state[~missing & ~detected, b] = NONDETECTION
         state[missing, b] = MISSING
         mag[detected, b] = converted[detected]
     return mag, state
+
+
+def _errors(table, errors, colname, band_unit, to_unit):
+    """Errors of a band column in ``to_unit``; NaN where unusable.
+
+    An error column without a unit is taken in its band column's unit.
+    """
+    name = (errors or {}).get(colname)
+    if name is None or name not in table.colnames:
+        raise KeyError(f"snr_min needs the error column of {colname!r}: "
+                       f"{name!r} is not in the table; name it with errors=...")
+    column = table[name]
+    unit = getattr(column, "unit", None) or band_unit
+    values, missing = _values_and_mask(column, name)
+    if _is_magnitude(unit):   # an error in magnitudes is a plain difference
+        unit = u.mag
+    try:
+        err = (values * unit).to_value(to_unit)
+    except u.UnitsError:
+        raise u.UnitsError(f"error column {name!r} is in {unit}, which does not "
+                           f"convert to {to_unit}") from None
+    err[missing | ~(err > 0)] = np.nan
+    return err
 
 
 def adjacent_colours(mag):

@@ -121,10 +121,11 @@ def test_band_that_no_training_galaxy_has():
 def test_model_file_keeps_missing_band_training(catalogue, tmp_path):
     full = catalogue[~np.ma.getmaskarray(catalogue["zspec"])]
     train, test = stratified_split(full[np.asarray(full["zspec"]) <= 7], seed=1)
-    model = PhotoZModel(BANDS, min_bands=3).fit(train)
+    model = PhotoZModel(BANDS, min_bands=3, snr_min=1.5,
+                        error_columns={"f444w": "f444w_err"}).fit(train)
     model.write(tmp_path / "m.fits")
     again = PhotoZModel.read(tmp_path / "m.fits")
-    assert again.min_bands == 3
+    assert again.get_params() == model.get_params()
     a, b = model.predict(test), again.predict(test)
     for name in ("z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"):
         np.testing.assert_array_equal(np.ma.filled(a[name], -1), np.ma.filled(b[name], -1))
@@ -148,3 +149,18 @@ def test_missing_band_accuracy_floor(sample):
     one, two = np.mean(figures[1], axis=0), np.mean(figures[2], axis=0)
     assert one[0] <= 0.0185 and one[1] <= 0.046
     assert two[0] <= 0.0205 and two[1] <= 0.050
+
+
+def test_snr_min_treats_faint_bands_as_missing(split):
+    train, test = split
+    query = test[:50].copy()
+    query["f435w_err"][:10] = query["f435w"][:10]        # S/N = 1
+    model = PhotoZModel(BANDS, snr_min=2).fit(train)
+    out = model.predict(query)
+    assert not np.ma.getmaskarray(out["z_phot"]).any()
+    assert (out["z_phot_flag"][:10] & 2).all()
+    masked = query.copy()
+    masked["f435w"].mask[:10] = True
+    np.testing.assert_array_equal(out["z_phot"], model.predict(masked)["z_phot"])
+    with pytest.raises(ValueError, match="snr_min"):
+        PhotoZModel(BANDS, snr_min=-1)

@@ -104,3 +104,29 @@ def test_magnitude_unit_by_name(name):
     table = Table({"m": EXPECTED_MAG})
     mag, _ = band_magnitudes(table, ["m"], units={"m": name})
     np.testing.assert_allclose(mag[:, 0], EXPECTED_MAG)
+
+
+def test_snr_threshold_makes_nondetections():
+    table = Table({"f": [10.0, 10.0, 10.0, 10.0], "f_err": [1.0, 4.0, np.nan, -1.0]})
+    table["f"].unit = u.nJy                 # the unitless error is in nJy too
+    mag, state = band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
+    # S/N 10 kept, 2.5 dropped; no usable error (NaN, <= 0): kept.
+    np.testing.assert_array_equal(state[:, 0], [MEASURED, NONDETECTION, MEASURED, MEASURED])
+    assert np.isnan(mag[1, 0]) and np.isfinite(mag[0, 0])
+    table["f_err"].unit = u.uJy             # an error column's own unit wins
+    _, state = band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
+    np.testing.assert_array_equal(state[:, 0], [NONDETECTION, NONDETECTION, MEASURED,
+                                                MEASURED])
+
+
+def test_snr_threshold_for_magnitudes():
+    table = QTable({"m": [24.0, 24.0] * u.ABmag, "m_err": [0.1, 0.5] * u.mag})
+    _, state = band_magnitudes(table, ["m"], snr_min=3, errors={"m": "m_err"})
+    # S/N = 1.0857 / err: 10.9 and 2.2.
+    np.testing.assert_array_equal(state[:, 0], [MEASURED, NONDETECTION])
+
+
+def test_snr_threshold_needs_the_error_column():
+    table = Table({"f": [1.0] * u.uJy})
+    with pytest.raises(KeyError, match="'f_err' is not in the table"):
+        band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
