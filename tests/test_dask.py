@@ -1,0 +1,125 @@
+"""photoz_numba.dask on a 2-worker LocalCluster, and LSDB to HATS."""
+
+import contextlib
+import os
+import time
+
+import numpy as np
+import pytest
+from astropy.table import vstack
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+from photoz_numba import PhotoZModel  # noqa: E402
+from photoz_numba.dask import predict, predict_catalog  # noqa: E402
+from photoz_numba.datasets import KALNA2024_BANDS, stratified_split  # noqa: E402
+
+BANDS = list(KALNA2024_BANDS)
+
+# The test frames are built in memory, so their graphs carry the data.
+pytestmark = pytest.mark.filterwarnings("ignore:Sending large graph")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def model(sample):
+    return PhotoZModel(BANDS).fit(stratified_split(sample, z="zspec", seed=0)[0])
+
+
+@pytest.fixture(scope="module")
+def frame(catalogue):
+    """The whole catalogue (with missing bands) as pandas, row ids added."""
+    df = catalogue.to_pandas()
+    df["row"] = np.arange(len(df))
+    return df
+
+
+def _expected(model, catalogue):
+    out = model.predict(catalogue)
+    return {"z_phot": np.ma.filled(out["z_phot"], np.nan),
+            "z_phot_err": np.ma.filled(out["z_phot_err"], np.nan),
+            "z_phot_flag": np.asarray(out["z_phot_flag"]),
+            "z_phot_nused": np.asarray(out["z_phot_nused"])}
+
+
+def test_identical_to_in_memory_predict(client, model, catalogue, frame):
+    ddf = dd.from_pandas(frame, npartitions=7)
+    out = predict(model, ddf)
+    sizes = ddf.map_partitions(len).compute()
+    result = client.compute(out).result()
+    # Row count and order per partition: the same rows, the same order.
+    np.testing.assert_array_equal(out.map_partitions(len).compute(), sizes)
+    np.testing.assert_array_equal(result["row"], np.arange(len(frame)))
+    for name, values in _expected(model, catalogue).items():
+        np.testing.assert_array_equal(result[name].to_numpy(), values)
+    assert str(result["z_phot_flag"].dtype) == "int16"
+
+
+def test_nothing_is_computed_early(model, frame):
+    import dask
+
+    @dask.delayed
+    def boom():
+        raise RuntimeError("computed too early")
+
+    ddf = dd.from_delayed([boom()], meta=frame.iloc[:0])
+    out = predict(model, ddf)            # building the graph computes nothing
+    assert list(out.columns[-4:]) == ["z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"]
+    with pytest.raises(RuntimeError, match="too early"):
+        out.compute(scheduler="sync")
+
+
+def test_bad_frames(model, frame):
+    with pytest.raises(KeyError, match="f444w"):
+        predict(model, dd.from_pandas(frame.drop(columns="f444w"), npartitions=2))
+    with pytest.raises(ValueError, match="z_phot"):
+        predict(model, dd.from_pandas(frame.assign(z_phot=1.0), npartitions=2))
+
+
+def test_stated_units(client, model, catalogue, frame):
+    in_njy = frame.assign(**{band: frame[band] * 1000 for band in BANDS})
+    out = client.compute(predict(model, dd.from_pandas(in_njy, npartitions=3),
+                                 units="nJy")).result()
+    np.testing.assert_allclose(out["z_phot"], _expected(model, catalogue)["z_phot"],
+                               rtol=0, atol=1e-9)
+
+
+def test_killed_worker_loses_no_rows(client, model, catalogue, frame):
+    big = frame.iloc[np.tile(np.arange(len(frame)), 40)].reset_index(drop=True)
+    big["row"] = np.arange(len(big))
+    out = predict(model, dd.from_pandas(big, npartitions=40))
+    future = client.compute(out)
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert not future.done()
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    # The worker dies before it can answer; its nanny starts a new one.
+    with contextlib.suppress(distributed.comm.CommClosedError, OSError):
+        client.run(os._exit, 1, workers=[victim])
+    result = future.result(timeout=300)
+    np.testing.assert_array_equal(result["row"], np.arange(len(big)))
+    expected = _expected(model, vstack([catalogue] * 40))
+    np.testing.assert_array_equal(result["z_phot"].to_numpy(), expected["z_phot"])
+
+
+# nested-pandas, inside LSDB, uses a pandas keyword that pandas 3.1 deprecates.
+@pytest.mark.filterwarnings("ignore:The inplace keyword in NestedFrame")
+def test_lsdb_catalogue_to_hats(model, catalogue, frame, tmp_path):
+    lsdb = pytest.importorskip("lsdb")
+    catalog = lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec")
+    predict_catalog(model, catalog).write_catalog(tmp_path / "photoz", progress_bar=False)
+    back = lsdb.open_catalog(tmp_path / "photoz").compute().sort_values("row")
+    assert len(back) == len(frame)
+    np.testing.assert_array_equal(back["z_phot"].to_numpy(),
+                                  _expected(model, catalogue)["z_phot"])
