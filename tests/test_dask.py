@@ -113,8 +113,6 @@ def test_killed_worker_loses_no_rows(client, model, catalogue, frame):
     np.testing.assert_array_equal(result["z_phot"].to_numpy(), expected["z_phot"])
 
 
-# nested-pandas, inside LSDB, uses a pandas keyword that pandas 3.1 deprecates.
-@pytest.mark.filterwarnings("ignore:The inplace keyword in NestedFrame")
 def test_lsdb_catalogue_to_hats(model, catalogue, frame, tmp_path):
     lsdb = pytest.importorskip("lsdb")
     catalog = lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec")
