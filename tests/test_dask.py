@@ -121,3 +121,15 @@ def test_lsdb_catalogue_to_hats(model, catalogue, frame, tmp_path):
     assert len(back) == len(frame)
     np.testing.assert_array_equal(back["z_phot"].to_numpy(),
                                   _expected(model, catalogue)["z_phot"])
+
+
+def test_model_is_one_node_of_the_graph(model, frame):
+    """Each worker fetches the model once: one graph node, whatever the partitions."""
+    out = predict(model, dd.from_pandas(frame, npartitions=6))
+    graph = dict(out.__dask_graph__())
+    model_keys = [key for key, node in graph.items()
+                  if isinstance(getattr(node, "value", None), PhotoZModel)]
+    assert len(model_keys) == 1
+    tasks = [node for key, node in graph.items() if "_predict_partition" in str(key)]
+    assert len(tasks) == 6
+    assert all(model_keys[0] in node.dependencies for node in tasks)
