@@ -10,7 +10,7 @@ the cross-validated
 
     score = sigma_NMAD + 0.1 * outlier_fraction
 
-which weighs one percentage point of outliers (|dz| > 0.15) like 0.001
+which weighs one percentage point of outliers (``|dz| > 0.15``) like 0.001
 in sigma_NMAD: on this problem that trade keeps both near their best.
 
 Each trial costs one Numba kernel call per fold: the features and their
