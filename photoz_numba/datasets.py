@@ -280,6 +280,14 @@ def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
     train, test : `~astropy.table.Table`
         The two parts, each in the order of the input table.
 
+    Raises
+    ------
+    KeyError
+        The redshift column is not in the table.
+    ValueError
+        ``test_size`` is not between 0 and 1, the table has fewer than 2
+        rows, or its redshifts are masked or not finite.
+
     Examples
     --------
     >>> import numpy as np

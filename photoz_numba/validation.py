@@ -91,7 +91,18 @@ def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
 def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
     """Cross-validated metrics of a model on a training table.
 
-    Parameters are as for `cross_val_predict`.
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        Supplies the hyper-parameters; it is not modified.
+    table : `~astropy.table.Table`
+        Training galaxies with the redshift column ``z``.
+    z : str, optional
+        The redshift column.
+    n_folds, n_bins : int, optional
+        Number of folds and of redshift quantile bins to stratify in.
+    seed : int, optional
+        Seeds the assignment of galaxies to folds.
 
     Returns
     -------
