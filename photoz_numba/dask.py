@@ -102,6 +102,15 @@ def predict(model, ddf, units=None, n_threads=1):
         ``ddf`` with ``z_phot``, ``z_phot_err``, ``z_phot_flag`` and
         ``z_phot_nused`` added.
 
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+    KeyError
+        A band column (or, with ``snr_min``, its error column) is missing.
+    ValueError
+        The input already has one of the output columns.
+
     Examples
     --------
     .. doctest-requires:: dask
@@ -152,6 +161,46 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     Returns
     -------
     catalog : `lsdb.Catalog`
+        ``catalog`` with ``z_phot``, ``z_phot_err``, ``z_phot_flag`` and
+        ``z_phot_nused`` added.
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+    KeyError
+        A band column (or, with ``snr_min``, its error column) is missing.
+    ValueError
+        The input already has one of the output columns.
+
+    Examples
+    --------
+    .. doctest-requires:: lsdb
+
+        >>> import lsdb
+        >>> import numpy as np, pandas as pd
+        >>> from astropy.table import Table
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.dask import predict_catalog
+        >>> rng = np.random.default_rng(1)
+        >>> z = rng.uniform(0.1, 3, 600)
+        >>> frame = pd.DataFrame({"ra": rng.uniform(0, 10, 600),
+        ...                       "dec": rng.uniform(-5, 5, 600),
+        ...                       "g": 25 + z, "r": 24.5 + 0.5 * z,
+        ...                       "i": 24.2 + 0.2 * z ** 2, "zspec": z})
+        >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+        >>> model = model.fit(Table.from_pandas(frame[:500]))
+        >>> catalog = lsdb.from_dataframe(frame[500:], ra_column="ra",
+        ...                               dec_column="dec", margin_threshold=None)
+        >>> with_photoz = predict_catalog(model, catalog)
+        >>> list(with_photoz.columns[-4:])
+        ['z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused']
+        >>> result = with_photoz.compute(progress_bar=False).sort_values("zspec")
+        >>> for _, row in result[:3].iterrows():
+        ...     print(f"z_phot = {row['z_phot']:.3f}, zspec = {row['zspec']:.3f}")
+        z_phot = 0.174, zspec = 0.174
+        z_phot = 0.225, zspec = 0.223
+        z_phot = 0.298, zspec = 0.300
     """
     units = _prepare(model, catalog.columns, units)
     return catalog.map_partitions(_predict_partition, model, units, n_threads,

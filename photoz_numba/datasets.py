@@ -142,6 +142,30 @@ def paper_sample(catalogue, z="zspec", bands=KALNA2024_BANDS, z_max=7.0):
     -------
     sample : `~astropy.table.Table`
         The selected rows, in catalogue order (4605 for the paper's file).
+
+    Raises
+    ------
+    KeyError
+        The redshift column or a band column is not in the catalogue.
+
+    Examples
+    --------
+    Of these five galaxies only the first is kept: the others have a
+    negative flux, a redshift above 7, a masked flux or a masked redshift.
+
+    >>> from astropy import units as u
+    >>> from astropy.table import MaskedColumn, Table
+    >>> from photoz_numba.datasets import paper_sample
+    >>> catalogue = Table({
+    ...     "zspec": MaskedColumn([0.5, 1.2, 7.5, 2.0, 3.1], mask=[0, 0, 0, 0, 1]),
+    ...     "f150w": MaskedColumn([1.0, 2.0, 3.0, 0.4, 5.0], unit=u.uJy,
+    ...                           mask=[0, 0, 0, 1, 0]),
+    ...     "f444w": [2.0, -0.1, 4.0, 1.0, 6.0] * u.uJy})
+    >>> print(paper_sample(catalogue, bands=["f150w", "f444w"]))
+    zspec f150w f444w
+           uJy   uJy
+    ----- ----- -----
+      0.5   1.0   2.0
     """
     for name in (z, *bands):
         if name not in catalogue.colnames:
@@ -195,6 +219,25 @@ def stratified_kfold(z, n_folds=5, n_bins=14, seed=None):
     -------
     folds : ndarray of int
         Fold index, 0 to ``n_folds - 1``, of every galaxy.
+
+    Raises
+    ------
+    ValueError
+        ``n_folds`` is not an integer from 2 to the number of galaxies, or
+        a redshift is not finite.
+
+    Examples
+    --------
+    Five folds of equal size and the same redshift distribution:
+
+    >>> import numpy as np
+    >>> from photoz_numba.datasets import stratified_kfold
+    >>> z = np.random.default_rng(0).uniform(0, 3, 1000)
+    >>> folds = stratified_kfold(z, n_folds=5, seed=0)
+    >>> np.bincount(folds).tolist()
+    [200, 200, 200, 200, 200]
+    >>> print(" ".join(f"{np.median(z[folds == k]):.2f}" for k in range(5)))
+    1.58 1.61 1.59 1.59 1.59
     """
     z = np.asarray(z, dtype=float)
     if int(n_folds) != n_folds or n_folds < 2 or n_folds > z.size:
@@ -236,6 +279,14 @@ def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
     -------
     train, test : `~astropy.table.Table`
         The two parts, each in the order of the input table.
+
+    Raises
+    ------
+    KeyError
+        The redshift column is not in the table.
+    ValueError
+        ``test_size`` is not between 0 and 1, the table has fewer than 2
+        rows, or its redshifts are masked or not finite.
 
     Examples
     --------

@@ -59,6 +59,11 @@ def decode_z_phot_flags(flags):
     names : list of str, or list of lists of str
         The set bits' names, for a scalar or for each element.
 
+    Raises
+    ------
+    TypeError
+        ``flags`` are not integers.
+
     Examples
     --------
     >>> from photoz_numba.flags import decode_z_phot_flags

@@ -49,6 +49,46 @@ class atomic_output:
         The final output file.
     overwrite : bool, optional
         Replace ``path`` if it exists (otherwise `FileExistsError`).
+
+    Returns
+    -------
+    tmp : str
+        On entering the ``with`` block: the temporary file to write, in the
+        same directory as ``path`` and with its extension (so that writers
+        can infer the format).
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from photoz_numba.io import atomic_output
+    >>> directory = tempfile.mkdtemp()
+    >>> path = os.path.join(directory, "notes.txt")
+    >>> with atomic_output(path) as tmp:
+    ...     with open(tmp, "w") as handle:
+    ...         _ = handle.write("complete\\n")
+    ...     print(os.path.exists(path), tmp.endswith(".txt"))
+    False True
+    >>> with open(path) as handle:
+    ...     print(handle.read(), end="")
+    complete
+
+    On an error nothing is left behind:
+
+    >>> failed = os.path.join(directory, "failed.txt")
+    >>> try:
+    ...     with atomic_output(failed) as tmp:
+    ...         with open(tmp, "w") as handle:
+    ...             _ = handle.write("half")
+    ...         raise RuntimeError("writer failed")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(os.listdir(directory))
+    ['notes.txt']
     """
 
     def __init__(self, path, overwrite=False):
@@ -116,6 +156,40 @@ def write_model(model, path, overwrite=False):
         complete.
     overwrite : bool, optional
         Replace an existing file.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+    ...                "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> import os, tempfile
+    >>> from photoz_numba.io import write_model
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
+    >>> write_model(model, path)
+    >>> os.listdir(os.path.dirname(path))
+    ['model.fits']
+    >>> try:
+    ...     write_model(model, path)
+    ... except FileExistsError:
+    ...     print("exists: pass overwrite=True")
+    exists: pass overwrite=True
+    >>> write_model(model, path, overwrite=True)
     """
     from . import __version__
     model._check_fitted()
@@ -158,6 +232,17 @@ def write_model(model, path, overwrite=False):
 def read_model(path):
     """Read a model written by `write_model`.
 
+    Parameters
+    ----------
+    path : str or path-like
+        A model file.
+
+    Returns
+    -------
+    model : `~photoz_numba.PhotoZModel`
+        Fitted, with the hyper-parameters, band columns, units and training
+        set of the model written; it predicts bit-identically to it.
+
     Raises
     ------
     FileNotFoundError
@@ -165,6 +250,38 @@ def read_model(path):
     ValueError
         The file is not a FITS file, not a photoz_numba model, from an
         incompatible format version, truncated, or altered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+    ...                "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> import os, tempfile
+    >>> from photoz_numba.io import read_model, write_model
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
+    >>> write_model(model, path)
+    >>> back = read_model(path)
+    >>> back.k, back.bands, back.n_train_
+    (20, ['g', 'r', 'i'], 500)
+    >>> bool(np.array_equal(back.predict(table[500:])["z_phot"],
+    ...                     model.predict(table[500:])["z_phot"]))
+    True
+
+    A FITS file that is not a model is refused:
+
+    >>> catalogue = os.path.join(os.path.dirname(path), "catalogue.fits")
+    >>> table.write(catalogue)
+    >>> try:
+    ...     read_model(catalogue)
+    ... except ValueError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    '...catalogue.fits' is a FITS file but not a photoz_numba model file
+    (no ORIGIN = 'photoz_numba' / PZFORMAT)
     """
     from . import __version__
     from .model import PhotoZModel
@@ -327,6 +444,54 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     -------
     nrows : int
         Rows written (always all the input rows).
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+    FileNotFoundError
+        The input does not exist.
+    FileExistsError
+        The output exists and ``overwrite`` is False.
+    KeyError
+        A band column of the model is not in the table.
+    ValueError
+        The output is the input; ``chunk_size`` < 1; the HDU is absent or
+        not a binary table, has variable-length columns or already has
+        z_phot columns; the file is truncated or corrupt.
+
+    Examples
+    --------
+    100 galaxies predicted in chunks of 40 rows:
+
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+    ...                "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> import os, tempfile
+    >>> from photoz_numba.io import predict_fits
+    >>> directory = tempfile.mkdtemp()
+    >>> survey = os.path.join(directory, "survey.fits")
+    >>> table[500:].write(survey)
+    >>> output = os.path.join(directory, "survey_photoz.fits")
+    >>> predict_fits(model, survey, output, chunk_size=40,
+    ...              progress=lambda done, total: print(f"{done}/{total} rows"))
+    40/100 rows
+    80/100 rows
+    100/100 rows
+    100
+    >>> out = Table.read(output)
+    >>> out.colnames
+    ['g', 'r', 'i', 'zspec', 'z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused']
+    >>> for row in out[:3]:
+    ...     print(f"z_phot = {row['z_phot']:.3f}, zspec = {row['zspec']:.3f}")
+    z_phot = 1.320, zspec = 1.323
+    z_phot = 0.174, zspec = 0.174
+    z_phot = 0.581, zspec = 0.587
     """
     model._check_fitted()
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
@@ -417,10 +582,70 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     compressed FITS, ...) is read into memory, predicted and written. In
     both cases the output appears under its name only when complete.
 
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A fitted model.
+    input_path, output_path : str or path-like
+        The catalogue and the file to write; the format of each is inferred
+        from its extension. The output must not be the input.
+    chunk_size : int, optional
+        Rows per chunk (FITS to FITS only).
+    units : dict or unit, optional
+        Units for band columns without one, one for all bands or a dict
+        keyed by band.
+    overwrite : bool, optional
+        Replace an existing output file.
+    n_threads : int, optional
+        Numba threads.
+    progress : callable, optional
+        Called as ``progress(rows_done, rows_total)``: after each chunk
+        (FITS to FITS), else once at the end.
+    hdu : int or str, optional
+        The binary table HDU to predict, FITS to FITS (default: the first
+        extension).
+
     Returns
     -------
     nrows : int
         Rows written.
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+    FileNotFoundError
+        The input does not exist.
+    FileExistsError
+        The output exists and ``overwrite`` is False.
+    KeyError
+        A band column of the model is not in the table.
+    ValueError
+        The output is the input, the input cannot be read as a table, or
+        as for `predict_fits`.
+
+    Examples
+    --------
+    ECSV to ECSV, through memory:
+
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+    ...                "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> import os, tempfile
+    >>> from photoz_numba.io import predict_file
+    >>> directory = tempfile.mkdtemp()
+    >>> survey = os.path.join(directory, "survey.ecsv")
+    >>> table[500:].write(survey)
+    >>> predict_file(model, survey, os.path.join(directory, "survey_photoz.ecsv"))
+    100
+    >>> out = Table.read(os.path.join(directory, "survey_photoz.ecsv"))
+    >>> print(" ".join(f"{value:.3f}" for value in out["z_phot"][:3]))
+    1.320 0.174 0.581
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
     if (input_path.lower().endswith(_FITS_SUFFIXES)

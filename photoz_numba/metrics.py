@@ -40,7 +40,14 @@ def dz(z_phot, z_spec):
 
     Returns
     -------
-    dz : ndarray
+    dz : ndarray of float64
+        Dimensionless, one per galaxy.
+
+    Raises
+    ------
+    ValueError
+        An input is empty, masked or non-finite, the two differ in shape,
+        or ``z_spec`` has values <= -1.
 
     Examples
     --------
@@ -61,6 +68,23 @@ def dz(z_phot, z_spec):
 def sigma_nmad(z_phot, z_spec):
     """Normalised median absolute deviation of dz: ``1.4826 median(|dz - median(dz)|)``.
 
+    Parameters
+    ----------
+    z_phot, z_spec : array-like
+        Photometric and spectroscopic redshifts (dimensionless), finite,
+        unmasked and of the same shape.
+
+    Returns
+    -------
+    sigma_nmad : float
+        Dimensionless; the standard deviation of dz for Gaussian errors.
+
+    Raises
+    ------
+    ValueError
+        As for `dz`: an input is empty, masked or non-finite, or the two
+        differ in shape.
+
     Examples
     --------
     >>> from photoz_numba.metrics import sigma_nmad
@@ -73,6 +97,25 @@ def sigma_nmad(z_phot, z_spec):
 
 def outlier_fraction(z_phot, z_spec, threshold=0.15):
     """Fraction of galaxies with ``|dz| > threshold`` (0.15 by default).
+
+    Parameters
+    ----------
+    z_phot, z_spec : array-like
+        Photometric and spectroscopic redshifts (dimensionless), finite,
+        unmasked and of the same shape.
+    threshold : float, optional
+        Outlier bound on ``|dz|``; > 0.
+
+    Returns
+    -------
+    outlier_fraction : float
+        Between 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        ``threshold`` is not > 0, or as for `dz`: an input is empty, masked
+        or non-finite, or the two differ in shape.
 
     Examples
     --------
@@ -88,6 +131,23 @@ def outlier_fraction(z_phot, z_spec, threshold=0.15):
 def bias(z_phot, z_spec):
     """Median of dz.
 
+    Parameters
+    ----------
+    z_phot, z_spec : array-like
+        Photometric and spectroscopic redshifts (dimensionless), finite,
+        unmasked and of the same shape.
+
+    Returns
+    -------
+    bias : float
+        Dimensionless; > 0 when z_phot overestimates.
+
+    Raises
+    ------
+    ValueError
+        As for `dz`: an input is empty, masked or non-finite, or the two
+        differ in shape.
+
     Examples
     --------
     >>> from photoz_numba.metrics import bias
@@ -100,16 +160,32 @@ def bias(z_phot, z_spec):
 def evaluate(z_phot, z_spec, threshold=0.15):
     """All three metrics and the count, as a dict.
 
+    Parameters
+    ----------
+    z_phot, z_spec : array-like
+        Photometric and spectroscopic redshifts (dimensionless), finite,
+        unmasked and of the same shape.
+    threshold : float, optional
+        Outlier bound on ``|dz|`` for the outlier fraction; > 0.
+
     Returns
     -------
     metrics : dict
         ``n``, ``sigma_nmad``, ``outlier_fraction`` and ``bias``.
+
+    Raises
+    ------
+    ValueError
+        As for `outlier_fraction`.
 
     Examples
     --------
     >>> from photoz_numba.metrics import evaluate
     >>> evaluate([1.0, 3.0], [1.0, 2.0])["outlier_fraction"]
     0.5
+    >>> metrics = evaluate([1.02, 2.1, 2.9, 4.0], [1.0, 2.0, 3.0, 3.1])
+    >>> print(", ".join(f"{name} = {value:.4g}" for name, value in metrics.items()))
+    n = 4, sigma_nmad = 0.04324, outlier_fraction = 0.25, bias = 0.02167
     """
     return {"n": int(np.size(z_phot)),
             "sigma_nmad": float(sigma_nmad(z_phot, z_spec)),

@@ -98,10 +98,37 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
     Raises
     ------
     KeyError
-        A column is absent from the table.
+        A column is absent from the table, or (with ``snr_min``) its error
+        column.
     astropy.units.UnitsError
         A column has no unit and none is stated, or its unit is neither a
         spectral flux density per unit frequency nor an AB magnitude.
+    ValueError
+        A column is not one-dimensional.
+    TypeError
+        A column does not hold numbers.
+
+    Examples
+    --------
+    Fluxes in any spectral flux density unit are converted to AB
+    magnitudes (3.631 uJy is 22.5 ABmag); -99 is a missing value and a
+    flux <= 0 a non-detection:
+
+    >>> import numpy as np
+    >>> from astropy import units as u
+    >>> from astropy.table import Table
+    >>> from photoz_numba.photometry import band_magnitudes
+    >>> table = Table({"f150w": [3.631, 1.0, -99.0] * u.uJy,
+    ...                "f444w": [3631.0, -2.0, 10.0] * u.nJy})
+    >>> mag, state = band_magnitudes(table, ["f150w", "f444w"])
+    >>> print(np.round(mag, 3))
+    [[22.5 22.5]
+     [23.9  nan]
+     [ nan 28.9]]
+    >>> print(state)
+    [[0 0]
+     [0 2]
+     [1 0]]
     """
     units = units or {}
     n_rows = len(table)
@@ -169,10 +196,50 @@ def _errors(table, errors, colname, band_unit, to_unit):
 
 
 def adjacent_colours(mag):
-    """Colours ``mag[:, i] - mag[:, i + 1]`` of adjacent bands."""
+    """Colours ``mag[:, i] - mag[:, i + 1]`` of adjacent bands.
+
+    Parameters
+    ----------
+    mag : ndarray, shape (n_rows, n_bands)
+        AB magnitudes (plain floats, in mag), bands in wavelength order, as
+        returned by `band_magnitudes`.
+
+    Returns
+    -------
+    colours : ndarray, shape (n_rows, n_bands - 1)
+        Colours in mag; NaN where either band is NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from photoz_numba.photometry import adjacent_colours
+    >>> mag = np.array([[25.0, 24.5, 24.25],
+    ...                 [23.0, np.nan, 22.0]])
+    >>> print(adjacent_colours(mag))
+    [[0.5  0.25]
+     [ nan  nan]]
+    """
     return mag[:, :-1] - mag[:, 1:]
 
 
 def colour_names(bands):
-    """Names of the adjacent colours, e.g. ``'f435w-f606w'``."""
+    """Names of the adjacent colours, e.g. ``'f435w-f606w'``.
+
+    Parameters
+    ----------
+    bands : sequence of str
+        Band names, in wavelength order.
+
+    Returns
+    -------
+    names : list of str
+        ``'<band i>-<band i+1>'`` for each adjacent pair, in the order of
+        the columns of `adjacent_colours`.
+
+    Examples
+    --------
+    >>> from photoz_numba.photometry import colour_names
+    >>> colour_names(["f150w", "f277w", "f444w"])
+    ['f150w-f277w', 'f277w-f444w']
+    """
     return [f"{a}-{b}" for a, b in zip(bands[:-1], bands[1:])]

@@ -37,6 +37,36 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
     Returns
     -------
     figure : `matplotlib.figure.Figure`
+        Two panels and a colour bar; the top panel is annotated with N,
+        sigma_NMAD and the outlier percentage.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed.
+
+    Examples
+    --------
+    .. doctest-requires:: matplotlib
+
+        >>> import os, tempfile
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> from photoz_numba.plotting import plot_zphot_zspec
+        >>> rng = np.random.default_rng(0)
+        >>> z_spec = rng.uniform(0.1, 6, 300)
+        >>> z_phot = z_spec + 0.02 * (1 + z_spec) * rng.standard_normal(300)
+        >>> z_phot[:6] += 1.5   # six outliers
+        >>> z_phot_err = rng.uniform(0.01, 0.1, 300)
+        >>> figure = plot_zphot_zspec(z_spec, z_phot, z_phot_err, title="synthetic")
+        >>> print(figure.axes[0].texts[0].get_text())
+        N = 300
+        $\\sigma_\\mathrm{NMAD}$ = 0.0208
+        outliers = 2.00 %
+        >>> figure.savefig(os.path.join(tempfile.mkdtemp(), "zphot_zspec.png"))
+        >>> plt.close(figure)
     """
     plt = _pyplot()
     from matplotlib.colors import LogNorm

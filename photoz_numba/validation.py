@@ -39,6 +39,38 @@ def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
         Out-of-fold predictions (NaN for rows that could not be predicted).
     flag : ndarray of int
         ``z_phot_flag`` of every row.
+
+    Raises
+    ------
+    KeyError
+        The redshift column or a band column is not in the table.
+    ValueError
+        The redshifts are masked or not finite, ``n_folds`` is not an
+        integer from 2 to the number of rows, or a fold's training part
+        cannot be fitted (see `~photoz_numba.PhotoZModel.fit`).
+
+    Examples
+    --------
+    600 synthetic galaxies with AB magnitudes in three bands, each
+    predicted by a model fitted on the four folds without it:
+
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+    ...                "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+    >>> from photoz_numba.validation import cross_val_predict
+    >>> z_phot, z_phot_err, flag = cross_val_predict(model, table, seed=0)
+    >>> for i in range(3):
+    ...     print(f"z_phot = {z_phot[i]:.3f} +/- {z_phot_err[i]:.3f}, zspec = {z[i]:.3f}")
+    z_phot = 1.579 +/- 0.024, zspec = 1.584
+    z_phot = 2.865 +/- 0.018, zspec = 2.856
+    z_phot = 0.517 +/- 0.026, zspec = 0.518
+    >>> hasattr(model, "train_redshifts_")   # the model itself is not fitted
+    False
     """
     redshift = _redshifts(table, z)
     folds = stratified_kfold(redshift, n_folds=n_folds, n_bins=n_bins, seed=seed)
@@ -59,7 +91,18 @@ def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
 def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
     """Cross-validated metrics of a model on a training table.
 
-    Parameters are as for `cross_val_predict`.
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        Supplies the hyper-parameters; it is not modified.
+    table : `~astropy.table.Table`
+        Training galaxies with the redshift column ``z``.
+    z : str, optional
+        The redshift column.
+    n_folds, n_bins : int, optional
+        Number of folds and of redshift quantile bins to stratify in.
+    seed : int, optional
+        Seeds the assignment of galaxies to folds.
 
     Returns
     -------
@@ -67,6 +110,32 @@ def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
         ``n``, ``sigma_nmad``, ``outlier_fraction`` and ``bias`` of the
         out-of-fold predictions, and ``n_unpredicted``: rows without a
         prediction, left out of the metrics.
+
+    Raises
+    ------
+    KeyError
+        The redshift column or a band column is not in the table.
+    ValueError
+        The redshifts are masked or not finite, ``n_folds`` is not an
+        integer from 2 to the number of rows, or a fold's training part
+        cannot be fitted (see `~photoz_numba.PhotoZModel.fit`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> rng = np.random.default_rng(1)
+    >>> z = rng.uniform(0.1, 3, 600)
+    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+    ...                "zspec": z})
+    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+    >>> from photoz_numba.validation import cross_validate
+    >>> metrics = cross_validate(model, table, n_folds=5, seed=0)
+    >>> print(f"n = {metrics['n']}, sigma_NMAD = {metrics['sigma_nmad']:.4f}, "
+    ...       f"outliers = {metrics['outlier_fraction']:.3f}, "
+    ...       f"unpredicted = {metrics['n_unpredicted']}")
+    n = 600, sigma_NMAD = 0.0024, outliers = 0.000, unpredicted = 0
     """
     z_phot = cross_val_predict(model, table, z=z, n_folds=n_folds,
                                n_bins=n_bins, seed=seed)[0]
