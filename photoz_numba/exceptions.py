@@ -3,11 +3,17 @@
 
 from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ["PhotoZWarning", "NotFittedError"]
+__all__ = ["PhotoZWarning", "ShortChainWarning", "NotFittedError"]
 
 
 class PhotoZWarning(AstropyUserWarning):
     """A photoz_numba warning: something was done that the user should know of."""
+
+
+class ShortChainWarning(PhotoZWarning):
+    """An MCMC chain is too short for its autocorrelation time: the
+    posterior summaries (and the autocorrelation time itself) are not
+    reliable; run more steps."""
 
 
 class NotFittedError(ValueError, AttributeError):
