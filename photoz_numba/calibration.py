@@ -110,10 +110,10 @@ def pulls(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_phot_err",
     >>> from photoz_numba.calibration import pulls
     >>> t = Table({"zspec": [1.0, 2.0, 3.0], "z_phot": [1.1, 1.9, 3.0],
     ...            "z_phot_err": [0.1, 0.05, 0.0]})
-    >>> pulls(t)
+    >>> pulls(t)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: z_phot_err column 'z_phot_err' has 1 value(s) <= 0, NaN, infinite or masked (first at row 2: 0.0); pass invalid='skip' to leave those rows out (they are counted)
+    ValueError: z_phot_err column 'z_phot_err' has 1 value(s) <= 0, ... (first at row 2: 0.0); ...
     >>> values, counts = pulls(t, invalid="skip")
     >>> values.round(6), counts["n_invalid"]
     (array([ 1., -2.]), 1)
@@ -836,7 +836,3 @@ class ErrorCalibration:
         calibration.comparison = comparison
         return calibration
 
-
-def _warn_skipped(n_skipped, n_total, what):
-    if n_skipped:
-        warnings.warn(f"{n_skipped} of {n_total} {what}", PhotoZWarning)
