@@ -54,14 +54,13 @@ def _predict_partition(frame, model, units, n_threads):
     table = Table({name: pd.to_numeric(frame[name], errors="coerce")
                    .to_numpy(dtype=np.float64, na_value=np.nan)
                    for name in _input_columns(model)})
-    z_phot, z_err, flag, n_used = model._predict_arrays(table, units, n_threads)
+    z_phot, z_err, raw_err, flag, n_used = model._predict_outputs(table, units, n_threads)
     from .flags import UNPREDICTED
     unpredicted = (flag & UNPREDICTED) != 0
     columns = {"z_phot": np.where(unpredicted, np.nan, z_phot),
-               "z_phot_err": np.where(unpredicted, np.nan,
-                                      model._calibrated_errors(z_phot, z_err))}
+               "z_phot_err": np.where(unpredicted, np.nan, z_err)}
     if model.is_calibrated:
-        columns["z_phot_err_raw"] = np.where(unpredicted, np.nan, z_err)
+        columns["z_phot_err_raw"] = np.where(unpredicted, np.nan, raw_err)
     return frame.assign(**columns, z_phot_flag=flag, z_phot_nused=n_used)
 
 

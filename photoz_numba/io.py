@@ -269,6 +269,7 @@ def read_model(path):
 _OUTPUT_FITS_COLUMNS = (("z_phot", "D", ">f8"), ("z_phot_err", "D", ">f8"),
                         ("z_phot_flag", "I", ">i2"), ("z_phot_nused", "J", ">i4"))
 _RAW_ERROR_FITS_COLUMN = ("z_phot_err_raw", "D", ">f8")
+_FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
 def _output_fits_columns(model):
@@ -276,7 +277,6 @@ def _output_fits_columns(model):
     if not model.is_calibrated:
         return _OUTPUT_FITS_COLUMNS
     return (*_OUTPUT_FITS_COLUMNS[:2], _RAW_ERROR_FITS_COLUMN, *_OUTPUT_FITS_COLUMNS[2:])
-_FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
 def _parse_unit(text):
@@ -427,16 +427,15 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
                 n = min(chunk_size, nrows - start)
                 buffer = source.read(n * rowsize)
                 raw = np.frombuffer(buffer, dtype=raw_dtype)
-                z_phot, z_err, flag, n_used = model._predict_arrays(
+                z_phot, z_err, raw_err, flag, n_used = model._predict_outputs(
                     _chunk_table(raw, table_hdu, band_columns), units, n_threads)
                 record = np.empty(n, dtype=out_dtype)
                 record["row"] = np.frombuffer(buffer, dtype=f"V{rowsize}")
                 unpredicted = (flag & UNPREDICTED) != 0
                 record["z_phot"] = np.where(unpredicted, np.nan, z_phot)
-                record["z_phot_err"] = np.where(
-                    unpredicted, np.nan, model._calibrated_errors(z_phot, z_err))
+                record["z_phot_err"] = np.where(unpredicted, np.nan, z_err)
                 if model.is_calibrated:
-                    record["z_phot_err_raw"] = np.where(unpredicted, np.nan, z_err)
+                    record["z_phot_err_raw"] = np.where(unpredicted, np.nan, raw_err)
                 record["z_phot_flag"] = flag
                 record["z_phot_nused"] = n_used
                 sink.write(record.tobytes())

@@ -538,14 +538,14 @@ class PhotoZModel:
         0.66
         """
         from .calibration import CALIBRATION_FORMS, ErrorCalibration
-        from .validation import cross_val_predict
+        from .validation import _out_of_fold
         self._check_fitted()
         if form != "auto" and form not in CALIBRATION_FORMS:
             raise ValueError(f"form must be 'auto' or one of {CALIBRATION_FORMS}, "
                              f"not {form!r}")
-        z_phot, z_phot_err, _ = cross_val_predict(self, table, z=z, n_folds=n_folds,
-                                                  seed=seed)
         z_spec = self._training_redshifts(table, z)
+        z_phot, z_phot_err, _, distance = _out_of_fold(self, table, z, n_folds, 14, seed,
+                                                       nearest=True)
         usable = np.isfinite(z_phot) & np.isfinite(z_phot_err) & (z_phot_err > 0)
         n_skipped = int((~usable).sum())
         if n_skipped:
@@ -554,9 +554,11 @@ class PhotoZModel:
                           PhotoZWarning)
         arrays = (z_phot[usable], z_phot_err[usable], z_spec[usable])
         if form == "auto":
-            self.calibration_ = ErrorCalibration.select(*arrays, seed=seed)
+            self.calibration_ = ErrorCalibration.select(*arrays, distance=distance[usable],
+                                                        seed=seed)
         else:
-            self.calibration_ = ErrorCalibration.fit(*arrays, form=form)
+            self.calibration_ = ErrorCalibration.fit(*arrays, form=form,
+                                                     distance=distance[usable])
         return self
 
     @property
@@ -567,12 +569,18 @@ class PhotoZModel:
     def _output_columns(self):
         return CALIBRATED_OUTPUT_COLUMNS if self.is_calibrated else OUTPUT_COLUMNS
 
-    def _calibrated_errors(self, z_phot, z_phot_err):
-        """``z_phot_err`` corrected by the calibration (unchanged without one)."""
-        if not self.is_calibrated:
-            return z_phot_err
-        with np.errstate(invalid="ignore"):
-            return self.calibration_.apply(z_phot_err, z_phot)
+    def _predict_outputs(self, table, units=None, n_threads=None):
+        """z_phot, calibrated z_phot_err, raw z_phot_err, z_phot_flag and
+        z_phot_nused as plain arrays; without a calibration the two errors
+        are the same array."""
+        nearest = self.is_calibrated and self.calibration_.needs_distance
+        result = self._predict_arrays(table, units, n_threads, nearest=nearest)
+        z_phot, raw, flag, n_used = result[:4]
+        err = raw
+        if self.is_calibrated:
+            with np.errstate(invalid="ignore"):
+                err = self.calibration_.apply(raw, z_phot, result[4] if nearest else None)
+        return z_phot, err, raw, flag, n_used
 
     def write(self, path, overwrite=False):
         """Save the fitted model as a FITS file (`photoz_numba.io.write_model`).
@@ -647,7 +655,7 @@ class PhotoZModel:
         if present:
             raise ValueError(f"the table already has column(s) {present}; "
                              f"remove or rename them before predicting")
-        z_phot, z_phot_err, flag, n_used = self._predict_arrays(
+        z_phot, z_phot_err, raw_err, flag, n_used = self._predict_outputs(
             table, units, n_threads)
         out = table.copy()
         unpredicted = (flag & _flags.UNPREDICTED) != 0
@@ -656,9 +664,9 @@ class PhotoZModel:
         raw_description = "RMS residual of the neighbours in the final fit"
         if self.is_calibrated:
             out["z_phot_err"] = MaskedColumn(
-                self._calibrated_errors(z_phot, z_phot_err), mask=unpredicted,
+                z_phot_err, mask=unpredicted,
                 description=f"calibrated 1-sigma error ({self.calibration_.form} form)")
-            out["z_phot_err_raw"] = MaskedColumn(z_phot_err, mask=unpredicted,
+            out["z_phot_err_raw"] = MaskedColumn(raw_err, mask=unpredicted,
                                                  description=raw_description)
         else:
             out["z_phot_err"] = MaskedColumn(z_phot_err, mask=unpredicted,
@@ -669,12 +677,14 @@ class PhotoZModel:
             n_used, description="neighbours used in the final fit")
         return out
 
-    def _predict_arrays(self, table, units=None, n_threads=None):
+    def _predict_arrays(self, table, units=None, n_threads=None, nearest=False):
         """z_phot, z_phot_err, z_phot_flag and z_phot_nused as plain arrays.
 
         Galaxies are grouped by the set of bands they have; each group is
         predicted by one kernel call against the training galaxies that
-        have all of its bands.
+        have all of its bands. With ``nearest``, a fifth array: each
+        galaxy's distance to its nearest training galaxy in the
+        standardised features of its group (NaN where not predicted).
         """
         from .kernels import (OFFSET_MODES, STATUS_EXTRAPOLATION,
                               STATUS_SOLVE_FAILED, predict_kernel)
@@ -687,6 +697,7 @@ class PhotoZModel:
         z_phot_err = np.full(n, np.nan)
         n_used = np.zeros(n, dtype=np.int64)
         status = np.zeros(n, dtype=np.int64)
+        distance = np.full(n, np.nan) if nearest else None
         clip = np.inf if self.clip_sigma is None else float(self.clip_sigma)
         patterns, group = np.unique(state == MEASURED, axis=0, return_inverse=True)
         group = group.ravel()
@@ -710,6 +721,22 @@ class PhotoZModel:
                                np.ones(m, dtype=bool), int(self.k), float(self.gamma),
                                float(self.lam), clip, OFFSET_MODES[self.offset], *out)
                 z_phot[rows], z_phot_err[rows], n_used[rows], status[rows] = out
+                if nearest:
+                    distance[rows] = self._nearest_distance(train, x_query)
         flag[(status & STATUS_SOLVE_FAILED) != 0] |= _flags.SOLVE_FAILED
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
+        if nearest:
+            distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
+            return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance
         return z_phot, z_phot_err, flag, n_used.astype(np.int32)
+
+    @staticmethod
+    def _nearest_distance(train, x_query):
+        """Distance of each query to its nearest training galaxy of a band
+        pattern (a k-d tree, built once per pattern; only calibrations of
+        the 'error_distance' form ask for it)."""
+        tree = train.get("tree")
+        if tree is None:
+            from scipy.spatial import cKDTree
+            tree = train["tree"] = cKDTree(train["x_train_t"].T)
+        return tree.query(x_query, k=1)[0]
