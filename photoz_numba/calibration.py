@@ -525,7 +525,7 @@ def _start(x, rng, n_walkers):
     return p0
 
 
-def fit_pull_mixture(values, n_walkers=32, n_steps=2000, burn=None, random_state=None,
+def fit_pull_mixture(values, n_walkers=32, n_steps=4000, burn=None, random_state=None,
                      max_points=20_000):
     """Fit the pulls with a Gaussian core plus a broad outlier component (emcee).
 
@@ -551,7 +551,10 @@ def fit_pull_mixture(values, n_walkers=32, n_steps=2000, burn=None, random_state
     n_walkers : int, optional
         Walkers (at least 8).
     n_steps : int, optional
-        Steps per walker.
+        Steps per walker. The integrated autocorrelation time is about 15
+        steps with a clear outlier component and up to about 55 when
+        there is none (``f`` near 0 mixes slowest): the default keeps
+        3000 steps, enough for both.
     burn : int, optional
         Steps discarded as burn-in (default: a quarter of ``n_steps``).
     random_state : int or `numpy.random.Generator`, optional
@@ -577,11 +580,11 @@ def fit_pull_mixture(values, n_walkers=32, n_steps=2000, burn=None, random_state
     >>> import numpy as np
     >>> from photoz_numba.calibration import fit_pull_mixture
     >>> rng = np.random.default_rng(3)
-    >>> outlier = rng.random(2000) < 0.1
-    >>> x = np.where(outlier, rng.normal(-0.2, 8, 2000), rng.normal(-0.2, 1.3, 2000))
-    >>> fit = fit_pull_mixture(x, random_state=1)
+    >>> outlier = rng.random(1000) < 0.1
+    >>> x = np.where(outlier, rng.normal(-0.2, 8, 1000), rng.normal(-0.2, 1.3, 1000))
+    >>> fit = fit_pull_mixture(x, n_steps=2000, random_state=1)
     >>> print(f"s = {fit.s.median:.2f} [{fit.s.lower:.2f}, {fit.s.upper:.2f}]")
-    s = 1.35 [1.32, 1.37]
+    s = 1.34 [1.30, 1.38]
     >>> fit.converged, 0.2 < fit.acceptance_fraction < 0.7
     (True, True)
     """
@@ -704,9 +707,9 @@ class ErrorCalibration:
     >>> z_spec = z_phot - rng.normal(0, 2 * err)     # errors 2 times too small
     >>> cal = ErrorCalibration.fit(z_phot, err, z_spec, form="scale")
     >>> cal
-    ErrorCalibration(form='scale', scale=1.994, power=1, slope=0, distance_power=0, n_train=5000)
+    ErrorCalibration(form='scale', scale=1.983, power=1, slope=0, distance_power=0, n_train=5000)
     >>> cal.apply(np.array([0.05]), np.array([1.0])).round(4)
-    array([0.0997])
+    array([0.0991])
     """
 
     def __init__(self, form, scale, power=1.0, slope=0.0, distance_power=0.0, n_train=0):

@@ -382,8 +382,8 @@ def _parser():
                            help="no MCMC mixture fit")
     calibrate.add_argument("--walkers", type=int, default=32,
                            help="MCMC walkers (default 32)")
-    calibrate.add_argument("--steps", type=int, default=2000,
-                           help="MCMC steps per walker (default 2000)")
+    calibrate.add_argument("--steps", type=int, default=4000,
+                           help="MCMC steps per walker (default 4000)")
     calibrate.add_argument("--seed", type=int, default=0, help="seeds the MCMC (default 0)")
     calibrate.set_defaults(run=_calibrate)
     return parser
