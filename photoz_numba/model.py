@@ -529,7 +529,7 @@ class PhotoZModel:
         >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
         >>> model = model.fit(table[:1000]).calibrate(table[:1000], form="scale")
         >>> model.calibration_.form, round(model.calibration_.scale, 2)
-        ('scale', 1.02)
+        ('scale', 1.03)
         >>> out = model.predict(table[1000:])
         >>> out.colnames[-5:]
         ['z_phot', 'z_phot_err', 'z_phot_err_raw', 'z_phot_flag', 'z_phot_nused']
