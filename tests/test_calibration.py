@@ -430,3 +430,21 @@ def test_recalibration_on_the_paper_split(sample):
     assert abs(after[0] - GAUSSIAN_COVERAGE[1]) < 0.03    # 68.4 % measured
     # 92.1 % measured: the ~4 % outliers keep it below 95.45 % (docs).
     assert 0.90 < after[1] < 0.975
+
+
+def test_dask_predict_of_a_calibrated_model(calibrated):
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    from photoz_numba.dask import predict
+    model, test = calibrated
+    frame = test.to_pandas()
+    out = predict(model, dd.from_pandas(frame, npartitions=3))
+    assert list(out.columns[-5:]) == ["z_phot", "z_phot_err", "z_phot_err_raw",
+                                      "z_phot_flag", "z_phot_nused"]
+    with dask.config.set(scheduler="synchronous"):
+        result = out.compute()
+    expected = model.predict(test)
+    for name in ("z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag", "z_phot_nused"):
+        np.testing.assert_array_equal(result[name].to_numpy(), np.asarray(expected[name]))
+        assert result[name].dtype == out[name].dtype   # the declared meta
