@@ -416,6 +416,26 @@ def test_cli_calibrate_errors(tmp_path):
     assert "1 invalid" in result.stdout
 
 
+def test_cli_fit_calibrate_then_predict(tmp_path):
+    table = toy_photometry(1200, seed=6)
+    table[:900].write(tmp_path / "train.ecsv")
+    table[900:].write(tmp_path / "test.fits")
+    result = run("fit", str(tmp_path / "train.ecsv"), "--bands", "g,r,i", "--unit", "ABmag",
+                 "--k", "20", "--calibrate", "-o", str(tmp_path / "model.fits"))
+    assert result.returncode == 0, result.stderr
+    assert "calibrated z_phot_err (" in result.stdout
+    model = PhotoZModel.read(tmp_path / "model.fits")
+    assert model.is_calibrated
+    result = run("predict", str(tmp_path / "model.fits"), str(tmp_path / "test.fits"),
+                 "-o", str(tmp_path / "out.fits"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    out = Table.read(tmp_path / "out.fits")
+    assert out.colnames[-5:] == ["z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag",
+                                 "z_phot_nused"]
+    np.testing.assert_array_equal(out["z_phot_err"],
+                                  model.predict(table[900:])["z_phot_err"])
+
+
 # -- the paper's catalogue -------------------------------------------------------
 
 def test_recalibration_on_the_paper_split(sample):
