@@ -183,10 +183,15 @@ def _calibrate(args):
     from .calibration import calibration_report
     from .io import atomic_output
     table = _read_table(args.predictions, "predictions")
-    report = calibration_report(
-        table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
-        invalid="skip" if args.skip_invalid else "raise", mixture=not args.no_mixture,
-        random_state=args.seed, n_walkers=args.walkers, n_steps=args.steps)
+    try:
+        report = calibration_report(
+            table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
+            invalid="skip" if args.skip_invalid else "raise", mixture=not args.no_mixture,
+            random_state=args.seed, n_walkers=args.walkers, n_steps=args.steps)
+    except ValueError as exc:
+        # The library's advice, in the command line's terms.
+        raise ValueError(str(exc).replace("pass invalid='skip'", "pass --skip-invalid")
+                         ) from None
     print(report)
     os.makedirs(args.output, exist_ok=True)
     written = []

@@ -410,6 +410,7 @@ def test_cli_calibrate_errors(tmp_path):
                  "--no-mixture")
     assert result.returncode == 1
     assert "z_phot_err column 'z_phot_err' has 1 value(s) <= 0" in result.stderr
+    assert "pass --skip-invalid" in result.stderr
     result = run("calibrate", str(tmp_path / "pred.ecsv"), "-o", str(tmp_path / "o"),
                  "--no-mixture", "--skip-invalid")
     assert result.returncode == 0, result.stderr
