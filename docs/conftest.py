@@ -8,7 +8,7 @@ import pytest
 from photoz_numba import conf
 from photoz_numba.datasets import ENV_VAR
 
-NEEDS_CATALOGUE = {"getting_started.rst", "scale_out.rst"}
+NEEDS_CATALOGUE = {"getting_started.rst", "scale_out.rst", "calibration.rst"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,9 +13,19 @@ from astropy.table import Table
 
 __all__ = ["OUTPUT_DTYPES", "predict", "predict_catalog"]
 
-#: Columns added to every partition, and their dtypes.
+#: Columns added to every partition, and their dtypes; a calibrated model
+#: also adds ``z_phot_err_raw`` (float64) after ``z_phot_err``.
 OUTPUT_DTYPES = {"z_phot": "float64", "z_phot_err": "float64",
                  "z_phot_flag": "int16", "z_phot_nused": "int32"}
+
+
+def _output_dtypes(model):
+    if not model.is_calibrated:
+        return OUTPUT_DTYPES
+    dtypes = dict(OUTPUT_DTYPES)
+    flag, n_used = dtypes.pop("z_phot_flag"), dtypes.pop("z_phot_nused")
+    return dtypes | {"z_phot_err_raw": "float64", "z_phot_flag": flag,
+                     "z_phot_nused": n_used}
 
 
 def _input_columns(model):
@@ -39,17 +49,19 @@ def _predict_partition(frame, model, units, n_threads):
     """Add the z_phot columns to one pandas partition, rows in order."""
     if len(frame) == 0:
         return frame.assign(**{name: np.empty(0, dtype=dtype)
-                               for name, dtype in OUTPUT_DTYPES.items()})
+                               for name, dtype in _output_dtypes(model).items()})
     # Missing values (NaN, None, pd.NA) become NaN: 'no measurement'.
     table = Table({name: pd.to_numeric(frame[name], errors="coerce")
                    .to_numpy(dtype=np.float64, na_value=np.nan)
                    for name in _input_columns(model)})
-    z_phot, z_err, flag, n_used = model._predict_arrays(table, units, n_threads)
+    z_phot, z_err, raw_err, flag, n_used = model._predict_outputs(table, units, n_threads)
     from .flags import UNPREDICTED
     unpredicted = (flag & UNPREDICTED) != 0
-    return frame.assign(z_phot=np.where(unpredicted, np.nan, z_phot),
-                        z_phot_err=np.where(unpredicted, np.nan, z_err),
-                        z_phot_flag=flag, z_phot_nused=n_used)
+    columns = {"z_phot": np.where(unpredicted, np.nan, z_phot),
+               "z_phot_err": np.where(unpredicted, np.nan, z_err)}
+    if model.is_calibrated:
+        columns["z_phot_err_raw"] = np.where(unpredicted, np.nan, raw_err)
+    return frame.assign(**columns, z_phot_flag=flag, z_phot_nused=n_used)
 
 
 def _prepare(model, columns, units):
@@ -57,15 +69,15 @@ def _prepare(model, columns, units):
     missing = [name for name in _input_columns(model) if name not in columns]
     if missing:
         raise KeyError(f"column(s) {missing} are not in the DataFrame")
-    present = [name for name in OUTPUT_DTYPES if name in columns]
+    present = [name for name in _output_dtypes(model) if name in columns]
     if present:
         raise ValueError(f"the DataFrame already has column(s) {present}")
     return _partition_units(model, units)
 
 
-def _meta(meta):
+def _meta(meta, model):
     return meta.assign(**{name: pd.Series(dtype=dtype, index=meta.index)
-                          for name, dtype in OUTPUT_DTYPES.items()})
+                          for name, dtype in _output_dtypes(model).items()})
 
 
 def predict(model, ddf, units=None, n_threads=1):
@@ -100,7 +112,8 @@ def predict(model, ddf, units=None, n_threads=1):
     -------
     ddf : `dask.dataframe.DataFrame`
         ``ddf`` with ``z_phot``, ``z_phot_err``, ``z_phot_flag`` and
-        ``z_phot_nused`` added.
+        ``z_phot_nused`` added (and ``z_phot_err_raw`` for a calibrated
+        model).
 
     Raises
     ------
@@ -137,7 +150,7 @@ def predict(model, ddf, units=None, n_threads=1):
     units = _prepare(model, ddf.columns, units)
     shipped = dask.delayed(model, pure=True)
     return ddf.map_partitions(_predict_partition, shipped, units, n_threads,
-                              meta=_meta(ddf._meta))
+                              meta=_meta(ddf._meta, model))
 
 
 def predict_catalog(model, catalog, units=None, n_threads=1):
@@ -204,4 +217,4 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     """
     units = _prepare(model, catalog.columns, units)
     return catalog.map_partitions(_predict_partition, model, units, n_threads,
-                                  meta=_meta(catalog.meta))
+                                  meta=_meta(catalog.meta, model))

@@ -3,7 +3,7 @@
 
 from astropy.utils.exceptions import AstropyUserWarning
 
-__all__ = ["PhotoZWarning", "NotFittedError"]
+__all__ = ["PhotoZWarning", "ShortChainWarning", "NotFittedError"]
 
 
 class PhotoZWarning(AstropyUserWarning):
@@ -43,6 +43,12 @@ class PhotoZWarning(AstropyUserWarning):
 
         warnings.simplefilter("ignore", PhotoZWarning)
     """
+
+
+class ShortChainWarning(PhotoZWarning):
+    """An MCMC chain is too short for its autocorrelation time: the
+    posterior summaries (and the autocorrelation time itself) are not
+    reliable; run more steps."""
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -13,9 +13,15 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
   is used) and the unit the column was read in at fit time;
 - ``TRAINING`` table: the AB magnitude of every training galaxy in every
   band (NaN where it has none) and its redshift; the standardised
-  features of each band pattern are derived from them.
+  features of each band pattern are derived from them;
+- ``CALIBRATION`` table, only for a calibrated model
+  (`~photoz_numba.PhotoZModel.calibrate`): the form and float64
+  coefficients of its `~photoz_numba.calibration.ErrorCalibration`,
+  whose values are then part of ``PZHASH``; ``PZCALIB`` in the primary
+  header names the form.
 
-A model read back predicts bit-identically to the one written.
+A model read back predicts bit-identically to the one written. Format 3
+added the calibration; files of format 2 (no calibration) are still read.
 """
 
 import hashlib
@@ -34,7 +40,9 @@ __all__ = ["MODEL_FORMAT", "write_model", "read_model", "atomic_output",
            "predict_fits", "predict_file"]
 
 #: Version of the model file layout; bumped when the layout changes.
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
+#: Formats `read_model` reads: 2 is 3 without the CALIBRATION table.
+READABLE_FORMATS = (2, 3)
 _ORIGIN = "photoz_numba"
 
 
@@ -144,6 +152,16 @@ def _digest(arrays):
     return digest.hexdigest()
 
 
+def _model_arrays(magnitudes, redshifts, calibration):
+    """The arrays PZHASH covers; an uncalibrated model's hash is format 2's."""
+    arrays = [magnitudes, redshifts]
+    if calibration is not None:
+        arrays.append(np.frombuffer(calibration.form.encode("ascii"), dtype=np.uint8))
+        arrays.append(np.array([getattr(calibration, name) for name in
+                                calibration._FIELDS], dtype=np.float64))
+    return arrays
+
+
 def write_model(model, path, overwrite=False):
     """Write a fitted model to a FITS file (see the module docstring).
 
@@ -208,8 +226,12 @@ def write_model(model, path, overwrite=False):
     header["MINBANDS"] = (int(model.min_bands), "fewest usable bands predicted")
     header["SNRMIN"] = (float(model.snr_min) if model.snr_min is not None else -1.0,
                         "S/N below which a band is missing (-1: none)")
+    calibration = getattr(model, "calibration_", None)
+    if calibration is not None:
+        header["PZCALIB"] = (calibration.form, "z_phot_err calibration form")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
-    header["PZHASH"] = _digest([model.train_magnitudes_, model.train_redshifts_])
+    header["PZHASH"] = _digest(_model_arrays(model.train_magnitudes_,
+                                             model.train_redshifts_, calibration))
     columns = model._column_names()
     stated = model._stated_units()
     error_columns = model.error_columns or {}
@@ -221,7 +243,10 @@ def write_model(model, path, overwrite=False):
                       for i, band in enumerate(model.bands)})
     training["z"] = model.train_redshifts_
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
-    for name, table in (("BANDS", bands), ("TRAINING", training)):
+    tables = [("BANDS", bands), ("TRAINING", training)]
+    if calibration is not None:
+        tables.append(("CALIBRATION", calibration.to_table()))
+    for name, table in tables:
         hdu = fits.table_to_hdu(table)
         hdu.name = name
         hdus.append(hdu)
@@ -295,13 +320,15 @@ def read_model(path):
             if header.get("ORIGIN") != _ORIGIN or "PZFORMAT" not in header:
                 raise ValueError(f"{path!r} is a FITS file but not a photoz_numba "
                                  f"model file (no ORIGIN = '{_ORIGIN}' / PZFORMAT)")
-            if header["PZFORMAT"] != MODEL_FORMAT:
+            if header["PZFORMAT"] not in READABLE_FORMATS:
                 raise ValueError(
                     f"{path!r} has model file format {header['PZFORMAT']} (written "
                     f"by photoz_numba {header.get('PZVERS', '?')}); photoz_numba "
-                    f"{__version__} reads format {MODEL_FORMAT}")
+                    f"{__version__} reads format {' and '.join(map(str, READABLE_FORMATS))}")
             bands = Table.read(hdus["BANDS"])
             training = Table.read(hdus["TRAINING"])
+            calibration_table = (Table.read(hdus["CALIBRATION"]) if "PZCALIB" in header
+                                 else None)
     except ValueError:
         raise
     except (OSError, KeyError, IndexError, TypeError) as exc:
@@ -329,7 +356,17 @@ def read_model(path):
         redshifts = np.ascontiguousarray(np.asarray(training["z"], dtype=np.float64))
     except KeyError as exc:
         raise ValueError(f"{path!r}: TRAINING table lacks column {exc}") from None
-    if _digest([magnitudes, redshifts]) != header["PZHASH"]:
+    calibration = None
+    if calibration_table is not None:
+        from .calibration import ErrorCalibration
+        try:
+            calibration = ErrorCalibration.from_table(calibration_table)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"{path!r}: unreadable CALIBRATION table ({exc})") from None
+        if calibration.form != header["PZCALIB"]:
+            raise ValueError(f"{path!r} is inconsistent: calibration form "
+                             f"{calibration.form!r}, the header says {header['PZCALIB']!r}")
+    if _digest(_model_arrays(magnitudes, redshifts, calibration)) != header["PZHASH"]:
         raise ValueError(f"{path!r} was altered after it was written: its arrays "
                          f"do not match PZHASH")
     if redshifts.size != header["NTRAIN"]:
@@ -339,6 +376,7 @@ def read_model(path):
     model.train_redshifts_ = redshifts
     model.band_units_ = [str(unit) for unit in bands["fit_unit"]]
     model._set_full_pattern()
+    model.calibration_ = calibration
     return model
 
 
@@ -347,7 +385,15 @@ def read_model(path):
 #: FITS formats and numpy types of the columns `predict_fits` appends.
 _OUTPUT_FITS_COLUMNS = (("z_phot", "D", ">f8"), ("z_phot_err", "D", ">f8"),
                         ("z_phot_flag", "I", ">i2"), ("z_phot_nused", "J", ">i4"))
+_RAW_ERROR_FITS_COLUMN = ("z_phot_err_raw", "D", ">f8")
 _FITS_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+def _output_fits_columns(model):
+    """The appended columns: a calibrated model adds z_phot_err_raw."""
+    if not model.is_calibrated:
+        return _OUTPUT_FITS_COLUMNS
+    return (*_OUTPUT_FITS_COLUMNS[:2], _RAW_ERROR_FITS_COLUMN, *_OUTPUT_FITS_COLUMNS[2:])
 
 
 def _parse_unit(text):
@@ -362,7 +408,7 @@ def _parse_unit(text):
     return named if isinstance(named, (u.UnitBase, u.FunctionUnitBase)) else None
 
 
-def _output_header(table_hdu):
+def _output_header(table_hdu, columns=_OUTPUT_FITS_COLUMNS):
     """Header of the output table: the input's, plus the z_phot columns.
 
     Built from the input header card by card (BinTableHDU.from_columns
@@ -373,13 +419,13 @@ def _output_header(table_hdu):
     for key in ("CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
     n_fields = header["TFIELDS"]
-    for offset, (name, fmt, dtype) in enumerate(_OUTPUT_FITS_COLUMNS, start=1):
+    for offset, (name, fmt, dtype) in enumerate(columns, start=1):
         header[f"TTYPE{n_fields + offset}"] = name
         header[f"TFORM{n_fields + offset}"] = fmt
         header["NAXIS1"] += np.dtype(dtype).itemsize
-    header["TFIELDS"] = n_fields + len(_OUTPUT_FITS_COLUMNS)
-    header.add_history(f"photoz_numba {__version__}: added z_phot, z_phot_err, "
-                       f"z_phot_flag, z_phot_nused")
+    header["TFIELDS"] = n_fields + len(columns)
+    header.add_history(f"photoz_numba {__version__}: added "
+                       f"{', '.join(name for name, _, _ in columns)}")
     return header
 
 
@@ -416,7 +462,8 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     The input table's rows are read in chunks of ``chunk_size`` by byte
     offset (no memory map, so resident memory stays bounded by the chunk),
     copied verbatim and extended with ``z_phot``, ``z_phot_err``,
-    ``z_phot_flag`` and ``z_phot_nused`` (masked values as NaN). Every
+    ``z_phot_flag`` and ``z_phot_nused`` (masked values as NaN), and
+    ``z_phot_err_raw`` after ``z_phot_err`` for a calibrated model. Every
     input column, unit and header keyword is kept, and so are the other
     HDUs of the file. The output is written to a temporary file beside
     ``output_path`` and renamed only when complete.
@@ -510,7 +557,8 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
         if header.get("PCOUNT", 0):
             raise ValueError(f"{input_path!r} has variable-length columns, which "
                              f"cannot be streamed; read it into a Table instead")
-        present = [name for name, _, _ in _OUTPUT_FITS_COLUMNS
+        output_columns = _output_fits_columns(model)
+        present = [name for name, _, _ in output_columns
                    if name in table_hdu.columns.names]
         if present:
             raise ValueError(f"{input_path!r} already has column(s) {present}")
@@ -531,9 +579,9 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
         if size < data_start + nrows * rowsize:
             raise ValueError(f"{input_path!r} is truncated: {size} bytes, the table "
                              f"needs {data_start + nrows * rowsize}")
-        out_header = _output_header(table_hdu)
+        out_header = _output_header(table_hdu, output_columns)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
-                             [(name, dt) for name, _, dt in _OUTPUT_FITS_COLUMNS])
+                             [(name, dt) for name, _, dt in output_columns])
         band_columns = model._column_names()
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
                 open(input_path, "rb") as source, open(tmp, "wb") as sink:
@@ -544,13 +592,15 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
                 n = min(chunk_size, nrows - start)
                 buffer = source.read(n * rowsize)
                 raw = np.frombuffer(buffer, dtype=raw_dtype)
-                z_phot, z_err, flag, n_used = model._predict_arrays(
+                z_phot, z_err, raw_err, flag, n_used = model._predict_outputs(
                     _chunk_table(raw, table_hdu, band_columns), units, n_threads)
                 record = np.empty(n, dtype=out_dtype)
                 record["row"] = np.frombuffer(buffer, dtype=f"V{rowsize}")
                 unpredicted = (flag & UNPREDICTED) != 0
                 record["z_phot"] = np.where(unpredicted, np.nan, z_phot)
                 record["z_phot_err"] = np.where(unpredicted, np.nan, z_err)
+                if model.is_calibrated:
+                    record["z_phot_err_raw"] = np.where(unpredicted, np.nan, raw_err)
                 record["z_phot_flag"] = flag
                 record["z_phot_nused"] = n_used
                 sink.write(record.tobytes())

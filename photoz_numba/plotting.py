@@ -5,7 +5,7 @@ Figures (matplotlib, an optional dependency: ``pip install photoz_numba[plot]``)
 
 import numpy as np
 
-__all__ = ["plot_zphot_zspec"]
+__all__ = ["plot_zphot_zspec", "plot_pulls", "plot_pit", "plot_coverage"]
 
 
 def _pyplot():
@@ -99,4 +99,131 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
              va="top", fontsize=9)
     if title:
         top.set_title(title)
+    return figure
+
+
+def plot_pulls(report, pull_range=6.0, bins=60, title=None):
+    """Histogram of the pulls with N(0, 1) and, if fitted, the mixture over it.
+
+    Parameters
+    ----------
+    report : `~photoz_numba.calibration.CalibrationReport`
+        The pulls, and their mixture fit if the report has one.
+    pull_range : float, optional
+        The histogram spans ``[-pull_range, pull_range]``; pulls beyond it
+        are counted in the legend (and normalised with the rest).
+    bins : int, optional
+        Histogram bins.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    figure : `matplotlib.figure.Figure`
+    """
+    plt = _pyplot()
+    from scipy import stats
+    values = np.asarray(report.pulls)
+    edges = np.linspace(-pull_range, pull_range, bins + 1)
+    width = edges[1] - edges[0]
+    counts, _ = np.histogram(values, bins=edges)
+    figure, axis = plt.subplots(figsize=(6, 4.2))
+    # Density of all pulls, so that the curves (normalised to 1) compare.
+    axis.stairs(counts / (values.size * width), edges, fill=True, color="0.75",
+                label=f"pulls (N = {values.size}; {int((np.abs(values) > pull_range).sum())}"
+                      f" beyond ±{pull_range:g})")
+    grid = np.linspace(-pull_range, pull_range, 400)
+    axis.plot(grid, stats.norm.pdf(grid), color="k", lw=1.5, label="N(0, 1)")
+    mixture = report.mixture
+    if mixture is not None:
+        axis.plot(grid, mixture.pdf(grid), color="tab:red", lw=1.5,
+                  label=(f"mixture: mu = {mixture.mu.median:.2f}, s = {mixture.s.median:.2f}, "
+                         f"f = {mixture.f.median:.3f}"))
+    axis.set(xlabel=r"pull $(z_\mathrm{phot} - z_\mathrm{spec}) / \delta z_\mathrm{phot}$",
+             ylabel="density", xlim=(-pull_range, pull_range))
+    axis.legend(fontsize=8, loc="upper left")
+    axis.text(0.98, 0.97, f"std {report.std:.2f}\nNMAD {report.nmad:.2f}\n"
+              f"|pull| < 1: {100 * report.coverage[1]:.1f} %\n"
+              f"|pull| < 2: {100 * report.coverage[2]:.1f} %",
+              transform=axis.transAxes, ha="right", va="top", fontsize=8)
+    if title:
+        axis.set_title(title)
+    return figure
+
+
+def plot_pit(report, title=None):
+    """Histogram of the PIT values against the uniform density.
+
+    A U shape means errors too small, a hump errors too large, a slope a
+    bias.
+
+    Parameters
+    ----------
+    report : `~photoz_numba.calibration.CalibrationReport`
+    title : str, optional
+
+    Returns
+    -------
+    figure : `matplotlib.figure.Figure`
+    """
+    plt = _pyplot()
+    edges, counts = report.pit_edges, report.pit_counts
+    density = counts / (counts.sum() * np.diff(edges))
+    figure, axis = plt.subplots(figsize=(6, 4.2))
+    axis.stairs(density, edges, fill=True, color="0.75", label="PIT")
+    expected = counts.sum() / counts.size
+    # 1-sigma Poisson band of a uniform histogram.
+    band = np.sqrt(expected) / expected
+    axis.axhspan(1 - band, 1 + band, color="tab:blue", alpha=0.2, lw=0,
+                 label="uniform ± 1 sigma")
+    axis.axhline(1, color="k", lw=1.5)
+    axis.set(xlabel="PIT = CDF of N(z_phot, z_phot_err) at z_spec", ylabel="density",
+             xlim=(0, 1), ylim=(0, max(2.0, 1.1 * density.max())))
+    axis.legend(fontsize=8, loc="upper center")
+    axis.text(0.98, 0.97, f"chi2 = {report.pit_chi2:.0f} ({counts.size - 1} dof)",
+              transform=axis.transAxes, ha="right", va="top", fontsize=8)
+    if title:
+        axis.set_title(title)
+    return figure
+
+
+def plot_coverage(reports, labels=None, title=None):
+    """Coverage curve: the fraction of galaxies within the nominal interval.
+
+    For a nominal coverage p, the empirical one is the fraction of
+    ``|pull| < Phi^-1((1 + p) / 2)``; right errors follow the diagonal,
+    errors too small fall below it.
+
+    Parameters
+    ----------
+    reports : `~photoz_numba.calibration.CalibrationReport` or list of them
+        E.g. before and after recalibration.
+    labels : list of str, optional
+        One per report.
+    title : str, optional
+
+    Returns
+    -------
+    figure : `matplotlib.figure.Figure`
+    """
+    plt = _pyplot()
+    from scipy import special
+    if not isinstance(reports, (list, tuple)):
+        reports = [reports]
+    labels = labels or [None] * len(reports)
+    nominal = np.linspace(0, 1, 201)
+    limits = np.sqrt(2) * special.erfinv(nominal)
+    figure, axis = plt.subplots(figsize=(4.8, 4.6))
+    axis.plot([0, 1], [0, 1], color="k", lw=1, label="ideal: N(0, 1) pulls")
+    for report, label in zip(reports, labels):
+        magnitudes = np.sort(np.abs(report.pulls))
+        empirical = np.searchsorted(magnitudes, limits, side="left") / magnitudes.size
+        axis.plot(nominal, empirical, lw=1.8, label=label)
+    for p in (0.6827, 0.9545):
+        axis.axvline(p, color="0.6", lw=0.8, ls=":")
+    axis.set(xlabel="nominal coverage", ylabel="empirical coverage", xlim=(0, 1),
+             ylim=(0, 1), aspect="equal")
+    axis.legend(fontsize=8, loc="upper left")
+    if title:
+        axis.set_title(title)
     return figure

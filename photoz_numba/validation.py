@@ -72,20 +72,27 @@ def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
     >>> hasattr(model, "train_redshifts_")   # the model itself is not fitted
     False
     """
+    return _out_of_fold(model, table, z, n_folds, n_bins, seed)[:3]
+
+
+def _out_of_fold(model, table, z, n_folds, n_bins, seed, nearest=False):
+    """cross_val_predict's arrays, and (``nearest``) each row's distance to
+    the nearest galaxy of the folds it was predicted from."""
     redshift = _redshifts(table, z)
     folds = stratified_kfold(redshift, n_folds=n_folds, n_bins=n_bins, seed=seed)
     z_phot = np.full(len(table), np.nan)
     z_phot_err = np.full(len(table), np.nan)
     flag = np.zeros(len(table), dtype=np.int16)
+    distance = np.full(len(table), np.nan) if nearest else None
     fold_model = type(model)(**model.get_params())
     for fold in range(n_folds):
         held_out = folds == fold
         fold_model.fit(table[~held_out], z=z)
-        zp, err, fl, _ = fold_model._predict_arrays(table[held_out])
-        z_phot[held_out] = zp
-        z_phot_err[held_out] = err
-        flag[held_out] = fl
-    return z_phot, z_phot_err, flag
+        result = fold_model._predict_arrays(table[held_out], nearest=nearest)
+        z_phot[held_out], z_phot_err[held_out], flag[held_out] = result[:3]
+        if nearest:
+            distance[held_out] = result[4]
+    return z_phot, z_phot_err, flag, distance
 
 
 def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
