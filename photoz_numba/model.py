@@ -144,11 +144,55 @@ class PhotoZModel:
                "error_columns")
 
     def get_params(self):
-        """The constructor's keyword arguments, as a dict."""
+        """The constructor's keyword arguments, as a dict.
+
+        Returns
+        -------
+        params : dict
+            Every keyword of the constructor and its current value, so that
+            ``PhotoZModel(**model.get_params())`` is an unfitted copy.
+
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> model = PhotoZModel(["g", "r", "i"], k=20)
+        >>> params = model.get_params()
+        >>> params["k"], params["gamma"], params["lam"], params["clip_sigma"]
+        (20, 0.1, 0.1, 3.0)
+        >>> PhotoZModel(**params)
+        PhotoZModel(bands=['g', 'r', 'i'], k=20, gamma=0.1, lam=0.1, clip_sigma=3.0, offset='median', magnitude_band='auto', min_bands=2)
+        """
         return {name: getattr(self, name) for name in self._PARAMS}
 
     def set_params(self, **params):
-        """Set constructor keywords; a fitted model must be fitted again."""
+        """Set constructor keywords; a fitted model must be fitted again.
+
+        Parameters
+        ----------
+        **params
+            Constructor keywords and their new values.
+
+        Returns
+        -------
+        self : `PhotoZModel`
+
+        Raises
+        ------
+        ValueError
+            A keyword that is not a parameter, or an invalid value (the
+            same checks as the constructor's).
+
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> model = PhotoZModel(["g", "r", "i"]).set_params(k=25, lam=0.05)
+        >>> model.k, model.lam
+        (25, 0.05)
+        >>> model.set_params(sigma=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: 'sigma' is not a parameter of PhotoZModel; valid: bands, k, gamma, lam, clip_sigma, offset, magnitude_band, columns, units, min_bands, snr_min, error_columns
+        """
         for name, value in params.items():
             if name not in self._PARAMS:
                 raise ValueError(f"{name!r} is not a parameter of PhotoZModel; "
@@ -309,6 +353,19 @@ class PhotoZModel:
         ValueError
             Bad redshifts, fewer than ``k + 1`` usable galaxies, or a
             feature that is constant over the training set.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from astropy import units as u
+        >>> from astropy.table import Table
+        >>> from photoz_numba import PhotoZModel
+        >>> z = np.linspace(0.1, 3, 200)
+        >>> table = Table({"g": (25 + z) * u.ABmag, "r": (24.5 + 0.5 * z) * u.ABmag,
+        ...                "i": (24.2 + 0.2 * z ** 2) * u.ABmag, "zspec": z})
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table, z="zspec")
+        >>> model.n_train_, model.feature_names_
+        (200, ['g-r', 'r-i', 'r'])
         """
         self._check_params()
         mag, state = self._magnitudes(table, units)
@@ -469,6 +526,23 @@ class PhotoZModel:
         self : `PhotoZModel`
             Fitted, with ``tuning_history_``: a Table of every trial's
             parameters and CV figures.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from astropy.table import Table
+        >>> from photoz_numba import PhotoZModel
+        >>> rng = np.random.default_rng(1)
+        >>> z = rng.uniform(0.1, 3, 400)
+        >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+        ...                "zspec": z})
+        >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+        >>> model = model.tune(table, n_iter=5, random_state=0)
+        >>> len(model.tuning_history_)
+        5
+        >>> best = model.tuning_history_["cv_score"].argmin()
+        >>> bool(model.k == model.tuning_history_["k"][best])
+        True
         """
         from .tuning import tune
         return tune(self, table, z=z, n_iter=n_iter, n_folds=n_folds,
@@ -592,6 +666,29 @@ class PhotoZModel:
             fails.
         overwrite : bool, optional
             Replace an existing file.
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+        OSError
+            ``path`` exists and ``overwrite`` is False.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from astropy.table import Table
+        >>> from photoz_numba import PhotoZModel
+        >>> z = np.linspace(0.1, 3, 200)
+        >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
+        ...                "zspec": z})
+        >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
+        >>> model.write(path)
+        >>> again = PhotoZModel.read(path)
+        >>> bool((again.predict(table)["z_phot"] == model.predict(table)["z_phot"]).all())
+        True
         """
         from .io import write_model
         write_model(self, path, overwrite=overwrite)
@@ -599,6 +696,17 @@ class PhotoZModel:
     @classmethod
     def read(cls, path):
         """Load a model saved by `write` (`photoz_numba.io.read_model`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A model file.
+
+        Returns
+        -------
+        model : `PhotoZModel`
+            Fitted, predicting bit-identically to the model written (see
+            `write` for an example).
 
         Raises
         ------
@@ -648,6 +756,29 @@ class PhotoZModel:
             The model has not been fitted.
         ValueError
             The table already has one of the output columns, or no rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from astropy import units as u
+        >>> from astropy.table import Table
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.flags import decode_z_phot_flags
+        >>> z = np.linspace(0.1, 3, 300)
+        >>> mags = {"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2}
+        >>> train = Table({**{band: m * u.ABmag for band, m in mags.items()}, "zspec": z})
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(train)
+        >>> fluxes = Table({band: (mags[band][[100, 150]] * u.ABmag).to(u.uJy)
+        ...                 for band in mags})     # fluxes work as well as magnitudes
+        >>> fluxes["r"][1] = np.nan                # no measurement in r, and
+        >>> fluxes["i"][1] = -1.0                  # no detection in i: one band left
+        >>> out = model.predict(fluxes)
+        >>> out.colnames
+        ['g', 'r', 'i', 'z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused']
+        >>> print(f"{out['z_phot'][0]:.3f} (zspec {z[100]:.3f})")
+        1.074 (zspec 1.070)
+        >>> bool(out["z_phot"].mask[1]), decode_z_phot_flags(out["z_phot_flag"][1])
+        (True, ['missing_band', 'nondetection', 'too_few_bands'])
         """
         self._check_fitted()
         self._check_table(table)
