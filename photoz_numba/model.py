@@ -159,8 +159,9 @@ class PhotoZModel:
         >>> params = model.get_params()
         >>> params["k"], params["gamma"], params["lam"], params["clip_sigma"]
         (20, 0.1, 0.1, 3.0)
-        >>> PhotoZModel(**params)
-        PhotoZModel(bands=['g', 'r', 'i'], k=20, gamma=0.1, lam=0.1, clip_sigma=3.0, offset='median', magnitude_band='auto', min_bands=2)
+        >>> PhotoZModel(**params)  # doctest: +NORMALIZE_WHITESPACE
+        PhotoZModel(bands=['g', 'r', 'i'], k=20, gamma=0.1, lam=0.1, clip_sigma=3.0,
+                    offset='median', magnitude_band='auto', min_bands=2)
         """
         return {name: getattr(self, name) for name in self._PARAMS}
 
@@ -188,10 +189,10 @@ class PhotoZModel:
         >>> model = PhotoZModel(["g", "r", "i"]).set_params(k=25, lam=0.05)
         >>> model.k, model.lam
         (25, 0.05)
-        >>> model.set_params(sigma=1)
+        >>> model.set_params(sigma=1)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: 'sigma' is not a parameter of PhotoZModel; valid: bands, k, gamma, lam, clip_sigma, offset, magnitude_band, columns, units, min_bands, snr_min, error_columns
+        ValueError: 'sigma' is not a parameter of PhotoZModel; valid: bands, k, gamma, ...
         """
         for name, value in params.items():
             if name not in self._PARAMS:
