@@ -391,6 +391,10 @@ class PhotoZModel:
             cached = {"x_train_t": np.ascontiguousarray(((features - mean) / std).T),
                       "z": np.ascontiguousarray(self.train_redshifts_[members]),
                       "mean": mean, "std": std}
+            from .kernels import build_neighbour_index
+            # Built from the training set, never stored in model files:
+            # deterministic, so a model read back predicts bit-identically.
+            cached["index"] = build_neighbour_index(cached["x_train_t"])
             self._patterns[bands] = cached
         return cached
 
@@ -590,7 +594,7 @@ class PhotoZModel:
                 m = rows.size
                 out = (np.empty(m), np.empty(m), np.empty(m, np.int64),
                        np.empty(m, np.int64))
-                predict_kernel(train["x_train_t"], train["z"], x_query,
+                predict_kernel(*train["index"], train["z"], x_query,
                                np.ones(m, dtype=bool), int(self.k), float(self.gamma),
                                float(self.lam), clip, OFFSET_MODES[self.offset], *out)
                 z_phot[rows], z_phot_err[rows], n_used[rows], status[rows] = out
