@@ -195,14 +195,17 @@ def _box_d2(lo, hi, node, query):
 
 @njit(**_JIT)
 def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
-             stack_node, stack_d2, nbr_pos, nbr_d2):
+             stack_node, stack_d2, nbr_pos, nbr_d2, bound):
     """k nearest training rows to ``query``, ascending in (distance, index).
 
     Fills ``nbr_pos`` with tree positions (training row ``order[p]``) and
     ``nbr_d2`` with squared Euclidean distances, summed feature by feature
     in index order, so the result is exactly reproducible by a NumPy loop
     over features. No fastmath here: the distances and the pruning bound
-    must be computed exactly as written. Returns the number found.
+    must be computed exactly as written. ``bound`` is a squared distance
+    known not to be below the k-th neighbour's (inf if none): rows and
+    boxes beyond it are skipped from the start. The result does not depend
+    on it. Returns the number found.
     """
     n_feat = x_t.shape[0]
     size = 0
@@ -214,7 +217,7 @@ def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
         node = stack_node[top]
         # A box exactly as far as the worst neighbour may hold a tie with
         # a lower index, so only strictly farther boxes are skipped.
-        if size == k and stack_d2[top] > nbr_d2[k - 1]:
+        if stack_d2[top] > bound or (size == k and stack_d2[top] > nbr_d2[k - 1]):
             continue
         left = child[node]
         if left >= 0:
@@ -223,7 +226,7 @@ def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
             near, far, d_near, d_far = left, left + 1, d_left, d_right
             if d_right < d_left:
                 near, far, d_near, d_far = left + 1, left, d_right, d_left
-            if not (size == k and d_far > nbr_d2[k - 1]):
+            if not (d_far > bound or (size == k and d_far > nbr_d2[k - 1])):
                 stack_node[top] = far
                 stack_d2[top] = d_far
                 top += 1
@@ -245,7 +248,7 @@ def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
                 for j in range(m):
                     diff = x_f[j] - q_f
                     d2_chunk[j] += diff * diff
-            worst = nbr_d2[k - 1] if size == k else np.inf
+            worst = nbr_d2[k - 1] if size == k else bound
             # Most chunks hold no candidate: a vectorised test skips them.
             n_below = 0
             for j in range(m):
@@ -294,7 +297,7 @@ def _nearest_all(x_t, order, start, end, child, lo, hi, x_query, k, nbr_index,
         nbr_d2 = np.empty(k)
         for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
             n = _nearest(x_t, order, start, end, child, lo, hi, x_query[q], k,
-                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2)
+                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, np.inf)
             for i in range(n):
                 nbr_index[q, i] = order[nbr_pos[i]]
                 nbr_dist2[q, i] = nbr_d2[i]
@@ -496,6 +499,50 @@ def _gram(offsets, nbr_d2, n, gamma, exponent, packed, packed_bits, gram):
         start += m
 
 
+@njit(**_JIT)
+def _bound_from(x_t, query, nbr_pos, n):
+    """Largest squared distance from ``query`` to the rows ``nbr_pos[:n]``,
+    summed as in `_nearest`: n distinct rows are at most that far, so the
+    k-th nearest (k <= n) is too."""
+    n_feat = x_t.shape[0]
+    bound = 0.0
+    for i in range(n):
+        p = nbr_pos[i]
+        d2 = 0.0
+        for f in range(n_feat):
+            diff = x_t[f, p] - query[f]
+            d2 += diff * diff
+        bound = max(bound, d2)
+    return bound
+
+
+@njit(parallel=True, **_JIT)
+def _query_order(start, end, child, lo, hi, x_query):
+    """An order of the queries that keeps neighbouring queries together:
+    by the leaf they descend to, then along that leaf's widest feature.
+    Only speed depends on it (each query's neighbours seed the next one's
+    search bound), never the results."""
+    n_query, n_feat = x_query.shape
+    key = np.empty(n_query)
+    for q in prange(n_query):
+        query = x_query[q]
+        node = 0
+        while child[node] >= 0:
+            left = child[node]
+            node = left if (_box_d2(lo, hi, left, query)
+                            <= _box_d2(lo, hi, left + 1, query)) else left + 1
+        widest = 0
+        for f in range(1, n_feat):
+            if hi[node, f] - lo[node, f] > hi[node, widest] - lo[node, widest]:
+                widest = f
+        span = hi[node, widest] - lo[node, widest]
+        within = 0.0
+        if span > 0.0:
+            within = min(max((query[widest] - lo[node, widest]) / span, 0.0), 1.0)
+        key[q] = 2.0 * node + within
+    return np.argsort(key, kind="mergesort")
+
+
 @njit(parallel=True, **_JIT)
 def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
                    predictable, k, gamma, lam, clip_sigma, offset_mode, z_phot,
@@ -531,6 +578,7 @@ def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
     n_query, n_feat = x_query.shape
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
     n_packed = max(k * (k - 1) // 2, 1)
+    by_place = _query_order(start, end, child, lo, hi, x_query)
     for block in prange(n_blocks):
         d2_chunk = np.empty(_CHUNK)
         stack_node = np.empty(_STACK, np.int64)
@@ -552,7 +600,9 @@ def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
         scratch = np.empty(k)
         keep = np.empty(k, np.int64)
         kvec_bits = kvec.view(np.int64)
-        for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
+        n_previous = 0
+        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
+            q = by_place[rank]
             if not predictable[q]:
                 z_phot[q] = np.nan
                 z_phot_err[q] = np.nan
@@ -560,8 +610,12 @@ def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
                 status[q] = STATUS_SKIPPED
                 continue
             query = x_query[q]
+            bound = np.inf
+            if n_previous == k:
+                bound = _bound_from(x_t, query, nbr_pos, k)
             n = _nearest(x_t, order, start, end, child, lo, hi, query, k,
-                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2)
+                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, bound)
+            n_previous = n
             flag = STATUS_OK
             # Neighbours relative to the query, feature-major.
             for f in range(n_feat):

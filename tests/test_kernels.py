@@ -215,6 +215,17 @@ def test_tree_and_whole_scan_predict_bit_identically(split):
         predict_kernel(*index, model.train_z_, x_query, np.ones(n, dtype=bool), 30,
                        0.1, 0.1, 3.0, OFFSET_MODES["median"], *out)
         outputs.append(out)
+    # Each query's search is seeded by the previous one's neighbours: the
+    # query order changes the seeds, never the results.
+    n = len(x_query)
+    shuffled = np.random.default_rng(0).permutation(n)
+    out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+    predict_kernel(*build_neighbour_index(model.train_features_), model.train_z_,
+                   x_query[shuffled], np.ones(n, dtype=bool), 30, 0.1, 0.1, 3.0,
+                   OFFSET_MODES["median"], *out)
+    outputs.append(tuple(np.empty_like(o) for o in out))
+    for o_new, o in zip(outputs[-1], out):
+        o_new[shuffled] = o
     for out in outputs[1:]:
         for a, b in zip(outputs[0], out):
             np.testing.assert_array_equal(a, b)
