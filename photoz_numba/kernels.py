@@ -76,9 +76,12 @@ _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 #: feature-major in tree order (``x_t[:, p]`` is training row
 #: ``order[p]``); node ``i`` covers tree positions ``start[i]:end[i]``,
 #: has children ``child[i]`` and ``child[i] + 1`` (-1 for a leaf) and the
-#: bounding box ``lo[i]``, ``hi[i]`` of its rows.
+#: bounding box ``lo[i]``, ``hi[i]`` of its rows. ``x32_t`` is ``x_t`` in
+#: float32, for a first screening of distances, and ``max_norm`` the largest
+#: Euclidean norm of a row, which bounds that screening's rounding error.
 NeighbourIndex = namedtuple("NeighbourIndex",
-                            ["x_t", "order", "start", "end", "child", "lo", "hi"])
+                            ["x_t", "x32_t", "max_norm", "order", "start", "end",
+                             "child", "lo", "hi"])
 
 
 # -- neighbour index ---------------------------------------------------------
@@ -148,8 +151,15 @@ def _build_tree(x, leaf_size):
     for p in range(n):
         for f in range(n_feat):
             x_t[f, p] = x[order[p], f]
-    return (x_t, order, start[:n_nodes].copy(), end[:n_nodes].copy(),
-            child[:n_nodes].copy(), lo[:n_nodes].copy(), hi[:n_nodes].copy())
+    max_norm = 0.0
+    for p in range(n):
+        norm2 = 0.0
+        for f in range(n_feat):
+            norm2 += x_t[f, p] * x_t[f, p]
+        max_norm = max(max_norm, np.sqrt(norm2))
+    return (x_t, x_t.astype(np.float32), max_norm, order, start[:n_nodes].copy(),
+            end[:n_nodes].copy(), child[:n_nodes].copy(), lo[:n_nodes].copy(),
+            hi[:n_nodes].copy())
 
 
 def build_neighbour_index(x_train_t, leaf_size=None):
@@ -194,8 +204,8 @@ def _box_d2(lo, hi, node, query):
 
 
 @njit(**_JIT)
-def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
-             stack_node, stack_d2, nbr_pos, nbr_d2, bound):
+def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d2_chunk,
+             stack_node, stack_d2, nbr_pos, nbr_d2, bound, query32):
     """k nearest training rows to ``query``, ascending in (distance, index).
 
     Fills ``nbr_pos`` with tree positions (training row ``order[p]``) and
@@ -206,8 +216,22 @@ def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
     known not to be below the k-th neighbour's (inf if none): rows and
     boxes beyond it are skipped from the start. The result does not depend
     on it. Returns the number found.
+
+    Rows are screened in float32 first (twice the vector width, half the
+    memory traffic), against a threshold widened by a bound on that
+    arithmetic's rounding error; only rows that pass get their exact
+    float64 distance. ``query32`` is scratch for the float32 query.
     """
     n_feat = x_t.shape[0]
+    q_norm2 = 0.0
+    for f in range(n_feat):
+        query32[f] = np.float32(query[f])
+        q_norm2 += query[f] * query[f]
+    # |x32 - q32| differs from |x - q| by at most 2.1 u (|x| + |q|) (u =
+    # 2^-24: rounding x, q and their difference), and summing the squares
+    # in float32 adds a relative (n_feat + 2) u; generous factors below.
+    slack = 4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
+    widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
     size = 0
     top = 1
     stack_node[0] = 0
@@ -237,30 +261,40 @@ def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
         for s in range(start[node], end[node], _CHUNK):
             m = min(_CHUNK, end[node] - s)
             # Row slices, not x_t[f, s + j]: LLVM only vectorises the former.
-            x_f = x_t[0, s:s + m]
-            q_f = query[0]
+            x_f = x32_t[0, s:s + m]
+            q_f = query32[0]
             for j in range(m):
                 diff = x_f[j] - q_f
                 d2_chunk[j] = diff * diff
             for f in range(1, n_feat):
-                x_f = x_t[f, s:s + m]
-                q_f = query[f]
+                x_f = x32_t[f, s:s + m]
+                q_f = query32[f]
                 for j in range(m):
                     diff = x_f[j] - q_f
                     d2_chunk[j] += diff * diff
             worst = nbr_d2[k - 1] if size == k else bound
+            screen = np.float32(np.inf)
+            if worst < np.inf:
+                reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
+                screen = np.float32(reach * reach * widen * (1.0 + 1e-6))
             # Most chunks hold no candidate: a vectorised test skips them.
             n_below = 0
             for j in range(m):
-                if d2_chunk[j] <= worst:
+                if d2_chunk[j] <= screen:
                     n_below += 1
             if n_below == 0:
                 continue
             for j in range(m):
-                d2 = d2_chunk[j]
-                if d2 > worst:
+                if d2_chunk[j] > screen:
                     continue
                 pos = s + j
+                diff = x_t[0, pos] - query[0]
+                d2 = diff * diff
+                for f in range(1, n_feat):
+                    diff = x_t[f, pos] - query[f]
+                    d2 += diff * diff
+                if d2 > worst:
+                    continue
                 rank = order[pos]
                 if size == k:
                     # Equal to the worst: the lower training index wins.
@@ -285,19 +319,21 @@ def _nearest(x_t, order, start, end, child, lo, hi, query, k, d2_chunk,
 
 
 @njit(parallel=True, **_JIT)
-def _nearest_all(x_t, order, start, end, child, lo, hi, x_query, k, nbr_index,
+def _nearest_all(x_t, x32_t, max_norm, order, start, end, child, lo, hi, x_query, k, nbr_index,
                  nbr_dist2):
     n_query = x_query.shape[0]
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
     for block in prange(n_blocks):
-        d2_chunk = np.empty(_CHUNK)
+        d2_chunk = np.empty(_CHUNK, np.float32)
+        query32 = np.empty(x_query.shape[1], np.float32)
         stack_node = np.empty(_STACK, np.int64)
         stack_d2 = np.empty(_STACK)
         nbr_pos = np.empty(k, np.int64)
         nbr_d2 = np.empty(k)
         for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
-            n = _nearest(x_t, order, start, end, child, lo, hi, x_query[q], k,
-                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, np.inf)
+            n = _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, x_query[q], k,
+                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, np.inf,
+                         query32)
             for i in range(n):
                 nbr_index[q, i] = order[nbr_pos[i]]
                 nbr_dist2[q, i] = nbr_d2[i]
@@ -544,14 +580,14 @@ def _query_order(start, end, child, lo, hi, x_query):
 
 
 @njit(parallel=True, **_JIT)
-def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
+def predict_kernel(x_t, x32_t, max_norm, order, start, end, child, lo, hi, z_train, x_query,
                    predictable, k, gamma, lam, clip_sigma, offset_mode, z_phot,
                    z_phot_err, n_used, status):
     """Predict redshifts for every row of ``x_query``.
 
     Parameters
     ----------
-    x_t, order, start, end, child, lo, hi : arrays
+    x_t, x32_t, max_norm, order, start, end, child, lo, hi : arrays
         The standardised training set, a `NeighbourIndex` (pass it as
         ``*index``).
     z_train : float64 array (n_train,)
@@ -580,7 +616,8 @@ def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
     n_packed = max(k * (k - 1) // 2, 1)
     by_place = _query_order(start, end, child, lo, hi, x_query)
     for block in prange(n_blocks):
-        d2_chunk = np.empty(_CHUNK)
+        d2_chunk = np.empty(_CHUNK, np.float32)
+        query32 = np.empty(x_query.shape[1], np.float32)
         stack_node = np.empty(_STACK, np.int64)
         stack_d2 = np.empty(_STACK)
         nbr_pos = np.empty(k, np.int64)
@@ -613,8 +650,9 @@ def predict_kernel(x_t, order, start, end, child, lo, hi, z_train, x_query,
             bound = np.inf
             if n_previous == k:
                 bound = _bound_from(x_t, query, nbr_pos, k)
-            n = _nearest(x_t, order, start, end, child, lo, hi, query, k,
-                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, bound)
+            n = _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k,
+                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, bound,
+                         query32)
             n_previous = n
             flag = STATUS_OK
             # Neighbours relative to the query, feature-major.
