@@ -77,8 +77,10 @@ _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 #: ``order[p]``); node ``i`` covers tree positions ``start[i]:end[i]``,
 #: has children ``child[i]`` and ``child[i] + 1`` (-1 for a leaf) and the
 #: bounding box ``lo[i]``, ``hi[i]`` of its rows. ``x32_t`` is ``x_t`` in
-#: float32, for a first screening of distances, and ``max_norm`` the largest
-#: Euclidean norm of a row, which bounds that screening's rounding error.
+#: float32 for a first screening of distances, flat, each leaf's rows as
+#: one (n_feat, rows) block at offset ``start * n_feat``; ``max_norm`` is
+#: the largest Euclidean norm of a row, which bounds the screening's
+#: rounding error.
 NeighbourIndex = namedtuple("NeighbourIndex",
                             ["x_t", "x32_t", "max_norm", "order", "start", "end",
                              "child", "lo", "hi"])
@@ -157,7 +159,19 @@ def _build_tree(x, leaf_size):
         for f in range(n_feat):
             norm2 += x_t[f, p] * x_t[f, p]
         max_norm = max(max_norm, np.sqrt(norm2))
-    return (x_t, x_t.astype(np.float32), max_norm, order, start[:n_nodes].copy(),
+    # float32 copy in leaf blocks: leaf rows start:end as one contiguous
+    # (n_feat, end - start) block at offset start * n_feat, so that a leaf
+    # scan reads one run of memory rather than n_feat far-apart ones.
+    x32 = np.empty(n * n_feat, np.float32)
+    for node in range(n_nodes):
+        if child[node] >= 0:
+            continue
+        s = start[node]
+        size = end[node] - s
+        for f in range(n_feat):
+            for j in range(size):
+                x32[s * n_feat + f * size + j] = x_t[f, s + j]
+    return (x_t, x32, max_norm, order, start[:n_nodes].copy(),
             end[:n_nodes].copy(), child[:n_nodes].copy(), lo[:n_nodes].copy(),
             hi[:n_nodes].copy())
 
@@ -258,16 +272,20 @@ def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d
             stack_d2[top] = d_near
             top += 1
             continue
-        for s in range(start[node], end[node], _CHUNK):
+        leaf_start = start[node]
+        leaf_size = end[node] - leaf_start
+        block = x32_t[leaf_start * n_feat:(leaf_start + leaf_size) * n_feat]
+        for s in range(leaf_start, end[node], _CHUNK):
             m = min(_CHUNK, end[node] - s)
-            # Row slices, not x_t[f, s + j]: LLVM only vectorises the former.
-            x_f = x32_t[0, s:s + m]
+            c = s - leaf_start
+            # Slices, not x_t[f, s + j]: LLVM only vectorises the former.
+            x_f = block[c:c + m]
             q_f = query32[0]
             for j in range(m):
                 diff = x_f[j] - q_f
                 d2_chunk[j] = diff * diff
             for f in range(1, n_feat):
-                x_f = x32_t[f, s:s + m]
+                x_f = block[f * leaf_size + c:f * leaf_size + c + m]
                 q_f = query32[f]
                 for j in range(m):
                     diff = x_f[j] - q_f
