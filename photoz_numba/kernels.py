@@ -72,17 +72,16 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # 'nnan'/'ninf': the positive-pivot check must see NaN as NaN.
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 
-#: A training set prepared for neighbour search. Rows are stored
-#: feature-major in tree order (``x_t[:, p]`` is training row
-#: ``order[p]``); node ``i`` covers tree positions ``start[i]:end[i]``,
+#: A training set prepared for neighbour search. Rows are stored in tree
+#: order (``x_rows[p]`` is training row ``order[p]``); node ``i`` covers tree positions ``start[i]:end[i]``,
 #: has children ``child[i]`` and ``child[i] + 1`` (-1 for a leaf) and the
-#: bounding box ``lo[i]``, ``hi[i]`` of its rows. ``x32_t`` is ``x_t`` in
-#: float32 for a first screening of distances, flat, each leaf's rows as
+#: bounding box ``lo[i]``, ``hi[i]`` of its rows. ``x32_t`` is ``x_rows``
+#: in float32 for a first screening of distances, flat, each leaf's rows as
 #: one (n_feat, rows) block at offset ``start * n_feat``; ``max_norm`` is
 #: the largest Euclidean norm of a row, which bounds the screening's
 #: rounding error.
 NeighbourIndex = namedtuple("NeighbourIndex",
-                            ["x_t", "x32_t", "max_norm", "order", "start", "end",
+                            ["x_rows", "x32_t", "max_norm", "order", "start", "end",
                              "child", "lo", "hi"])
 
 
@@ -149,15 +148,15 @@ def _build_tree(x, leaf_size):
         todo[n_todo] = left + 1
         todo[n_todo + 1] = left
         n_todo += 2
-    x_t = np.empty((n_feat, n))
+    x_rows = np.empty((n, n_feat))
     for p in range(n):
         for f in range(n_feat):
-            x_t[f, p] = x[order[p], f]
+            x_rows[p, f] = x[order[p], f]
     max_norm = 0.0
     for p in range(n):
         norm2 = 0.0
         for f in range(n_feat):
-            norm2 += x_t[f, p] * x_t[f, p]
+            norm2 += x_rows[p, f] * x_rows[p, f]
         max_norm = max(max_norm, np.sqrt(norm2))
     # float32 copy in leaf blocks: leaf rows start:end as one contiguous
     # (n_feat, end - start) block at offset start * n_feat, so that a leaf
@@ -170,8 +169,8 @@ def _build_tree(x, leaf_size):
         size = end[node] - s
         for f in range(n_feat):
             for j in range(size):
-                x32[s * n_feat + f * size + j] = x_t[f, s + j]
-    return (x_t, x32, max_norm, order, start[:n_nodes].copy(),
+                x32[s * n_feat + f * size + j] = x_rows[s + j, f]
+    return (x_rows, x32, max_norm, order, start[:n_nodes].copy(),
             end[:n_nodes].copy(), child[:n_nodes].copy(), lo[:n_nodes].copy(),
             hi[:n_nodes].copy())
 
@@ -218,7 +217,7 @@ def _box_d2(lo, hi, node, query):
 
 
 @njit(**_JIT)
-def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d2_chunk,
+def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d2_chunk,
              stack_node, stack_d2, nbr_pos, nbr_d2, bound, query32):
     """k nearest training rows to ``query``, ascending in (distance, index).
 
@@ -236,7 +235,7 @@ def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d
     arithmetic's rounding error; only rows that pass get their exact
     float64 distance. ``query32`` is scratch for the float32 query.
     """
-    n_feat = x_t.shape[0]
+    n_feat = x_rows.shape[1]
     q_norm2 = 0.0
     for f in range(n_feat):
         query32[f] = np.float32(query[f])
@@ -278,7 +277,7 @@ def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d
         for s in range(leaf_start, end[node], _CHUNK):
             m = min(_CHUNK, end[node] - s)
             c = s - leaf_start
-            # Slices, not x_t[f, s + j]: LLVM only vectorises the former.
+            # 1-d slices: LLVM vectorises those, not 2-d indexing.
             x_f = block[c:c + m]
             q_f = query32[0]
             for j in range(m):
@@ -306,10 +305,11 @@ def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d
                 if d2_chunk[j] > screen:
                     continue
                 pos = s + j
-                diff = x_t[0, pos] - query[0]
+                x_row = x_rows[pos]
+                diff = x_row[0] - query[0]
                 d2 = diff * diff
                 for f in range(1, n_feat):
-                    diff = x_t[f, pos] - query[f]
+                    diff = x_row[f] - query[f]
                     d2 += diff * diff
                 if d2 > worst:
                     continue
@@ -337,7 +337,7 @@ def _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d
 
 
 @njit(parallel=True, **_JIT)
-def _nearest_all(x_t, x32_t, max_norm, order, start, end, child, lo, hi, x_query, k, nbr_index,
+def _nearest_all(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, x_query, k, nbr_index,
                  nbr_dist2):
     n_query = x_query.shape[0]
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
@@ -349,7 +349,7 @@ def _nearest_all(x_t, x32_t, max_norm, order, start, end, child, lo, hi, x_query
         nbr_pos = np.empty(k, np.int64)
         nbr_d2 = np.empty(k)
         for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
-            n = _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, x_query[q], k,
+            n = _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, x_query[q], k,
                          d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, np.inf,
                          query32)
             for i in range(n):
@@ -554,17 +554,17 @@ def _gram(offsets, nbr_d2, n, gamma, exponent, packed, packed_bits, gram):
 
 
 @njit(**_JIT)
-def _bound_from(x_t, query, nbr_pos, n):
+def _bound_from(x_rows, query, nbr_pos, n):
     """Largest squared distance from ``query`` to the rows ``nbr_pos[:n]``,
     summed as in `_nearest`: n distinct rows are at most that far, so the
     k-th nearest (k <= n) is too."""
-    n_feat = x_t.shape[0]
+    n_feat = x_rows.shape[1]
     bound = 0.0
     for i in range(n):
-        p = nbr_pos[i]
+        x_row = x_rows[nbr_pos[i]]
         d2 = 0.0
         for f in range(n_feat):
-            diff = x_t[f, p] - query[f]
+            diff = x_row[f] - query[f]
             d2 += diff * diff
         bound = max(bound, d2)
     return bound
@@ -598,14 +598,14 @@ def _query_order(start, end, child, lo, hi, x_query):
 
 
 @njit(parallel=True, **_JIT)
-def predict_kernel(x_t, x32_t, max_norm, order, start, end, child, lo, hi, z_train, x_query,
+def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_train, x_query,
                    predictable, k, gamma, lam, clip_sigma, offset_mode, z_phot,
                    z_phot_err, n_used, status):
     """Predict redshifts for every row of ``x_query``.
 
     Parameters
     ----------
-    x_t, x32_t, max_norm, order, start, end, child, lo, hi : arrays
+    x_rows, x32_t, max_norm, order, start, end, child, lo, hi : arrays
         The standardised training set, a `NeighbourIndex` (pass it as
         ``*index``).
     z_train : float64 array (n_train,)
@@ -667,23 +667,24 @@ def predict_kernel(x_t, x32_t, max_norm, order, start, end, child, lo, hi, z_tra
             query = x_query[q]
             bound = np.inf
             if n_previous == k:
-                bound = _bound_from(x_t, query, nbr_pos, k)
-            n = _nearest(x_t, x32_t, max_norm, order, start, end, child, lo, hi, query, k,
+                bound = _bound_from(x_rows, query, nbr_pos, k)
+            n = _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, query, k,
                          d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, bound,
                          query32)
             n_previous = n
             flag = STATUS_OK
             # Neighbours relative to the query, feature-major.
+            for i in range(n):
+                x_row = x_rows[nbr_pos[i]]
+                for f in range(n_feat):
+                    nbr_xt[f, i] = x_row[f] - query[f]
             for f in range(n_feat):
-                q_f = query[f]
                 offsets = nbr_xt[f]
                 low = np.inf
                 high = -np.inf
                 for i in range(n):
-                    v = x_t[f, nbr_pos[i]] - q_f
-                    offsets[i] = v
-                    low = min(low, v)
-                    high = max(high, v)
+                    low = min(low, offsets[i])
+                    high = max(high, offsets[i])
                 if low > 0.0 or high < 0.0:
                     flag |= STATUS_EXTRAPOLATION
             for i in range(n):
