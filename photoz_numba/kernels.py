@@ -379,14 +379,14 @@ _LN2_LO = 1.9082149292705877e-10
 
 
 @njit(fastmath={"contract"}, **_JIT)
-def _exp_into(t, out, bits, n):
+def _exp_into(t, out, n):
     """``out[i] = exp(t[i])`` for ``t[i] <= 0``, i < n, to about 1 ulp.
 
     Branch-free so that LLVM vectorises it (libm's exp is a scalar call,
     and Numba's SVML path is not always available): exp(t) = 2^m exp(r),
     m = rint(t / ln 2), |r| <= ln(2) / 2, exp(r) by its Taylor series to
-    r^13 (truncation < 2e-16 relative), 2^m written into the exponent
-    bits through ``bits``, an int64 view of ``out``. Arguments below -708
+    r^13 (truncation < 2e-16 relative), 2^m made from its exponent bits
+    (a bit cast that stays in vector registers). Arguments below -708
     give 0 (exp would be subnormal there). ``t`` must not share memory
     with ``out``.
     """
@@ -409,15 +409,15 @@ def _exp_into(t, out, bits, n):
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        bits[i] = (np.int64(m) + 1023) << 52
-        out[i] = out[i] * p if t_i >= -708.0 else 0.0
+        scale = np.int64((np.int64(m) + 1023) << 52).view(np.float64)
+        out[i] = p * scale if t_i >= -708.0 else 0.0
 
 
 def exp_nonpositive(t):
     """`_exp_into` on an array, for tests."""
     t = np.ascontiguousarray(t, dtype=np.float64)
     out = np.empty_like(t)
-    _exp_into(t, out, out.view(np.int64), t.size)
+    _exp_into(t, out, t.size)
     return out
 
 
@@ -509,15 +509,14 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, y,
 
 
 @njit(**_JIT)
-def _gram(offsets, nbr_d2, n, gamma, exponent, packed, packed_bits, gram):
+def _gram(offsets, nbr_d2, n, gamma, exponent, packed, gram):
     """Upper triangle of the RBF Gram matrix of the first ``n`` neighbours.
 
     Built from |x_i - x_j|^2 = d_i^2 + d_j^2 - 2 u_i.u_j with ``offsets``
     u (feature-major) the neighbours relative to the query and d_i^2 =
     |u_i|^2 their exact distances: rows of multiply-adds that vectorise,
     gathered into ``exponent`` (n (n - 1) / 2), then one vectorised exp
-    into ``packed`` (``packed_bits`` its int64 view) and rows copied to
-    ``gram``. Neighbours are close to the query, so |u| is of the order of
+    into ``packed`` and rows copied to ``gram``. Neighbours are close to the query, so |u| is of the order of
     the pairwise distances and the cancellation costs a few ulp at most.
     """
     n_feat = offsets.shape[0]
@@ -541,7 +540,7 @@ def _gram(offsets, nbr_d2, n, gamma, exponent, packed, packed_bits, gram):
         for j in range(m):
             t_row[j] = min(-gamma * (d_i + d_j[j] - 2.0 * t_row[j]), 0.0)
         start += m
-    _exp_into(exponent, packed, packed_bits, start)
+    _exp_into(exponent, packed, start)
     start = 0
     for i in range(n):
         g_row = gram[i, i:n]
@@ -644,7 +643,6 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
         gram = np.empty((k, k))
         exponent = np.empty(n_packed)
         packed = np.empty(n_packed)
-        packed_bits = packed.view(np.int64)
         chol_t = np.empty((k, k))
         kvec = np.empty(k)
         z_nbr = np.empty(k)
@@ -654,7 +652,6 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
         work = np.empty(k)
         scratch = np.empty(k)
         keep = np.empty(k, np.int64)
-        kvec_bits = kvec.view(np.int64)
         n_previous = 0
         for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
             q = by_place[rank]
@@ -690,8 +687,8 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
             for i in range(n):
                 z_nbr[i] = z_train[order[nbr_pos[i]]]
                 row[i] = -gamma * nbr_d2[i]
-            _exp_into(row, kvec, kvec_bits, n)
-            _gram(nbr_xt, nbr_d2, n, gamma, exponent, packed, packed_bits, gram)
+            _exp_into(row, kvec, n)
+            _gram(nbr_xt, nbr_d2, n, gamma, exponent, packed, gram)
             zp, err, ok = _ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode,
                                      chol_t, 0, work, y, alpha, scratch)
             n_final = n
