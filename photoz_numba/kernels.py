@@ -446,8 +446,8 @@ def _offset(values, n, mode, scratch):
 
 
 @njit(fastmath=_FASTMATH, **_JIT)
-def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, y,
-               alpha, scratch):
+def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
+               y, alpha, scratch):
     """Fit kernel ridge on the first ``n`` neighbours.
 
     ``gram`` holds K (without lam) for those neighbours in its upper
@@ -462,25 +462,62 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, y,
     for i in range(n):
         y[i] = z_nbr[i] - c
     # Inner loops run over 1-d row slices: LLVM vectorises those, not
-    # chol_t[m, i] indexing.
-    for j in range(first, n):
-        col = work[j:n]
-        g_row = gram[j, j:n]
-        for i in range(n - j):
-            col[i] = g_row[i]
-        col[0] += lam
-        for m in range(j):
-            l_row = chol_t[m, j:n]
-            l_jm = l_row[0]
+    # chol_t[m, i] indexing. Two columns at a time, so each row of chol_t
+    # read serves two updates.
+    j = first
+    while j < n:
+        if j + 1 == n:
+            col = work[j:n]
+            g_row = gram[j, j:n]
             for i in range(n - j):
-                col[i] -= l_row[i] * l_jm
-        if not col[0] > 0.0:
+                col[i] = g_row[i]
+            col[0] += lam
+            for m in range(j):
+                l_row = chol_t[m, j:n]
+                l_jm = l_row[0]
+                for i in range(n - j):
+                    col[i] -= l_row[i] * l_jm
+            if not col[0] > 0.0:
+                return np.nan, np.nan, False
+            chol_t[j, j] = np.sqrt(col[0])
+            break
+        # Columns j and j + 1, rows j + 1 and below in col_a and col_b.
+        width = n - j - 1
+        col_a = work[j + 1:n]
+        col_b = work2[j + 1:n]
+        g_a = gram[j, j + 1:n]
+        g_b = gram[j + 1, j + 1:n]
+        for i in range(width):
+            col_a[i] = g_a[i]
+            col_b[i] = g_b[i]
+        col_b[0] += lam
+        diag = gram[j, j] + lam
+        for m in range(j):
+            l_row = chol_t[m, j + 1:n]
+            l_am = chol_t[m, j]
+            l_bm = l_row[0]
+            diag -= l_am * l_am
+            for i in range(width):
+                col_a[i] -= l_row[i] * l_am
+                col_b[i] -= l_row[i] * l_bm
+        if not diag > 0.0:
             return np.nan, np.nan, False
-        pivot = np.sqrt(col[0])
-        l_row = chol_t[j, j:n]
-        l_row[0] = pivot
-        for i in range(1, n - j):
-            l_row[i] = col[i] / pivot
+        pivot = np.sqrt(diag)
+        chol_t[j, j] = pivot
+        l_a = chol_t[j, j + 1:n]
+        for i in range(width):
+            l_a[i] = col_a[i] / pivot
+        l_bj = l_a[0]
+        for i in range(width):
+            col_b[i] -= l_a[i] * l_bj
+        if not col_b[0] > 0.0:
+            return np.nan, np.nan, False
+        pivot = np.sqrt(col_b[0])
+        l_b = chol_t[j + 1, j + 1:n]
+        l_b[0] = pivot
+        for i in range(1, width):
+            l_b[i] = col_b[i] / pivot
+        j += 2
     # Forward then back substitution: L w = y, L^T alpha = w.
     for i in range(n):
         alpha[i] = y[i]
@@ -650,6 +687,7 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
         y = np.empty(k)
         alpha = np.empty(k)
         work = np.empty(k)
+        work2 = np.empty(k)
         scratch = np.empty(k)
         keep = np.empty(k, np.int64)
         n_previous = 0
@@ -690,7 +728,7 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
             _exp_into(row, kvec, n)
             _gram(nbr_xt, nbr_d2, n, gamma, exponent, packed, gram)
             zp, err, ok = _ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode,
-                                     chol_t, 0, work, y, alpha, scratch)
+                                     chol_t, 0, work, work2, y, alpha, scratch)
             n_final = n
             if ok:
                 limit = clip_sigma * err
@@ -707,9 +745,11 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
                     while first < n_keep and keep[first] == first:
                         first += 1
                     for a in range(n_keep):
+                        z_nbr[a] = z_nbr[keep[a]]
+                        kvec[a] = kvec[keep[a]]
+                    # The refit reads Gram rows from ``first`` on only.
+                    for a in range(first, n_keep):
                         ia = keep[a]
-                        z_nbr[a] = z_nbr[ia]
-                        kvec[a] = kvec[ia]
                         for b in range(a + 1, n_keep):
                             gram[a, b] = gram[ia, keep[b]]
                     for m in range(first):
@@ -717,7 +757,7 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
                             chol_t[m, a] = chol_t[m, keep[a]]
                     zp, err, ok = _ridge_fit(gram, kvec, z_nbr, n_keep, lam,
                                              offset_mode, chol_t, first, work,
-                                             y, alpha, scratch)
+                                             work2, y, alpha, scratch)
                     n_final = n_keep
             if not ok:
                 flag |= STATUS_SOLVE_FAILED
