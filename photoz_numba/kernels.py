@@ -13,8 +13,9 @@ galaxy the loop does:
 1. neighbour scoring: the ``k`` training galaxies nearest in (standardised)
    feature space, exactly, ties broken by the lower training index. The
    training set is held in a `NeighbourIndex`: a k-d tree with
-   bounding-box pruning for large sets, a single leaf (brute force) for
-   small ones; both give the same neighbours in the same order;
+   bounding-box pruning (a single leaf, i.e. a whole scan, for up to
+   `LEAF_SIZE` rows); any leaf size gives the same neighbours in the same
+   order. Rows are screened in float32, then measured exactly;
 2. the Gram solve: ``alpha = (K + lam I)^-1 (z - c)`` by Cholesky, with
    ``K_ij = exp(-gamma |x_i - x_j|^2)`` and ``c`` the offset (0 in the
    paper, or the neighbours' median or mean redshift);
@@ -73,13 +74,13 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 
 #: A training set prepared for neighbour search. Rows are stored in tree
-#: order (``x_rows[p]`` is training row ``order[p]``); node ``i`` covers tree positions ``start[i]:end[i]``,
-#: has children ``child[i]`` and ``child[i] + 1`` (-1 for a leaf) and the
-#: bounding box ``lo[i]``, ``hi[i]`` of its rows. ``x32_t`` is ``x_rows``
-#: in float32 for a first screening of distances, flat, each leaf's rows as
-#: one (n_feat, rows) block at offset ``start * n_feat``; ``max_norm`` is
-#: the largest Euclidean norm of a row, which bounds the screening's
-#: rounding error.
+#: order (``x_rows[p]`` is training row ``order[p]``); node ``i`` covers
+#: tree positions ``start[i]:end[i]``, has children ``child[i]`` and
+#: ``child[i] + 1`` (-1 for a leaf) and the bounding box ``lo[i]``,
+#: ``hi[i]`` of its rows. ``x32_t`` is ``x_rows`` in float32 for a first
+#: screening of distances, flat, each leaf's rows as one (n_feat, rows)
+#: block at offset ``start * n_feat``; ``max_norm`` is the largest
+#: Euclidean norm of a row, which bounds the screening's rounding error.
 NeighbourIndex = namedtuple("NeighbourIndex",
                             ["x_rows", "x32_t", "max_norm", "order", "start", "end",
                              "child", "lo", "hi"])
@@ -553,8 +554,9 @@ def _gram(offsets, nbr_d2, n, gamma, exponent, packed, gram):
     u (feature-major) the neighbours relative to the query and d_i^2 =
     |u_i|^2 their exact distances: rows of multiply-adds that vectorise,
     gathered into ``exponent`` (n (n - 1) / 2), then one vectorised exp
-    into ``packed`` and rows copied to ``gram``. Neighbours are close to the query, so |u| is of the order of
-    the pairwise distances and the cancellation costs a few ulp at most.
+    into ``packed`` and rows copied to ``gram``. Neighbours are close to
+    the query, so |u| is of the order of the pairwise distances and the
+    cancellation costs a few ulp at most.
     """
     n_feat = offsets.shape[0]
     start = 0
