@@ -58,7 +58,6 @@ import warnings
 
 import numba
 import numpy as np
-from astropy import units as u
 from astropy.table import Table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
