@@ -246,6 +246,7 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, query, k
     # in float32 adds a relative (n_feat + 2) u; generous factors below.
     slack = 4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
     widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
+    half = n_feat // 2 if n_feat >= 4 else n_feat
     size = 0
     top = 1
     stack_node[0] = 0
@@ -278,23 +279,36 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, query, k
         for s in range(leaf_start, end[node], _CHUNK):
             m = min(_CHUNK, end[node] - s)
             c = s - leaf_start
+            worst = nbr_d2[k - 1] if size == k else bound
+            screen = np.float32(np.inf)
+            if worst < np.inf:
+                reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
+                screen = np.float32(reach * reach * widen * (1.0 + 1e-6))
             # 1-d slices: LLVM vectorises those, not 2-d indexing.
             x_f = block[c:c + m]
             q_f = query32[0]
             for j in range(m):
                 diff = x_f[j] - q_f
                 d2_chunk[j] = diff * diff
+            skip = False
             for f in range(1, n_feat):
                 x_f = block[f * leaf_size + c:f * leaf_size + c + m]
                 q_f = query32[f]
                 for j in range(m):
                     diff = x_f[j] - q_f
                     d2_chunk[j] += diff * diff
-            worst = nbr_d2[k - 1] if size == k else bound
-            screen = np.float32(np.inf)
-            if worst < np.inf:
-                reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
-                screen = np.float32(reach * reach * widen * (1.0 + 1e-6))
+                if f == half:
+                    # Partial sums only grow: a chunk already past the
+                    # screen on half the features is skipped.
+                    n_below = 0
+                    for j in range(m):
+                        if d2_chunk[j] <= screen:
+                            n_below += 1
+                    if n_below == 0:
+                        skip = True
+                        break
+            if skip:
+                continue
             # Most chunks hold no candidate: a vectorised test skips them.
             n_below = 0
             for j in range(m):
