@@ -11,26 +11,36 @@ owns its scratch buffers, so nothing is allocated per galaxy. For each
 galaxy the loop does:
 
 1. neighbour scoring: the ``k`` training galaxies nearest in (standardised)
-   feature space, by exact brute-force search with partial-distance
-   early exit; ties are broken by the lower training index;
+   feature space, exactly, ties broken by the lower training index. The
+   training set is held in a `NeighbourIndex`: a k-d tree with
+   bounding-box pruning (a single leaf, i.e. a whole scan, for up to
+   `LEAF_SIZE` rows); any leaf size gives the same neighbours in the same
+   order. Rows are screened in float32, then measured exactly;
 2. the Gram solve: ``alpha = (K + lam I)^-1 (z - c)`` by Cholesky, with
    ``K_ij = exp(-gamma |x_i - x_j|^2)`` and ``c`` the offset (0 in the
    paper, or the neighbours' median or mean redshift);
 3. the prediction ``z_phot = c + sum_i alpha_i K(x, x_i)``;
-4. clipping: the neighbours' residuals ``r = (z - c) - K alpha`` give
+4. clipping: the neighbours' residuals ``r = (z - c) - K alpha``, which
+   equal ``lam alpha`` since ``(K + lam I) alpha = z - c``, give
    ``sigma = sqrt(mean(r^2))``; neighbours with ``|r| > clip_sigma *
-   sigma`` are dropped and steps 2-3 are redone once on the rest. The
-   RMS residual of the final fit is ``z_phot_err``.
+   sigma`` are dropped and steps 2-3 are redone once on the rest, reusing
+   the Cholesky columns before the first dropped neighbour (they are those
+   of the submatrix's factor). The RMS residual of the final fit is
+   ``z_phot_err``.
 
 The kernels are kept together in this one file because Numba's on-disk
 cache does not notice changes to helpers that live in other modules.
 """
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["predict_kernel", "OFFSET_MODES", "STATUS_OK",
-           "STATUS_SOLVE_FAILED", "STATUS_EXTRAPOLATION", "STATUS_SKIPPED"]
+__all__ = ["predict_kernel", "build_neighbour_index", "NeighbourIndex",
+           "nearest_neighbours", "OFFSET_MODES", "STATUS_OK",
+           "STATUS_SOLVE_FAILED", "STATUS_EXTRAPOLATION", "STATUS_SKIPPED",
+           "LEAF_SIZE"]
 
 #: Offset modes understood by the kernel, by name.
 OFFSET_MODES = {"none": 0, "median": 1, "mean": 2}
@@ -42,54 +52,388 @@ STATUS_SKIPPED = 1          # the caller marked the galaxy as not predictable
 STATUS_SOLVE_FAILED = 2     # K + lam I was not positive definite in floating point
 STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some feature
 
+#: Most training rows in a k-d tree leaf. A training set this small is a
+#: single leaf, i.e. scanned whole (brute force). Measured on the paper's
+#: features at k = 50 (docs/performance.rst): with 3684 rows a tree of
+#: 128-row leaves already beats the whole scan, and 128 is the best leaf
+#: size there.
+LEAF_SIZE = 128
+
 # Galaxies per block of the parallel loop: large enough that per-block
 # scratch allocation is negligible, small enough to balance two threads.
 _BLOCK = 256
+# Distances of a leaf are computed this many rows at a time, in a buffer
+# that stays in L1 cache.
+_CHUNK = 64
+# Depth bound of the tree-walk stack: median splits give depth <= log2(n).
+_STACK = 130
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # Lets the compiler vectorise the Cholesky and solve dot products. No
 # 'nnan'/'ninf': the positive-pivot check must see NaN as NaN.
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 
+#: A training set prepared for neighbour search. Rows are stored in tree
+#: order (``x_rows[p]`` is training row ``order[p]``); node ``i`` covers
+#: tree positions ``start[i]:end[i]``, has children ``child[i]`` and
+#: ``child[i] + 1`` (-1 for a leaf) and the bounding box ``lo[i]``,
+#: ``hi[i]`` of its rows. ``x32_t`` is ``x_rows`` in float32 for a first
+#: screening of distances, flat, each leaf's rows as one (n_feat, rows)
+#: block at offset ``start * n_feat``; ``max_norm`` is the largest
+#: Euclidean norm of a row, which bounds the screening's rounding error.
+NeighbourIndex = namedtuple("NeighbourIndex",
+                            ["x_rows", "x32_t", "max_norm", "order", "start", "end",
+                             "child", "lo", "hi"])
+
+
+# -- neighbour index ---------------------------------------------------------
 
 @njit(**_JIT)
-def _nearest(x_train_t, query, k, d2_all, nbr_idx, nbr_d2):
+def _build_tree(x, leaf_size):
+    """k-d tree over the rows of ``x`` (n, n_feat); see `NeighbourIndex`.
+
+    Each node is split at the median of its widest feature. Deterministic:
+    a stable sort orders the rows of each split.
+    """
+    n, n_feat = x.shape
+    max_nodes = 4 * (n // max(leaf_size, 1) + 1)
+    order = np.arange(n)
+    start = np.empty(max_nodes, np.int64)
+    end = np.empty(max_nodes, np.int64)
+    child = np.full(max_nodes, -1, np.int64)
+    lo = np.empty((max_nodes, n_feat))
+    hi = np.empty((max_nodes, n_feat))
+    todo = np.empty(max_nodes, np.int64)
+    start[0] = 0
+    end[0] = n
+    n_nodes = 1
+    todo[0] = 0
+    n_todo = 1
+    values = np.empty(n)
+    while n_todo > 0:
+        n_todo -= 1
+        node = todo[n_todo]
+        s = start[node]
+        e = end[node]
+        for f in range(n_feat):
+            lo[node, f] = np.inf
+            hi[node, f] = -np.inf
+        for p in range(s, e):
+            row = order[p]
+            for f in range(n_feat):
+                v = x[row, f]
+                lo[node, f] = min(lo[node, f], v)
+                hi[node, f] = max(hi[node, f], v)
+        if e - s <= leaf_size:
+            continue
+        widest = 0
+        for f in range(1, n_feat):
+            if hi[node, f] - lo[node, f] > hi[node, widest] - lo[node, widest]:
+                widest = f
+        if not hi[node, widest] > lo[node, widest]:
+            continue          # all rows identical: a leaf, however large
+        for p in range(s, e):
+            values[p - s] = x[order[p], widest]
+        by_value = np.argsort(values[:e - s], kind="mergesort")
+        members = order[s:e].copy()
+        for p in range(e - s):
+            order[s + p] = members[by_value[p]]
+        mid = (s + e) // 2
+        left = n_nodes
+        child[node] = left
+        start[left] = s
+        end[left] = mid
+        start[left + 1] = mid
+        end[left + 1] = e
+        n_nodes += 2
+        todo[n_todo] = left + 1
+        todo[n_todo + 1] = left
+        n_todo += 2
+    x_rows = np.empty((n, n_feat))
+    for p in range(n):
+        for f in range(n_feat):
+            x_rows[p, f] = x[order[p], f]
+    max_norm = 0.0
+    for p in range(n):
+        norm2 = 0.0
+        for f in range(n_feat):
+            norm2 += x_rows[p, f] * x_rows[p, f]
+        max_norm = max(max_norm, np.sqrt(norm2))
+    # float32 copy in leaf blocks: leaf rows start:end as one contiguous
+    # (n_feat, end - start) block at offset start * n_feat, so that a leaf
+    # scan reads one run of memory rather than n_feat far-apart ones.
+    x32 = np.empty(n * n_feat, np.float32)
+    for node in range(n_nodes):
+        if child[node] >= 0:
+            continue
+        s = start[node]
+        size = end[node] - s
+        for f in range(n_feat):
+            for j in range(size):
+                x32[s * n_feat + f * size + j] = x_rows[s + j, f]
+    return (x_rows, x32, max_norm, order, start[:n_nodes].copy(),
+            end[:n_nodes].copy(), child[:n_nodes].copy(), lo[:n_nodes].copy(),
+            hi[:n_nodes].copy())
+
+
+def build_neighbour_index(x_train_t, leaf_size=None):
+    """Prepare a standardised training set for `predict_kernel`.
+
+    Parameters
+    ----------
+    x_train_t : float64 array (n_feat, n_train)
+        Training features, feature-major.
+    leaf_size : int, optional
+        Most rows per k-d tree leaf (default `LEAF_SIZE`); at least the
+        number of rows gives one leaf, i.e. brute force.
+
+    Returns
+    -------
+    `NeighbourIndex`
+    """
+    x = np.ascontiguousarray(np.asarray(x_train_t, dtype=np.float64).T)
+    if leaf_size is None:
+        leaf_size = LEAF_SIZE
+    return NeighbourIndex(*_build_tree(x, max(int(leaf_size), 1)))
+
+
+@njit(**_JIT)
+def _box_d2(lo, hi, node, query):
+    """Squared distance from ``query`` to a node's bounding box.
+
+    Summed in feature order like the row distances, each term no larger
+    than the row's: never more than the distance to any row in the box,
+    in floating point too, so pruning on it is exact.
+    """
+    total = 0.0
+    for f in range(query.shape[0]):
+        q = query[f]
+        gap = 0.0
+        if q < lo[node, f]:
+            gap = lo[node, f] - q
+        elif q > hi[node, f]:
+            gap = q - hi[node, f]
+        total += gap * gap
+    return total
+
+
+@njit(**_JIT)
+def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, query, k, d2_chunk,
+             stack_node, stack_d2, nbr_pos, nbr_d2, bound, query32):
     """k nearest training rows to ``query``, ascending in (distance, index).
 
-    ``x_train_t`` is the training set feature-major (n_feat, n_train), so
-    the distance pass runs over contiguous memory and vectorises.
-    Distances are summed feature by feature in index order, so the result
-    is exactly reproducible by a NumPy loop over features. ``nbr_d2``
-    receives squared Euclidean distances.
+    Fills ``nbr_pos`` with tree positions (training row ``order[p]``) and
+    ``nbr_d2`` with squared Euclidean distances, summed feature by feature
+    in index order, so the result is exactly reproducible by a NumPy loop
+    over features. No fastmath here: the distances and the pruning bound
+    must be computed exactly as written. ``bound`` is a squared distance
+    known not to be below the k-th neighbour's (inf if none): rows and
+    boxes beyond it are skipped from the start. The result does not depend
+    on it. Returns the number found.
+
+    Rows are screened in float32 first (twice the vector width, half the
+    memory traffic), against a threshold widened by a bound on that
+    arithmetic's rounding error; only rows that pass get their exact
+    float64 distance. ``query32`` is scratch for the float32 query.
     """
-    n_feat, n_train = x_train_t.shape
-    for j in range(n_train):
-        diff = x_train_t[0, j] - query[0]
-        d2_all[j] = diff * diff
-    for f in range(1, n_feat):
-        qf = query[f]
-        for j in range(n_train):
-            diff = x_train_t[f, j] - qf
-            d2_all[j] += diff * diff
-    n_found = 0
-    worst = np.inf
-    for j in range(n_train):
-        d2 = d2_all[j]
-        # Equal to the worst: the lower index, already in the list, wins.
-        if not d2 < worst:
+    n_feat = x_rows.shape[1]
+    q_norm2 = 0.0
+    for f in range(n_feat):
+        query32[f] = np.float32(query[f])
+        q_norm2 += query[f] * query[f]
+    # |x32 - q32| differs from |x - q| by at most 2.1 u (|x| + |q|) (u =
+    # 2^-24: rounding x, q and their difference), and summing the squares
+    # in float32 adds a relative (n_feat + 2) u; generous factors below.
+    slack = 4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
+    widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
+    half = n_feat // 2 if n_feat >= 4 else n_feat
+    size = 0
+    top = 1
+    stack_node[0] = 0
+    stack_d2[0] = 0.0
+    while top > 0:
+        top -= 1
+        node = stack_node[top]
+        # A box exactly as far as the worst neighbour may hold a tie with
+        # a lower index, so only strictly farther boxes are skipped.
+        if stack_d2[top] > bound or (size == k and stack_d2[top] > nbr_d2[k - 1]):
             continue
-        pos = n_found if n_found < k else k - 1
-        while pos > 0 and nbr_d2[pos - 1] > d2:
-            nbr_d2[pos] = nbr_d2[pos - 1]
-            nbr_idx[pos] = nbr_idx[pos - 1]
-            pos -= 1
-        nbr_d2[pos] = d2
-        nbr_idx[pos] = j
-        if n_found < k:
-            n_found += 1
-        if n_found == k:
-            worst = nbr_d2[k - 1]
-    return n_found
+        left = child[node]
+        if left >= 0:
+            d_left = _box_d2(lo, hi, left, query)
+            d_right = _box_d2(lo, hi, left + 1, query)
+            near, far, d_near, d_far = left, left + 1, d_left, d_right
+            if d_right < d_left:
+                near, far, d_near, d_far = left + 1, left, d_right, d_left
+            if not (d_far > bound or (size == k and d_far > nbr_d2[k - 1])):
+                stack_node[top] = far
+                stack_d2[top] = d_far
+                top += 1
+            stack_node[top] = near
+            stack_d2[top] = d_near
+            top += 1
+            continue
+        leaf_start = start[node]
+        leaf_size = end[node] - leaf_start
+        block = x32_t[leaf_start * n_feat:(leaf_start + leaf_size) * n_feat]
+        for s in range(leaf_start, end[node], _CHUNK):
+            m = min(_CHUNK, end[node] - s)
+            c = s - leaf_start
+            worst = nbr_d2[k - 1] if size == k else bound
+            screen = np.float32(np.inf)
+            if worst < np.inf:
+                reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
+                screen = np.float32(reach * reach * widen * (1.0 + 1e-6))
+            # 1-d slices: LLVM vectorises those, not 2-d indexing.
+            x_f = block[c:c + m]
+            q_f = query32[0]
+            for j in range(m):
+                diff = x_f[j] - q_f
+                d2_chunk[j] = diff * diff
+            skip = False
+            for f in range(1, n_feat):
+                x_f = block[f * leaf_size + c:f * leaf_size + c + m]
+                q_f = query32[f]
+                for j in range(m):
+                    diff = x_f[j] - q_f
+                    d2_chunk[j] += diff * diff
+                if f == half:
+                    # Partial sums only grow: a chunk already past the
+                    # screen on half the features is skipped.
+                    n_below = 0
+                    for j in range(m):
+                        if d2_chunk[j] <= screen:
+                            n_below += 1
+                    if n_below == 0:
+                        skip = True
+                        break
+            if skip:
+                continue
+            # Most chunks hold no candidate: a vectorised test skips them.
+            n_below = 0
+            for j in range(m):
+                if d2_chunk[j] <= screen:
+                    n_below += 1
+            if n_below == 0:
+                continue
+            for j in range(m):
+                if d2_chunk[j] > screen:
+                    continue
+                pos = s + j
+                x_row = x_rows[pos]
+                diff = x_row[0] - query[0]
+                d2 = diff * diff
+                for f in range(1, n_feat):
+                    diff = x_row[f] - query[f]
+                    d2 += diff * diff
+                if d2 > worst:
+                    continue
+                rank = order[pos]
+                if size == k:
+                    # Equal to the worst: the lower training index wins.
+                    if d2 == worst and rank > order[nbr_pos[k - 1]]:
+                        continue
+                    i = k - 1
+                else:
+                    i = size
+                    size += 1
+                # Insertion into the sorted list: for k up to a few hundred
+                # cheaper than a heap, whose sift-down branches mispredict.
+                while i > 0 and (nbr_d2[i - 1] > d2 or (
+                        nbr_d2[i - 1] == d2 and order[nbr_pos[i - 1]] > rank)):
+                    nbr_d2[i] = nbr_d2[i - 1]
+                    nbr_pos[i] = nbr_pos[i - 1]
+                    i -= 1
+                nbr_d2[i] = d2
+                nbr_pos[i] = pos
+                if size == k:
+                    worst = nbr_d2[k - 1]
+    return size
+
+
+@njit(parallel=True, **_JIT)
+def _nearest_all(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, x_query, k, nbr_index,
+                 nbr_dist2):
+    n_query = x_query.shape[0]
+    n_blocks = (n_query + _BLOCK - 1) // _BLOCK
+    for block in prange(n_blocks):
+        d2_chunk = np.empty(_CHUNK, np.float32)
+        query32 = np.empty(x_query.shape[1], np.float32)
+        stack_node = np.empty(_STACK, np.int64)
+        stack_d2 = np.empty(_STACK)
+        nbr_pos = np.empty(k, np.int64)
+        nbr_d2 = np.empty(k)
+        for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
+            n = _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, x_query[q], k,
+                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, np.inf,
+                         query32)
+            for i in range(n):
+                nbr_index[q, i] = order[nbr_pos[i]]
+                nbr_dist2[q, i] = nbr_d2[i]
+
+
+def nearest_neighbours(index, x_query, k):
+    """Training indices and squared distances of each query's k nearest.
+
+    Ascending in (distance, training index); for tests and benchmarks of
+    the neighbour search on its own.
+    """
+    x_query = np.ascontiguousarray(x_query, dtype=np.float64)
+    nbr_index = np.empty((x_query.shape[0], k), np.int64)
+    nbr_dist2 = np.empty((x_query.shape[0], k))
+    _nearest_all(*index, x_query, k, nbr_index, nbr_dist2)
+    return nbr_index, nbr_dist2
+
+
+# -- kernel ridge ------------------------------------------------------------
+
+_LOG2E = 1.4426950408889634
+# ln 2 split in two (Cody and Waite) so that k ln 2 is exact in the high part.
+_LN2_HI = 0.6931471803691238
+_LN2_LO = 1.9082149292705877e-10
+
+
+@njit(fastmath={"contract"}, **_JIT)
+def _exp_into(t, out, n):
+    """``out[i] = exp(t[i])`` for ``t[i] <= 0``, i < n, to about 1 ulp.
+
+    Branch-free so that LLVM vectorises it (libm's exp is a scalar call,
+    and Numba's SVML path is not always available): exp(t) = 2^m exp(r),
+    m = rint(t / ln 2), |r| <= ln(2) / 2, exp(r) by its Taylor series to
+    r^13 (truncation < 2e-16 relative), 2^m made from its exponent bits
+    (a bit cast that stays in vector registers). Arguments below -708
+    give 0 (exp would be subnormal there). ``t`` must not share memory
+    with ``out``.
+    """
+    for i in range(n):
+        t_i = t[i]
+        x = max(t_i, -708.0)
+        m = np.rint(x * _LOG2E)
+        r = (x - m * _LN2_HI) - m * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        scale = np.int64((np.int64(m) + 1023) << 52).view(np.float64)
+        out[i] = p * scale if t_i >= -708.0 else 0.0
+
+
+def exp_nonpositive(t):
+    """`_exp_into` on an array, for tests."""
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    out = np.empty_like(t)
+    _exp_into(t, out, t.size)
+    return out
 
 
 @njit(**_JIT)
@@ -117,68 +461,207 @@ def _offset(values, n, mode, scratch):
 
 
 @njit(fastmath=_FASTMATH, **_JIT)
-def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol, y, alpha, resid,
-               scratch):
+def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
+               y, alpha, scratch):
     """Fit kernel ridge on the first ``n`` neighbours.
 
-    ``gram`` holds K (without lam) for those neighbours, ``kvec`` the
-    kernel between the query and each of them. Fills ``resid`` with the
-    neighbours' residuals and returns (z_phot, rms residual, ok).
+    ``gram`` holds K (without lam) for those neighbours in its upper
+    triangle, ``kvec`` the kernel between the query and each of them.
+    ``chol_t`` receives the Cholesky factor L of K + lam I transposed
+    (``chol_t[j, i] = L[i, j]``, i >= j), column by column (left-looking,
+    so the inner loops run over contiguous rows of ``chol_t``); its
+    columns before ``first`` are taken as already computed. Leaves alpha
+    in ``alpha``; returns (z_phot, rms residual, ok).
     """
     c = _offset(z_nbr, n, mode, scratch)
     for i in range(n):
         y[i] = z_nbr[i] - c
-    # Cholesky factor of K + lam I, lower triangle, row by row.
-    for i in range(n):
-        for j in range(i + 1):
-            s = gram[i, j]
-            if i == j:
-                s += lam
+    # Inner loops run over 1-d row slices: LLVM vectorises those, not
+    # chol_t[m, i] indexing. Two columns at a time, so each row of chol_t
+    # read serves two updates.
+    j = first
+    while j < n:
+        if j + 1 == n:
+            col = work[j:n]
+            g_row = gram[j, j:n]
+            for i in range(n - j):
+                col[i] = g_row[i]
+            col[0] += lam
             for m in range(j):
-                s -= chol[i, m] * chol[j, m]
-            if i == j:
-                if not s > 0.0:
-                    return np.nan, np.nan, False
-                chol[i, i] = np.sqrt(s)
-            else:
-                chol[i, j] = s / chol[j, j]
+                l_row = chol_t[m, j:n]
+                l_jm = l_row[0]
+                for i in range(n - j):
+                    col[i] -= l_row[i] * l_jm
+            if not col[0] > 0.0:
+                return np.nan, np.nan, False
+            chol_t[j, j] = np.sqrt(col[0])
+            break
+        # Columns j and j + 1, rows j + 1 and below in col_a and col_b.
+        width = n - j - 1
+        col_a = work[j + 1:n]
+        col_b = work2[j + 1:n]
+        g_a = gram[j, j + 1:n]
+        g_b = gram[j + 1, j + 1:n]
+        for i in range(width):
+            col_a[i] = g_a[i]
+            col_b[i] = g_b[i]
+        col_b[0] += lam
+        diag = gram[j, j] + lam
+        for m in range(j):
+            l_row = chol_t[m, j + 1:n]
+            l_am = chol_t[m, j]
+            l_bm = l_row[0]
+            diag -= l_am * l_am
+            for i in range(width):
+                col_a[i] -= l_row[i] * l_am
+                col_b[i] -= l_row[i] * l_bm
+        if not diag > 0.0:
+            return np.nan, np.nan, False
+        pivot = np.sqrt(diag)
+        chol_t[j, j] = pivot
+        l_a = chol_t[j, j + 1:n]
+        for i in range(width):
+            l_a[i] = col_a[i] / pivot
+        l_bj = l_a[0]
+        for i in range(width):
+            col_b[i] -= l_a[i] * l_bj
+        if not col_b[0] > 0.0:
+            return np.nan, np.nan, False
+        pivot = np.sqrt(col_b[0])
+        l_b = chol_t[j + 1, j + 1:n]
+        l_b[0] = pivot
+        for i in range(1, width):
+            l_b[i] = col_b[i] / pivot
+        j += 2
     # Forward then back substitution: L w = y, L^T alpha = w.
     for i in range(n):
-        s = y[i]
-        for m in range(i):
-            s -= chol[i, m] * alpha[m]
-        alpha[i] = s / chol[i, i]
+        alpha[i] = y[i]
+    for m in range(n):
+        w_m = alpha[m] / chol_t[m, m]
+        alpha[m] = w_m
+        l_row = chol_t[m, m + 1:n]
+        rest = alpha[m + 1:n]
+        for i in range(n - m - 1):
+            rest[i] -= l_row[i] * w_m
     for i in range(n - 1, -1, -1):
+        l_row = chol_t[i, i + 1:n]
+        rest = alpha[i + 1:n]
         s = alpha[i]
-        for m in range(i + 1, n):
-            s -= chol[m, i] * alpha[m]
-        alpha[i] = s / chol[i, i]
+        for m in range(n - i - 1):
+            s -= l_row[m] * rest[m]
+        alpha[i] = s / chol_t[i, i]
     z_phot = c
     for i in range(n):
         z_phot += alpha[i] * kvec[i]
+    # Residuals y - K alpha = lam alpha: no O(n^2) pass needed.
     sum_r2 = 0.0
     for i in range(n):
-        fitted = 0.0
-        for m in range(n):
-            fitted += gram[i, m] * alpha[m]
-        r = y[i] - fitted
-        resid[i] = r
-        sum_r2 += r * r
-    return z_phot, np.sqrt(sum_r2 / n), True
+        sum_r2 += alpha[i] * alpha[i]
+    return z_phot, lam * np.sqrt(sum_r2 / n), True
+
+
+@njit(**_JIT)
+def _gram(offsets, nbr_d2, n, gamma, exponent, packed, gram):
+    """Upper triangle of the RBF Gram matrix of the first ``n`` neighbours.
+
+    Built from |x_i - x_j|^2 = d_i^2 + d_j^2 - 2 u_i.u_j with ``offsets``
+    u (feature-major) the neighbours relative to the query and d_i^2 =
+    |u_i|^2 their exact distances: rows of multiply-adds that vectorise,
+    gathered into ``exponent`` (n (n - 1) / 2), then one vectorised exp
+    into ``packed`` and rows copied to ``gram``. Neighbours are close to
+    the query, so |u| is of the order of the pairwise distances and the
+    cancellation costs a few ulp at most.
+    """
+    n_feat = offsets.shape[0]
+    start = 0
+    for i in range(n - 1):
+        m = n - i - 1
+        t_row = exponent[start:start + m]
+        u_f = offsets[0]
+        u_i = u_f[i]
+        u_j = u_f[i + 1:n]
+        for j in range(m):
+            t_row[j] = u_j[j] * u_i
+        for f in range(1, n_feat):
+            u_f = offsets[f]
+            u_i = u_f[i]
+            u_j = u_f[i + 1:n]
+            for j in range(m):
+                t_row[j] += u_j[j] * u_i
+        d_i = nbr_d2[i]
+        d_j = nbr_d2[i + 1:n]
+        for j in range(m):
+            t_row[j] = min(-gamma * (d_i + d_j[j] - 2.0 * t_row[j]), 0.0)
+        start += m
+    _exp_into(exponent, packed, start)
+    start = 0
+    for i in range(n):
+        g_row = gram[i, i:n]
+        g_row[0] = 1.0
+        m = n - i - 1
+        k_row = packed[start:start + m]
+        for j in range(m):
+            g_row[j + 1] = k_row[j]
+        start += m
+
+
+@njit(**_JIT)
+def _bound_from(x_rows, query, nbr_pos, n):
+    """Largest squared distance from ``query`` to the rows ``nbr_pos[:n]``,
+    summed as in `_nearest`: n distinct rows are at most that far, so the
+    k-th nearest (k <= n) is too."""
+    n_feat = x_rows.shape[1]
+    bound = 0.0
+    for i in range(n):
+        x_row = x_rows[nbr_pos[i]]
+        d2 = 0.0
+        for f in range(n_feat):
+            diff = x_row[f] - query[f]
+            d2 += diff * diff
+        bound = max(bound, d2)
+    return bound
 
 
 @njit(parallel=True, **_JIT)
-def predict_kernel(x_train_t, z_train, x_query, predictable, k, gamma, lam,
-                   clip_sigma, offset_mode, z_phot, z_phot_err, n_used,
-                   status):
+def _query_order(start, end, child, lo, hi, x_query):
+    """An order of the queries that keeps neighbouring queries together:
+    by the leaf they descend to, then along that leaf's widest feature.
+    Only speed depends on it (each query's neighbours seed the next one's
+    search bound), never the results."""
+    n_query, n_feat = x_query.shape
+    key = np.empty(n_query)
+    for q in prange(n_query):
+        query = x_query[q]
+        node = 0
+        while child[node] >= 0:
+            left = child[node]
+            node = left if (_box_d2(lo, hi, left, query)
+                            <= _box_d2(lo, hi, left + 1, query)) else left + 1
+        widest = 0
+        for f in range(1, n_feat):
+            if hi[node, f] - lo[node, f] > hi[node, widest] - lo[node, widest]:
+                widest = f
+        span = hi[node, widest] - lo[node, widest]
+        within = 0.0
+        if span > 0.0:
+            within = min(max((query[widest] - lo[node, widest]) / span, 0.0), 1.0)
+        key[q] = 2.0 * node + within
+    return np.argsort(key, kind="mergesort")
+
+
+@njit(parallel=True, **_JIT)
+def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_train, x_query,
+                   predictable, k, gamma, lam, clip_sigma, offset_mode, z_phot,
+                   z_phot_err, n_used, status):
     """Predict redshifts for every row of ``x_query``.
 
     Parameters
     ----------
-    x_train_t : float64 array (n_feat, n_train), C-contiguous
-        Standardised training features, feature-major.
+    x_rows, x32_t, max_norm, order, start, end, child, lo, hi : arrays
+        The standardised training set, a `NeighbourIndex` (pass it as
+        ``*index``).
     z_train : float64 array (n_train,)
-        Training redshifts.
+        Training redshifts, in training-row order.
     x_query : float64 array (n_query, n_feat)
         Standardised features of the galaxies to predict.
     predictable : bool array (n_query,)
@@ -200,26 +683,32 @@ def predict_kernel(x_train_t, z_train, x_query, predictable, k, gamma, lam,
     """
     n_query, n_feat = x_query.shape
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
+    n_packed = max(k * (k - 1) // 2, 1)
+    by_place = _query_order(start, end, child, lo, hi, x_query)
     for block in prange(n_blocks):
-        d2_all = np.empty(x_train_t.shape[1])
-        nbr_idx = np.empty(k, np.int64)
-        nbr_x = np.empty((k, n_feat))
+        d2_chunk = np.empty(_CHUNK, np.float32)
+        query32 = np.empty(x_query.shape[1], np.float32)
+        stack_node = np.empty(_STACK, np.int64)
+        stack_d2 = np.empty(_STACK)
+        nbr_pos = np.empty(k, np.int64)
         nbr_d2 = np.empty(k)
+        nbr_xt = np.empty((n_feat, k))
         gram = np.empty((k, k))
-        sub_gram = np.empty((k, k))
-        chol = np.empty((k, k))
+        exponent = np.empty(n_packed)
+        packed = np.empty(n_packed)
+        chol_t = np.empty((k, k))
         kvec = np.empty(k)
-        sub_kvec = np.empty(k)
         z_nbr = np.empty(k)
-        sub_z = np.empty(k)
+        row = np.empty(k)
         y = np.empty(k)
         alpha = np.empty(k)
-        resid = np.empty(k)
+        work = np.empty(k)
+        work2 = np.empty(k)
         scratch = np.empty(k)
         keep = np.empty(k, np.int64)
-        start = block * _BLOCK
-        stop = min(start + _BLOCK, n_query)
-        for q in range(start, stop):
+        n_previous = 0
+        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
+            q = by_place[rank]
             if not predictable[q]:
                 z_phot[q] = np.nan
                 z_phot_err[q] = np.nan
@@ -227,53 +716,64 @@ def predict_kernel(x_train_t, z_train, x_query, predictable, k, gamma, lam,
                 status[q] = STATUS_SKIPPED
                 continue
             query = x_query[q]
-            n = _nearest(x_train_t, query, k, d2_all, nbr_idx, nbr_d2)
-            for i in range(n):
-                for f in range(n_feat):
-                    nbr_x[i, f] = x_train_t[f, nbr_idx[i]]
+            bound = np.inf
+            if n_previous == k:
+                bound = _bound_from(x_rows, query, nbr_pos, k)
+            n = _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, query, k,
+                         d2_chunk, stack_node, stack_d2, nbr_pos, nbr_d2, bound,
+                         query32)
+            n_previous = n
             flag = STATUS_OK
-            for f in range(n_feat):
-                lo = np.inf
-                hi = -np.inf
-                for i in range(n):
-                    v = nbr_x[i, f]
-                    lo = min(lo, v)
-                    hi = max(hi, v)
-                if query[f] < lo or query[f] > hi:
-                    flag |= STATUS_EXTRAPOLATION
-                    break
+            # Neighbours relative to the query, feature-major.
             for i in range(n):
-                z_nbr[i] = z_train[nbr_idx[i]]
-                kvec[i] = np.exp(-gamma * nbr_d2[i])
-                gram[i, i] = 1.0
-                for j in range(i):
-                    d2 = 0.0
-                    for f in range(n_feat):
-                        diff = nbr_x[i, f] - nbr_x[j, f]
-                        d2 += diff * diff
-                    value = np.exp(-gamma * d2)
-                    gram[i, j] = value
-                    gram[j, i] = value
+                x_row = x_rows[nbr_pos[i]]
+                for f in range(n_feat):
+                    nbr_xt[f, i] = x_row[f] - query[f]
+            for f in range(n_feat):
+                offsets = nbr_xt[f]
+                low = np.inf
+                high = -np.inf
+                for i in range(n):
+                    low = min(low, offsets[i])
+                    high = max(high, offsets[i])
+                if low > 0.0 or high < 0.0:
+                    flag |= STATUS_EXTRAPOLATION
+            for i in range(n):
+                z_nbr[i] = z_train[order[nbr_pos[i]]]
+                row[i] = -gamma * nbr_d2[i]
+            _exp_into(row, kvec, n)
+            _gram(nbr_xt, nbr_d2, n, gamma, exponent, packed, gram)
             zp, err, ok = _ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode,
-                                     chol, y, alpha, resid, scratch)
+                                     chol_t, 0, work, work2, y, alpha, scratch)
             n_final = n
             if ok:
                 limit = clip_sigma * err
                 n_keep = 0
                 for i in range(n):
-                    if not abs(resid[i]) > limit:
+                    if not abs(lam * alpha[i]) > limit:
                         keep[n_keep] = i
                         n_keep += 1
                 if 0 < n_keep < n:
+                    # Compact in place (keep is increasing, keep[a] >= a).
+                    # Cholesky columns before the first dropped neighbour
+                    # are those of the submatrix's factor.
+                    first = 0
+                    while first < n_keep and keep[first] == first:
+                        first += 1
                     for a in range(n_keep):
+                        z_nbr[a] = z_nbr[keep[a]]
+                        kvec[a] = kvec[keep[a]]
+                    # The refit reads Gram rows from ``first`` on only.
+                    for a in range(first, n_keep):
                         ia = keep[a]
-                        sub_z[a] = z_nbr[ia]
-                        sub_kvec[a] = kvec[ia]
-                        for b in range(n_keep):
-                            sub_gram[a, b] = gram[ia, keep[b]]
-                    zp, err, ok = _ridge_fit(sub_gram, sub_kvec, sub_z, n_keep,
-                                             lam, offset_mode, chol, y, alpha,
-                                             resid, scratch)
+                        for b in range(a + 1, n_keep):
+                            gram[a, b] = gram[ia, keep[b]]
+                    for m in range(first):
+                        for a in range(first, n_keep):
+                            chol_t[m, a] = chol_t[m, keep[a]]
+                    zp, err, ok = _ridge_fit(gram, kvec, z_nbr, n_keep, lam,
+                                             offset_mode, chol_t, first, work,
+                                             work2, y, alpha, scratch)
                     n_final = n_keep
             if not ok:
                 flag |= STATUS_SOLVE_FAILED

@@ -64,6 +64,7 @@ class _Folds:
     """Standardised features of each fold, computed once."""
 
     def __init__(self, model, table, z, n_folds, seed):
+        from .kernels import build_neighbour_index
         from .photometry import MEASURED
         features, state = model._features(table, None)
         redshift = _redshifts(table, z)
@@ -77,7 +78,7 @@ class _Folds:
             train = features[~held_out]
             mean, std = train.mean(axis=0), train.std(axis=0, ddof=1)
             self.parts.append((
-                np.ascontiguousarray(((train - mean) / std).T),
+                build_neighbour_index(((train - mean) / std).T),
                 np.ascontiguousarray(self.z[~held_out]),
                 np.ascontiguousarray((features[held_out] - mean) / std),
                 held_out))
@@ -85,10 +86,10 @@ class _Folds:
     def predict(self, k, gamma, lam, clip_sigma, offset):
         from .kernels import OFFSET_MODES, predict_kernel
         z_phot = np.empty(self.z.size)
-        for x_train, z_train, x_query, held_out in self.parts:
+        for index, z_train, x_query, held_out in self.parts:
             n = x_query.shape[0]
             out = np.empty(n)
-            predict_kernel(x_train, z_train, x_query, np.ones(n, dtype=bool),
+            predict_kernel(*index, z_train, x_query, np.ones(n, dtype=bool),
                            int(k), float(gamma), float(lam), clip_sigma,
                            OFFSET_MODES[offset], out, np.empty(n),
                            np.empty(n, np.int64), np.empty(n, np.int64))

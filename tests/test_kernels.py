@@ -138,3 +138,176 @@ def test_clipping_drops_a_planted_outlier():
     no_clip = no_clip.fit(train).predict(train[:1])
     assert no_clip["z_phot_nused"][0] == 20
     assert no_clip["z_phot"][0] > 1.1
+
+
+# -- neighbour index: k-d tree against the whole scan and scipy ---------------
+
+def _brute_neighbours(x_train, x_query, k):
+    """Reference: distances summed feature by feature, ties to the lower index."""
+    index = np.arange(len(x_train))
+    nbr = np.empty((len(x_query), k), dtype=np.int64)
+    dist2 = np.empty((len(x_query), k))
+    for q, query in enumerate(x_query):
+        d2 = np.zeros(len(x_train))
+        for f in range(x_train.shape[1]):
+            d2 += (x_train[:, f] - query[f]) ** 2
+        order = np.lexsort((index, d2))[:k]
+        nbr[q], dist2[q] = order, d2[order]
+    return nbr, dist2
+
+
+def _tied_data(rng, n_train=300, n_feat=5):
+    """Random rows plus exact duplicates and rows on a coarse grid, so that
+    many distances tie exactly; queries include training rows themselves."""
+    x = rng.normal(size=(n_train, n_feat))
+    x[: n_train // 3] = np.round(x[: n_train // 3] * 2) / 2
+    x[n_train // 3: n_train // 2] = x[: n_train // 2 - n_train // 3]
+    query = np.vstack([rng.normal(size=(40, n_feat)), x[::17],
+                       np.round(rng.normal(size=(20, n_feat)) * 2) / 2])
+    return x, query
+
+
+@pytest.mark.parametrize("leaf_size", [1, 4, 16, 128, 10_000])
+@pytest.mark.parametrize("k", [1, 2, 7, 50, 300])
+def test_tree_neighbours_match_brute_force(rng, leaf_size, k):
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    x, query = _tied_data(rng)
+    index = build_neighbour_index(x.T, leaf_size=leaf_size)
+    nbr, dist2 = nearest_neighbours(index, query, k)
+    expected_nbr, expected_dist2 = _brute_neighbours(x, query, k)
+    np.testing.assert_array_equal(nbr, expected_nbr)
+    np.testing.assert_array_equal(dist2, expected_dist2)
+
+
+def test_tree_neighbours_match_ckdtree(rng):
+    """Distances agree with scipy's cKDTree (whose tie order is its own)."""
+    from scipy.spatial import cKDTree
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    x = rng.normal(size=(5000, 11))
+    query = rng.normal(size=(200, 11))
+    nbr, dist2 = nearest_neighbours(build_neighbour_index(x.T), query, 30)
+    dist, expected = cKDTree(x).query(query, k=30)
+    np.testing.assert_allclose(np.sqrt(dist2), dist, rtol=1e-12)
+    np.testing.assert_array_equal(nbr, expected)   # continuous data: no ties
+
+
+def test_all_rows_identical_is_one_leaf(rng):
+    """A node whose rows are all equal cannot be split: it stays one leaf."""
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    x = np.vstack([np.ones((200, 3)), rng.normal(size=(50, 3))])
+    index = build_neighbour_index(x.T, leaf_size=8)
+    nbr, _ = nearest_neighbours(index, np.ones((1, 3)), 10)
+    np.testing.assert_array_equal(nbr[0], np.arange(10))
+
+
+def test_tree_and_whole_scan_predict_bit_identically(split):
+    """The prediction does not depend on how neighbours are searched."""
+    from photoz_numba.kernels import OFFSET_MODES, build_neighbour_index, predict_kernel
+    train, test = split
+    model = PhotoZModel(BANDS, k=30).fit(train)
+    features, _ = model._features(test, None)
+    x_query = np.ascontiguousarray((features - model.feature_mean_) / model.feature_std_)
+    outputs = []
+    for leaf_size in (8, 128, 10 ** 6):
+        index = build_neighbour_index(model.train_features_, leaf_size=leaf_size)
+        n = len(x_query)
+        out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+        predict_kernel(*index, model.train_z_, x_query, np.ones(n, dtype=bool), 30,
+                       0.1, 0.1, 3.0, OFFSET_MODES["median"], *out)
+        outputs.append(out)
+    # Each query's search is seeded by the previous one's neighbours: the
+    # query order changes the seeds, never the results.
+    n = len(x_query)
+    shuffled = np.random.default_rng(0).permutation(n)
+    out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+    predict_kernel(*build_neighbour_index(model.train_features_), model.train_z_,
+                   x_query[shuffled], np.ones(n, dtype=bool), 30, 0.1, 0.1, 3.0,
+                   OFFSET_MODES["median"], *out)
+    outputs.append(tuple(np.empty_like(o) for o in out))
+    for o_new, o in zip(outputs[-1], out):
+        o_new[shuffled] = o
+    for out in outputs[1:]:
+        for a, b in zip(outputs[0], out):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_k_equals_training_set_size(rng):
+    """k = n_train (the model needs k + 1, the kernel does not): every
+    training galaxy is a neighbour, as in the reference."""
+    from photoz_numba.kernels import OFFSET_MODES, build_neighbour_index, predict_kernel
+    x = rng.normal(size=(30, 4))
+    z = np.abs(x[:, 1]) + 0.05 * rng.normal(size=30)
+    query = rng.normal(size=(20, 4))
+    n = len(query)
+    for leaf_size in (4, 100):
+        out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+        predict_kernel(*build_neighbour_index(x.T, leaf_size=leaf_size), z, query,
+                       np.ones(n, dtype=bool), 30, 0.3, 0.05, 2.0, OFFSET_MODES["mean"], *out)
+        z_ref, err_ref, used_ref = reference.predict(x, z, query, 30, 0.3, 0.05, 2.0, "mean")
+        np.testing.assert_allclose(out[0], z_ref, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(out[1], err_ref, rtol=0, atol=1e-8)
+        np.testing.assert_array_equal(out[2], used_ref)
+
+
+def test_vectorised_exp_is_accurate():
+    from photoz_numba.kernels import exp_nonpositive
+    t = -np.concatenate([np.geomspace(1e-300, 700, 20001), [0.0, 707.9, 708.1, 745, 1e4]])
+    got = exp_nonpositive(t)
+    expected = np.exp(t)
+    normal = expected > 1e-307
+    np.testing.assert_allclose(got[normal], expected[normal], rtol=4e-16, atol=0)
+    assert got[t == 0][0] == 1.0
+    np.testing.assert_array_equal(got[t < -708], 0.0)
+
+
+def test_large_training_set_uses_a_tree_and_two_threads_agree(rng):
+    """A tree of many leaves; 1 and 2 threads and repeated runs bit-identical."""
+    from photoz_numba.kernels import (LEAF_SIZE, OFFSET_MODES, build_neighbour_index,
+                                      predict_kernel)
+    import numba
+    x = rng.normal(size=(20 * LEAF_SIZE, 6))
+    z = np.abs(x[:, 0]) + 0.1 * rng.normal(size=len(x))
+    index = build_neighbour_index(x.T)
+    assert (index.child < 0).sum() > 16
+    query = rng.normal(size=(700, 6))
+    results = []
+    for threads in (1, 2, 1):
+        n = len(query)
+        out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            predict_kernel(*index, z, query, np.ones(n, dtype=bool), 40, 0.2, 0.05,
+                           3.0, OFFSET_MODES["median"], *out)
+        finally:
+            numba.set_num_threads(previous)
+        results.append(out)
+    for out in results[1:]:
+        for a, b in zip(results[0], out):
+            np.testing.assert_array_equal(a, b)
+    x_ref = x
+    z_ref, err_ref, used_ref = reference.predict(x_ref, z, query[:50], 40, 0.2, 0.05)
+    np.testing.assert_allclose(results[0][0][:50], z_ref, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(results[0][1][:50], err_ref, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(results[0][2][:50], used_ref)
+
+
+def test_predict_in_row_chunks_is_bit_identical(split, monkeypatch):
+    """Long tables are predicted a chunk of rows at a time (bounded memory),
+    with band patterns grouped per chunk: same results as in one pass."""
+    import photoz_numba.model as model_module
+    train, test = split
+    test = test.copy()
+    for band, rows in (("f435w", slice(0, 300, 3)), ("f090w", slice(1, 200, 5))):
+        column = test[band]
+        test[band] = np.where(np.isin(np.arange(len(test)), np.arange(len(test))[rows]),
+                              np.nan, u.Quantity(column.filled(np.nan)).value) * column.unit
+    model = PhotoZModel(BANDS, k=20).fit(train)
+    whole = model.predict(test)
+    monkeypatch.setattr(model_module, "_PREDICT_ROWS", 97)
+    chunked = model.predict(test)
+    for name in ("z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"):
+        np.testing.assert_array_equal(np.ma.getdata(whole[name]), np.ma.getdata(chunked[name]))
+        np.testing.assert_array_equal(np.ma.getmaskarray(whole[name]),
+                                      np.ma.getmaskarray(chunked[name]))
+    assert (whole["z_phot_flag"] != 0).sum() > 50
