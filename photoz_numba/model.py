@@ -819,7 +819,8 @@ class PhotoZModel:
         return out
 
     def _predict_arrays(self, table, units=None, n_threads=None, nearest=False):
-        """z_phot, z_phot_err, z_phot_flag and z_phot_nused as plain arrays.
+        """z_phot, z_phot_err, z_phot_flag and z_phot_nused as plain arrays
+        (and, with ``nearest``, the distance of `_predict_rows`).
 
         Rows are taken ``_PREDICT_ROWS`` at a time, which bounds the
         working memory (magnitudes, features) whatever the table's length;
@@ -827,16 +828,18 @@ class PhotoZModel:
         """
         n = len(table)
         if n <= _PREDICT_ROWS:
-            return self._predict_rows(table, units, n_threads)
-        z_phot, z_phot_err = np.empty(n), np.empty(n)
-        flag, n_used = np.empty(n, np.int16), np.empty(n, np.int32)
+            return self._predict_rows(table, units, n_threads, nearest)
+        outputs = [np.empty(n), np.empty(n), np.empty(n, np.int16), np.empty(n, np.int32)]
+        if nearest:
+            outputs.append(np.empty(n))
         for start in range(0, n, _PREDICT_ROWS):
             rows = slice(start, min(start + _PREDICT_ROWS, n))
-            (z_phot[rows], z_phot_err[rows], flag[rows],
-             n_used[rows]) = self._predict_rows(table[rows], units, n_threads)
-        return z_phot, z_phot_err, flag, n_used
+            for whole, part in zip(outputs, self._predict_rows(table[rows], units,
+                                                               n_threads, nearest)):
+                whole[rows] = part
+        return tuple(outputs)
 
-    def _predict_rows(self, table, units=None, n_threads=None):
+    def _predict_rows(self, table, units=None, n_threads=None, nearest=False):
         """`_predict_arrays` on a table of at most a few ``_PREDICT_ROWS``.
 
         Galaxies are grouped by the set of bands they have; each group is
