@@ -361,6 +361,19 @@ def test_fits_streaming_of_a_calibrated_model(calibrated, tmp_path):
         np.testing.assert_array_equal(out[name], expected[name])
 
 
+def test_calibrated_predict_in_row_chunks_is_bit_identical(calibrated, monkeypatch):
+    """The nearest-galaxy distance the 'error_distance' form needs follows the
+    rows through the chunked predict of long tables."""
+    import photoz_numba.model as model_module
+    model, test = calibrated
+    whole = model.predict(test)
+    monkeypatch.setattr(model_module, "_PREDICT_ROWS", 37)
+    chunked = model.predict(test)
+    for name in ("z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag", "z_phot_nused"):
+        np.testing.assert_array_equal(whole[name], chunked[name])
+    assert not np.array_equal(whole["z_phot_err"], whole["z_phot_err_raw"])
+
+
 # -- plots and the command line ----------------------------------------------------
 
 def test_plots_return_figures():
