@@ -144,10 +144,12 @@ def throughput(train, sample, args, results):
               f"max |dz| vs NumPy {agree:.1e}", flush=True)
     table = Table(rows)
     results["throughput"] = table
-    plot_throughput(table)
+    plot_throughput(table, os.path.join(RESULTS, "throughput_vs_k.png"))
 
 
-def plot_throughput(table):
+def plot_throughput(table, path):
+    """Throughput against k of a run's table (also drawn for the docs by
+    scripts/make_doc_figures.py from docs/measured/benchmarks.ecsv)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -163,11 +165,11 @@ def plot_throughput(table):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(list(table["k"]), [str(k) for k in table["k"]])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("neighbours k")
     ax.set_ylabel("galaxies per second")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = os.path.join(RESULTS, "throughput_vs_k.png")
     fig.savefig(path, dpi=120)
     print(f"plot: {path}")
 

@@ -9,6 +9,9 @@ Make the figures the docs embed (run by `tox -e build_docs` before Sphinx):
   (default hyper-parameters) before and after ``PhotoZModel.calibrate``,
   each through ``photoz-numba calibrate`` (report and plots), and their
   coverage curves together, for the "Calibration" page.
+- ``_generated/performance/throughput_vs_k.png``: the benchmark suite's
+  recorded run (``docs/measured/benchmarks.ecsv``) for the "Performance"
+  page.
 
 Needs the catalogue: PHOTOZ_NUMBA_KALNA2024 or network access.
 """
@@ -53,7 +56,26 @@ def make_calibration(target):
     figure.savefig(os.path.join(target, "coverage.png"), dpi=120)
 
 
+def make_performance(docs):
+    """Throughput against k, from the suite's recorded run
+    (``docs/measured/benchmarks.ecsv``, written by benchmarks/run.py)."""
+    import importlib.util
+    import matplotlib
+    matplotlib.use("Agg")
+    from astropy.table import Table
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmarks_run", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "run.py"))
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    target = os.path.join(docs, "_generated", "performance")
+    os.makedirs(target, exist_ok=True)
+    table = Table.read(os.path.join(docs, "measured", "benchmarks.ecsv"))
+    run.plot_throughput(table, os.path.join(target, "throughput_vs_k.png"))
+
+
 def make(docs):
+    make_performance(docs)
     target = os.path.join(docs, "_generated", "reproduce")
     if main(["reproduce", "--output", target]) != 0:
         raise SystemExit("reproduce failed")
