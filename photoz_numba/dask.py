@@ -129,17 +129,13 @@ def predict(model, ddf, units=None, n_threads=1):
     .. doctest-requires:: dask
 
         >>> import dask.dataframe as dd
-        >>> import numpy as np, pandas as pd
-        >>> from astropy.table import Table
         >>> from photoz_numba import PhotoZModel
         >>> from photoz_numba.dask import predict
-        >>> rng = np.random.default_rng(1)
-        >>> z = rng.uniform(0.1, 3, 600)
-        >>> frame = pd.DataFrame({"g": 25 + z, "r": 24.5 + 0.5 * z,
-        ...                       "i": 24.2 + 0.2 * z ** 2, "zspec": z})
-        >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
-        >>> model = model.fit(Table.from_pandas(frame[:500]))
-        >>> out = predict(model, dd.from_pandas(frame[500:], npartitions=4))
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(600)           # g, r, i in uJy, and zspec
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+        >>> frame = table[500:].to_pandas()      # no units: read in the model's, uJy
+        >>> out = predict(model, dd.from_pandas(frame, npartitions=4))
         >>> out.npartitions, list(out.columns[-4:])
         (4, ['z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused'])
         >>> print(f"{out.compute()['z_phot'].iloc[0]:.3f}")
@@ -191,19 +187,16 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     .. doctest-requires:: lsdb
 
         >>> import lsdb
-        >>> import numpy as np, pandas as pd
-        >>> from astropy.table import Table
+        >>> import numpy as np
         >>> from photoz_numba import PhotoZModel
         >>> from photoz_numba.dask import predict_catalog
-        >>> rng = np.random.default_rng(1)
-        >>> z = rng.uniform(0.1, 3, 600)
-        >>> frame = pd.DataFrame({"ra": rng.uniform(0, 10, 600),
-        ...                       "dec": rng.uniform(-5, 5, 600),
-        ...                       "g": 25 + z, "r": 24.5 + 0.5 * z,
-        ...                       "i": 24.2 + 0.2 * z ** 2, "zspec": z})
-        >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
-        >>> model = model.fit(Table.from_pandas(frame[:500]))
-        >>> catalog = lsdb.from_dataframe(frame[500:], ra_column="ra",
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(600)           # g, r, i in uJy, and zspec
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+        >>> rng = np.random.default_rng(2)       # positions on the sky
+        >>> frame = table[500:].to_pandas().assign(ra=rng.uniform(0, 10, 100),
+        ...                                        dec=rng.uniform(-5, 5, 100))
+        >>> catalog = lsdb.from_dataframe(frame, ra_column="ra",
         ...                               dec_column="dec", margin_threshold=None)
         >>> with_photoz = predict_catalog(model, catalog)
         >>> list(with_photoz.columns[-4:])

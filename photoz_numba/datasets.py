@@ -25,7 +25,7 @@ from . import conf
 
 __all__ = ["KALNA2024_URL", "KALNA2024_SHA256", "KALNA2024_BANDS",
            "load_kalna2024", "paper_sample", "stratified_split",
-           "stratified_kfold"]
+           "stratified_kfold", "toy_catalogue"]
 
 KALNA2024_URL = ("https://raw.githubusercontent.com/Juli-Kalna/"
                  "JWST-ML-Galaxy-Photo-Z/main/all_with_z_spec_filtered.ascii")
@@ -318,3 +318,41 @@ def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
         members = np.flatnonzero(strata == label)
         is_test[rng.choice(members, size=count, replace=False)] = True
     return table[~is_test], table[is_test]
+
+
+def toy_catalogue(n=600, seed=1):
+    """A toy catalogue to try the package on: ``n`` galaxies in bands g, r, i.
+
+    Redshifts are uniform in [0.1, 3); the AB magnitudes are smooth
+    functions of redshift (``g = 25 + z``, ``r = 24.5 + z / 2``,
+    ``i = 24.2 + z^2 / 5``), so that colours determine it. Not a
+    physical model: it serves the examples and quick trials without the
+    catalogue download.
+
+    Parameters
+    ----------
+    n : int, optional
+        Number of galaxies.
+    seed : int, optional
+        Seed of the redshifts.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Columns ``g``, ``r``, ``i`` (flux densities in uJy) and ``zspec``.
+
+    Examples
+    --------
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(5)
+    >>> table.colnames, str(table["g"].unit)
+    (['g', 'r', 'i', 'zspec'], 'uJy')
+    >>> print(f"{table['zspec'][0]:.3f}")
+    1.584
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0.1, 3, n)
+    magnitudes = {"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2}
+    table = Table({band: (mag * u.ABmag).to(u.uJy) for band, mag in magnitudes.items()})
+    table["zspec"] = z
+    return table

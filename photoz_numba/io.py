@@ -188,14 +188,10 @@ def write_model(model, path, overwrite=False):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
     >>> import os, tempfile
     >>> from photoz_numba.io import write_model
     >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
@@ -279,13 +275,10 @@ def read_model(path):
     Examples
     --------
     >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
     >>> import os, tempfile
     >>> from photoz_numba.io import read_model, write_model
     >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
@@ -511,14 +504,11 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     --------
     100 galaxies predicted in chunks of 40 rows:
 
-    >>> import numpy as np
     >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
     >>> import os, tempfile
     >>> from photoz_numba.io import predict_fits
     >>> directory = tempfile.mkdtemp()
@@ -678,14 +668,11 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     --------
     ECSV to ECSV, through memory:
 
-    >>> import numpy as np
     >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table[:500])
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
     >>> import os, tempfile
     >>> from photoz_numba.io import predict_file
     >>> directory = tempfile.mkdtemp()

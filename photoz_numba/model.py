@@ -539,14 +539,10 @@ class PhotoZModel:
 
         Examples
         --------
-        >>> import numpy as np
-        >>> from astropy.table import Table
         >>> from photoz_numba import PhotoZModel
-        >>> rng = np.random.default_rng(1)
-        >>> z = rng.uniform(0.1, 3, 400)
-        >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-        ...                "zspec": z})
-        >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(400)    # g, r, i in uJy, and zspec
+        >>> model = PhotoZModel(["g", "r", "i"], k=20)
         >>> model = model.tune(table, n_iter=5, random_state=0)
         >>> len(model.tuning_history_)
         5

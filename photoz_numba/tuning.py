@@ -145,14 +145,11 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     Examples
     --------
     >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
     >>> from photoz_numba.tuning import tune
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20)
     >>> model = tune(model, table, n_iter=5, random_state=0)
     >>> history = model.tuning_history_
     >>> first = history[0]   # the setting the model had

@@ -54,14 +54,11 @@ def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
     600 synthetic galaxies with AB magnitudes in three bands, each
     predicted by a model fitted on the four folds without it:
 
-    >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> z = table["zspec"]
+    >>> model = PhotoZModel(["g", "r", "i"], k=20)
     >>> from photoz_numba.validation import cross_val_predict
     >>> z_phot, z_phot_err, flag = cross_val_predict(model, table, seed=0)
     >>> for i in range(3):
@@ -129,14 +126,10 @@ def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba import PhotoZModel
-    >>> rng = np.random.default_rng(1)
-    >>> z = rng.uniform(0.1, 3, 600)
-    >>> table = Table({"g": 25 + z, "r": 24.5 + 0.5 * z, "i": 24.2 + 0.2 * z ** 2,
-    ...                "zspec": z})
-    >>> model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag")
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20)
     >>> from photoz_numba.validation import cross_validate
     >>> metrics = cross_validate(model, table, n_folds=5, seed=0)
     >>> print(f"n = {metrics['n']}, sigma_NMAD = {metrics['sigma_nmad']:.4f}, "
