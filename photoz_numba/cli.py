@@ -182,6 +182,13 @@ def _fit(args):
 def _calibrate(args):
     from .calibration import calibration_report
     from .io import atomic_output
+    outputs = ("calibration_report.ecsv", "pulls.png", "pit.png", "coverage.png")
+    clash = [name for name in outputs
+             if os.path.abspath(os.path.join(args.output, name))
+             == os.path.abspath(args.predictions)]
+    if clash:
+        raise ValueError(f"the output {clash[0]!r} in {args.output!r} would replace the "
+                         f"input {args.predictions!r}: choose another directory")
     table = _read_table(args.predictions, "predictions")
     try:
         report = calibration_report(

@@ -482,3 +482,14 @@ def test_dask_predict_of_a_calibrated_model(calibrated):
     for name in ("z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag", "z_phot_nused"):
         np.testing.assert_array_equal(result[name].to_numpy(), np.asarray(expected[name]))
         assert result[name].dtype == out[name].dtype   # the declared meta
+
+
+def test_cli_calibrate_never_replaces_its_input(tmp_path):
+    table = predictions(200, seed=3)
+    path = tmp_path / "calibration_report.ecsv"
+    table.write(path)
+    before = path.read_bytes()
+    result = run("calibrate", str(path), "--z", "zspec", "-o", str(tmp_path), "--no-mixture")
+    assert result.returncode != 0
+    assert "would replace the input" in result.stderr
+    assert path.read_bytes() == before
