@@ -249,6 +249,35 @@ class CalibrationReport:
         Largest ``|density - 1|`` of the PIT histogram (0 when uniform).
     mixture : `PullMixture` or None
         The MCMC fit of the pulls, when asked for.
+    columns : dict
+        Names of the ``z_spec``, ``z_phot`` and ``z_phot_err`` columns the
+        pulls were computed from.
+
+    Examples
+    --------
+    Errors 1.2 times too small: the pulls are too wide, too few fall
+    within 1 and 2 sigma, and the PIT histogram is U-shaped.
+
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba.calibration import calibration_report
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.uniform(0.2, 3, 500)
+    >>> err = rng.uniform(0.02, 0.1, 500)
+    >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+    >>> report = calibration_report(t)
+    >>> print(report)
+    <CalibrationReport of 500 pulls (of 500 rows; skipped 0 unpredicted, 0 invalid)
+      mean +0.057  std 1.230  NMAD 1.263   (N(0, 1): 0, 1, 1)
+      |pull| < 1:  58.20 %   (N(0, 1): 68.27 %)
+      |pull| < 2:  89.80 %   (N(0, 1): 95.45 %)
+      |pull| < 3:  98.40 %   (N(0, 1): 99.73 %)
+      KS D = 0.0719 (p = 0.0109)   AD A2 = 8.293 (p = 7.94e-05)
+      PIT: chi2 = 40.0 for 9 dof (p = 7.73e-06), max |density - 1| = 0.60>
+    >>> report.n, round(report.nmad, 3), round(report.coverage[1], 3)
+    (500, 1.263, 0.582)
+    >>> report.pit_counts
+    array([80, 51, 45, 51, 36, 43, 30, 45, 49, 70])
     """
 
     def __init__(self, values, counts, pit_bins=10, mixture=None, columns=None):
@@ -282,6 +311,39 @@ class CalibrationReport:
         (for N(0, 1) pulls; NaN for test statistics) and ``description``.
         The counts and column names are in ``meta``; the mixture fit's
         rows, if any, have their 68 % interval in ``lower`` and ``upper``.
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+            One row per figure (13, and 7 more with a mixture fit: its
+            four parameters and three diagnostics of the chain), with
+            columns ``statistic``, ``value``, ``expected``, ``lower``,
+            ``upper`` (NaN but for the mixture parameters) and
+            ``description``; ``meta`` holds ``n``, ``n_rows``,
+            ``n_unpredicted``, ``n_invalid`` and ``column_z_spec``,
+            ``column_z_phot``, ``column_z_phot_err``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from astropy.table import Table
+        >>> from photoz_numba.calibration import calibration_report
+        >>> rng = np.random.default_rng(0)
+        >>> z = rng.uniform(0.2, 3, 500)
+        >>> err = rng.uniform(0.02, 0.1, 500)
+        >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+        >>> table = calibration_report(t).to_table()
+        >>> len(table), table.meta["n"], table.meta["column_z_phot_err"]
+        (13, 500, 'z_phot_err')
+        >>> for row in table[:6]:
+        ...     print(f"{row['statistic']:>15}: {row['value']:.4f} "
+        ...           f"(N(0, 1): {row['expected']:.4f})")
+                   mean: 0.0569 (N(0, 1): 0.0000)
+                    std: 1.2303 (N(0, 1): 1.0000)
+                   nmad: 1.2628 (N(0, 1): 1.0000)
+        coverage_1sigma: 0.5820 (N(0, 1): 0.6827)
+        coverage_2sigma: 0.8980 (N(0, 1): 0.9545)
+        coverage_3sigma: 0.9840 (N(0, 1): 0.9973)
         """
         rows = [
             ("mean", self.mean, 0.0, "mean of the pulls"),
@@ -399,8 +461,29 @@ def calibration_report(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_pho
 
 # -- mixture fit ------------------------------------------------------------------
 
-#: A posterior summary: median and the 16th and 84th percentiles.
 Estimate = namedtuple("Estimate", "median lower upper")
+Estimate.__doc__ = """A posterior summary: median and the 16th and 84th percentiles.
+
+A named tuple; the parameters of a `PullMixture` are of this type.
+
+Attributes
+----------
+median : float
+    Posterior median.
+lower, upper : float
+    15.865th and 84.135th percentiles of the posterior: the 68 %
+    interval (median ± 1 sigma for a Gaussian posterior).
+
+Examples
+--------
+>>> from photoz_numba.calibration import Estimate
+>>> e = Estimate(median=1.2, lower=1.1, upper=1.35)
+>>> e.median, round(e.upper - e.lower, 2)
+(1.2, 0.25)
+>>> median, lower, upper = e
+>>> lower
+1.1
+"""
 
 # Prior bounds (see fit_pull_mixture).
 _MU_MAX = 10.0
@@ -456,6 +539,30 @@ class PullMixture:
         Chain shape, steps discarded, pulls fitted.
     converged : bool
         The kept chain is at least 50 autocorrelation times long.
+
+    Examples
+    --------
+    Pulls with a core 1.3 wide and 10 % outliers, fitted with a chain far
+    too short to be trusted (the default ``n_steps`` is 4000):
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from photoz_numba.calibration import fit_pull_mixture
+    >>> rng = np.random.default_rng(3)
+    >>> outlier = rng.random(500) < 0.1
+    >>> x = np.where(outlier, rng.normal(0, 8, 500), rng.normal(0, 1.3, 500))
+    >>> with warnings.catch_warnings():  # a short chain, for speed: it warns
+    ...     warnings.simplefilter("ignore")
+    ...     fit = fit_pull_mixture(x, n_walkers=16, n_steps=300, random_state=1)
+    >>> fit  # doctest: +NORMALIZE_WHITESPACE
+    <PullMixture of 500 pulls: mu = 0.001 [-0.058, 0.061]  s = 1.225 [1.177, 1.270]
+      f = 0.099 [0.084, 0.117]  outlier width = 9.162 [8.272, 10.213]
+      acceptance 0.43, autocorrelation time 10 steps, 225 kept x 16 walkers
+      (TOO SHORT: < 50 autocorrelation times)>
+    >>> print(f"s = {fit.s.median:.2f} [{fit.s.lower:.2f}, {fit.s.upper:.2f}]")
+    s = 1.22 [1.18, 1.27]
+    >>> fit.samples.shape, fit.converged
+    ((3600, 4), False)
     """
 
     def __init__(self, samples, acceptance_fraction, autocorr_time, n_walkers, n_steps,
@@ -471,7 +578,34 @@ class PullMixture:
         self.converged = bool(n_steps - burn >= 50 * max(self.autocorr_time.values()))
 
     def pdf(self, x):
-        """The mixture density at the posterior medians."""
+        """The mixture density at the posterior medians.
+
+        Parameters
+        ----------
+        x : array-like
+            Pulls to evaluate the density at.
+
+        Returns
+        -------
+        density : ndarray or float
+            ``(1 - f) N(x; mu, s) + f N(x; mu, S)`` with the posterior
+            medians of ``mu``, ``s``, ``f`` and ``S`` (``outlier_width``);
+            of the shape of ``x``.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> from photoz_numba.calibration import fit_pull_mixture
+        >>> rng = np.random.default_rng(3)
+        >>> outlier = rng.random(500) < 0.1
+        >>> x = np.where(outlier, rng.normal(0, 8, 500), rng.normal(0, 1.3, 500))
+        >>> with warnings.catch_warnings():  # a short chain, for speed: it warns
+        ...     warnings.simplefilter("ignore")
+        ...     fit = fit_pull_mixture(x, n_walkers=16, n_steps=300, random_state=1)
+        >>> fit.pdf([0.0, 1.0, 10.0]).round(4)
+        array([0.2978, 0.2147, 0.0024])
+        """
         x = np.asarray(x, dtype=float)
         mu, s, f, w = self.mu.median, self.s.median, self.f.median, self.outlier_width.median
         return (1 - f) * stats.norm.pdf(x, mu, s) + f * stats.norm.pdf(x, mu, w)
@@ -492,7 +626,40 @@ class PullMixture:
                  f"steps kept per walker ({self.n_walkers} walkers)")]
 
     def to_table(self):
-        """Parameters with median, lower and upper; diagnostics in ``meta``."""
+        """Parameters with median, lower and upper; diagnostics in ``meta``.
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+            Four rows, ``mixture_mu``, ``mixture_s``, ``mixture_f`` and
+            ``mixture_outlier_width``, with columns ``parameter``,
+            ``median``, ``lower`` and ``upper`` (the 68 % interval);
+            ``meta`` holds ``mixture_acceptance_fraction``,
+            ``mixture_autocorr_time`` (the largest, in steps) and
+            ``mixture_chain_steps`` (kept per walker).
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import numpy as np
+        >>> from photoz_numba.calibration import fit_pull_mixture
+        >>> rng = np.random.default_rng(3)
+        >>> outlier = rng.random(500) < 0.1
+        >>> x = np.where(outlier, rng.normal(0, 8, 500), rng.normal(0, 1.3, 500))
+        >>> with warnings.catch_warnings():  # a short chain, for speed: it warns
+        ...     warnings.simplefilter("ignore")
+        ...     fit = fit_pull_mixture(x, n_walkers=16, n_steps=300, random_state=1)
+        >>> table = fit.to_table()
+        >>> for row in table:
+        ...     print(f"{row['parameter']:>21}: {row['median']:.3f} "
+        ...           f"[{row['lower']:.3f}, {row['upper']:.3f}]")
+                   mixture_mu: 0.001 [-0.058, 0.061]
+                    mixture_s: 1.225 [1.177, 1.270]
+                    mixture_f: 0.099 [0.084, 0.117]
+        mixture_outlier_width: 9.162 [8.272, 10.213]
+        >>> table.meta["mixture_chain_steps"]
+        225.0
+        """
         table = Table(rows=[(name, *estimate) for name, estimate, _, _ in self._rows()],
                       names=("parameter", "median", "lower", "upper"))
         table.meta.update({name: value for name, value, _ in self._diagnostics()})
@@ -633,6 +800,17 @@ def coverage_loss(coverage_1, coverage_2):
 
     Below 1 both are inside their tolerance (3 and 2 percentage points).
 
+    Parameters
+    ----------
+    coverage_1, coverage_2 : float or ndarray
+        Fractions (0 to 1) of the galaxies within 1 and 2 sigma.
+
+    Returns
+    -------
+    loss : float or ndarray
+        Dimensionless, >= 0; 0 for exactly Gaussian coverage. Arrays are
+        broadcast and give one loss per element.
+
     Examples
     --------
     >>> from photoz_numba.calibration import coverage_loss
@@ -749,6 +927,33 @@ class ErrorCalibration:
         distance : array-like, optional
             Nearest-neighbour distances; needed when ``distance_power`` is
             not 0.
+
+        Returns
+        -------
+        z_phot_err_cal : ndarray
+            ``scale * z_phot_err ** power * exp(slope * z_phot) *
+            max(distance, 0.01) ** distance_power``, of the shape of
+            ``z_phot_err`` (broadcast with the others).
+
+        Raises
+        ------
+        ValueError
+            ``distance`` is needed but not given.
+
+        Examples
+        --------
+        >>> from photoz_numba.calibration import ErrorCalibration
+        >>> cal = ErrorCalibration("error_redshift", scale=0.5, power=0.8, slope=0.1)
+        >>> cal.apply([0.02, 0.05, 0.1], [0.5, 1.0, 3.0]).round(4)
+        array([0.023 , 0.0503, 0.107 ])
+        >>> far = ErrorCalibration("error_distance", scale=1.5, distance_power=0.5)
+        >>> far.apply([0.05, 0.05], [1.0, 1.0], distance=[0.04, 0.36]).round(4)
+        array([0.015, 0.045])
+        >>> try:
+        ...     far.apply([0.05], [1.0])
+        ... except ValueError as exc:
+        ...     print(exc)
+        the 'error_distance' calibration needs the nearest-neighbour distance of every galaxy
         """
         err = np.asarray(z_phot_err, dtype=np.float64)
         out = self.scale * (err if self.power == 1.0 else err ** self.power)
@@ -766,13 +971,64 @@ class ErrorCalibration:
     _FIELDS = ("scale", "power", "slope", "distance_power", "n_train")
 
     def to_table(self):
-        """One row: form and coefficients (stored in model files)."""
+        """One row: form and coefficients (stored in model files).
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+            One row with columns ``form`` (str) and ``scale``, ``power``,
+            ``slope``, ``distance_power`` and ``n_train`` (float64, so
+            that the values round-trip exactly).
+
+        Examples
+        --------
+        >>> from photoz_numba.calibration import ErrorCalibration
+        >>> cal = ErrorCalibration("error", scale=0.35, power=0.65, n_train=2000)
+        >>> print(cal.to_table())
+         form scale power slope distance_power n_train
+        ----- ----- ----- ----- -------------- -------
+        error  0.35  0.65   0.0            0.0  2000.0
+        """
         return Table({"form": [self.form],
                       **{name: [float(getattr(self, name))] for name in self._FIELDS}})
 
     @classmethod
     def from_table(cls, table):
-        """The inverse of `to_table`."""
+        """The inverse of `to_table`.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Its first row is read: columns ``form``, ``scale``, ``power``,
+            ``slope``, ``distance_power`` and ``n_train``, as `to_table`
+            writes them.
+
+        Returns
+        -------
+        calibration : `ErrorCalibration`
+
+        Raises
+        ------
+        KeyError
+            A column is missing.
+        ValueError
+            The form is not one of `CALIBRATION_FORMS`, or the scale is not
+            a finite number > 0.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from astropy.table import Table
+        >>> from photoz_numba.calibration import ErrorCalibration
+        >>> cal = ErrorCalibration("error", scale=0.35, power=0.65, n_train=2000)
+        >>> path = os.path.join(tempfile.mkdtemp(), "calibration.ecsv")
+        >>> cal.to_table().write(path)
+        >>> ErrorCalibration.from_table(Table.read(path))  # doctest: +NORMALIZE_WHITESPACE
+        ErrorCalibration(form='error', scale=0.35, power=0.65, slope=0, distance_power=0,
+                         n_train=2000)
+        >>> ErrorCalibration.from_table(Table.read(path)) == cal
+        True
+        """
         row = table[0]
         return cls(str(row["form"]), float(row["scale"]), float(row["power"]),
                    float(row["slope"]), float(row["distance_power"]), int(row["n_train"]))
@@ -814,6 +1070,39 @@ class ErrorCalibration:
         Returns
         -------
         calibration : `ErrorCalibration`
+
+        Raises
+        ------
+        ValueError
+            Unknown ``form``; ``'error_distance'`` without ``distance``;
+            inputs of different lengths, non-finite values or errors <= 0;
+            fewer than ``min_galaxies`` galaxies.
+
+        Examples
+        --------
+        Errors whose true size is ``0.4 err ** 0.7``: too large for the
+        small errors and too small for the large ones, which a scale alone
+        cannot correct.
+
+        >>> import numpy as np
+        >>> from photoz_numba.calibration import ErrorCalibration
+        >>> rng = np.random.default_rng(0)
+        >>> err = rng.uniform(0.01, 0.2, 2000)
+        >>> z_phot = rng.uniform(0, 4, 2000)
+        >>> z_spec = z_phot - rng.normal(0, 0.4 * err ** 0.7)  # true error 0.4 err^0.7
+        >>> cal = ErrorCalibration.fit(z_phot, err, z_spec, form="error")
+        >>> cal  # doctest: +NORMALIZE_WHITESPACE
+        ErrorCalibration(form='error', scale=0.3504, power=0.65, slope=0, distance_power=0,
+                         n_train=2000)
+        >>> small, large = err < 0.05, err > 0.15
+        >>> for name, calibration in (("scale", ErrorCalibration.fit(z_phot, err, z_spec)),
+        ...                           ("error", cal)):
+        ...     c_small = calibration.coverage(z_phot[small], err[small], z_spec[small])
+        ...     c_large = calibration.coverage(z_phot[large], err[large], z_spec[large])
+        ...     print(f"{name}: within 1 sigma {c_small[1]:.3f} (err < 0.05), "
+        ...           f"{c_large[1]:.3f} (err > 0.15)")
+        scale: within 1 sigma 0.502 (err < 0.05), 0.785 (err > 0.15)
+        error: within 1 sigma 0.681 (err < 0.05), 0.677 (err > 0.15)
         """
         if form not in CALIBRATION_FORMS:
             raise ValueError(f"form must be one of {CALIBRATION_FORMS}, not {form!r}")
@@ -854,7 +1143,42 @@ class ErrorCalibration:
                    exponents["distance_power"], n_train=n)
 
     def coverage(self, z_phot, z_phot_err, z_spec, distance=None):
-        """Fractions of ``|z_phot - z_spec| < k err_cal`` for k = 1, 2, 3."""
+        """Fractions of ``|z_phot - z_spec| < k err_cal`` for k = 1, 2, 3.
+
+        Parameters
+        ----------
+        z_phot, z_phot_err, z_spec : array-like
+            Predictions, raw errors (``err_cal`` is ``apply(z_phot_err,
+            z_phot, distance)``) and true redshifts; finite, errors > 0.
+        distance : array-like, optional
+            Nearest-neighbour distances; needed when ``distance_power`` is
+            not 0.
+
+        Returns
+        -------
+        coverage : dict
+            ``{1: c1, 2: c2, 3: c3}``, fractions between 0 and 1 (a
+            Gaussian error gives 0.6827, 0.9545 and 0.9973,
+            `GAUSSIAN_COVERAGE`).
+
+        Raises
+        ------
+        ValueError
+            Inputs of different lengths, non-finite values or errors <= 0,
+            or ``distance`` needed but not given.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from photoz_numba.calibration import ErrorCalibration
+        >>> rng = np.random.default_rng(0)
+        >>> err = rng.uniform(0.01, 0.2, 2000)
+        >>> z_phot = rng.uniform(0, 4, 2000)
+        >>> z_spec = z_phot - rng.normal(0, 0.4 * err ** 0.7)  # true error 0.4 err^0.7
+        >>> cal = ErrorCalibration.fit(z_phot, err, z_spec, form="error")
+        >>> {k: round(c, 3) for k, c in cal.coverage(z_phot, err, z_spec).items()}
+        {1: 0.682, 2: 0.955, 3: 0.999}
+        """
         z_phot, err, z_spec, distance = self._arrays(z_phot, z_phot_err, z_spec, distance)
         t = np.abs(z_phot - z_spec) / self.apply(err, z_phot, distance)
         return {k: float(np.mean(t < k)) for k in GAUSSIAN_COVERAGE}
@@ -885,6 +1209,29 @@ class ErrorCalibration:
         Returns
         -------
         calibration : `ErrorCalibration`
+
+        Raises
+        ------
+        ValueError
+            Unknown forms; inputs of different lengths, non-finite values
+            or errors <= 0; fewer than 50 galaxies.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from photoz_numba.calibration import ErrorCalibration
+        >>> rng = np.random.default_rng(0)
+        >>> err = rng.uniform(0.01, 0.2, 2000)
+        >>> z_phot = rng.uniform(0, 4, 2000)
+        >>> z_spec = z_phot - rng.normal(0, 0.4 * err ** 0.7)  # true error 0.4 err^0.7
+        >>> cal = ErrorCalibration.select(z_phot, err, z_spec, forms=["scale", "error"])
+        >>> cal.form, cal.n_train
+        ('error', 2000)
+        >>> for row in cal.comparison:
+        ...     print(f"{row['form']}: CV within 1 and 2 sigma {row['cv_coverage_1sigma']:.3f}, "
+        ...           f"{row['cv_coverage_2sigma']:.3f}; loss {row['cv_loss']:.3f}")
+        scale: CV within 1 and 2 sigma 0.686, 0.947; loss 0.157
+        error: CV within 1 and 2 sigma 0.683, 0.952; loss 0.023
         """
         z_phot, err, z_spec, distance = cls._arrays(z_phot, z_phot_err, z_spec, distance)
         if forms is None:

@@ -445,7 +445,64 @@ def _interrupt(signum, frame):
 
 
 def main(argv=None):
-    """Run the ``photoz-numba`` command; returns the exit code."""
+    """Run the ``photoz-numba`` command; returns the exit code.
+
+    The ``photoz-numba`` script calls this; it can also be called from
+    Python. An error is printed to stderr as one line, ``photoz-numba
+    COMMAND: error: MESSAGE`` (with the traceback raised instead under
+    ``--debug``); SIGTERM is handled like Ctrl-C.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line after the program name, e.g. ``["evaluate",
+        "predictions.fits"]`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    exit_code : int
+        0 success, 1 error, 130 interrupted (Ctrl-C or SIGTERM).
+
+    Raises
+    ------
+    SystemExit
+        From argparse: code 2 for bad usage (after printing the usage and
+        the error to stderr), 0 for ``--help``.
+
+    Examples
+    --------
+    Metrics of a small table of predictions, written as FITS:
+
+    >>> import contextlib, io, os, tempfile
+    >>> from astropy.table import Table
+    >>> from photoz_numba.cli import main
+    >>> path = os.path.join(tempfile.mkdtemp(), "predictions.fits")
+    >>> Table({"zspec": [0.5, 1.0, 2.0, 3.0],
+    ...        "z_phot": [0.52, 1.05, 1.97, 4.0]}).write(path)
+    >>> main(["evaluate", path])
+    rows 4, evaluated 4 (skipped 0 with masked z_phot or zspec)
+    sigma_NMAD 0.02595  outliers (|dz| > 0.15) 25.00%  bias 0.01917
+    0
+
+    An error is one line on stderr and exit code 1:
+
+    >>> stderr = io.StringIO()
+    >>> with contextlib.redirect_stderr(stderr):
+    ...     code = main(["evaluate", path, "--z-phot", "zp"])
+    >>> code
+    1
+    >>> print(stderr.getvalue(), end="")  # doctest: +ELLIPSIS
+    photoz-numba evaluate: error: "column 'zp' is not in '.../predictions.fits'"
+
+    Bad usage exits with argparse's code 2:
+
+    >>> with contextlib.redirect_stderr(io.StringIO()):
+    ...     try:
+    ...         main(["evaluate"])
+    ...     except SystemExit as exc:
+    ...         print(f"exit code {exc.code}")
+    exit code 2
+    """
     args = _parser().parse_args(argv)
     # A polite kill (SIGTERM) cleans up like Ctrl-C: no partial output.
     signal.signal(signal.SIGTERM, _interrupt)
