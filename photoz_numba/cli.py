@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 
 __all__ = ["main"]
@@ -504,8 +505,10 @@ def main(argv=None):
     exit code 2
     """
     args = _parser().parse_args(argv)
-    # A polite kill (SIGTERM) cleans up like Ctrl-C: no partial output.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # A polite kill (SIGTERM) cleans up like Ctrl-C: no partial output. Only
+    # the main thread may set handlers; the caller's is restored afterwards.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -516,6 +519,9 @@ def main(argv=None):
             raise
         print(f"photoz-numba {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

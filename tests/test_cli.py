@@ -203,3 +203,19 @@ def test_tune_writes_model_and_history(files, tmp_path):
     best = history[np.argmin(history["cv_score"])]
     assert len(history) == 5 and (model.k, model.lam) == (best["k"], best["lam"])
     assert f"k={model.k}" in result.stdout
+
+
+def test_main_restores_the_callers_sigterm_handler(tmp_path):
+    import signal
+    import threading
+    from photoz_numba.cli import main
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["evaluate", str(tmp_path / "absent.fits")]) == 1
+    assert signal.getsignal(signal.SIGTERM) is before
+    # From another thread (no handler can be set there) it still runs.
+    codes = []
+    worker = threading.Thread(
+        target=lambda: codes.append(main(["evaluate", str(tmp_path / "absent.fits")])))
+    worker.start()
+    worker.join()
+    assert codes == [1]
