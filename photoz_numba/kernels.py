@@ -189,7 +189,18 @@ def build_neighbour_index(x_train_t, leaf_size=None):
 
     Returns
     -------
-    `NeighbourIndex`
+    index : `NeighbourIndex`
+        The tree; pass it as ``*index`` to `predict_kernel`, or as
+        ``index`` to `nearest_neighbours`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from photoz_numba.kernels import build_neighbour_index
+    >>> x = np.random.default_rng(0).normal(size=(1000, 4))   # 1000 rows, 4 features
+    >>> index = build_neighbour_index(x.T, leaf_size=64)
+    >>> index.x_rows.shape, int((index.child == -1).sum()) >= 1000 // 64
+    ((1000, 4), True)
     """
     x = np.ascontiguousarray(np.asarray(x_train_t, dtype=np.float64).T)
     if leaf_size is None:
@@ -377,6 +388,35 @@ def nearest_neighbours(index, x_query, k):
 
     Ascending in (distance, training index); for tests and benchmarks of
     the neighbour search on its own.
+
+    Parameters
+    ----------
+    index : `NeighbourIndex`
+        From `build_neighbour_index`.
+    x_query : float64 array (n_query, n_feat)
+        The points whose neighbours are sought.
+    k : int
+        Neighbours per point, ``1 <= k <= n_train``.
+
+    Returns
+    -------
+    nbr_index : int64 array (n_query, k)
+        Training row of each neighbour.
+    nbr_dist2 : float64 array (n_query, k)
+        Its squared Euclidean distance.
+
+    Examples
+    --------
+    The same neighbours as a brute-force scan:
+
+    >>> import numpy as np
+    >>> from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    >>> rng = np.random.default_rng(0)
+    >>> x, queries = rng.normal(size=(500, 3)), rng.normal(size=(20, 3))
+    >>> nbr_index, nbr_dist2 = nearest_neighbours(build_neighbour_index(x.T), queries, 5)
+    >>> brute = np.argsort(((queries[:, None, :] - x[None]) ** 2).sum(-1), axis=1)[:, :5]
+    >>> bool((nbr_index == brute).all())
+    True
     """
     x_query = np.ascontiguousarray(x_query, dtype=np.float64)
     nbr_index = np.empty((x_query.shape[0], k), np.int64)
@@ -680,6 +720,32 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
         Filled with the number of neighbours in the final fit.
     status : int64 array (n_query,)
         Filled with ``STATUS_*`` bits.
+
+    Returns
+    -------
+    None
+        The results are written into ``z_phot``, ``z_phot_err``,
+        ``n_used`` and ``status``, which the caller allocates (so that a
+        pipeline can reuse them chunk after chunk).
+
+    Examples
+    --------
+    `~photoz_numba.PhotoZModel` calls this; directly, on plain arrays:
+
+    >>> import numpy as np
+    >>> from photoz_numba.kernels import (OFFSET_MODES, build_neighbour_index,
+    ...                                   predict_kernel)
+    >>> rng = np.random.default_rng(0)
+    >>> z_train = rng.uniform(0, 3, 400)
+    >>> x_train = np.column_stack([z_train, z_train ** 2]) + rng.normal(0, 0.01, (400, 2))
+    >>> x_query = np.array([[1.0, 1.0], [2.0, 4.0]])
+    >>> z_phot, z_err = np.empty(2), np.empty(2)
+    >>> n_used, status = np.empty(2, np.int64), np.empty(2, np.int64)
+    >>> predict_kernel(*build_neighbour_index(x_train.T), z_train, x_query,
+    ...                np.ones(2, bool), 20, 1.0, 0.01, 3.0, OFFSET_MODES["median"],
+    ...                z_phot, z_err, n_used, status)
+    >>> print(np.round(z_phot, 2), status)
+    [1. 2.] [0 0]
     """
     n_query, n_feat = x_query.shape
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
