@@ -258,13 +258,9 @@ class CalibrationReport:
     Errors 1.2 times too small: the pulls are too wide, too few fall
     within 1 and 2 sigma, and the PIT histogram is U-shaped.
 
-    >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba.calibration import calibration_report
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.uniform(0.2, 3, 500)
-    >>> err = rng.uniform(0.02, 0.1, 500)
-    >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+    >>> from photoz_numba.datasets import toy_predictions
+    >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
     >>> report = calibration_report(t)
     >>> print(report)
     <CalibrationReport of 500 pulls (of 500 rows; skipped 0 unpredicted, 0 invalid)
@@ -325,13 +321,9 @@ class CalibrationReport:
 
         Examples
         --------
-        >>> import numpy as np
-        >>> from astropy.table import Table
         >>> from photoz_numba.calibration import calibration_report
-        >>> rng = np.random.default_rng(0)
-        >>> z = rng.uniform(0.2, 3, 500)
-        >>> err = rng.uniform(0.02, 0.1, 500)
-        >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+        >>> from photoz_numba.datasets import toy_predictions
+        >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
         >>> table = calibration_report(t).to_table()
         >>> len(table), table.meta["n"], table.meta["column_z_phot_err"]
         (13, 500, 'z_phot_err')
@@ -433,13 +425,9 @@ def calibration_report(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_pho
     --------
     Pulls of errors that are 1.5 times too small:
 
-    >>> import numpy as np
-    >>> from astropy.table import Table
     >>> from photoz_numba.calibration import calibration_report
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.uniform(0.2, 3, 2000)
-    >>> err = rng.uniform(0.02, 0.1, 2000)
-    >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.5 * err), "z_phot_err": err})
+    >>> from photoz_numba.datasets import toy_predictions
+    >>> t = toy_predictions(2000, error_scale=1.5)   # errors 1.5 times too small
     >>> report = calibration_report(t)
     >>> round(report.std, 2), round(report.coverage[1], 3)
     (1.49, 0.491)

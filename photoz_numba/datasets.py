@@ -25,7 +25,7 @@ from . import conf
 
 __all__ = ["KALNA2024_URL", "KALNA2024_SHA256", "KALNA2024_BANDS",
            "load_kalna2024", "paper_sample", "stratified_split",
-           "stratified_kfold", "toy_catalogue"]
+           "stratified_kfold", "toy_catalogue", "toy_predictions"]
 
 KALNA2024_URL = ("https://raw.githubusercontent.com/Juli-Kalna/"
                  "JWST-ML-Galaxy-Photo-Z/main/all_with_z_spec_filtered.ascii")
@@ -356,3 +356,39 @@ def toy_catalogue(n=600, seed=1):
     table = Table({band: (mag * u.ABmag).to(u.uJy) for band, mag in magnitudes.items()})
     table["zspec"] = z
     return table
+
+
+def toy_predictions(n=500, error_scale=1.0, seed=0):
+    """Toy predictions with known errors, to try `photoz_numba.calibration` on.
+
+    ``zspec`` is uniform in [0.2, 3), ``z_phot_err`` uniform in
+    [0.02, 0.1), and ``z_phot = zspec + N(0, error_scale * z_phot_err)``:
+    the stated errors are ``error_scale`` times too small.
+
+    Parameters
+    ----------
+    n : int, optional
+        Number of galaxies.
+    error_scale : float, optional
+        True error over stated error (1: right errors).
+    seed : int, optional
+        Seed of the draws.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Columns ``zspec``, ``z_phot`` and ``z_phot_err``.
+
+    Examples
+    --------
+    >>> from photoz_numba.datasets import toy_predictions
+    >>> t = toy_predictions(1000, error_scale=1.5)
+    >>> pulls = (t["z_phot"] - t["zspec"]) / t["z_phot_err"]
+    >>> print(f"std of the pulls: {pulls.std():.2f}")
+    std of the pulls: 1.47
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0.2, 3, n)
+    err = rng.uniform(0.02, 0.1, n)
+    return Table({"zspec": z, "z_phot": z + rng.normal(0, error_scale * err),
+                  "z_phot_err": err})

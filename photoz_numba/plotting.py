@@ -140,13 +140,9 @@ def plot_pulls(report, pull_range=6.0, bins=60, title=None):
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> import matplotlib.pyplot as plt
-        >>> import numpy as np
-        >>> from astropy.table import Table
         >>> from photoz_numba.calibration import calibration_report
-        >>> rng = np.random.default_rng(0)
-        >>> z = rng.uniform(0.2, 3, 500)
-        >>> err = rng.uniform(0.02, 0.1, 500)
-        >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+        >>> from photoz_numba.datasets import toy_predictions
+        >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
         >>> import warnings
         >>> from photoz_numba.plotting import plot_pulls
         >>> with warnings.catch_warnings():  # the short chain warns
@@ -231,13 +227,9 @@ def plot_pit(report, title=None):
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> import matplotlib.pyplot as plt
-        >>> import numpy as np
-        >>> from astropy.table import Table
         >>> from photoz_numba.calibration import calibration_report
-        >>> rng = np.random.default_rng(0)
-        >>> z = rng.uniform(0.2, 3, 500)
-        >>> err = rng.uniform(0.02, 0.1, 500)
-        >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+        >>> from photoz_numba.datasets import toy_predictions
+        >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
         >>> from photoz_numba.plotting import plot_pit
         >>> report = calibration_report(t)
         >>> report.pit_counts
@@ -307,15 +299,12 @@ def plot_coverage(reports, labels=None, title=None):
         >>> matplotlib.use("Agg")
         >>> import matplotlib.pyplot as plt
         >>> import numpy as np
-        >>> from astropy.table import Table
         >>> from photoz_numba.calibration import calibration_report
-        >>> rng = np.random.default_rng(0)
-        >>> z = rng.uniform(0.2, 3, 500)
-        >>> err = rng.uniform(0.02, 0.1, 500)
-        >>> t = Table({"zspec": z, "z_phot": z + rng.normal(0, 1.2 * err), "z_phot_err": err})
+        >>> from photoz_numba.datasets import toy_predictions
+        >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
         >>> from photoz_numba.plotting import plot_coverage
         >>> before = calibration_report(t)
-        >>> t["z_phot_err"] = 1.2 * err
+        >>> t["z_phot_err"] = 1.2 * t["z_phot_err"]
         >>> after = calibration_report(t)
         >>> figure = plot_coverage([before, after], labels=["raw", "x 1.2"])
         >>> for line in figure.axes[0].get_lines()[:3]:
