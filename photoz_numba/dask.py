@@ -20,12 +20,9 @@ OUTPUT_DTYPES = {"z_phot": "float64", "z_phot_err": "float64",
 
 
 def _output_dtypes(model):
-    if not model.is_calibrated:
-        return OUTPUT_DTYPES
-    dtypes = dict(OUTPUT_DTYPES)
-    flag, n_used = dtypes.pop("z_phot_flag"), dtypes.pop("z_phot_nused")
-    return dtypes | {"z_phot_err_raw": "float64", "z_phot_flag": flag,
-                     "z_phot_nused": n_used}
+    """The model's output columns, in its order, with their dtypes."""
+    dtypes = OUTPUT_DTYPES | {"z_phot_err_raw": "float64"}
+    return {name: dtypes[name] for name in model._output_columns()}
 
 
 def _input_columns(model):

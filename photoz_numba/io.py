@@ -376,17 +376,16 @@ def read_model(path):
 # -- catalogues ------------------------------------------------------------------
 
 #: FITS formats and numpy types of the columns `predict_fits` appends.
-_OUTPUT_FITS_COLUMNS = (("z_phot", "D", ">f8"), ("z_phot_err", "D", ">f8"),
-                        ("z_phot_flag", "I", ">i2"), ("z_phot_nused", "J", ">i4"))
-_RAW_ERROR_FITS_COLUMN = ("z_phot_err_raw", "D", ">f8")
+# FITS format and dtype of each column predict can add.
+_OUTPUT_FITS_FORMATS = {"z_phot": ("D", ">f8"), "z_phot_err": ("D", ">f8"),
+                        "z_phot_err_raw": ("D", ">f8"), "z_phot_flag": ("I", ">i2"),
+                        "z_phot_nused": ("J", ">i4")}
 _FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
 def _output_fits_columns(model):
-    """The appended columns: a calibrated model adds z_phot_err_raw."""
-    if not model.is_calibrated:
-        return _OUTPUT_FITS_COLUMNS
-    return (*_OUTPUT_FITS_COLUMNS[:2], _RAW_ERROR_FITS_COLUMN, *_OUTPUT_FITS_COLUMNS[2:])
+    """The appended columns, in the model's order: (name, format, dtype)."""
+    return tuple((name, *_OUTPUT_FITS_FORMATS[name]) for name in model._output_columns())
 
 
 def _parse_unit(text):
@@ -401,7 +400,7 @@ def _parse_unit(text):
     return named if isinstance(named, (u.UnitBase, u.FunctionUnitBase)) else None
 
 
-def _output_header(table_hdu, columns=_OUTPUT_FITS_COLUMNS):
+def _output_header(table_hdu, columns):
     """Header of the output table: the input's, plus the z_phot columns.
 
     Built from the input header card by card (BinTableHDU.from_columns
