@@ -900,10 +900,7 @@ class PhotoZModel:
     @staticmethod
     def _nearest_distance(train, x_query):
         """Distance of each query to its nearest training galaxy of a band
-        pattern (a k-d tree, built once per pattern; only calibrations of
-        the 'error_distance' form ask for it)."""
-        tree = train.get("tree")
-        if tree is None:
-            from scipy.spatial import cKDTree
-            tree = train["tree"] = cKDTree(train["x_train_t"].T)
-        return tree.query(x_query, k=1)[0]
+        pattern, searched in the pattern's neighbour index (only
+        calibrations of the 'error_distance' form ask for it)."""
+        from .kernels import nearest_neighbours
+        return np.sqrt(nearest_neighbours(train["index"], x_query, 1)[1][:, 0])
