@@ -179,6 +179,24 @@ def test_tree_neighbours_match_brute_force(rng, leaf_size, k):
     np.testing.assert_array_equal(dist2, expected_dist2)
 
 
+@pytest.mark.parametrize("k", [1, 7, 50, 300, 2000])
+def test_scan_neighbours_match_brute_force(rng, k):
+    """A single-leaf index larger than the scan's threshold sample (so the
+    threshold is estimated, then corrected), with exact ties: the same
+    neighbours and distances as the reference; a block of identical rows
+    (distance 0 for many rows at once) too."""
+    from photoz_numba.kernels import _SAMPLE, build_neighbour_index, nearest_neighbours
+    x, query = _tied_data(rng, n_train=2000)
+    x[-300:] = x[0]
+    query = np.vstack([query, x[:1]])
+    index = build_neighbour_index(x.T)
+    assert len(index.child) == 1 and len(x) > _SAMPLE
+    nbr, dist2 = nearest_neighbours(index, query, k)
+    expected_nbr, expected_dist2 = _brute_neighbours(x, query, k)
+    np.testing.assert_array_equal(nbr, expected_nbr)
+    np.testing.assert_array_equal(dist2, expected_dist2)
+
+
 def test_tree_neighbours_match_ckdtree(rng):
     """Distances agree with scipy's cKDTree (whose tie order is its own)."""
     from scipy.spatial import cKDTree
@@ -267,7 +285,7 @@ def test_large_training_set_uses_a_tree_and_two_threads_agree(rng):
     import numba
     x = rng.normal(size=(20 * LEAF_SIZE, 6))
     z = np.abs(x[:, 0]) + 0.1 * rng.normal(size=len(x))
-    index = build_neighbour_index(x.T)
+    index = build_neighbour_index(x.T, leaf_size=LEAF_SIZE)
     assert (index.child < 0).sum() > 16
     query = rng.normal(size=(700, 6))
     results = []
