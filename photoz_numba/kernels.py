@@ -722,23 +722,9 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
         for i in range(1, width):
             l_b[i] = col_b[i] / pivot
         j += 2
-    # Forward then back substitution: L w = y, L^T alpha = w.
     for i in range(n):
         alpha[i] = y[i]
-    for m in range(n):
-        w_m = alpha[m] / chol_t[m, m]
-        alpha[m] = w_m
-        l_row = chol_t[m, m + 1:n]
-        rest = alpha[m + 1:n]
-        for i in range(n - m - 1):
-            rest[i] -= l_row[i] * w_m
-    for i in range(n - 1, -1, -1):
-        l_row = chol_t[i, i + 1:n]
-        rest = alpha[i + 1:n]
-        s = alpha[i]
-        for m in range(n - i - 1):
-            s -= l_row[m] * rest[m]
-        alpha[i] = s / chol_t[i, i]
+    _cho_solve(chol_t, n, alpha, 0)
     z_phot = c
     for i in range(n):
         z_phot += alpha[i] * kvec[i]
@@ -747,6 +733,88 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
     for i in range(n):
         sum_r2 += alpha[i] * alpha[i]
     return z_phot, lam * np.sqrt(sum_r2 / n), True
+
+
+@njit(fastmath=_FASTMATH, **_JIT)
+def _cho_solve(chol_t, n, x, first):
+    """Solve (L L^T) x' = x in place, L from `_ridge_fit`'s ``chol_t``:
+    forward then back substitution, L w = x, L^T x' = w. Entries of ``x``
+    before ``first`` must be 0 (they stay 0 through the forward pass,
+    which therefore starts there)."""
+    for m in range(first, n):
+        w_m = x[m] / chol_t[m, m]
+        x[m] = w_m
+        l_row = chol_t[m, m + 1:n]
+        rest = x[m + 1:n]
+        for i in range(n - m - 1):
+            rest[i] -= l_row[i] * w_m
+    for i in range(n - 1, -1, -1):
+        l_row = chol_t[i, i + 1:n]
+        rest = x[i + 1:n]
+        s = x[i]
+        for m in range(n - i - 1):
+            s -= l_row[m] * rest[m]
+        x[i] = s / chol_t[i, i]
+
+
+@njit(fastmath=_FASTMATH, **_JIT)
+def _refit_without(chol_t, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, scratch,
+                   v, w_a, w_b):
+    """The clipped refit when one or two neighbours are dropped, from the
+    full fit's factor instead of a new one.
+
+    With A = K + lam I on all n neighbours, B = A^-1, S the kept and D
+    the dropped neighbours, the kept system's inverse is B_SS - B_SD
+    B_DD^-1 B_DS (block inversion). So with v = B y' (y' = z - c' on S,
+    0 on D, c' the kept neighbours' offset) and w_d = B e_d for d in D:
+    alpha_S = v_S - w_S (W^-1 v_D), W = B_DD. That is 1 + n_drop solves
+    with the factor in hand, instead of refactorising. ``kept_z`` holds
+    the kept neighbours' redshifts. Returns (z_phot, rms residual, ok);
+    not ok (W not positive definite in floating point) asks for the
+    direct refit.
+    """
+    n_keep = n - n_drop
+    c = _offset(kept_z, n_keep, mode, scratch)
+    for i in range(n):
+        v[i] = z_nbr[i] - c
+    d_a = dropped[0]
+    d_b = dropped[n_drop - 1]
+    v[d_a] = 0.0
+    v[d_b] = 0.0
+    _cho_solve(chol_t, n, v, 0)
+    for i in range(n):
+        w_a[i] = 0.0
+    w_a[d_a] = 1.0
+    _cho_solve(chol_t, n, w_a, d_a)
+    y_b = 0.0
+    if n_drop == 1:
+        if not w_a[d_a] > 0.0:
+            return np.nan, np.nan, False
+        y_a = v[d_a] / w_a[d_a]
+    else:
+        for i in range(n):
+            w_b[i] = 0.0
+        w_b[d_b] = 1.0
+        _cho_solve(chol_t, n, w_b, d_b)
+        w_aa = w_a[d_a]
+        w_ab = w_a[d_b]
+        w_bb = w_b[d_b]
+        det = w_aa * w_bb - w_ab * w_ab
+        if not (w_aa > 0.0 and det > 0.0):
+            return np.nan, np.nan, False
+        y_a = (w_bb * v[d_a] - w_ab * v[d_b]) / det
+        y_b = (w_aa * v[d_b] - w_ab * v[d_a]) / det
+    z_phot = c
+    sum_r2 = 0.0
+    for i in range(n):
+        if i == d_a or i == d_b:
+            continue
+        alpha_i = v[i] - y_a * w_a[i]
+        if n_drop == 2:
+            alpha_i -= y_b * w_b[i]
+        z_phot += alpha_i * kvec[i]
+        sum_r2 += alpha_i * alpha_i
+    return z_phot, lam * np.sqrt(sum_r2 / n_keep), True
 
 
 @njit(**_JIT)
@@ -918,6 +986,8 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
         work2 = np.empty(k)
         scratch = np.empty(k)
         keep = np.empty(k, np.int64)
+        dropped = np.empty(k, np.int64)
+        w_b = np.empty(k)
         n_previous = 0
         for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
             q = by_place[rank]
@@ -960,11 +1030,24 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, z_
             if ok:
                 limit = clip_sigma * err
                 n_keep = 0
+                n_drop = 0
                 for i in range(n):
                     if not abs(lam * alpha[i]) > limit:
                         keep[n_keep] = i
+                        row[n_keep] = z_nbr[i]
                         n_keep += 1
-                if 0 < n_keep < n:
+                    else:
+                        dropped[n_drop] = i
+                        n_drop += 1
+                refitted = False
+                if 0 < n_keep < n and n_drop <= 2:
+                    zp_new, err_new, refitted = _refit_without(
+                        chol_t, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row,
+                        scratch, y, work, w_b)
+                    if refitted:
+                        zp, err = zp_new, err_new
+                        n_final = n_keep
+                if 0 < n_keep < n and not refitted:
                     # Compact in place (keep is increasing, keep[a] >= a).
                     # Cholesky columns before the first dropped neighbour
                     # are those of the submatrix's factor.
