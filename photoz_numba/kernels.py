@@ -769,12 +769,37 @@ def _refit_without(chol_t, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, s
     0 on D, c' the kept neighbours' offset) and w_d = B e_d for d in D:
     alpha_S = v_S - w_S (W^-1 v_D), W = B_DD. That is 1 + n_drop solves
     with the factor in hand, instead of refactorising. ``kept_z`` holds
-    the kept neighbours' redshifts. Returns (z_phot, rms residual, ok);
+    the kept neighbours' redshifts, ``scratch`` the full fit's sorted by
+    `_offset` when the offset is the median. Returns (z_phot, rms residual, ok);
     not ok (W not positive definite in floating point) asks for the
     direct refit.
     """
     n_keep = n - n_drop
-    c = _offset(kept_z, n_keep, mode, scratch)
+    if mode == 1:
+        # ``scratch`` still holds the full fit's z sorted (`_offset`): the
+        # kept ones' median is read off it with the dropped values taken out.
+        skip_a = z_nbr[dropped[0]]
+        skip_b = z_nbr[dropped[n_drop - 1]]
+        pending_a = True
+        pending_b = n_drop == 2
+        m = 0
+        for i in range(n):
+            value = scratch[i]
+            if pending_a and value == skip_a:
+                pending_a = False
+                continue
+            if pending_b and value == skip_b:
+                pending_b = False
+                continue
+            scratch[m] = value
+            m += 1
+        half = n_keep // 2
+        if n_keep % 2 == 1:
+            c = scratch[half]
+        else:
+            c = 0.5 * (scratch[half - 1] + scratch[half])
+    else:
+        c = _offset(kept_z, n_keep, mode, scratch)
     for i in range(n):
         v[i] = z_nbr[i] - c
     d_a = dropped[0]
