@@ -19,9 +19,11 @@ Sections (``--skip`` any of them):
     ``benchmarks/results/throughput_vs_k.png``.
 ``large``
     Fit on 10^6 training galaxies (the training part resampled with
-    noise), predict at k = 50, against the small training set's rate; the
-    neighbour search alone with the package's k-d tree, scipy's cKDTree
-    and the whole scan.
+    noise), predict at k = 50, against the small training set's rate,
+    with the exact search and the approximate one (``--search-eps``),
+    and the accuracy of each on the seed-0 test part; the neighbour
+    search alone with the package's k-d tree, scipy's cKDTree and the
+    whole scan.
 ``startup``
     A fresh process's import + fit + first predict of 1000 galaxies, with
     an empty Numba cache (cold: compiles) and with it warm.
@@ -177,20 +179,32 @@ def plot_throughput(table, path):
 def large(train, sample, args, results):
     from scipy.spatial import cKDTree
     from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    from photoz_numba.metrics import outlier_fraction, sigma_nmad
     big = resample_training(train, args.n_large_train, seed=11)
     start = time.perf_counter()
     model_big = quiet_fit(big, k=50)
     fit_s = time.perf_counter() - start
+    model_approx = quiet_fit(big, k=50, search_eps=args.search_eps)
     model_small = quiet_fit(train, k=50)
     queries = resample(sample, args.n_large_queries, seed=12)
-    model_big.predict(queries[:200])
-    model_small.predict(queries[:200])
+    for model in (model_big, model_approx, model_small):
+        model.predict(queries[:200])
     times = timed({"small_1": lambda: model_small.predict(queries, n_threads=1),
                    "big_1": lambda: model_big.predict(queries, n_threads=1),
+                   "approx_1": lambda: model_approx.predict(queries, n_threads=1),
                    "small_2": lambda: model_small.predict(queries, n_threads=2),
-                   "big_2": lambda: model_big.predict(queries, n_threads=2)}, args.repeat)
+                   "big_2": lambda: model_big.predict(queries, n_threads=2),
+                   "approx_2": lambda: model_approx.predict(queries, n_threads=2)},
+                  args.repeat)
     n = len(queries)
     r = {name: rate(n, t)[0] for name, t in times.items()}
+    # Accuracy on the seed-0 test part: the exact and the approximate search.
+    _, test = stratified_split(sample, z="zspec", seed=0)
+    z_spec = np.asarray(test["zspec"])
+    accuracy = {}
+    for name, model in (("exact", model_big), ("approx", model_approx), ("small", model_small)):
+        z_phot = np.asarray(model.predict(test)["z_phot"])
+        accuracy[name] = (sigma_nmad(z_phot, z_spec), outlier_fraction(z_phot, z_spec))
     # Neighbour search alone, 1 thread for ours (cKDTree.query is serial too).
     features, _ = model_big._features(queries, None)
     x_query = np.ascontiguousarray((features - model_big.feature_mean_) / model_big.feature_std_)
@@ -218,12 +232,27 @@ def large(train, sample, args, results):
         "rate_small_2_threads": r["small_2"], "rate_large_2_threads": r["big_2"],
         "ratio_large_over_small_1_thread": r["big_1"] / r["small_1"],
         "ratio_large_over_small_2_threads": r["big_2"] / r["small_2"],
+        "search_eps": args.search_eps,
+        "rate_approx_1_thread": r["approx_1"], "rate_approx_2_threads": r["approx_2"],
+        "ratio_approx_over_small_1_thread": r["approx_1"] / r["small_1"],
+        "ratio_approx_over_small_2_threads": r["approx_2"] / r["small_2"],
+        "test_sigma_nmad_exact": accuracy["exact"][0],
+        "test_outliers_exact": accuracy["exact"][1],
+        "test_sigma_nmad_approx": accuracy["approx"][0],
+        "test_outliers_approx": accuracy["approx"][1],
+        "test_sigma_nmad_small": accuracy["small"][0],
+        "test_outliers_small": accuracy["small"][1],
         "nn_rate_tree": nn_rate["tree"], "nn_rate_ckdtree": nn_rate["ckdtree"],
         "nn_rate_whole_scan": nn_rate["brute"]}
     print(f"10^6 training: fit {fit_s:.1f} s (n_train={args.n_large_train:,}); predict k=50 "
           f"{r['big_1']:,.0f} gal/s on 1 thread = {r['big_1'] / r['small_1']:.1%} of the "
           f"3684-galaxy model's {r['small_1']:,.0f}; 2 threads {r['big_2']:,.0f} = "
           f"{r['big_2'] / r['small_2']:.1%} of {r['small_2']:,.0f}", flush=True)
+    print(f"  approximate search (search_eps={args.search_eps:g}): {r['approx_1']:,.0f} gal/s "
+          f"on 1 thread = {r['approx_1'] / r['small_1']:.1%} of the 3684-galaxy model; "
+          f"2 threads {r['approx_2']:,.0f} = {r['approx_2'] / r['small_2']:.1%}", flush=True)
+    print("  seed-0 test part, sigma_NMAD / outliers: " + ", ".join(
+        f"{name} {a[0]:.5f} / {a[1]:.2%}" for name, a in accuracy.items()), flush=True)
     print(f"  neighbour search alone (k=50, 1 thread): k-d tree {nn_rate['tree']:,.0f} "
           f"gal/s, scipy cKDTree {nn_rate['ckdtree']:,.0f} (tree x"
           f"{nn_rate['tree'] / nn_rate['ckdtree']:.1f}), whole scan {nn_rate['brute']:,.0f} "
@@ -349,6 +378,9 @@ def main(argv=None):
     parser.add_argument("--n-baseline", type=int, default=3000)
     parser.add_argument("--n-large-train", type=int, default=1_000_000)
     parser.add_argument("--n-large-queries", type=int, default=20_000)
+    parser.add_argument("--search-eps", type=float, default=3.0,
+                        help="PhotoZModel(search_eps=...) of the large section's "
+                             "approximate variant")
     parser.add_argument("--n-memory", type=int, default=1_000_000)
     parser.add_argument("--tune-trials", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)

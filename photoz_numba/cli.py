@@ -146,7 +146,7 @@ def _fit(args):
         raise FileExistsError(f"{args.output!r} exists; pass --overwrite to replace it")
     table = _read_table(args.train, "training table")
     params = {name: getattr(args, name) for name in
-              ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band")
+              ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps")
               if getattr(args, name) is not None}
     if params.get("clip_sigma", 1) <= 0:
         params["clip_sigma"] = None
@@ -416,6 +416,9 @@ def _model_options(parser):
     parser.add_argument("--lam", type=float, help="ridge regularisation")
     parser.add_argument("--clip-sigma", type=float,
                         help="clipping threshold in RMS residuals; <= 0 disables")
+    parser.add_argument("--search-eps", type=float,
+                        help="0 (default): exact neighbours; > 0: approximate search "
+                             "(within 1 + eps of the true distances) for large training sets")
     parser.add_argument("--offset", choices=["median", "mean", "none"],
                         help="fit around the neighbours' median, mean, or 0")
     parser.add_argument("--magnitude-band",

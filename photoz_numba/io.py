@@ -222,6 +222,7 @@ def write_model(model, path, overwrite=False):
     header["MINBANDS"] = (int(model.min_bands), "fewest usable bands predicted")
     header["SNRMIN"] = (float(model.snr_min) if model.snr_min is not None else -1.0,
                         "S/N below which a band is missing (-1: none)")
+    header["SRCHEPS"] = (float(model.search_eps), "neighbour search: 0 exact, else 1+eps approx")
     calibration = getattr(model, "calibration_", None)
     if calibration is not None:
         header["PZCALIB"] = (calibration.form, "z_phot_err calibration form")
@@ -342,7 +343,9 @@ def read_model(path):
                         snr_min=None if header["SNRMIN"] < 0 else float(header["SNRMIN"]),
                         error_columns={band: str(col) for band, col in
                                        zip(band_names, bands["error_column"])
-                                       if str(col)} or None)
+                                       if str(col)} or None,
+                        # Files written before search_eps existed: exact.
+                        search_eps=float(header.get("SRCHEPS", 0.0)))
     try:
         magnitudes = np.column_stack([np.ma.filled(training[band], np.nan).astype(np.float64)
                                       for band in band_names])

@@ -64,6 +64,10 @@ def test_stated_units_and_columns_survive(tmp_path):
     model.write(tmp_path / "m.fits")
     again = PhotoZModel.read(tmp_path / "m.fits")
     assert again.columns == {"g": "G_FLUX"} and again.clip_sigma is None
+    assert again.search_eps == 0.0
+    model.search_eps = 2.5
+    model.write(tmp_path / "m.fits", overwrite=True)
+    assert PhotoZModel.read(tmp_path / "m.fits").search_eps == 2.5
     assert again.units == {"g": "uJy", "r": "uJy", "i": "uJy"}
     _same(model.predict(table), again.predict(table))
 

@@ -222,6 +222,30 @@ def test_scan_neighbours_match_brute_force(rng, k):
     np.testing.assert_array_equal(dist2, expected_dist2)
 
 
+@pytest.mark.parametrize("eps", [0.5, 3.0])
+def test_approximate_search_is_within_one_plus_eps(rng, eps):
+    """A tree search with eps > 0: each neighbour within (1 + eps) times
+    the true distance of its rank (the guarantee), mostly the true ones,
+    and fewer exact ones as eps grows; a scanned index ignores eps."""
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    x = rng.normal(size=(20000, 6))
+    query = rng.normal(size=(300, 6))
+    exact_nbr, exact_d2 = _brute_neighbours(x, query, 20)
+    index = build_neighbour_index(x.T, eps=eps)
+    assert len(index.child) > 1 and index.shrink == 1 / (1 + eps) ** 2
+    nbr, d2 = nearest_neighbours(index, query, 20)
+    assert (np.diff(d2, axis=1) >= 0).all()
+    assert (np.sqrt(d2) <= (1 + eps) * np.sqrt(exact_d2) * (1 + 1e-12)).all()
+    assert (d2 > exact_d2).any()         # it is approximate...
+    recall = np.mean([len(np.intersect1d(a, b)) for a, b in zip(nbr, exact_nbr)]) / 20
+    assert recall > (0.9 if eps < 1 else 0.5)     # ...but mostly right
+    scan = build_neighbour_index(x[:3000].T, eps=eps)
+    np.testing.assert_array_equal(nearest_neighbours(scan, query, 20)[0],
+                                  _brute_neighbours(x[:3000], query, 20)[0])
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        build_neighbour_index(x.T, eps=-1)
+
+
 def test_tree_neighbours_match_ckdtree(rng):
     """Distances agree with scipy's cKDTree (whose tie order is its own)."""
     from scipy.spatial import cKDTree
@@ -354,3 +378,35 @@ def test_predict_in_row_chunks_is_bit_identical(split, monkeypatch):
         np.testing.assert_array_equal(np.ma.getmaskarray(whole[name]),
                                       np.ma.getmaskarray(chunked[name]))
     assert (whole["z_phot_flag"] != 0).sum() > 50
+
+
+_PREDICT_SCRIPT = """
+import sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample, stratified_split
+train, test = stratified_split(paper_sample(load_kalna2024()), z="zspec", seed=3)
+out = PhotoZModel(list(KALNA2024_BANDS)).fit(train).predict(test)
+np.save(sys.argv[1], np.column_stack([out["z_phot"].filled(np.nan),
+                                      out["z_phot_err"].filled(np.nan)]))
+"""
+
+
+def test_compiled_and_cached_kernels_agree_bitwise(sample, tmp_path):
+    """A process that compiles the kernels (empty Numba cache) and one that
+    loads them from that cache predict bit-identically. Guards the
+    fastmath functions: were the compiler to optimise a callee differently
+    when compiling it with its caller than when loading it cached, results
+    would change in the last bit between a first run and the next."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    results = []
+    for run in ("compiled", "cached"):
+        subprocess.run([sys.executable, "-c", _PREDICT_SCRIPT, str(tmp_path / run)],
+                       env=env, check=True)
+        results.append(np.load(tmp_path / f"{run}.npy"))
+    assert np.isfinite(results[0]).all()
+    np.testing.assert_array_equal(results[0], results[1])

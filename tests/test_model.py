@@ -183,6 +183,8 @@ def test_output_columns_already_present():
     (dict(magnitude_band="u"), ValueError, "magnitude_band 'u'"),
     (dict(columns=["g"]), TypeError, "columns"),
     (dict(columns={"u": "U"}), ValueError, "columns"),
+    (dict(search_eps=-0.5), ValueError, "search_eps"),
+    (dict(search_eps=np.inf), ValueError, "search_eps"),
 ])
 def test_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
