@@ -325,8 +325,8 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
     inf32 = np.float32(np.inf)
     threshold = inf32
     n_sample = min(n, _SAMPLE)
-    if n_sample < n:
-        target = 2.0 * k * n_sample / n + 4.0
+    target = 2.0 * k * n_sample / n + 4.0
+    if n_sample < n and target < 0.5 * n_sample:
         threshold = state[0]
         if not (0.0 < threshold < inf32):
             threshold = np.float32(1.0)
@@ -350,8 +350,9 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
         if threshold > 0.0:
             state[0] = threshold
     n_cand = _collect(d2_rows, n, -1.0, threshold, cand)
-    while n_cand < k:
-        # Too few rows passed (rare): widen and take those it adds.
+    while n_cand < k and threshold < inf32:
+        # Too few rows passed (rare): widen and take those it adds. (Only
+        # a NaN query leaves fewer than k at an infinite threshold.)
         low = threshold
         threshold = max(np.float32(2.0) * threshold, np.float32(1e-30))
         if not threshold < 1e30:
@@ -549,6 +550,9 @@ def _nearest_all(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shri
             for i in range(n):
                 nbr_index[q, i] = order[nbr_pos[i]]
                 nbr_dist2[q, i] = nbr_d2[i]
+            for i in range(n, k):       # a query with NaN has no neighbours
+                nbr_index[q, i] = -1
+                nbr_dist2[q, i] = np.inf
 
 
 def nearest_neighbours(index, x_query, k):
@@ -569,9 +573,10 @@ def nearest_neighbours(index, x_query, k):
     Returns
     -------
     nbr_index : int64 array (n_query, k)
-        Training row of each neighbour.
+        Training row of each neighbour (-1 for a query with NaN, which
+        has none).
     nbr_dist2 : float64 array (n_query, k)
-        Its squared Euclidean distance.
+        Its squared Euclidean distance (inf where there is none).
 
     Examples
     --------

@@ -220,6 +220,11 @@ def test_scan_neighbours_match_brute_force(rng, k):
     expected_nbr, expected_dist2 = _brute_neighbours(x, query, k)
     np.testing.assert_array_equal(nbr, expected_nbr)
     np.testing.assert_array_equal(dist2, expected_dist2)
+    # A query with NaN has no neighbours (and does not hang the scan).
+    nan_query = np.full((1, x.shape[1]), np.nan)
+    for nan_index in (index, build_neighbour_index(x.T, leaf_size=64)):
+        nbr, dist2 = nearest_neighbours(nan_index, nan_query, k)
+        assert (nbr == -1).all() and np.isinf(dist2).all()
 
 
 @pytest.mark.parametrize("eps", [0.5, 3.0])
