@@ -272,6 +272,18 @@ def _box_d2(lo, hi, node, query):
 
 
 @njit(**_JIT)
+def _row_d2(x_row, query):
+    """Squared distance of a row to the query, summed feature by feature
+    in index order: the exact distance every search reports."""
+    diff = x_row[0] - query[0]
+    d2 = diff * diff
+    for f in range(1, query.shape[0]):
+        diff = x_row[f] - query[f]
+        d2 += diff * diff
+    return d2
+
+
+@njit(**_JIT)
 def _search_scratch(n_train, scan, k, n_feat):
     """Per-block scratch of the neighbour search (see `_nearest`): float32
     distances (a whole training set's for a scan, else a leaf chunk's),
@@ -363,12 +375,7 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
     while True:
         for c in range(n_cand):
             pos = cand[c]
-            x_row = x_rows[pos]
-            diff = x_row[0] - query[0]
-            d2 = diff * diff
-            for f in range(1, n_feat):
-                diff = x_row[f] - query[f]
-                d2 += diff * diff
+            d2 = _row_d2(x_rows[pos], query)
             if d2 > worst:
                 continue
             size = _insert(order, nbr_pos, nbr_d2, size, k, pos, d2)
@@ -521,12 +528,7 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
                 if d2_chunk[j] > screen:
                     continue
                 pos = s + j
-                x_row = x_rows[pos]
-                diff = x_row[0] - query[0]
-                d2 = diff * diff
-                for f in range(1, n_feat):
-                    diff = x_row[f] - query[f]
-                    d2 += diff * diff
+                d2 = _row_d2(x_rows[pos], query)
                 if d2 > worst:
                     continue
                 size = _insert(order, nbr_pos, nbr_d2, size, k, pos, d2)
@@ -919,15 +921,9 @@ def _bound_from(x_rows, query, nbr_pos, n):
     """Largest squared distance from ``query`` to the rows ``nbr_pos[:n]``,
     summed as in `_nearest`: n distinct rows are at most that far, so the
     k-th nearest (k <= n) is too."""
-    n_feat = x_rows.shape[1]
     bound = 0.0
     for i in range(n):
-        x_row = x_rows[nbr_pos[i]]
-        d2 = 0.0
-        for f in range(n_feat):
-            diff = x_row[f] - query[f]
-            d2 += diff * diff
-        bound = max(bound, d2)
+        bound = max(bound, _row_d2(x_rows[nbr_pos[i]], query))
     return bound
 
 

@@ -175,7 +175,7 @@ class PhotoZModel:
         (20, 0.1, 0.1, 3.0)
         >>> PhotoZModel(**params)  # doctest: +NORMALIZE_WHITESPACE
         PhotoZModel(bands=['g', 'r', 'i'], k=20, gamma=0.1, lam=0.1, clip_sigma=3.0,
-                    offset='median', magnitude_band='auto', min_bands=2)
+                    offset='median', magnitude_band='auto', min_bands=2, search_eps=0.0)
         """
         return {name: getattr(self, name) for name in self._PARAMS}
 
