@@ -1047,7 +1047,10 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, sh
                 continue
             query = x_query[q]
             bound = np.inf
-            if n_previous == k and not scan:
+            # Seeding with the previous galaxy's neighbours is exact-safe
+            # only: an approximate search's result would then depend on
+            # which galaxy came before (on chunking, say).
+            if n_previous == k and not scan and shrink == 1.0:
                 bound = _bound_from(x_rows, query, nbr_pos, k)
             n = _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink,
                          query, k, *search, bound)

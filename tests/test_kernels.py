@@ -251,6 +251,36 @@ def test_approximate_search_is_within_one_plus_eps(rng, eps):
         build_neighbour_index(x.T, eps=-1)
 
 
+def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
+    """With eps > 0 a galaxy's neighbours (so its z_phot) must not depend on
+    which galaxies are predicted with it or in what order (chunked files,
+    Dask partitions): the same bits alone, in a shuffled batch and whole."""
+    from photoz_numba.kernels import OFFSET_MODES, build_neighbour_index, predict_kernel
+    # Clustered rows and queries (like a training set resampled with
+    # noise): consecutive queries are close, where seeding one's search
+    # with the other's neighbours would change an approximate result.
+    centres = rng.normal(size=(500, 6))
+    x = centres[rng.integers(0, 500, 30000)] + 0.1 * rng.normal(size=(30000, 6))
+    z = np.abs(x[:, 0]) + 0.05 * rng.normal(size=len(x))
+    index = build_neighbour_index(x.T, eps=3.0)
+    query = centres[rng.integers(0, 500, 4000)] + 0.01 * rng.normal(size=(4000, 6))
+
+    def predict(rows):
+        n = len(rows)
+        out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+        predict_kernel(*index, z, np.ascontiguousarray(rows), np.ones(n, dtype=bool), 30,
+                       0.5, 0.05, 3.0, OFFSET_MODES["median"], *out)
+        return out[0]
+
+    whole = predict(query)
+    shuffle = rng.permutation(len(query))
+    shuffled = np.empty_like(whole)
+    shuffled[shuffle] = predict(query[shuffle])
+    np.testing.assert_array_equal(shuffled, whole)
+    alone = np.array([predict(query[i:i + 1])[0] for i in range(0, 4000, 100)])
+    np.testing.assert_array_equal(alone, whole[::100])
+
+
 def test_tree_neighbours_match_ckdtree(rng):
     """Distances agree with scipy's cKDTree (whose tie order is its own)."""
     from scipy.spatial import cKDTree
