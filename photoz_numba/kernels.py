@@ -204,9 +204,9 @@ def build_neighbour_index(x_train_t, leaf_size=None, eps=0.0):
         Most rows per k-d tree leaf. By default a training set of up to
         `SCAN_ROWS` rows is one leaf, searched by a whole scan, and a
         larger one a tree of `LEAF_SIZE`-row leaves (`APPROX_LEAF_SIZE`
-        with ``eps``). At least the number
-        of rows gives one leaf (a scan). Whatever the choice, the same
-        neighbours come out in the same order: only the speed differs.
+        with ``eps``). At least the number of rows gives one leaf (a
+        scan). Whatever the choice, the same neighbours come out in the
+        same order: only the speed differs.
     eps : float, optional
         0 (default) for the exact k nearest. Above 0, a tree search skips
         any tree node more than ``1 / (1 + eps)`` times as far as the
@@ -281,6 +281,16 @@ def _row_d2(x_row, query):
         diff = x_row[f] - query[f]
         d2 += diff * diff
     return d2
+
+
+@njit(**_JIT)
+def _screen(worst, slack, widen):
+    """The float32 squared distance that every row within the exact
+    squared distance ``worst`` stays under when screened in float32
+    (``slack`` and ``widen``: the rounding bounds of `_nearest`); inf for
+    an infinite ``worst``."""
+    reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
+    return np.float32(reach * reach * widen * (1.0 + 1e-6))
 
 
 @njit(**_JIT)
@@ -385,8 +395,7 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
             break
         # Every row within the k-th distance passes this float32 screen:
         # rows between it and the threshold are still to be measured.
-        reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
-        screen = np.float32(reach * reach * widen * (1.0 + 1e-6))
+        screen = _screen(worst, slack, widen)
         if not screen > threshold:
             break
         n_cand = _collect(d2_rows, n, threshold, screen, cand)
@@ -488,10 +497,7 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
             m = min(_CHUNK, end[node] - s)
             c = s - leaf_start
             worst = nbr_d2[k - 1] if size == k else bound
-            screen = np.float32(np.inf)
-            if worst < np.inf:
-                reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
-                screen = np.float32(reach * reach * widen * (1.0 + 1e-6))
+            screen = _screen(worst, slack, widen)
             # 1-d slices: LLVM vectorises those, not 2-d indexing.
             x_f = block[c:c + m]
             q_f = query32[0]
@@ -539,8 +545,7 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
 
 @njit(parallel=True, **_JIT)
 def _nearest_all(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, x_query, k,
-                 nbr_index,
-                 nbr_dist2):
+                 nbr_index, nbr_dist2):
     n_query = x_query.shape[0]
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
     for block in prange(n_blocks):
@@ -669,10 +674,16 @@ def _offset(values, n, mode, scratch):
             scratch[pos] = scratch[pos - 1]
             pos -= 1
         scratch[pos] = v
+    return _sorted_median(scratch, n)
+
+
+@njit(**_JIT)
+def _sorted_median(values, n):
+    """Median of ``values[:n]``, already in ascending order."""
     half = n // 2
     if n % 2 == 1:
-        return scratch[half]
-    return 0.5 * (scratch[half - 1] + scratch[half])
+        return values[half]
+    return 0.5 * (values[half - 1] + values[half])
 
 
 @njit(fastmath=_FASTMATH, **_JIT)
@@ -822,11 +833,7 @@ def _refit_without(chol_t, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, s
                 continue
             scratch[m] = value
             m += 1
-        half = n_keep // 2
-        if n_keep % 2 == 1:
-            c = scratch[half]
-        else:
-            c = 0.5 * (scratch[half - 1] + scratch[half])
+        c = _sorted_median(scratch, n_keep)
     else:
         c = _offset(kept_z, n_keep, mode, scratch)
     for i in range(n):
