@@ -473,12 +473,15 @@ class PhotoZModel:
             cached = {"x_train_t": np.ascontiguousarray(((features - mean) / std).T),
                       "z": np.ascontiguousarray(self.train_redshifts_[members]),
                       "mean": mean, "std": std}
+            self._patterns[bands] = cached
+        eps = float(self.search_eps)
+        if cached.get("eps") != eps:
             from .kernels import build_neighbour_index
             # Built from the training set, never stored in model files:
             # deterministic, so a model read back predicts bit-identically.
-            cached["index"] = build_neighbour_index(cached["x_train_t"],
-                                                    eps=float(self.search_eps))
-            self._patterns[bands] = cached
+            # Rebuilt when set_params changes the search after the fit.
+            cached["index"] = build_neighbour_index(cached["x_train_t"], eps=eps)
+            cached["eps"] = eps
         return cached
 
     def _resolve_pattern(self, bands):

@@ -78,7 +78,7 @@ class _Folds:
             train = features[~held_out]
             mean, std = train.mean(axis=0), train.std(axis=0, ddof=1)
             self.parts.append((
-                build_neighbour_index(((train - mean) / std).T),
+                build_neighbour_index(((train - mean) / std).T, eps=float(model.search_eps)),
                 np.ascontiguousarray(self.z[~held_out]),
                 np.ascontiguousarray((features[held_out] - mean) / std),
                 held_out))

@@ -228,3 +228,24 @@ def test_extrapolation_flag():
     flags = model.predict(far)["z_phot_flag"]
     assert (flags & EXTRAPOLATION).all()
     assert not np.ma.getmaskarray(model.predict(far)["z_phot"]).any()
+
+
+def test_search_eps_applies_after_fit_and_in_tuning():
+    """search_eps set after the fit takes effect at the next predict (the
+    cached neighbour index is rebuilt), and tune searches as predict does."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.kernels import SCAN_ROWS
+    from photoz_numba.tuning import _Folds
+    table = toy_catalogue(SCAN_ROWS + 3000)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
+    exact = model.predict(table[:300])
+    full = tuple(range(3))
+    assert model._pattern(full)["index"].shrink == 1.0
+    model.set_params(search_eps=3.0)
+    approx = model.predict(table[:300])
+    assert model._pattern(full)["index"].shrink == 1 / 16
+    assert not np.array_equal(approx["z_phot"], exact["z_phot"])
+    model.set_params(search_eps=0.0)
+    np.testing.assert_array_equal(model.predict(table[:300])["z_phot"], exact["z_phot"])
+    folds = _Folds(PhotoZModel(["g", "r", "i"], search_eps=3.0), table, "zspec", 5, 0)
+    assert all(part[0].shrink == 1 / 16 for part in folds.parts)
