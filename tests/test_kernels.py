@@ -240,6 +240,13 @@ def test_approximate_search_is_within_one_plus_eps(rng, eps):
     assert len(index.child) > 1 and index.shrink == 1 / (1 + eps) ** 2
     nbr, d2 = nearest_neighbours(index, query, 20)
     assert (np.diff(d2, axis=1) >= 0).all()
+    # Rows are ranked by float32 distances, but the distances reported are
+    # the exact ones of the rows found, summed feature by feature.
+    offsets = x[nbr] - query[:, None, :]
+    measured = offsets[..., 0] ** 2
+    for f in range(1, x.shape[1]):
+        measured = measured + offsets[..., f] ** 2
+    np.testing.assert_array_equal(d2, measured)
     assert (np.sqrt(d2) <= (1 + eps) * np.sqrt(exact_d2) * (1 + 1e-12)).all()
     assert (d2 > exact_d2).any()         # it is approximate...
     recall = np.mean([len(np.intersect1d(a, b)) for a, b in zip(nbr, exact_nbr)]) / 20
