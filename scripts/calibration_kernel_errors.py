@@ -57,8 +57,39 @@ Also printed: coverage of the package-calibrated test errors in quintiles
 of err_cal, z_phot, n_used, d and loo/err (pooled over seeds), and the
 AUC of each quantity for ranking the beyond-2-sigma galaxies.
 
-Per-seed predictions are cached in ``--cache`` (default
-/tmp/calibration_kernel_errors); ``--refresh`` recomputes them.
+Per-seed predictions are cached in ``--cache``; ``--refresh`` recomputes
+them. ``--models a,b`` runs a subset. The column "R" is the tail ratio
+q_0.9345 / q_0.7127 of |pull| (before scaling): some single scale puts
+both coverages inside their windows only if R <= 2 (N(0, 1): 1.73).
+
+Results (seeds 0-9, 13 min on one core; test mean +- std over seeds):
+
+    model             scale   CV <1err CV <2err  test <1err    test <2err    R test
+    package           loss    70.92    92.54     70.20 ± 1.82  92.08 ± 0.96  2.13
+    package           margin  71.84    92.87     71.09 ± 1.81  92.44 ± 0.98  2.13
+    err_loo_d         margin  72.01    92.71     71.23 ± 1.80  92.41 ± 0.74  2.14
+    gp                margin  71.51    93.18     70.14 ± 1.78  92.73 ± 0.79  2.04
+    gp_d              margin  71.51    93.18     69.97 ± 1.80  92.76 ± 0.72  2.02
+    gp_phot_d         margin  71.43    93.24     69.92 ± 1.93  92.76 ± 0.81  2.01
+    all               margin  71.69    93.04     69.90 ± 1.79  92.71 ± 0.71  2.02
+    err_spread_d      margin  71.62    92.98     70.75 ± 2.14  92.38 ± 1.06  2.10
+    floor_err_d       margin  71.97    92.71     71.62 ± 2.08  92.48 ± 0.46  2.17
+    floor_gp          margin  71.51    93.20     70.65 ± 1.87  92.65 ± 0.68  2.06
+
+No model meets the 2-err window (>= 93.45 %) on the mean of the test
+parts; none has R test < 2, so not even a scale chosen on the test parts
+would. The GP predictive standard deviation (``gp``, ~a gp^1.1-1.3; the
+fitted distance exponent on top of it is ~0.05) is the best single
+quantity (+0.3 to +0.4 points at 2 err over the package); LOO residuals,
+kernel-weighted spreads, local conformal quantiles, photometric-noise
+propagation and additive floors do no better than ``error_distance``.
+Of the galaxies beyond 2 err_cal (package), only ~30 % are catastrophic
+outliers (|dz| / (1 + z) > 0.15, 3.3 % of the galaxies): the core's pulls
+are heavy-tailed themselves (q95.4 / q68.3 = 2.37 without the outliers,
+2 for a Gaussian), and the heaviest tails relative to the core are in the
+largest-err_cal quintiles (ratio 3.25 in Q5, 2.47 in Q1), not the
+smallest; the smallest-err quintile is under-covered at both 1 and 2 err
+(64 %, 90 %).
 """
 
 import argparse
@@ -338,6 +369,11 @@ def model_specs(seed):
         specs[f"err_{x}_d"] = (lambda x=x: LogLinear(["err", x, "d"]))
     specs["err_lq68_lq95_d"] = lambda: LogLinear(["err", "lq68", "lq95", "d"])
     specs["all2"] = lambda: LogLinear(["err", "loo", "gp", "phot", "mag_err", "d"])
+    specs["signal_lams2_d"] = lambda: LogLinear(["signal", "lam_s2", "d"])
+    specs["gp_phot_d"] = lambda: LogLinear(["gp", "phot", "d"])
+    specs["gp_spread_d"] = lambda: LogLinear(["gp", "spread", "d"])
+    specs["gp_spread_phot_d"] = lambda: LogLinear(["gp", "spread", "phot", "d"])
+    specs["all3"] = lambda: LogLinear(["err", "gp", "spread", "phot", "d"])
     # Piecewise-linear in log err (hinges at the OOF quartiles of err), and
     # fits to the smallest margin instead of coverage_loss.
     specs["pwl_err_d"] = lambda: LogLinear(["err", "h1", "h2", "h3", "d"])
@@ -433,6 +469,9 @@ def main(argv=None):
         knots = np.quantile(np.log(oof["err"]), [0.25, 0.5, 0.75])
         for part in (oof, tst):
             part["residual"] = np.abs(part["z_phot"] - part["z_spec"])
+            # The two factors of gp (the default lam = 0.1).
+            part["lam_s2"] = 0.1 + part["s2"]
+            part["signal"] = part["gp"] ** 2 / part["lam_s2"]
             for i, knot in enumerate(knots):   # exp of the hinges: columns() logs them
                 part[f"h{i + 1}"] = np.exp(np.maximum(np.log(part["err"]) - knot, 0.0))
             dz = np.abs(part["my_z_phot"] - part["z_phot"]).max()
