@@ -113,7 +113,8 @@ from photoz_numba.datasets import (KALNA2024_BANDS, load_kalna2024,  # noqa: E40
                                    paper_sample, stratified_kfold, stratified_split)
 
 KEYS = ("z_phot", "err", "n_used", "d", "loo", "loow", "s2", "gp", "spread",
-        "my_z_phot", "my_err", "loo_med", "loo0", "phot", "mag_err", "n_clip", "lq68", "lq95", "lconf")
+        "my_z_phot", "my_err", "loo_med", "loo0", "phot", "mag_err", "n_clip", "lq68", "lq95",
+        "lconf")
 MAG_PER_FLUX = 2.5 / math.log(10)   # magnitude error per relative flux error
 
 
@@ -512,7 +513,8 @@ def main(argv=None):
                     pooled.setdefault(key, []).append(values)
         print(f"seed {seed} (test <2err, loss scale): " + "; ".join(line), flush=True)
     print(f"\n{'model':>16} {'scale':>6} {'CV <1err':>14} {'CV <2err':>14} "
-          f"{'test <1err':>14} {'test <2err':>14} {'min 2err':>8} {'R CV':>5} {'R test':>11}  meets")
+          f"{'test <1err':>14} {'test <2err':>14} {'min 2err':>8} {'R CV':>5} "
+          f"{'R test':>11}  meets")
     for (name, how), values in rows.items():
         values = np.array(values)
         c1, c2 = values[:, 2].mean(), values[:, 3].mean()
