@@ -111,8 +111,9 @@ class PhotoZModel:
         `~photoz_numba.kernels.SCAN_ROWS` (smaller ones are always scanned
         exactly): each neighbour is at most ``1 + search_eps`` times as
         far as the true one of its rank. On 10^6 training galaxies, 3
-        predicts 5.4 times as fast as the exact search with the same
-        accuracy on the paper's test galaxies (docs: performance).
+        predicts 5.3 to 5.7 times as fast as the exact search with the
+        same accuracy on the paper's test galaxies within the noise
+        (docs: performance).
 
     Examples
     --------
