@@ -213,9 +213,11 @@ def build_neighbour_index(x_train_t, leaf_size=None, eps=0.0):
         current k-th neighbour: each neighbour found is then at most ``1 +
         eps`` times as far as the true one of the same rank, and far fewer
         rows are examined in a large training set. Rows are then ranked by
-        their float32 distances (a relative difference of about 1e-6 from
-        the exact ones); the distances reported are exact. A whole scan
-        (one leaf) is always exact.
+        their float32 distances, and the distances reported are the exact
+        ones; where float32 cannot resolve the k-th distance well enough
+        to keep that guarantee (near-duplicate rows, a tiny ``eps``), the
+        search is repeated with exact ranking. A whole scan (one leaf) is
+        always exact.
 
     Returns
     -------
@@ -293,6 +295,18 @@ def _screen(worst, slack, widen):
     an infinite ``worst``."""
     reach = np.sqrt(worst) * (1.0 + 1e-12) + slack
     return np.float32(reach * reach * widen * (1.0 + 1e-6))
+
+
+@njit(**_JIT)
+def _unscreen(screened, slack, widen):
+    """A lower bound of the exact squared distance of a row whose float32
+    squared distance is ``screened``: `_screen`'s bound solved the other
+    way (0 when the rounding could account for all of it)."""
+    root = np.sqrt(screened / (widen * (1.0 + 1e-6))) - slack
+    if not root > 0.0:
+        return 0.0
+    root = root / (1.0 + 1e-12)
+    return root * root * (1.0 - 1e-12)
 
 
 @njit(**_JIT)
@@ -452,7 +466,8 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
     float64 distance. ``query32`` is scratch for the float32 query. An
     approximate search (``shrink < 1``) ranks rows by the float32 distance
     itself and measures only the k rows it keeps, which it returns sorted
-    by their exact distances.
+    by their exact distances; it searches again with exact ranking when
+    float32 resolution could break its 1 + eps guarantee.
     """
     n_feat = x_rows.shape[1]
     q_norm2 = 0.0
@@ -467,13 +482,43 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
     if child[0] < 0:
         return _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
                      nbr_pos, nbr_d2, state)
-    d2_chunk = d2_rows
-    half = n_feat // 2 if n_feat >= 4 else n_feat
     # An approximate search ranks rows by their float32 distance and
     # measures only the k it keeps exactly, at the end: most of an exact
     # measurement's cost on a large training set is the cache miss of a
-    # float64 row, and the ranking is approximate anyway.
+    # float64 row, and the ranking is approximate anyway. (``bound`` must
+    # then be inf: it is an exact distance.)
     rank32 = shrink < 1.0
+    size = _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_rows,
+                 query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound, slack, widen, rank32)
+    if rank32 and size == k:
+        # Every row not kept is farther than the lower of the pruning
+        # radius and the float32 k-th distance's exact lower bound; while
+        # that lower bound is within (1 + eps)^2 of the upper one, which
+        # fails only near float32 resolution (near-duplicate rows, tiny
+        # eps), each neighbour is within 1 + eps of the true one of its
+        # rank. Otherwise the search is done again with exact ranking.
+        worst = nbr_d2[k - 1]
+        if not _unscreen(worst, slack, widen) >= shrink * _screen(worst, slack, widen):
+            rank32 = False
+            size = _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k,
+                         d2_rows, query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound,
+                         slack, widen, rank32)
+    if rank32:
+        # The kept rows' exact distances, in (distance, index) order.
+        for i in range(size):
+            pos = nbr_pos[i]
+            _insert(order, nbr_pos, nbr_d2, i, k, pos, _row_d2(x_rows[pos], query))
+    return size
+
+
+@njit(**_JIT)
+def _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_chunk, query32,
+          stack_node, stack_d2, nbr_pos, nbr_d2, bound, slack, widen, rank32):
+    """`_nearest`'s depth-first tree walk; with ``rank32`` rows are ranked
+    (and ``nbr_d2`` filled) by their float32 distances. Returns the
+    number of neighbours found."""
+    n_feat = x_rows.shape[1]
+    half = n_feat // 2 if n_feat >= 4 else n_feat
     size = 0
     prune = np.inf      # nodes farther than this (squared) are skipped
     top = 1
@@ -560,11 +605,6 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
             # 1 + eps guarantee.
             prune = shrink * (_screen(nbr_d2[k - 1], slack, widen) if rank32
                               else nbr_d2[k - 1])
-    if rank32:
-        # The kept rows' exact distances, in (distance, index) order.
-        for i in range(size):
-            pos = nbr_pos[i]
-            _insert(order, nbr_pos, nbr_d2, i, k, pos, _row_d2(x_rows[pos], query))
     return size
 
 

@@ -258,6 +258,26 @@ def test_approximate_search_is_within_one_plus_eps(rng, eps):
         build_neighbour_index(x.T, eps=-1)
 
 
+def test_approximate_search_keeps_its_guarantee_at_float32_resolution(rng):
+    """Ranking by float32 distances must not break the 1 + eps guarantee
+    where float32 cannot resolve the distances: rows far from the origin
+    relative to their spacing, and near-duplicate rows (an exact match
+    against a row 1e-9 away). Both failed before the exact re-search."""
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    eps = 0.5
+    x = 1000.0 + 1e-4 * rng.normal(size=(20000, 3))
+    query = 1000.0 + 1e-4 * rng.normal(size=(200, 3))
+    _, d2 = nearest_neighbours(build_neighbour_index(x.T, eps=eps), query, 1)
+    _, exact_d2 = _brute_neighbours(x, query, 1)
+    assert (np.sqrt(d2) <= (1 + eps) * np.sqrt(exact_d2) * (1 + 1e-12)).all()
+    base = rng.normal(size=(20000, 5))
+    near = base[:100] + 1e-9 * rng.normal(size=(100, 5))
+    x = np.vstack([near, base])            # near-duplicates at the lower indices
+    nbr, d2 = nearest_neighbours(build_neighbour_index(x.T, eps=eps), base[:100], 1)
+    np.testing.assert_array_equal(nbr[:, 0], np.arange(100, 200))
+    assert (d2 == 0).all()
+
+
 def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
     """With eps > 0 a galaxy's neighbours (so its z_phot) must not depend on
     which galaxies are predicted with it or in what order (chunked files,
