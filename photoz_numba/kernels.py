@@ -84,9 +84,14 @@ _SAMPLE = 512
 _STACK = 130
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
-# Lets the compiler vectorise the Cholesky and solve dot products. No
-# 'nnan'/'ninf': the positive-pivot check must see NaN as NaN.
-_FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
+# Fused multiply-adds in the Cholesky and the solves. No 'reassoc': with
+# it the compiler vectorised the back substitution's sums differently in a
+# process that compiled the kernel and in one that loaded it from the
+# cache (last bits of z_phot, on AMD Zen 5: see
+# test_compiled_and_cached_kernels_agree_bitwise), so the loops are
+# written without sums to vectorise (`_cho_solve`). No 'nnan'/'ninf': the
+# positive-pivot check must see NaN as NaN.
+_FASTMATH = {"contract", "nsz", "arcp"}
 
 #: A training set prepared for neighbour search. Rows are stored in tree
 #: order (``x_rows[p]`` is training row ``order[p]``); node ``i`` covers
@@ -760,8 +765,10 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
     triangle, ``kvec`` the kernel between the query and each of them.
     ``chol_t`` receives the Cholesky factor L of K + lam I transposed
     (``chol_t[j, i] = L[i, j]``, i >= j), column by column (left-looking,
-    so the inner loops run over contiguous rows of ``chol_t``); its
-    columns before ``first`` are taken as already computed. Leaves alpha
+    so the inner loops run over contiguous rows of ``chol_t``), then
+    mirrored below the diagonal (``chol_t[i, j] = L[i, j]`` too, for
+    `_cho_solve`); its columns before ``first`` are taken as already
+    computed (from the upper triangle). Leaves alpha
     in ``alpha``; returns (z_phot, rms residual, ok).
     """
     c = _offset(z_nbr, n, mode, scratch)
@@ -824,6 +831,10 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
         for i in range(1, width):
             l_b[i] = col_b[i] / pivot
         j += 2
+    # L's rows below the diagonal, for the back substitution.
+    for i in range(1, n):
+        for m in range(i):
+            chol_t[i, m] = chol_t[m, i]
     for i in range(n):
         alpha[i] = y[i]
     _cho_solve(chol_t, n, alpha, 0)
@@ -840,9 +851,12 @@ def _ridge_fit(gram, kvec, z_nbr, n, lam, mode, chol_t, first, work, work2,
 @njit(fastmath=_FASTMATH, **_JIT)
 def _cho_solve(chol_t, n, x, first):
     """Solve (L L^T) x' = x in place, L from `_ridge_fit`'s ``chol_t``:
-    forward then back substitution, L w = x, L^T x' = w. Entries of ``x``
-    before ``first`` must be 0 (they stay 0 through the forward pass,
-    which therefore starts there)."""
+    forward then back substitution, L w = x, L^T x' = w, each as updates
+    of the unsolved entries by a contiguous column of L (``chol_t``'s rows
+    from the diagonal on for L w = x, its rows before the diagonal, where
+    `_ridge_fit` mirrors L, for L^T): no sum, so nothing the compiler
+    could reorder. Entries of ``x`` before ``first`` must be 0 (they stay
+    0 through the forward pass, which therefore starts there)."""
     for m in range(first, n):
         w_m = x[m] / chol_t[m, m]
         x[m] = w_m
@@ -850,13 +864,13 @@ def _cho_solve(chol_t, n, x, first):
         rest = x[m + 1:n]
         for i in range(n - m - 1):
             rest[i] -= l_row[i] * w_m
-    for i in range(n - 1, -1, -1):
-        l_row = chol_t[i, i + 1:n]
-        rest = x[i + 1:n]
-        s = x[i]
-        for m in range(n - i - 1):
-            s -= l_row[m] * rest[m]
-        x[i] = s / chol_t[i, i]
+    for i in range(n - 1, 0, -1):
+        x_i = x[i] / chol_t[i, i]
+        x[i] = x_i
+        l_row = chol_t[i, :i]
+        for m in range(i):
+            x[m] -= l_row[m] * x_i
+    x[0] = x[0] / chol_t[0, 0]
 
 
 # No fastmath here: with it, the compiled code (and the last bit of the
