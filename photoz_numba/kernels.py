@@ -80,6 +80,10 @@ _CHUNK = 64
 # A scan estimates its threshold from its first _SAMPLE rows (stored in a
 # shuffled order, so they are a random sample of the training set).
 _SAMPLE = 512
+# A scan ranks its last candidates all against all (`_rank_into`) while
+# there are at most this many times k of them (ties can leave many more;
+# those are inserted one by one).
+_RANKED = 4
 # Depth bound of the tree-walk stack: median splits give depth <= log2(n).
 _STACK = 130
 
@@ -315,13 +319,73 @@ def _unscreen(screened, slack, widen):
 
 
 @njit(**_JIT)
+def _upper(screened, slack, widen):
+    """An upper bound of the exact squared distance of a row whose float32
+    squared distance is ``screened`` (`_unscreen`'s counterpart)."""
+    root = np.sqrt(np.float64(screened) * widen * (1.0 + 1e-6)) * (1.0 + 1e-12) + slack
+    return root * root * (1.0 + 1e-12)
+
+
+@njit(**_JIT)
+def _kth_bound(values, n, k):
+    """A float32 value with exactly k of the non-negative ``values[:n]`` at
+    or below it (k <= n): at least the k-th smallest and less than the
+    next larger one, or the k-th smallest itself where it ties with the
+    next. Bisection on the bit patterns (ordered as the values are), each
+    step a vectorised count, so no data-dependent branch."""
+    bits = values[:n].view(np.int32)
+    low = -1                # count(bits <= low) < k
+    high = bits[0]          # count(bits <= high) >= k
+    for j in range(1, n):
+        high = max(high, bits[j])
+    while high - low > 1:
+        mid = low + (high - low) // 2
+        count = 0
+        for j in range(n):
+            count += bits[j] <= mid
+        if count >= k:
+            high = mid
+            if count == k:
+                break
+        else:
+            low = mid
+    return np.int32(high).view(np.float32)
+
+
+@njit(**_JIT)
+def _rank_into(x_rows, order, query, cand, m, k, nbr_pos, nbr_d2, exact, keys):
+    """The k nearest of the ``m`` candidate rows ``cand[:m]`` (m >= k)
+    into ``nbr_pos``, ``nbr_d2``, ascending in (distance, index): each
+    candidate's rank is the number of candidates before it, counted in a
+    vectorised loop, O(m^2) but without the branches of an insertion."""
+    for c in range(m):
+        pos = cand[c]
+        exact[c] = _row_d2(x_rows[pos], query)
+        keys[c] = order[pos]
+    for c in range(m):
+        d2 = exact[c]
+        key = keys[c]
+        rank = 0
+        for j in range(m):
+            rank += (exact[j] < d2) | ((exact[j] == d2) & (keys[j] < key))
+        if rank < k:
+            nbr_pos[rank] = cand[c]
+            nbr_d2[rank] = d2
+    return k
+
+
+@njit(**_JIT)
 def _search_scratch(n_train, scan, k, n_feat):
     """Per-block scratch of the neighbour search (see `_nearest`): float32
-    distances (a whole training set's for a scan, else a leaf chunk's),
-    candidate rows, the float32 query, the tree-walk stack, the neighbour
-    list and the scan's threshold carried from query to query."""
+    distances (a whole training set's for a scan, else a leaf chunk's);
+    for a scan, the candidate rows, their float32 distances and, for
+    `_rank_into`, exact distances and training indices; the float32
+    query, the tree-walk stack, the neighbour list and the scan's
+    threshold carried from query to query."""
     n_rows = n_train if scan else _CHUNK
     return (np.empty(n_rows, np.float32), np.empty(n_train if scan else 1, np.int64),
+            np.empty(n_train if scan else 1, np.float32),
+            np.empty(_RANKED * k if scan else 1), np.empty(_RANKED * k if scan else 1, np.int64),
             np.empty(n_feat, np.float32), np.empty(_STACK, np.int64), np.empty(_STACK),
             np.empty(k, np.int64), np.empty(k), np.zeros(1, np.float32))
 
@@ -339,8 +403,8 @@ def _collect(d2_rows, n, low, high, cand):
 
 
 @njit(**_JIT)
-def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
-          nbr_pos, nbr_d2, state):
+def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand, picked,
+          exact, keys, nbr_pos, nbr_d2, state):
     """`_nearest` on a single-leaf index: every row's float32 distance,
     then exact distances for the rows under a threshold.
 
@@ -348,10 +412,14 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
     sample: see `build_neighbour_index`) so that about 2 k of them, plus a
     margin, pass: starting from the previous query's threshold
     (``state[0]``), it is scaled, then bisected, until the sample count is
-    near its target. Whatever it ends at, the result is exact: it is
-    raised until at least k rows pass, and once the k nearest of those are
-    known, any row the float32 screen of their distance admits but the
-    threshold did not is measured too.
+    near its target. Of the rows under it, only those within the float32
+    screen of the k-th smallest float32 distance (`_kth_bound`, widened by
+    its rounding bound) can be neighbours: they are measured exactly and
+    ranked all against all (`_rank_into`), so the candidates need no
+    insertion one by one. Whatever the threshold ends at, the result is
+    exact: it is raised until at least k rows pass, and once the k nearest
+    of those are known, any row the float32 screen of their distance
+    admits but the threshold did not is measured too.
     """
     n, n_feat = x_rows.shape
     x_f = x32_t[0:n]
@@ -403,6 +471,27 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
         n_cand += _collect(d2_rows, n, low, threshold, cand[n_cand:])
     size = 0
     worst = np.inf
+    if k <= n_cand:
+        # The k candidates of smallest float32 distance are within
+        # `_upper` of the k-th's (or a bound of it) exactly, so the true
+        # k-th neighbour is too, and every row within that passes its
+        # float32 screen: the others (most of the candidates) are dropped
+        # before any is measured.
+        for c in range(n_cand):
+            picked[c] = d2_rows[cand[c]]
+        screen = _screen(_upper(_kth_bound(picked, n_cand, k), slack, widen),
+                         slack, widen)
+        m = 0
+        for c in range(n_cand):
+            pos = cand[c]
+            cand[m] = pos
+            m += d2_rows[pos] <= screen
+        n_cand = m
+        if m <= exact.shape[0]:
+            # At least k are left (and, but for ties, few more).
+            size = _rank_into(x_rows, order, query, cand, m, k, nbr_pos, nbr_d2, exact, keys)
+            worst = nbr_d2[k - 1]
+            n_cand = 0
     while True:
         for c in range(n_cand):
             pos = cand[c]
@@ -451,7 +540,8 @@ def _insert(order, nbr_pos, nbr_d2, size, k, pos, d2):
 
 @njit(**_JIT)
 def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, query, k,
-             d2_rows, cand, query32, stack_node, stack_d2, nbr_pos, nbr_d2, state, bound):
+             d2_rows, cand, picked, exact, keys, query32, stack_node, stack_d2, nbr_pos,
+             nbr_d2, state, bound):
     """k nearest training rows to ``query``, ascending in (distance, index).
 
     Fills ``nbr_pos`` with tree positions (training row ``order[p]``) and
@@ -486,7 +576,7 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
     widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
     if child[0] < 0:
         return _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
-                     nbr_pos, nbr_d2, state)
+                     picked, exact, keys, nbr_pos, nbr_d2, state)
     # An approximate search ranks rows by their float32 distance and
     # measures only the k it keeps exactly, at the end: most of an exact
     # measurement's cost on a large training set is the cache miss of a
@@ -620,7 +710,7 @@ def _nearest_all(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shri
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
     for block in prange(n_blocks):
         scratch = _search_scratch(x_rows.shape[0], child[0] < 0, k, x_query.shape[1])
-        nbr_pos, nbr_d2 = scratch[5], scratch[6]
+        nbr_pos, nbr_d2 = scratch[8], scratch[9]
         for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
             n = _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink,
                          x_query[q], k, *scratch, np.inf)
@@ -1098,7 +1188,7 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, sh
     scan = child[0] < 0
     for block in prange(n_blocks):
         search = _search_scratch(x_rows.shape[0], scan, k, n_feat)
-        nbr_pos, nbr_d2 = search[5], search[6]
+        nbr_pos, nbr_d2 = search[8], search[9]
         # Flat buffers, viewed as (n_feat, n) and (n, n) for each galaxy's
         # n neighbours: contiguous views, as the BLAS product wants.
         nbr_flat = np.empty(n_feat * k)

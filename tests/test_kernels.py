@@ -227,6 +227,45 @@ def test_scan_neighbours_match_brute_force(rng, k):
         assert (nbr == -1).all() and np.isinf(dist2).all()
 
 
+def test_scan_is_exact_where_float32_cannot_resolve_the_distances(rng):
+    """A scan keeps only the candidates within the float32 screen of the
+    k-th smallest float32 distance, widened by its rounding bound; where
+    float32 cannot tell the distances apart (rows far from the origin
+    relative to their spacing, near-duplicates 1e-9 apart) the neighbours
+    must still be the exact ones in the exact order."""
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    x = 1000.0 + 1e-4 * rng.normal(size=(3000, 3))
+    query = 1000.0 + 1e-4 * rng.normal(size=(100, 3))
+    base = rng.normal(size=(3000, 5))
+    near = base[:50] + 1e-9 * rng.normal(size=(50, 5))
+    for x, query in ((x, query), (np.vstack([base, near]), base[:50])):
+        index = build_neighbour_index(x.T)
+        assert len(index.child) == 1
+        for k in (1, 10, 60):
+            nbr, dist2 = nearest_neighbours(index, query, k)
+            expected_nbr, expected_dist2 = _brute_neighbours(x, query, k)
+            np.testing.assert_array_equal(nbr, expected_nbr)
+            np.testing.assert_array_equal(dist2, expected_dist2)
+
+
+def test_kth_bound_against_sorted_values(rng):
+    """The scan's bound on the k-th smallest float32 distance: at least the
+    k-th smallest of the sorted values, below the (k+1)-th, with ties,
+    zeros and inf among them."""
+    from photoz_numba.kernels import _kth_bound
+    for n in (1, 2, 7, 64, 500):
+        values = rng.exponential(size=n).astype(np.float32)
+        values[rng.random(n) < 0.3] = values[0]
+        values[rng.random(n) < 0.1] = 0.0
+        values[rng.random(n) < 0.1] = np.inf
+        ordered = np.sort(values)
+        for k in range(1, n + 1):
+            bound = _kth_bound(values.copy(), n, k)
+            assert ordered[k - 1] <= bound
+            if k < n:
+                assert bound < ordered[k] or bound == ordered[k - 1] == ordered[k]
+
+
 @pytest.mark.parametrize("eps", [0.5, 3.0])
 def test_approximate_search_is_within_one_plus_eps(rng, eps):
     """A tree search with eps > 0: each neighbour within (1 + eps) times
