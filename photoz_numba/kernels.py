@@ -275,11 +275,9 @@ def _box_d2(lo, hi, node, query):
     total = 0.0
     for f in range(query.shape[0]):
         q = query[f]
-        gap = 0.0
-        if q < lo[node, f]:
-            gap = lo[node, f] - q
-        elif q > hi[node, f]:
-            gap = q - hi[node, f]
+        # Branch-free (which side of a box a query falls is unpredictable):
+        # at most one of the two differences is positive, as lo <= hi.
+        gap = max(lo[node, f] - q, q - hi[node, f], 0.0)
         total += gap * gap
     return total
 
