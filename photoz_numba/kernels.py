@@ -485,8 +485,9 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand, 
             cand[m] = pos
             m += d2_rows[pos] <= screen
         n_cand = m
-        if m <= exact.shape[0]:
-            # At least k are left (and, but for ties, few more).
+        if k <= m <= exact.shape[0]:
+            # At least k are left (rounding is monotone, so the screen is
+            # not below the k-th value) and, but for ties, few more.
             size = _rank_into(x_rows, order, query, cand, m, k, nbr_pos, nbr_d2, exact, keys)
             worst = nbr_d2[k - 1]
             n_cand = 0
@@ -570,7 +571,11 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
     # |x32 - q32| differs from |x - q| by at most 2.1 u (|x| + |q|) (u =
     # 2^-24: rounding x, q and their difference), and summing the squares
     # in float32 adds a relative (n_feat + 2) u; generous factors below.
-    slack = 4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
+    # Squares and sums below float32's normal range round with an absolute
+    # error (up to 2^-150 each, 2 n_feat of them), which the last term
+    # covers: sqrt(2 n_feat 2^-150) in the distance.
+    slack = (4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
+             + np.sqrt(n_feat + 1.0) * 2.0 ** -74)
     widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
     if child[0] < 0:
         return _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,

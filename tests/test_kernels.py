@@ -238,7 +238,8 @@ def test_scan_is_exact_where_float32_cannot_resolve_the_distances(rng):
     query = 1000.0 + 1e-4 * rng.normal(size=(100, 3))
     base = rng.normal(size=(3000, 5))
     near = base[:50] + 1e-9 * rng.normal(size=(50, 5))
-    for x, query in ((x, query), (np.vstack([base, near]), base[:50])):
+    tied, tied_query = _tied_data(rng, n_train=3000)
+    for x, query in ((x, query), (np.vstack([base, near]), base[:50]), (tied, tied_query)):
         index = build_neighbour_index(x.T)
         assert len(index.child) == 1
         for k in (1, 10, 60):
@@ -246,6 +247,52 @@ def test_scan_is_exact_where_float32_cannot_resolve_the_distances(rng):
             expected_nbr, expected_dist2 = _brute_neighbours(x, query, k)
             np.testing.assert_array_equal(nbr, expected_nbr)
             np.testing.assert_array_equal(dist2, expected_dist2)
+
+
+def test_screen_and_upper_bound_the_exact_distance(rng):
+    """The float32 screening's rounding bounds, from the float32 squared
+    distance summed as the kernels sum it: the exact squared distance is
+    at most `_upper` of it, and it is at most `_screen` of the exact one,
+    for features of order 1, far from the origin, and so small that the
+    squares fall below float32's normal range (rounding then absolute,
+    not relative: the scan dropped true neighbours there)."""
+    from photoz_numba.kernels import _row_d2, _screen, _upper
+    n_feat = 5
+    for scale, offset in ((1.0, 0.0), (1e-4, 1000.0), (1e-20, 0.0), (1e-22, 0.0),
+                          (1e-25, 0.0)):
+        x = offset + scale * rng.normal(size=(500, n_feat))
+        query = offset + scale * rng.normal(size=n_feat)
+        max_norm = np.sqrt((x ** 2).sum(axis=1)).max()
+        slack = (4.0 * 2.0 ** -24 * (max_norm + np.sqrt((query ** 2).sum()))
+                 + np.sqrt(n_feat + 1.0) * 2.0 ** -74)
+        widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
+        d32 = np.zeros(len(x), np.float32)
+        for f in range(n_feat):
+            diff = x[:, f].astype(np.float32) - np.float32(query[f])
+            d32 = d32 + diff * diff
+        for row, screened in zip(x, d32):
+            exact = _row_d2(row, query)
+            assert exact <= _upper(screened, slack, widen)
+            assert screened <= _screen(exact, slack, widen)
+
+
+def test_scan_is_exact_below_float32_normal_range(rng):
+    """Features so small that the float32 squares are subnormal: a scan
+    still finds the exact neighbours (the smallest case found in review:
+    the true nearest row's float32 distance is not the smallest)."""
+    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    s = 2.0 ** -149
+    d, e = np.sqrt(0.49 * s), np.sqrt(0.51 * s)
+    x = np.array([[d, d], [e, 0.0], [1e-20, 1e-20]])
+    nbr, _ = nearest_neighbours(build_neighbour_index(x.T), np.zeros((1, 2)), 1)
+    assert nbr[0, 0] == 1
+    x = 1e-22 * rng.normal(size=(2000, 5))
+    query = 1e-22 * rng.normal(size=(200, 5))
+    for k in (1, 10):
+        nbr, dist2 = nearest_neighbours(build_neighbour_index(x.T), query, k)
+        expected_nbr, expected_dist2 = _brute_neighbours(x, query, k)
+        np.testing.assert_array_equal(nbr, expected_nbr)
+        np.testing.assert_array_equal(dist2, expected_dist2)
 
 
 def test_kth_bound_against_sorted_values(rng):
