@@ -295,6 +295,31 @@ def _row_d2(x_row, query):
 
 
 @njit(**_JIT)
+def _rounding_bounds(max_norm, query):
+    """How far a float32 squared distance (summed as the searches sum it)
+    can be from the exact one, for rows no longer than ``max_norm``:
+    ``(slack, widen)``, the distance within ``slack`` of the exact one
+    once the sum's relative error ``widen`` is taken out (see `_screen`,
+    `_unscreen`, `_upper`).
+
+    |x32 - q32| differs from |x - q| by at most 2.1 u (|x| + |q|) (u =
+    2^-24: rounding x, q and their difference), and summing the squares
+    in float32 adds a relative (n_feat + 2) u; generous factors here.
+    Squares and sums below float32's normal range round with an absolute
+    error (up to 2^-150 each, 2 n_feat of them), which the last term of
+    ``slack`` covers: sqrt(2 n_feat 2^-150) in the distance.
+    """
+    n_feat = query.shape[0]
+    q_norm2 = 0.0
+    for f in range(n_feat):
+        q_norm2 += query[f] * query[f]
+    slack = (4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
+             + np.sqrt(n_feat + 1.0) * 2.0 ** -74)
+    widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
+    return slack, widen
+
+
+@njit(**_JIT)
 def _screen(worst, slack, widen):
     """The float32 squared distance that every row within the exact
     squared distance ``worst`` stays under when screened in float32
@@ -564,19 +589,9 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
     float32 resolution could break its 1 + eps guarantee.
     """
     n_feat = x_rows.shape[1]
-    q_norm2 = 0.0
     for f in range(n_feat):
         query32[f] = np.float32(query[f])
-        q_norm2 += query[f] * query[f]
-    # |x32 - q32| differs from |x - q| by at most 2.1 u (|x| + |q|) (u =
-    # 2^-24: rounding x, q and their difference), and summing the squares
-    # in float32 adds a relative (n_feat + 2) u; generous factors below.
-    # Squares and sums below float32's normal range round with an absolute
-    # error (up to 2^-150 each, 2 n_feat of them), which the last term
-    # covers: sqrt(2 n_feat 2^-150) in the distance.
-    slack = (4.0 * 2.0 ** -24 * (max_norm + np.sqrt(q_norm2))
-             + np.sqrt(n_feat + 1.0) * 2.0 ** -74)
-    widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
+    slack, widen = _rounding_bounds(max_norm, query)
     if child[0] < 0:
         return _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand,
                      picked, exact, keys, nbr_pos, nbr_d2, state)

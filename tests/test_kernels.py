@@ -256,16 +256,13 @@ def test_screen_and_upper_bound_the_exact_distance(rng):
     for features of order 1, far from the origin, and so small that the
     squares fall below float32's normal range (rounding then absolute,
     not relative: the scan dropped true neighbours there)."""
-    from photoz_numba.kernels import _row_d2, _screen, _upper
+    from photoz_numba.kernels import _rounding_bounds, _row_d2, _screen, _upper
     n_feat = 5
     for scale, offset in ((1.0, 0.0), (1e-4, 1000.0), (1e-20, 0.0), (1e-22, 0.0),
                           (1e-25, 0.0)):
         x = offset + scale * rng.normal(size=(500, n_feat))
         query = offset + scale * rng.normal(size=n_feat)
-        max_norm = np.sqrt((x ** 2).sum(axis=1)).max()
-        slack = (4.0 * 2.0 ** -24 * (max_norm + np.sqrt((query ** 2).sum()))
-                 + np.sqrt(n_feat + 1.0) * 2.0 ** -74)
-        widen = 1.0 + 4.0 * (n_feat + 2) * 2.0 ** -24
+        slack, widen = _rounding_bounds(np.sqrt((x ** 2).sum(axis=1)).max(), query)
         d32 = np.zeros(len(x), np.float32)
         for f in range(n_feat):
             diff = x[:, f].astype(np.float32) - np.float32(query[f])
