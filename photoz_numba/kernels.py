@@ -96,6 +96,14 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 # written without sums to vectorise (`_cho_solve`). No 'nnan'/'ninf': the
 # positive-pivot check must see NaN as NaN.
 _FASTMATH = {"contract", "nsz", "arcp"}
+# Small helpers called per row or per tree node are inlined by Numba
+# (``inline='always'``), not left to LLVM: a call to a Numba function
+# takes and drops a reference to each array argument, two atomic calls
+# into Numba's runtime that LLVM cannot remove, which cost more than the
+# helper's own arithmetic (in the tree search, 30 % of its time). Only
+# helpers with the same fastmath flags as their callers are inlined this
+# way, since the inlined code is compiled with the caller's flags.
+_INLINE = dict(inline="always", **_JIT)
 
 #: A training set prepared for neighbour search. Rows are stored in tree
 #: order (``x_rows[p]`` is training row ``order[p]``); node ``i`` covers
@@ -264,7 +272,7 @@ def build_neighbour_index(x_train_t, leaf_size=None, eps=0.0):
     return index._replace(order=shuffle[index.order])
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _box_d2(lo, hi, node, query):
     """Squared distance from ``query`` to a node's bounding box.
 
@@ -282,14 +290,14 @@ def _box_d2(lo, hi, node, query):
     return total
 
 
-@njit(**_JIT)
-def _row_d2(x_row, query):
-    """Squared distance of a row to the query, summed feature by feature
-    in index order: the exact distance every search reports."""
-    diff = x_row[0] - query[0]
+@njit(**_INLINE)
+def _row_d2(x_rows, pos, query):
+    """Squared distance of row ``pos`` to the query, summed feature by
+    feature in index order: the exact distance every search reports."""
+    diff = x_rows[pos, 0] - query[0]
     d2 = diff * diff
     for f in range(1, query.shape[0]):
-        diff = x_row[f] - query[f]
+        diff = x_rows[pos, f] - query[f]
         d2 += diff * diff
     return d2
 
@@ -383,7 +391,7 @@ def _rank_into(x_rows, order, query, cand, m, k, nbr_pos, nbr_d2, exact, keys):
     vectorised loop, O(m^2) but without the branches of an insertion."""
     for c in range(m):
         pos = cand[c]
-        exact[c] = _row_d2(x_rows[pos], query)
+        exact[c] = _row_d2(x_rows, pos, query)
         keys[c] = order[pos]
     for c in range(m):
         d2 = exact[c]
@@ -406,7 +414,7 @@ def _search_scratch(n_train, scan, k, n_feat):
     query, the tree-walk stack, the neighbour list and the scan's
     threshold carried from query to query."""
     n_rows = n_train if scan else _CHUNK
-    return (np.empty(n_rows, np.float32), np.empty(n_train if scan else 1, np.int64),
+    return (np.empty(n_rows, np.float32), np.empty(n_train if scan else _CHUNK, np.int64),
             np.empty(n_train if scan else 1, np.float32),
             np.empty(_RANKED * k if scan else 1), np.empty(_RANKED * k if scan else 1, np.int64),
             np.empty(n_feat, np.float32), np.empty(_STACK, np.int64), np.empty(_STACK),
@@ -519,7 +527,7 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand, 
     while True:
         for c in range(n_cand):
             pos = cand[c]
-            d2 = _row_d2(x_rows[pos], query)
+            d2 = _row_d2(x_rows, pos, query)
             if d2 > worst:
                 continue
             size = _insert(order, nbr_pos, nbr_d2, size, k, pos, d2)
@@ -537,7 +545,7 @@ def _scan(x_rows, x32_t, order, query, query32, k, slack, widen, d2_rows, cand, 
     return size
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _insert(order, nbr_pos, nbr_d2, size, k, pos, d2):
     """Insert row ``pos`` at squared distance ``d2`` (no farther than the
     k-th, if there are k) into the sorted neighbour list of ``size``
@@ -602,7 +610,7 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
     # then be inf: it is an exact distance.)
     rank32 = shrink < 1.0
     size = _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_rows,
-                 query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound, slack, widen, rank32)
+                 cand, query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound, slack, widen, rank32)
     if rank32 and size == k:
         # Every row not kept is farther than the lower of the pruning
         # radius and the float32 k-th distance's exact lower bound; while
@@ -614,22 +622,23 @@ def _nearest(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, shrink, 
         if not _unscreen(worst, slack, widen) >= shrink * _screen(worst, slack, widen):
             rank32 = False
             size = _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k,
-                         d2_rows, query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound,
+                         d2_rows, cand, query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound,
                          slack, widen, rank32)
     if rank32:
         # The kept rows' exact distances, in (distance, index) order.
         for i in range(size):
             pos = nbr_pos[i]
-            _insert(order, nbr_pos, nbr_d2, i, k, pos, _row_d2(x_rows[pos], query))
+            _insert(order, nbr_pos, nbr_d2, i, k, pos, _row_d2(x_rows, pos, query))
     return size
 
 
 @njit(**_JIT)
-def _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_chunk, query32,
-          stack_node, stack_d2, nbr_pos, nbr_d2, bound, slack, widen, rank32):
+def _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_chunk, picks,
+          query32, stack_node, stack_d2, nbr_pos, nbr_d2, bound, slack, widen, rank32):
     """`_nearest`'s depth-first tree walk; with ``rank32`` rows are ranked
-    (and ``nbr_d2`` filled) by their float32 distances. Returns the
-    number of neighbours found."""
+    (and ``nbr_d2`` filled) by their float32 distances. ``picks`` is
+    scratch for a chunk's candidates. Returns the number of neighbours
+    found."""
     n_feat = x_rows.shape[1]
     half = n_feat // 2 if n_feat >= 4 else n_feat
     size = 0
@@ -661,24 +670,27 @@ def _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_
             continue
         leaf_start = start[node]
         leaf_size = end[node] - leaf_start
-        block = x32_t[leaf_start * n_feat:(leaf_start + leaf_size) * n_feat]
+        base = np.uint64(leaf_start * n_feat)
         for s in range(leaf_start, end[node], _CHUNK):
             m = min(_CHUNK, end[node] - s)
             c = s - leaf_start
             worst = nbr_d2[k - 1] if size == k else bound
             screen = np.float32(worst) if rank32 else _screen(worst, slack, widen)
-            # 1-d slices: LLVM vectorises those, not 2-d indexing.
-            x_f = block[c:c + m]
+            # Flat unsigned offsets, not slices: LLVM vectorises both, but
+            # each slice costs a reference count taken and dropped (two
+            # atomic calls into Numba's runtime, 12 per leaf), and a
+            # signed index a test for negative values.
+            off = base + np.uint64(c)
             q_f = query32[0]
             for j in range(m):
-                diff = x_f[j] - q_f
+                diff = x32_t[off + np.uint64(j)] - q_f
                 d2_chunk[j] = diff * diff
             skip = False
             for f in range(1, n_feat):
-                x_f = block[f * leaf_size + c:f * leaf_size + c + m]
+                off = base + np.uint64(f * leaf_size + c)
                 q_f = query32[f]
                 for j in range(m):
-                    diff = x_f[j] - q_f
+                    diff = x32_t[off + np.uint64(j)] - q_f
                     d2_chunk[j] += diff * diff
                 if f == half:
                     # Partial sums only grow: a chunk already past the
@@ -692,21 +704,18 @@ def _walk(x_rows, x32_t, order, start, end, child, lo, hi, shrink, query, k, d2_
                         break
             if skip:
                 continue
-            # Most chunks hold no candidate: a vectorised test skips them.
+            # The chunk's candidates, gathered without a branch per row.
             n_below = 0
             for j in range(m):
-                if d2_chunk[j] <= screen:
-                    n_below += 1
-            if n_below == 0:
-                continue
-            for j in range(m):
-                if d2_chunk[j] > screen:
-                    continue
+                picks[n_below] = j
+                n_below += d2_chunk[j] <= screen
+            for i in range(n_below):
+                j = picks[i]
                 pos = s + j
                 if rank32:
                     d2 = np.float64(d2_chunk[j])
                 else:
-                    d2 = _row_d2(x_rows[pos], query)
+                    d2 = _row_d2(x_rows, pos, query)
                 if d2 > worst:
                     continue
                 size = _insert(order, nbr_pos, nbr_d2, size, k, pos, d2)
@@ -1110,7 +1119,7 @@ def _bound_from(x_rows, query, nbr_pos, n):
     k-th nearest (k <= n) is too."""
     bound = 0.0
     for i in range(n):
-        bound = max(bound, _row_d2(x_rows[nbr_pos[i]], query))
+        bound = max(bound, _row_d2(x_rows, nbr_pos[i], query))
     return bound
 
 

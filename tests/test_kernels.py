@@ -267,8 +267,8 @@ def test_screen_and_upper_bound_the_exact_distance(rng):
         for f in range(n_feat):
             diff = x[:, f].astype(np.float32) - np.float32(query[f])
             d32 = d32 + diff * diff
-        for row, screened in zip(x, d32):
-            exact = _row_d2(row, query)
+        for pos, screened in enumerate(d32):
+            exact = _row_d2(x, pos, query)
             assert exact <= _upper(screened, slack, widen)
             assert screened <= _screen(exact, slack, widen)
 
