@@ -990,14 +990,22 @@ def _cho_solve(chol_t, n, x, first):
     x[0] = x[0] / chol_t[0, 0]
 
 
+@njit(**_JIT)
+def _max_block_drops(k):
+    """Most dropped neighbours whose refit `_refit_without` does from the
+    full fit's factor (each costs two triangular solves, O(k^2); a new
+    factor from the first dropped column on costs up to k^3 / 3)."""
+    return max(2, k // 12)
+
+
 # No fastmath here: with it, the compiled code (and the last bit of the
 # results) differed between a process that compiled the kernel and one
 # that loaded it from the cache (test_compiled_and_cached_kernels_agree_bitwise).
 @njit(**_JIT)
 def _refit_without(chol_t, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, scratch,
-                   v, w_a, w_b):
-    """The clipped refit when one or two neighbours are dropped, from the
-    full fit's factor instead of a new one.
+                   v, w, w_dd, t):
+    """The clipped refit when a few neighbours are dropped (up to
+    `_max_block_drops`), from the full fit's factor instead of a new one.
 
     With A = K + lam I on all n neighbours, B = A^-1, S the kept and D
     the dropped neighbours, the kept system's inverse is B_SS - B_SD
@@ -1006,26 +1014,30 @@ def _refit_without(chol_t, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, s
     alpha_S = v_S - w_S (W^-1 v_D), W = B_DD. That is 1 + n_drop solves
     with the factor in hand, instead of refactorising. ``kept_z`` holds
     the kept neighbours' redshifts, ``scratch`` the full fit's sorted by
-    `_offset` when the offset is the median. Returns (z_phot, rms residual, ok);
-    not ok (W not positive definite in floating point) asks for the
-    direct refit.
+    `_offset` when the offset is the median. ``w`` (at least n_drop rows
+    of n) receives the w_d; ``w_dd`` (n_drop x n_drop at least) and
+    ``t`` (n_drop) are scratch for W^-1 v_D: in closed form for one or
+    two dropped, by a Cholesky factor of W for more. Returns (z_phot, rms
+    residual, ok); not ok (W not positive definite in floating point)
+    asks for the direct refit.
     """
     n_keep = n - n_drop
     if mode == 1:
         # ``scratch`` still holds the full fit's z sorted (`_offset`): the
-        # kept ones' median is read off it with the dropped values taken out.
-        skip_a = z_nbr[dropped[0]]
-        skip_b = z_nbr[dropped[n_drop - 1]]
-        pending_a = True
-        pending_b = n_drop == 2
+        # kept ones' median is read off it with the dropped values taken
+        # out (one occurrence each; ``t`` marks those still to remove).
+        for b in range(n_drop):
+            t[b] = 1.0
         m = 0
         for i in range(n):
             value = scratch[i]
-            if pending_a and value == skip_a:
-                pending_a = False
-                continue
-            if pending_b and value == skip_b:
-                pending_b = False
+            skip = False
+            for b in range(n_drop):
+                if t[b] > 0.0 and value == z_nbr[dropped[b]]:
+                    t[b] = 0.0
+                    skip = True
+                    break
+            if skip:
                 continue
             scratch[m] = value
             m += 1
@@ -1034,41 +1046,66 @@ def _refit_without(chol_t, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, s
         c = _offset(kept_z, n_keep, mode, scratch)
     for i in range(n):
         v[i] = z_nbr[i] - c
-    d_a = dropped[0]
-    d_b = dropped[n_drop - 1]
-    v[d_a] = 0.0
-    v[d_b] = 0.0
+    for b in range(n_drop):
+        v[dropped[b]] = 0.0
     _cho_solve(chol_t, n, v, 0)
-    for i in range(n):
-        w_a[i] = 0.0
-    w_a[d_a] = 1.0
-    _cho_solve(chol_t, n, w_a, d_a)
-    y_b = 0.0
-    if n_drop == 1:
-        if not w_a[d_a] > 0.0:
-            return np.nan, np.nan, False
-        y_a = v[d_a] / w_a[d_a]
-    else:
+    for b in range(n_drop):
+        w_b = w[b]
+        d_b = dropped[b]
         for i in range(n):
             w_b[i] = 0.0
         w_b[d_b] = 1.0
         _cho_solve(chol_t, n, w_b, d_b)
-        w_aa = w_a[d_a]
-        w_ab = w_a[d_b]
-        w_bb = w_b[d_b]
+    if n_drop == 1:
+        d_a = dropped[0]
+        if not w[0, d_a] > 0.0:
+            return np.nan, np.nan, False
+        t[0] = v[d_a] / w[0, d_a]
+    elif n_drop == 2:
+        d_a = dropped[0]
+        d_b = dropped[1]
+        w_aa = w[0, d_a]
+        w_ab = w[0, d_b]
+        w_bb = w[1, d_b]
         det = w_aa * w_bb - w_ab * w_ab
         if not (w_aa > 0.0 and det > 0.0):
             return np.nan, np.nan, False
-        y_a = (w_bb * v[d_a] - w_ab * v[d_b]) / det
-        y_b = (w_aa * v[d_b] - w_ab * v[d_a]) / det
+        t[0] = (w_bb * v[d_a] - w_ab * v[d_b]) / det
+        t[1] = (w_aa * v[d_b] - w_ab * v[d_a]) / det
+    else:
+        # W t = v_D by W's Cholesky factor (lower triangle of ``w_dd``).
+        for a in range(n_drop):
+            for b in range(a + 1):
+                total = w[b, dropped[a]]
+                for m in range(b):
+                    total -= w_dd[a, m] * w_dd[b, m]
+                if a == b:
+                    if not total > 0.0:
+                        return np.nan, np.nan, False
+                    w_dd[a, a] = np.sqrt(total)
+                else:
+                    w_dd[a, b] = total / w_dd[b, b]
+        for a in range(n_drop):
+            total = v[dropped[a]]
+            for m in range(a):
+                total -= w_dd[a, m] * t[m]
+            t[a] = total / w_dd[a, a]
+        for a in range(n_drop - 1, -1, -1):
+            total = t[a]
+            for m in range(a + 1, n_drop):
+                total -= w_dd[m, a] * t[m]
+            t[a] = total / w_dd[a, a]
+    # The dropped neighbours (``dropped`` is increasing) are left out.
     z_phot = c
     sum_r2 = 0.0
+    next_drop = 0
     for i in range(n):
-        if i == d_a or i == d_b:
+        if next_drop < n_drop and i == dropped[next_drop]:
+            next_drop += 1
             continue
-        alpha_i = v[i] - y_a * w_a[i]
-        if n_drop == 2:
-            alpha_i -= y_b * w_b[i]
+        alpha_i = v[i]
+        for b in range(n_drop):
+            alpha_i -= t[b] * w[b, i]
         z_phot += alpha_i * kvec[i]
         sum_r2 += alpha_i * alpha_i
     return z_phot, lam * np.sqrt(sum_r2 / n_keep), True
@@ -1234,7 +1271,10 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, sh
         scratch = np.empty(k)
         keep = np.empty(k, np.int64)
         dropped = np.empty(k, np.int64)
-        w_b = np.empty(k)
+        max_drops = _max_block_drops(k)
+        w_drop = np.empty((max_drops, k))
+        w_dd = np.empty((max_drops, max_drops))
+        t_drop = np.empty(max_drops)
         n_previous = 0
         for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
             q = by_place[rank]
@@ -1292,10 +1332,10 @@ def predict_kernel(x_rows, x32_t, max_norm, order, start, end, child, lo, hi, sh
                         dropped[n_drop] = i
                         n_drop += 1
                 refitted = False
-                if 0 < n_keep < n and n_drop <= 2:
+                if 0 < n_keep < n and n_drop <= max_drops:
                     zp_new, err_new, refitted = _refit_without(
                         chol_t, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row,
-                        scratch, y, work, w_b)
+                        scratch, y, w_drop, w_dd, t_drop)
                     if refitted:
                         zp, err = zp_new, err_new
                         n_final = n_keep
