@@ -34,6 +34,7 @@ from astropy.table import Table
 from scipy import special, stats
 
 from .exceptions import ShortChainWarning
+from .metrics import NMAD_SCALE
 
 __all__ = ["GAUSSIAN_COVERAGE", "CALIBRATION_FORMS", "pulls", "anderson_darling_normal",
            "calibration_report", "CalibrationReport", "fit_pull_mixture", "PullMixture",
@@ -48,8 +49,6 @@ CALIBRATION_FORMS = ("scale", "error", "error_redshift", "error_distance")
 # Tolerances of the coverage at 1 and 2 sigma that `coverage_loss` counts
 # deviations in (the acceptance window of the recalibration).
 _TOLERANCE = {1: 0.03, 2: 0.02}
-
-NMAD_SCALE = 1.4826
 
 
 # -- pulls ------------------------------------------------------------------------
