@@ -36,7 +36,7 @@ def _parse_seeds(text):
 
 
 def _reproduce(args):
-    from . import __version__
+    from ._config import __version__
     from .datasets import load_kalna2024
     from .io import atomic_output
     from .protocol import (PAPER_FIGURES, PUBLISHED_CODE_FIGURES,

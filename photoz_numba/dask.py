@@ -11,27 +11,13 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
-__all__ = ["OUTPUT_DTYPES", "predict", "predict_catalog"]
-
-#: Columns added to every partition, and their dtypes; a calibrated model
-#: also adds ``z_phot_err_raw`` (float64) after ``z_phot_err``.
-OUTPUT_DTYPES = {"z_phot": "float64", "z_phot_err": "float64",
-                 "z_phot_flag": "int16", "z_phot_nused": "int32"}
+__all__ = ["predict", "predict_catalog"]
 
 
 def _output_dtypes(model):
-    """The model's output columns, in its order, with their dtypes."""
-    dtypes = OUTPUT_DTYPES | {"z_phot_err_raw": "float64"}
-    return {name: dtypes[name] for name in model._output_columns()}
-
-
-def _input_columns(model):
-    columns = model._column_names()
-    if model.snr_min is not None:
-        names = model.error_columns or {}
-        columns += [names.get(band, f"{column}_err")
-                    for band, column in zip(model.bands, model._column_names())]
-    return columns
+    """The model's output columns, in its order, with their dtypes
+    (`~photoz_numba.PhotoZModel.output_schema`)."""
+    return {column.name: column.dtype for column in model.output_schema()}
 
 
 def _partition_units(model, units):
@@ -39,7 +25,7 @@ def _partition_units(model, units):
     fitted = dict(zip(model.bands, (str(unit) for unit in model.band_units_)))
     if units is None:
         return fitted
-    return fitted | model._stated_units(units)
+    return fitted | model.stated_units(units)
 
 
 def _predict_partition(frame, model, units, n_threads):
@@ -50,20 +36,15 @@ def _predict_partition(frame, model, units, n_threads):
     # Missing values (NaN, None, pd.NA) become NaN: 'no measurement'.
     table = Table({name: pd.to_numeric(frame[name], errors="coerce")
                    .to_numpy(dtype=np.float64, na_value=np.nan)
-                   for name in _input_columns(model)})
-    z_phot, z_err, raw_err, flag, n_used = model._predict_outputs(table, units, n_threads)
-    from .flags import UNPREDICTED
-    unpredicted = (flag & UNPREDICTED) != 0
-    columns = {"z_phot": np.where(unpredicted, np.nan, z_phot),
-               "z_phot_err": np.where(unpredicted, np.nan, z_err)}
-    if model.is_calibrated:
-        columns["z_phot_err_raw"] = np.where(unpredicted, np.nan, raw_err)
-    return frame.assign(**columns, z_phot_flag=flag, z_phot_nused=n_used)
+                   for name in model.input_columns})
+    prediction = model.predict_arrays(table, units, n_threads)
+    return frame.assign(**{column.name: prediction.filled(column)
+                           for column in model.output_schema()})
 
 
 def _prepare(model, columns, units):
-    model._check_fitted()
-    missing = [name for name in _input_columns(model) if name not in columns]
+    model.check_fitted()
+    missing = [name for name in model.input_columns if name not in columns]
     if missing:
         raise KeyError(f"column(s) {missing} are not in the DataFrame")
     present = [name for name in _output_dtypes(model) if name in columns]
@@ -81,7 +62,8 @@ def predict(model, ddf, units=None, n_threads=1):
     """Add ``z_phot`` columns to a Dask DataFrame, partition by partition.
 
     Nothing is computed here: the result is a lazy Dask DataFrame whose
-    output columns (`OUTPUT_DTYPES`) are declared up front. The model is
+    output columns (`~photoz_numba.PhotoZModel.output_schema`) are declared
+    up front. The model is
     one object in the task graph, so each worker receives it once, not
     once per partition. Every partition keeps its rows, in order; masked
     predictions are NaN.

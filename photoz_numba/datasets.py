@@ -12,7 +12,6 @@ the catalogue's SHA-256.
 """
 
 import hashlib
-import math
 import os
 
 import numpy as np
@@ -21,11 +20,10 @@ from astropy.io import ascii
 from astropy.table import MaskedColumn, Table
 from astropy.utils.data import download_file
 
-from . import conf
+from ._config import conf
 
 __all__ = ["KALNA2024_URL", "KALNA2024_SHA256", "KALNA2024_BANDS",
-           "load_kalna2024", "paper_sample", "stratified_split",
-           "stratified_kfold", "toy_catalogue", "toy_predictions"]
+           "load_kalna2024", "paper_sample", "toy_catalogue", "toy_predictions"]
 
 KALNA2024_URL = ("https://raw.githubusercontent.com/Juli-Kalna/"
                  "JWST-ML-Galaxy-Photo-Z/main/all_with_z_spec_filtered.ascii")
@@ -177,147 +175,6 @@ def paper_sample(catalogue, z="zspec", bands=KALNA2024_BANDS, z_max=7.0):
         keep &= ~np.ma.getmaskarray(flux)
         keep &= np.ma.filled(np.ma.asarray(flux, dtype=float) > 0, False)
     return catalogue[keep]
-
-
-def _strata(z, n_bins):
-    """Quantile-bin label of every redshift (as pandas.qcut with n_bins)."""
-    z = np.asarray(z, dtype=float)
-    if not np.isfinite(z).all():
-        raise ValueError("redshifts to stratify must all be finite")
-    edges = np.unique(np.quantile(z, np.linspace(0, 1, n_bins + 1)))
-    return np.clip(np.searchsorted(edges, z, side="left") - 1, 0, len(edges) - 2)
-
-
-def _redshifts(table, z):
-    if z not in table.colnames:
-        raise KeyError(f"redshift column {z!r} is not in the table")
-    column = table[z]
-    if np.ma.getmaskarray(column).any():
-        raise ValueError(f"redshift column {z!r} has masked values")
-    return np.asarray(np.ma.getdata(column), dtype=float)
-
-
-def stratified_kfold(z, n_folds=5, n_bins=14, seed=None):
-    """Fold label of every galaxy, stratified in quantile bins of redshift.
-
-    Within each bin the galaxies are shuffled and dealt round-robin to the
-    folds, starting each bin where the last one stopped, so the folds
-    differ in size by at most one.
-
-    Parameters
-    ----------
-    z : array-like
-        Redshifts, finite.
-    n_folds : int, optional
-        Number of folds, >= 2.
-    n_bins : int, optional
-        Number of redshift quantile bins.
-    seed : int or `numpy.random.Generator`, optional
-        Seeds the shuffle.
-
-    Returns
-    -------
-    folds : ndarray of int
-        Fold index, 0 to ``n_folds - 1``, of every galaxy.
-
-    Raises
-    ------
-    ValueError
-        ``n_folds`` is not an integer from 2 to the number of galaxies, or
-        a redshift is not finite.
-
-    Examples
-    --------
-    Five folds of equal size and the same redshift distribution:
-
-    >>> import numpy as np
-    >>> from photoz_numba.datasets import stratified_kfold
-    >>> z = np.random.default_rng(0).uniform(0, 3, 1000)
-    >>> folds = stratified_kfold(z, n_folds=5, seed=0)
-    >>> np.bincount(folds).tolist()
-    [200, 200, 200, 200, 200]
-    >>> print(" ".join(f"{np.median(z[folds == k]):.2f}" for k in range(5)))
-    1.58 1.61 1.59 1.59 1.59
-    """
-    z = np.asarray(z, dtype=float)
-    if int(n_folds) != n_folds or n_folds < 2 or n_folds > z.size:
-        raise ValueError(f"n_folds must be an integer from 2 to {z.size}, not "
-                         f"{n_folds!r}")
-    rng = np.random.default_rng(seed)
-    strata = _strata(z, n_bins)
-    folds = np.empty(z.size, dtype=int)
-    next_fold = 0
-    for label in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == label))
-        folds[members] = (next_fold + np.arange(members.size)) % n_folds
-        next_fold = (next_fold + members.size) % n_folds
-    return folds
-
-
-def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
-    """Split a table into training and test parts, stratified in redshift.
-
-    The redshifts are cut into ``n_bins`` quantile bins (as the paper does,
-    14 bins); ``ceil(test_size * len(table))`` test galaxies are shared
-    among the bins in proportion to their size (largest remainders first)
-    and drawn at random within each bin.
-
-    Parameters
-    ----------
-    table : `~astropy.table.Table`
-        The sample to split.
-    z : str, optional
-        The redshift column.
-    test_size : float, optional
-        Fraction of the galaxies in the test part, between 0 and 1.
-    n_bins : int, optional
-        Number of redshift quantile bins.
-    seed : int, optional
-        Seeds the draw: the same seed gives the same split.
-
-    Returns
-    -------
-    train, test : `~astropy.table.Table`
-        The two parts, each in the order of the input table.
-
-    Raises
-    ------
-    KeyError
-        The redshift column is not in the table.
-    ValueError
-        ``test_size`` is not between 0 and 1, the table has fewer than 2
-        rows, or its redshifts are masked or not finite.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from astropy.table import Table
-    >>> from photoz_numba.datasets import stratified_split
-    >>> table = Table({"zspec": np.linspace(0, 7, 100)})
-    >>> train, test = stratified_split(table, seed=0)
-    >>> len(train), len(test)
-    (80, 20)
-    """
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size must be between 0 and 1, not {test_size!r}")
-    redshift = _redshifts(table, z)
-    if len(table) < 2:
-        raise ValueError(f"cannot split a table of {len(table)} rows")
-    strata = _strata(redshift, n_bins)
-    labels, sizes = np.unique(strata, return_counts=True)
-    n_test = math.ceil(test_size * len(table))
-    share = sizes * n_test / len(table)
-    per_bin = np.floor(share).astype(int)
-    leftover = n_test - per_bin.sum()
-    # Largest remainders get the leftover galaxies; ties go to the lower bin.
-    order = np.lexsort((labels, -(share - per_bin)))
-    per_bin[order[:leftover]] += 1
-    rng = np.random.default_rng(seed)
-    is_test = np.zeros(len(table), dtype=bool)
-    for label, count in zip(labels, per_bin):
-        members = np.flatnonzero(strata == label)
-        is_test[rng.choice(members, size=count, replace=False)] = True
-    return table[~is_test], table[is_test]
 
 
 def toy_catalogue(n=600, seed=1):

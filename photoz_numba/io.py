@@ -20,8 +20,14 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
   whose values are then part of ``PZHASH``; ``PZCALIB`` in the primary
   header names the form.
 
-A model read back predicts bit-identically to the one written. Format 3
-added the calibration; files of format 2 (no calibration) are still read.
+The file holds a model's `~photoz_numba.schema.FittedState`
+(`~photoz_numba.PhotoZModel.fitted_state`); `read_model_state` gives it
+back, and `~photoz_numba.PhotoZModel.read` a model that predicts
+bit-identically to the one written. Format 3 added the calibration; files
+of format 2 (no calibration) are still read.
+
+FITS catalogues are predicted chunk by chunk (`predict_fits`), with the
+columns of `~photoz_numba.PhotoZModel.output_schema`.
 """
 
 import hashlib
@@ -34,14 +40,15 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 
-from .flags import UNPREDICTED
+from ._config import __version__
+from .schema import FittedState
 
-__all__ = ["MODEL_FORMAT", "write_model", "read_model", "atomic_output",
+__all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
            "predict_fits", "predict_file"]
 
 #: Version of the model file layout; bumped when the layout changes.
 MODEL_FORMAT = 3
-#: Formats `read_model` reads: 2 is 3 without the CALIBRATION table.
+#: Formats `read_model_state` reads: 2 is 3 without the CALIBRATION table.
 READABLE_FORMATS = (2, 3)
 _ORIGIN = "photoz_numba"
 
@@ -167,8 +174,8 @@ def write_model(model, path, overwrite=False):
 
     Parameters
     ----------
-    model : `~photoz_numba.PhotoZModel`
-        A fitted model.
+    model : `~photoz_numba.PhotoZModel` or `~photoz_numba.schema.FittedState`
+        A fitted model, or its fitted state.
     path : str or path-like
         The file to write; written to a temporary name and renamed when
         complete.
@@ -205,40 +212,44 @@ def write_model(model, path, overwrite=False):
     exists: pass overwrite=True
     >>> write_model(model, path, overwrite=True)
     """
-    from . import __version__
-    model._check_fitted()
+    state = model if isinstance(model, FittedState) else model.fitted_state()
+    params = state.params
     header = fits.Header()
     header["ORIGIN"] = (_ORIGIN, "written by photoz_numba")
     header["PZFORMAT"] = (MODEL_FORMAT, "photoz_numba model file format")
     header["PZVERS"] = (__version__, "photoz_numba version that wrote it")
-    header["K"] = (int(model.k), "neighbours per galaxy")
-    header["GAMMA"] = (float(model.gamma), "RBF kernel width")
-    header["LAM"] = (float(model.lam), "ridge regularisation")
-    header["CLIPSIG"] = (float(model.clip_sigma) if model.clip_sigma is not None
+    header["K"] = (int(params["k"]), "neighbours per galaxy")
+    header["GAMMA"] = (float(params["gamma"]), "RBF kernel width")
+    header["LAM"] = (float(params["lam"]), "ridge regularisation")
+    header["CLIPSIG"] = (float(params["clip_sigma"]) if params["clip_sigma"] is not None
                          else -1.0, "clipping threshold (-1: no clipping)")
-    header["OFFSET"] = (model.offset, "ridge fitted around this offset")
-    header["MAGBAND"] = (model.magnitude_band or "", "magnitude feature band")
-    header["NTRAIN"] = (int(model.n_train_), "training galaxies")
-    header["MINBANDS"] = (int(model.min_bands), "fewest usable bands predicted")
-    header["SNRMIN"] = (float(model.snr_min) if model.snr_min is not None else -1.0,
+    header["OFFSET"] = (params["offset"], "ridge fitted around this offset")
+    header["MAGBAND"] = (params["magnitude_band"] or "", "magnitude feature band")
+    header["NTRAIN"] = (int(state.train_redshifts.size), "training galaxies")
+    header["MINBANDS"] = (int(params["min_bands"]), "fewest usable bands predicted")
+    header["SNRMIN"] = (float(params["snr_min"]) if params["snr_min"] is not None else -1.0,
                         "S/N below which a band is missing (-1: none)")
-    header["SRCHEPS"] = (float(model.search_eps), "neighbour search: 0 exact, else 1+eps approx")
-    calibration = getattr(model, "calibration_", None)
+    header["SRCHEPS"] = (float(params["search_eps"]),
+                         "neighbour search: 0 exact, else 1+eps approx")
+    calibration = state.calibration
     if calibration is not None:
         header["PZCALIB"] = (calibration.form, "z_phot_err calibration form")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
-    header["PZHASH"] = _digest(_model_arrays(model.train_magnitudes_,
-                                             model.train_redshifts_, calibration))
-    columns = model._column_names()
-    stated = model._stated_units()
-    error_columns = model.error_columns or {}
-    bands = Table({"band": model.bands, "column": columns,
-                   "error_column": [error_columns.get(band, "") for band in model.bands],
-                   "stated_unit": [str(stated.get(band, "")) for band in model.bands],
-                   "fit_unit": [str(unit) for unit in model.band_units_]})
-    training = Table({band: model.train_magnitudes_[:, i]
-                      for i, band in enumerate(model.bands)})
-    training["z"] = model.train_redshifts_
+    header["PZHASH"] = _digest(_model_arrays(state.train_magnitudes,
+                                             state.train_redshifts, calibration))
+    band_names = params["bands"]
+    columns = [(params["columns"] or {}).get(band, band) for band in band_names]
+    units = params["units"]
+    stated = ({} if units is None else dict(units) if isinstance(units, dict)
+              else {band: units for band in band_names})
+    error_columns = params["error_columns"] or {}
+    bands = Table({"band": band_names, "column": columns,
+                   "error_column": [error_columns.get(band, "") for band in band_names],
+                   "stated_unit": [str(stated.get(band, "")) for band in band_names],
+                   "fit_unit": [str(unit) for unit in state.band_units]})
+    training = Table({band: state.train_magnitudes[:, i]
+                      for i, band in enumerate(band_names)})
+    training["z"] = state.train_redshifts
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
     tables = [("BANDS", bands), ("TRAINING", training)]
     if calibration is not None:
@@ -251,8 +262,10 @@ def write_model(model, path, overwrite=False):
         hdus.writeto(tmp, overwrite=True, checksum=True)
 
 
-def read_model(path):
-    """Read a model written by `write_model`.
+def read_model_state(path):
+    """Read the fitted state in a model file written by `write_model`.
+
+    `~photoz_numba.PhotoZModel.read` makes a model of it.
 
     Parameters
     ----------
@@ -261,9 +274,11 @@ def read_model(path):
 
     Returns
     -------
-    model : `~photoz_numba.PhotoZModel`
-        Fitted, with the hyper-parameters, band columns, units and training
-        set of the model written; it predicts bit-identically to it.
+    state : `~photoz_numba.schema.FittedState`
+        The hyper-parameters, band columns, units, training set and
+        calibration of the model written;
+        `~photoz_numba.PhotoZModel.from_fitted_state` makes a model of it
+        that predicts bit-identically to it.
 
     Raises
     ------
@@ -281,12 +296,13 @@ def read_model(path):
     >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
     >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
     >>> import os, tempfile
-    >>> from photoz_numba.io import read_model, write_model
+    >>> from photoz_numba.io import read_model_state, write_model
     >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
     >>> write_model(model, path)
-    >>> back = read_model(path)
-    >>> back.k, back.bands, back.n_train_
+    >>> state = read_model_state(path)
+    >>> state.params["k"], state.params["bands"], state.train_redshifts.size
     (20, ['g', 'r', 'i'], 500)
+    >>> back = PhotoZModel.from_fitted_state(state)     # as PhotoZModel.read(path)
     >>> bool(np.array_equal(back.predict(table[500:])["z_phot"],
     ...                     model.predict(table[500:])["z_phot"]))
     True
@@ -296,15 +312,12 @@ def read_model(path):
     >>> catalogue = os.path.join(os.path.dirname(path), "catalogue.fits")
     >>> table.write(catalogue)
     >>> try:
-    ...     read_model(catalogue)
+    ...     read_model_state(catalogue)
     ... except ValueError as exc:
     ...     print(exc)  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
     '...catalogue.fits' is a FITS file but not a photoz_numba model file
     (no ORIGIN = 'photoz_numba' / PZFORMAT)
     """
-    from . import __version__
-    from .model import PhotoZModel
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
@@ -333,19 +346,19 @@ def read_model(path):
     columns = {band: str(col) for band, col in zip(band_names, bands["column"])
                if str(col) != band}
     clip = header["CLIPSIG"]
-    model = PhotoZModel(band_names, k=int(header["K"]), gamma=float(header["GAMMA"]),
-                        lam=float(header["LAM"]), clip_sigma=None if clip < 0 else clip,
-                        offset=header["OFFSET"], magnitude_band=header["MAGBAND"] or None,
-                        columns=columns or None,
-                        units={band: str(unit) for band, unit in
-                               zip(band_names, bands["stated_unit"]) if str(unit)} or None,
-                        min_bands=int(header["MINBANDS"]),
-                        snr_min=None if header["SNRMIN"] < 0 else float(header["SNRMIN"]),
-                        error_columns={band: str(col) for band, col in
-                                       zip(band_names, bands["error_column"])
-                                       if str(col)} or None,
-                        # Files written before search_eps existed: exact.
-                        search_eps=float(header.get("SRCHEPS", 0.0)))
+    params = dict(bands=band_names, k=int(header["K"]), gamma=float(header["GAMMA"]),
+                  lam=float(header["LAM"]), clip_sigma=None if clip < 0 else clip,
+                  offset=header["OFFSET"], magnitude_band=header["MAGBAND"] or None,
+                  columns=columns or None,
+                  units={band: str(unit) for band, unit in
+                         zip(band_names, bands["stated_unit"]) if str(unit)} or None,
+                  min_bands=int(header["MINBANDS"]),
+                  snr_min=None if header["SNRMIN"] < 0 else float(header["SNRMIN"]),
+                  error_columns={band: str(col) for band, col in
+                                 zip(band_names, bands["error_column"])
+                                 if str(col)} or None,
+                  # Files written before search_eps existed: exact.
+                  search_eps=float(header.get("SRCHEPS", 0.0)))
     try:
         magnitudes = np.column_stack([np.ma.filled(training[band], np.nan).astype(np.float64)
                                       for band in band_names])
@@ -368,27 +381,21 @@ def read_model(path):
     if redshifts.size != header["NTRAIN"]:
         raise ValueError(f"{path!r} is inconsistent: {redshifts.size} training rows, "
                          f"the header says {header['NTRAIN']}")
-    model.train_magnitudes_ = magnitudes
-    model.train_redshifts_ = redshifts
-    model.band_units_ = [str(unit) for unit in bands["fit_unit"]]
-    model._set_full_pattern()
-    model.calibration_ = calibration
-    return model
+    return FittedState(params=params, band_units=[str(unit) for unit in bands["fit_unit"]],
+                       train_magnitudes=magnitudes, train_redshifts=redshifts,
+                       calibration=calibration)
 
 
 # -- catalogues ------------------------------------------------------------------
 
-#: FITS formats and numpy types of the columns `predict_fits` appends.
-# FITS format and dtype of each column predict can add.
-_OUTPUT_FITS_FORMATS = {"z_phot": ("D", ">f8"), "z_phot_err": ("D", ">f8"),
-                        "z_phot_err_raw": ("D", ">f8"), "z_phot_flag": ("I", ">i2"),
-                        "z_phot_nused": ("J", ">i4")}
 _FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
 def _output_fits_columns(model):
-    """The appended columns, in the model's order: (name, format, dtype)."""
-    return tuple((name, *_OUTPUT_FITS_FORMATS[name]) for name in model._output_columns())
+    """The appended columns, in the model's order: (name, TFORM, big-endian
+    dtype), from `~photoz_numba.PhotoZModel.output_schema`."""
+    return tuple((column.name, column.fits_format, column.dtype.newbyteorder(">"))
+                 for column in model.output_schema())
 
 
 def _parse_unit(text):
@@ -409,7 +416,6 @@ def _output_header(table_hdu, columns):
     Built from the input header card by card (BinTableHDU.from_columns
     would read the whole table into memory).
     """
-    from . import __version__
     header = table_hdu.header.copy()
     for key in ("CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
@@ -532,7 +538,7 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     z_phot = 0.174, zspec = 0.174
     z_phot = 0.581, zspec = 0.587
     """
-    model._check_fitted()
+    model.check_fitted()
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
     _check_paths(input_path, output_path)
     if int(chunk_size) < 1:
@@ -554,10 +560,10 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
                    if name in table_hdu.columns.names]
         if present:
             raise ValueError(f"{input_path!r} already has column(s) {present}")
-        missing = [name for name in model._column_names()
-                   if name not in table_hdu.columns.names]
+        input_columns = model.input_columns
+        missing = [name for name in input_columns if name not in table_hdu.columns.names]
         if missing:
-            raise KeyError(f"band column(s) {missing} are not in {input_path!r} "
+            raise KeyError(f"column(s) {missing} are not in {input_path!r} "
                            f"(columns: {', '.join(table_hdu.columns.names)})")
         nrows, rowsize = header["NAXIS2"], header["NAXIS1"]
         info = table_hdu.fileinfo()
@@ -574,7 +580,6 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
         out_header = _output_header(table_hdu, output_columns)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
                              [(name, dt) for name, _, dt in output_columns])
-        band_columns = model._column_names()
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
                 open(input_path, "rb") as source, open(tmp, "wb") as sink:
             _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
@@ -584,17 +589,12 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
                 n = min(chunk_size, nrows - start)
                 buffer = source.read(n * rowsize)
                 raw = np.frombuffer(buffer, dtype=raw_dtype)
-                z_phot, z_err, raw_err, flag, n_used = model._predict_outputs(
-                    _chunk_table(raw, table_hdu, band_columns), units, n_threads)
+                prediction = model.predict_arrays(
+                    _chunk_table(raw, table_hdu, input_columns), units, n_threads)
                 record = np.empty(n, dtype=out_dtype)
                 record["row"] = np.frombuffer(buffer, dtype=f"V{rowsize}")
-                unpredicted = (flag & UNPREDICTED) != 0
-                record["z_phot"] = np.where(unpredicted, np.nan, z_phot)
-                record["z_phot_err"] = np.where(unpredicted, np.nan, z_err)
-                if model.is_calibrated:
-                    record["z_phot_err_raw"] = np.where(unpredicted, np.nan, raw_err)
-                record["z_phot_flag"] = flag
-                record["z_phot_nused"] = n_used
+                for column in model.output_schema():
+                    record[column.name] = prediction.filled(column)
                 sink.write(record.tobytes())
                 if progress is not None:
                     progress(start + n, nrows)

@@ -4,37 +4,71 @@
 ``z_phot`` columns onto another.
 
 This layer only validates input and shapes output; the per-galaxy work is
-done by `photoz_numba.kernels`.
+done by the compiled kernels of ``photoz_numba._kernels``.
+
+What the rest of the package uses of a model is its public contract:
+`PhotoZModel.predict_arrays` (a `Prediction`), `PhotoZModel.output_schema`
+(the `~photoz_numba.schema.OutputColumn` table), `PhotoZModel.input_columns`,
+`PhotoZModel.stated_units`, `PhotoZModel.check_fitted` and the fitted
+state (`PhotoZModel.fitted_state`, `PhotoZModel.from_fitted_state`).
 """
 
 import numbers
 import warnings
+from collections import namedtuple
 from contextlib import contextmanager
 
 import numpy as np
-from astropy import units as u
-from astropy.table import MaskedColumn, Table
+from astropy.table import MaskedColumn
 
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
-from .photometry import (MEASURED, MISSING, NONDETECTION, _resolve_unit,
-                         band_magnitudes, colour_names)
+from .photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION, _resolve_unit,
+                         adjacent_colours, band_magnitudes, check_table, colour_names)
+from .schema import FittedState, output_columns
+from .selection import training_redshifts
 
-__all__ = ["PhotoZModel", "OUTPUT_COLUMNS", "CALIBRATED_OUTPUT_COLUMNS"]
-
-#: Columns that `PhotoZModel.predict` adds.
-OUTPUT_COLUMNS = ("z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused")
-#: Columns that a calibrated model's `PhotoZModel.predict` adds:
-#: ``z_phot_err`` is the calibrated error, ``z_phot_err_raw`` the kernel's.
-CALIBRATED_OUTPUT_COLUMNS = ("z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag",
-                             "z_phot_nused")
+__all__ = ["PhotoZModel", "Prediction"]
 
 _OFFSETS = ("none", "median", "mean")
 
-# Rows predicted per pass of `PhotoZModel._predict_arrays`: bounds the
-# working memory to some 60 MB beyond the outputs (measured, see
-# docs/performance.rst) at no measurable cost in throughput.
+# Rows predicted per pass of `PhotoZModel.predict_arrays`: bounds the
+# working memory to some 60 MB beyond the outputs (docs: performance) at
+# no measurable cost in throughput.
 _PREDICT_ROWS = 1 << 17
+
+
+class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_raw",
+                                           "z_phot_flag", "z_phot_nused",
+                                           "nearest_distance"])):
+    """Predictions as plain arrays, one entry per input row, in order.
+
+    ``z_phot`` and ``z_phot_err`` (float64) are NaN where no prediction
+    could be made (see `unpredicted`); ``z_phot_err`` is the calibrated
+    error for a calibrated model and ``z_phot_err_raw`` the kernel's RMS
+    residual (the same array as ``z_phot_err`` without a calibration);
+    ``z_phot_flag`` (int16) holds the bits of `photoz_numba.flags`;
+    ``z_phot_nused`` (int32) the neighbours in the final fit;
+    ``nearest_distance`` the distance to the nearest training galaxy in
+    the standardised features, only when asked for (else None).
+    """
+
+    __slots__ = ()
+
+    @property
+    def unpredicted(self):
+        """Rows without a prediction (masked in a Table), as a bool array."""
+        return (self.z_phot_flag & _flags.UNPREDICTED) != 0
+
+    def column(self, name):
+        """The values of output column ``name`` (`photoz_numba.schema`)."""
+        return getattr(self, name)
+
+    def filled(self, column):
+        """The values of an `~photoz_numba.schema.OutputColumn`, NaN where
+        it is masked (no prediction), as files and DataFrames hold them."""
+        values = getattr(self, column.name)
+        return np.where(self.unpredicted, np.nan, values) if column.masked else values
 
 
 @contextmanager
@@ -108,7 +142,7 @@ class PhotoZModel:
     search_eps : float, optional
         0 (default): the exact k nearest training galaxies. Above 0, an
         approximate search for training sets larger than
-        `~photoz_numba.kernels.SCAN_ROWS` (smaller ones are always scanned
+        `~photoz_numba.neighbours.SCAN_ROWS` (smaller ones are always scanned
         exactly): each neighbour is at most ``1 + search_eps`` times as
         far as the true one of its rank. On 10^6 training galaxies, 3
         predicts 5.3 to 5.7 times as fast as the exact search with the
@@ -282,18 +316,36 @@ class PhotoZModel:
 
     # -- tables to arrays ------------------------------------------------------
 
-    def _magnitude_band(self):
-        """The band whose magnitude is a feature, or None."""
-        if self.magnitude_band == "auto":
-            return self.bands[len(self.bands) // 2]
-        return self.magnitude_band
-
-    def _column_names(self):
+    @property
+    def band_columns(self):
+        """Column name of each band, in band order."""
         columns = self.columns or {}
         return [columns.get(band, band) for band in self.bands]
 
-    def _stated_units(self, units=None):
-        """Stated units keyed by band, from a unit or a band dict."""
+    def _error_columns(self):
+        """Error column name of each band (used with ``snr_min``)."""
+        names = self.error_columns or {}
+        return [names.get(band, f"{column}_err")
+                for band, column in zip(self.bands, self.band_columns)]
+
+    @property
+    def input_columns(self):
+        """Every column a table to predict must have: the band columns
+        and, with ``snr_min``, their error columns."""
+        if self.snr_min is None:
+            return self.band_columns
+        return self.band_columns + self._error_columns()
+
+    def stated_units(self, units=None):
+        """Stated units keyed by band: from ``units`` (one unit, or a dict
+        keyed by band), else from the constructor's ``units``; empty when
+        none is stated (the columns' own units are used).
+
+        Raises
+        ------
+        ValueError
+            ``units`` names a band that is not in ``bands``.
+        """
         units = self.units if units is None else units
         if units is None:
             return {}
@@ -305,34 +357,25 @@ class PhotoZModel:
             return dict(units)
         return {band: units for band in self.bands}
 
+    def _magnitude_band(self):
+        """The band whose magnitude is a feature, or None."""
+        if self.magnitude_band == "auto":
+            return self.bands[len(self.bands) // 2]
+        return self.magnitude_band
+
     def _column_units(self, units):
         """Stated units keyed by column name."""
-        names = dict(zip(self.bands, self._column_names()))
-        return {names[band]: unit for band, unit in self._stated_units(units).items()}
-
-    @staticmethod
-    def _check_table(table):
-        if not isinstance(table, Table):
-            raise TypeError(f"expected an astropy Table, not "
-                            f"{type(table).__name__}")
-        if len(table) == 0:
-            raise ValueError("the table has no rows")
+        names = dict(zip(self.bands, self.band_columns))
+        return {names[band]: unit for band, unit in self.stated_units(units).items()}
 
     def _magnitudes(self, table, units):
         """AB magnitudes and per-band states of the band columns."""
-        self._check_table(table)
+        check_table(table)
         errors = None
         if self.snr_min is not None:
-            names = self.error_columns or {}
-            errors = {column: names.get(band, f"{column}_err")
-                      for band, column in zip(self.bands, self._column_names())}
-        return band_magnitudes(table, self._column_names(), self._column_units(units),
+            errors = dict(zip(self.band_columns, self._error_columns()))
+        return band_magnitudes(table, self.band_columns, self._column_units(units),
                                snr_min=self.snr_min, errors=errors)
-
-    def _features(self, table, units):
-        """Unstandardised full-band features and per-band states of a table."""
-        mag, state = self._magnitudes(table, units)
-        return self._pattern_features(mag, tuple(range(len(self.bands)))), state
 
     def _feature_names(self):
         names = colour_names(self.bands)
@@ -389,8 +432,8 @@ class PhotoZModel:
         """
         self._check_params()
         mag, state = self._magnitudes(table, units)
-        redshift = self._training_redshifts(table, z)
-        measured = state == MEASURED
+        redshift = training_redshifts(table, z)
+        measured = state == STATE_MEASURED
         usable = measured.sum(axis=1) >= self.min_bands
         n_unusable = int((~usable).sum())
         if n_unusable:
@@ -404,7 +447,7 @@ class PhotoZModel:
                              f"least {self.k + 1}")
         stated = self._column_units(units)
         self.band_units_ = [_resolve_unit(table[name], name, stated.get(name))
-                            for name in self._column_names()]
+                            for name in self.band_columns]
         self.train_magnitudes_ = np.where(measured, mag, np.nan)[usable]
         self.train_redshifts_ = np.ascontiguousarray(redshift[usable])
         self._set_full_pattern()
@@ -446,8 +489,7 @@ class PhotoZModel:
         a magnitude band, its magnitude -- or the nearest band's in the
         band order when it is not among ``bands``.
         """
-        sub = mag[:, list(bands)]
-        features = sub[:, :-1] - sub[:, 1:]
+        features = adjacent_colours(mag[:, list(bands)])
         wanted = self._magnitude_band()
         if wanted is None:
             return features
@@ -477,11 +519,11 @@ class PhotoZModel:
             self._patterns[bands] = cached
         eps = float(self.search_eps)
         if cached.get("eps") != eps:
-            from .kernels import build_neighbour_index
+            from ._kernels.search import build_index
             # Built from the training set, never stored in model files:
             # deterministic, so a model read back predicts bit-identically.
             # Rebuilt when set_params changes the search after the fit.
-            cached["index"] = build_neighbour_index(cached["x_train_t"], eps=eps)
+            cached["index"] = build_index(cached["x_train_t"], eps=eps)
             cached["eps"] = eps
         return cached
 
@@ -500,27 +542,6 @@ class PhotoZModel:
                 return tuple(bands)
             bands.remove(min(bands, key=lambda b: (coverage[b], -b)))
         return None
-
-    @staticmethod
-    def _training_redshifts(table, z):
-        if not isinstance(z, str):
-            raise TypeError(f"z must be a column name, not {z!r}")
-        if z not in table.colnames:
-            raise KeyError(f"redshift column {z!r} is not in the table")
-        column = table[z]
-        masked = np.ma.getmaskarray(column)
-        values = column.value if isinstance(column, u.Quantity) else column
-        try:
-            values = np.asarray(np.ma.getdata(values), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"redshift column {z!r} must hold numbers") from None
-        bad = masked | ~np.isfinite(values) | (values <= -1)
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            raise ValueError(f"redshift column {z!r} has {rows.size} masked, "
-                             f"non-finite or <= -1 values (first at row "
-                             f"{rows[0]}: {column[rows[0]]})")
-        return values
 
     def tune(self, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
              progress=None):
@@ -636,14 +657,15 @@ class PhotoZModel:
         0.66
         """
         from .calibration import CALIBRATION_FORMS, ErrorCalibration
-        from .validation import _out_of_fold
-        self._check_fitted()
+        from .selection import OutOfFold
+        self.check_fitted()
         if form != "auto" and form not in CALIBRATION_FORMS:
             raise ValueError(f"form must be 'auto' or one of {CALIBRATION_FORMS}, "
                              f"not {form!r}")
-        z_spec = self._training_redshifts(table, z)
-        z_phot, z_phot_err, _, distance = _out_of_fold(self, table, z, n_folds, 14, seed,
-                                                       nearest=True)
+        folds = OutOfFold(self, table, z, n_folds=n_folds, seed=seed)
+        prediction = folds.predict(nearest=True)
+        z_spec, z_phot = folds.z, prediction.z_phot
+        z_phot_err, distance = prediction.z_phot_err, prediction.nearest_distance
         usable = np.isfinite(z_phot) & np.isfinite(z_phot_err) & (z_phot_err > 0)
         n_skipped = int((~usable).sum())
         if n_skipped:
@@ -664,21 +686,87 @@ class PhotoZModel:
         """Whether `calibrate` has set a correction of ``z_phot_err``."""
         return getattr(self, "calibration_", None) is not None
 
-    def _output_columns(self):
-        return CALIBRATED_OUTPUT_COLUMNS if self.is_calibrated else OUTPUT_COLUMNS
+    def output_schema(self):
+        """The columns `predict` adds, in order: a tuple of
+        `~photoz_numba.schema.OutputColumn` (name, dtype, unit,
+        description, FITS format), which FITS streaming and Dask use too.
 
-    def _predict_outputs(self, table, units=None, n_threads=None):
-        """z_phot, calibrated z_phot_err, raw z_phot_err, z_phot_flag and
-        z_phot_nused as plain arrays; without a calibration the two errors
-        are the same array."""
-        nearest = self.is_calibrated and self.calibration_.needs_distance
-        result = self._predict_arrays(table, units, n_threads, nearest=nearest)
-        z_phot, raw, flag, n_used = result[:4]
-        err = raw
-        if self.is_calibrated:
-            with np.errstate(invalid="ignore"):
-                err = self.calibration_.apply(raw, z_phot, result[4] if nearest else None)
-        return z_phot, err, raw, flag, n_used
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> [column.name for column in PhotoZModel(["g", "r", "i"]).output_schema()]
+        ['z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused']
+        """
+        return output_columns(self.calibration_.form if self.is_calibrated else None)
+
+    def fitted_state(self):
+        """What a fit learnt, for serialisation (`photoz_numba.io`).
+
+        Returns
+        -------
+        state : `~photoz_numba.schema.FittedState`
+            The constructor's parameters, the units the band columns were
+            read in, the training magnitudes and redshifts, and the
+            calibration (or None). `from_fitted_state` makes a model that
+            predicts bit-identically to this one.
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+        """
+        self.check_fitted()
+        return FittedState(params=self.get_params(),
+                           band_units=[str(unit) for unit in self.band_units_],
+                           train_magnitudes=self.train_magnitudes_,
+                           train_redshifts=self.train_redshifts_,
+                           calibration=getattr(self, "calibration_", None))
+
+    @classmethod
+    def from_fitted_state(cls, state):
+        """A fitted model from a `~photoz_numba.schema.FittedState`.
+
+        Parameters
+        ----------
+        state : `~photoz_numba.schema.FittedState`
+            As returned by `fitted_state` (or read from a model file).
+
+        Returns
+        -------
+        model : `PhotoZModel`
+
+        Raises
+        ------
+        ValueError
+            Invalid parameters, arrays whose shapes do not match the bands,
+            or a feature constant over the training set.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(300)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
+        >>> copy = PhotoZModel.from_fitted_state(model.fitted_state())
+        >>> bool(np.array_equal(copy.predict_arrays(table).z_phot,
+        ...                     model.predict_arrays(table).z_phot))
+        True
+        """
+        model = cls(**state.params)
+        magnitudes = np.asarray(state.train_magnitudes, dtype=np.float64)
+        redshifts = np.ascontiguousarray(state.train_redshifts, dtype=np.float64)
+        if (magnitudes.ndim != 2 or magnitudes.shape[1] != len(model.bands)
+                or redshifts.shape != (magnitudes.shape[0],)):
+            raise ValueError(f"training magnitudes of shape {magnitudes.shape} and "
+                             f"redshifts of shape {redshifts.shape} do not match "
+                             f"{len(model.bands)} bands")
+        model.train_magnitudes_ = magnitudes
+        model.train_redshifts_ = redshifts
+        model.band_units_ = list(state.band_units)
+        model._set_full_pattern()
+        model.calibration_ = state.calibration
+        return model
 
     def write(self, path, overwrite=False):
         """Save the fitted model as a FITS file (`photoz_numba.io.write_model`).
@@ -715,11 +803,11 @@ class PhotoZModel:
         True
         """
         from .io import write_model
-        write_model(self, path, overwrite=overwrite)
+        write_model(self.fitted_state(), path, overwrite=overwrite)
 
     @classmethod
     def read(cls, path):
-        """Load a model saved by `write` (`photoz_numba.io.read_model`).
+        """Load a model saved by `write` (`photoz_numba.io.read_model_state`).
 
         Parameters
         ----------
@@ -738,10 +826,19 @@ class PhotoZModel:
             Not a model file, an incompatible format version, or a
             truncated or altered file.
         """
-        from .io import read_model
-        return read_model(path)
+        from .io import read_model_state
+        return cls.from_fitted_state(read_model_state(path))
 
-    def _check_fitted(self):
+    def check_fitted(self):
+        """Raise unless the model is fitted for its current ``k``.
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+        ValueError
+            ``k`` exceeds the number of training galaxies.
+        """
         if not hasattr(self, "train_redshifts_"):
             raise NotFittedError("this PhotoZModel is not fitted yet: call "
                                  "fit(table, z=...) first")
@@ -804,57 +901,87 @@ class PhotoZModel:
         >>> bool(out["z_phot"].mask[1]), decode_z_phot_flags(out["z_phot_flag"][1])
         (True, ['missing_band', 'nondetection', 'too_few_bands'])
         """
-        self._check_fitted()
-        self._check_table(table)
-        present = [name for name in self._output_columns() if name in table.colnames]
+        self.check_fitted()
+        check_table(table)
+        schema = self.output_schema()
+        present = [column.name for column in schema if column.name in table.colnames]
         if present:
             raise ValueError(f"the table already has column(s) {present}; "
                              f"remove or rename them before predicting")
-        z_phot, z_phot_err, raw_err, flag, n_used = self._predict_outputs(
-            table, units, n_threads)
+        prediction = self.predict_arrays(table, units, n_threads)
         out = table.copy()
-        unpredicted = (flag & _flags.UNPREDICTED) != 0
-        out["z_phot"] = MaskedColumn(z_phot, mask=unpredicted,
-                                     description="photometric redshift")
-        raw_description = "RMS residual of the neighbours in the final fit"
-        if self.is_calibrated:
-            out["z_phot_err"] = MaskedColumn(
-                z_phot_err, mask=unpredicted,
-                description=f"calibrated 1-sigma error ({self.calibration_.form} form)")
-            out["z_phot_err_raw"] = MaskedColumn(raw_err, mask=unpredicted,
-                                                 description=raw_description)
-        else:
-            out["z_phot_err"] = MaskedColumn(z_phot_err, mask=unpredicted,
-                                             description=raw_description)
-        out["z_phot_flag"] = MaskedColumn(
-            flag, description="bit flags, see photoz_numba.flags")
-        out["z_phot_nused"] = MaskedColumn(
-            n_used, description="neighbours used in the final fit")
+        unpredicted = prediction.unpredicted
+        for column in schema:
+            out[column.name] = MaskedColumn(prediction.column(column.name),
+                                            mask=unpredicted if column.masked else None,
+                                            description=column.description)
         return out
 
-    def _predict_arrays(self, table, units=None, n_threads=None, nearest=False):
-        """z_phot, z_phot_err, z_phot_flag and z_phot_nused as plain arrays
-        (and, with ``nearest``, the distance of `_predict_rows`).
+    def predict_arrays(self, table, units=None, n_threads=None, nearest=False):
+        """`predict`'s results as plain arrays, without copying the table.
 
-        Rows are taken ``_PREDICT_ROWS`` at a time, which bounds the
-        working memory (magnitudes, features) whatever the table's length;
-        each galaxy's result does not depend on the others.
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Galaxies with the model's `input_columns`.
+        units, n_threads
+            As for `predict`.
+        nearest : bool, optional
+            Also each galaxy's distance to its nearest training galaxy in
+            the standardised features of its band pattern.
+
+        Returns
+        -------
+        prediction : `Prediction`
+            One entry per row, in order.
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(600)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+        >>> prediction = model.predict_arrays(table[500:])
+        >>> print(f"{prediction.z_phot[0]:.3f}", prediction.z_phot_flag[0],
+        ...       prediction.z_phot_nused[0])
+        1.320 0 20
         """
+        self.check_fitted()
+        needs_distance = self.is_calibrated and self.calibration_.needs_distance
+        with_distance = nearest or needs_distance
         n = len(table)
         if n <= _PREDICT_ROWS:
-            return self._predict_rows(table, units, n_threads, nearest)
-        outputs = [np.empty(n), np.empty(n), np.empty(n, np.int16), np.empty(n, np.int32)]
-        if nearest:
-            outputs.append(np.empty(n))
-        for start in range(0, n, _PREDICT_ROWS):
-            rows = slice(start, min(start + _PREDICT_ROWS, n))
-            for whole, part in zip(outputs, self._predict_rows(table[rows], units,
-                                                               n_threads, nearest)):
-                whole[rows] = part
-        return tuple(outputs)
+            z_phot, raw, flag, n_used, distance = self._predict_rows(table, units, n_threads,
+                                                                     with_distance)
+        else:
+            # Rows are taken _PREDICT_ROWS at a time, which bounds the
+            # working memory (magnitudes, features) whatever the table's
+            # length; each galaxy's result does not depend on the others.
+            z_phot, raw = np.empty(n), np.empty(n)
+            distance = np.empty(n) if with_distance else None
+            flag, n_used = np.empty(n, np.int16), np.empty(n, np.int32)
+            for start in range(0, n, _PREDICT_ROWS):
+                rows = slice(start, min(start + _PREDICT_ROWS, n))
+                part = self._predict_rows(table[rows], units, n_threads, with_distance)
+                for whole, values in zip((z_phot, raw, flag, n_used, distance), part):
+                    if whole is not None:
+                        whole[rows] = values
+        err = raw
+        if self.is_calibrated:
+            with np.errstate(invalid="ignore"):
+                err = self.calibration_.apply(raw, z_phot,
+                                              distance if needs_distance else None)
+        return Prediction(z_phot, err, raw, flag, n_used, distance if nearest else None)
 
     def _predict_rows(self, table, units=None, n_threads=None, nearest=False):
-        """`_predict_arrays` on a table of at most a few ``_PREDICT_ROWS``.
+        """`predict_arrays` on a table of at most a few ``_PREDICT_ROWS``:
+        z_phot, the RMS residual, z_phot_flag, z_phot_nused and the
+        nearest distance (None without ``nearest``).
 
         Galaxies are grouped by the set of bands they have; each group is
         predicted by one kernel call against the training galaxies that
@@ -862,20 +989,20 @@ class PhotoZModel:
         galaxy's distance to its nearest training galaxy in the
         standardised features of its group (NaN where not predicted).
         """
-        from .kernels import (OFFSET_MODES, STATUS_EXTRAPOLATION,
-                              STATUS_SOLVE_FAILED, predict_kernel)
+        from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_SOLVE_FAILED,
+                                       empty_outputs, predict_kernel, ridge_params)
         mag, state = self._magnitudes(table, units)
         n = len(table)
         flag = np.zeros(n, dtype=np.int16)
-        flag[(state == MISSING).any(axis=1)] |= _flags.MISSING_BAND
-        flag[(state == NONDETECTION).any(axis=1)] |= _flags.NONDETECTION
+        flag[(state == STATE_MISSING).any(axis=1)] |= _flags.MISSING_BAND
+        flag[(state == STATE_NONDETECTION).any(axis=1)] |= _flags.NONDETECTION
         z_phot = np.full(n, np.nan)
         z_phot_err = np.full(n, np.nan)
         n_used = np.zeros(n, dtype=np.int64)
         status = np.zeros(n, dtype=np.int64)
         distance = np.full(n, np.nan) if nearest else None
-        clip = np.inf if self.clip_sigma is None else float(self.clip_sigma)
-        measured = state == MEASURED
+        params = ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset)
+        measured = state == STATE_MEASURED
         if measured.shape[1] < 63:
             # One integer per row for its band pattern: np.unique over rows
             # (axis=0) sorts them as records, some 50 times slower.
@@ -899,12 +1026,9 @@ class PhotoZModel:
                 x_query = np.ascontiguousarray(
                     (self._pattern_features(mag[rows], bands) - train["mean"])
                     / train["std"])
-                m = rows.size
-                out = (np.empty(m), np.empty(m), np.empty(m, np.int64),
-                       np.empty(m, np.int64))
-                predict_kernel(*train["index"], train["z"], x_query,
-                               np.ones(m, dtype=bool), int(self.k), float(self.gamma),
-                               float(self.lam), clip, OFFSET_MODES[self.offset], *out)
+                out = empty_outputs(rows.size)
+                predict_kernel(train["index"], train["z"], x_query,
+                               np.ones(rows.size, dtype=bool), params, out)
                 z_phot[rows], z_phot_err[rows], n_used[rows], status[rows] = out
                 if nearest:
                     distance[rows] = self._nearest_distance(train, x_query)
@@ -912,13 +1036,12 @@ class PhotoZModel:
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
         if nearest:
             distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
-            return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance
-        return z_phot, z_phot_err, flag, n_used.astype(np.int32)
+        return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance
 
     @staticmethod
     def _nearest_distance(train, x_query):
         """Distance of each query to its nearest training galaxy of a band
         pattern, searched in the pattern's neighbour index (only
         calibrations of the 'error_distance' form ask for it)."""
-        from .kernels import nearest_neighbours
+        from ._kernels.search import nearest_neighbours
         return np.sqrt(nearest_neighbours(train["index"], x_query, 1)[1][:, 0])

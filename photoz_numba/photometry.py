@@ -8,9 +8,10 @@ kernels only ever see plain ``float64`` arrays.
 
 import numpy as np
 from astropy import units as u
+from astropy.table import Table
 
-__all__ = ["MISSING_SENTINEL", "band_magnitudes", "adjacent_colours",
-           "colour_names"]
+__all__ = ["MISSING_SENTINEL", "STATE_MEASURED", "STATE_MISSING", "STATE_NONDETECTION",
+           "check_table", "band_magnitudes", "adjacent_colours", "colour_names"]
 
 #: Value that catalogues use for "no measurement" (as the paper's does).
 MISSING_SENTINEL = -99.0
@@ -18,10 +19,29 @@ MISSING_SENTINEL = -99.0
 # Zero point of AB magnitudes for fluxes in microjansky: 3631 Jy.
 _AB_ZEROPOINT_UJY = 23.9
 
-# Per-band measurement state.
-MEASURED = 0
-MISSING = 1
-NONDETECTION = 2
+# Per-band measurement state of each row (`band_magnitudes`).
+STATE_MEASURED = 0
+STATE_MISSING = 1
+STATE_NONDETECTION = 2
+
+
+def check_table(table):
+    """Raise unless ``table`` is an astropy Table with at least one row.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from photoz_numba.photometry import check_table
+    >>> check_table(Table({"g": [25.0]}))
+    >>> check_table([25.0])
+    Traceback (most recent call last):
+    ...
+    TypeError: expected an astropy Table, not list
+    """
+    if not isinstance(table, Table):
+        raise TypeError(f"expected an astropy Table, not {type(table).__name__}")
+    if len(table) == 0:
+        raise ValueError("the table has no rows")
 
 
 def _resolve_unit(column, colname, unit):
@@ -166,8 +186,8 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
                 detected &= ~(snr < snr_min)   # NaN S/N (no error): kept
             with np.errstate(divide="ignore", invalid="ignore"):
                 converted = _AB_ZEROPOINT_UJY - 2.5 * np.log10(flux)
-        state[~missing & ~detected, b] = NONDETECTION
-        state[missing, b] = MISSING
+        state[~missing & ~detected, b] = STATE_NONDETECTION
+        state[missing, b] = STATE_MISSING
         mag[detected, b] = converted[detected]
     return mag, state
 

@@ -10,9 +10,10 @@ import time
 import numpy as np
 from astropy.table import Table, vstack
 
-from .datasets import KALNA2024_BANDS, load_kalna2024, paper_sample, stratified_split
+from .datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
 from .metrics import evaluate
 from .model import PhotoZModel
+from .selection import stratified_split
 
 __all__ = ["PAPER_FIGURES", "PUBLISHED_CODE_FIGURES", "run_paper_protocol",
            "summarise"]

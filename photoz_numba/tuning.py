@@ -13,16 +13,16 @@ the cross-validated
 which weighs one percentage point of outliers (``|dz| > 0.15``) like 0.001
 in sigma_NMAD: on this problem that trade keeps both near their best.
 
-Each trial costs one Numba kernel call per fold: the features and their
-per-fold standardisation do not depend on (k, gamma, lam) and are
-computed once.
+The scores are those of `~photoz_numba.selection.OutOfFold`, the path
+`~photoz_numba.validation.cross_validate` reports too: every training row
+takes part, whichever bands it has. The fold models are fitted once; a
+trial only predicts, since the fit does not depend on (k, gamma, lam).
 """
 
 import numpy as np
 from astropy.table import Table
 
-from .datasets import _redshifts, stratified_kfold
-from .metrics import outlier_fraction, sigma_nmad
+from .selection import OutOfFold
 
 __all__ = ["SEARCH_SPACE", "OUTLIER_WEIGHT", "cv_score", "tune"]
 
@@ -60,43 +60,6 @@ def cv_score(sigma, outliers):
     return sigma + OUTLIER_WEIGHT * outliers
 
 
-class _Folds:
-    """Standardised features of each fold, computed once."""
-
-    def __init__(self, model, table, z, n_folds, seed):
-        from .kernels import build_neighbour_index
-        from .photometry import MEASURED
-        features, state = model._features(table, None)
-        redshift = _redshifts(table, z)
-        usable = (state == MEASURED).all(axis=1)
-        self.z = redshift[usable]
-        features = features[usable]
-        folds = stratified_kfold(self.z, n_folds=n_folds, seed=seed)
-        self.parts = []
-        for fold in range(n_folds):
-            held_out = folds == fold
-            train = features[~held_out]
-            mean, std = train.mean(axis=0), train.std(axis=0, ddof=1)
-            self.parts.append((
-                build_neighbour_index(((train - mean) / std).T, eps=float(model.search_eps)),
-                np.ascontiguousarray(self.z[~held_out]),
-                np.ascontiguousarray((features[held_out] - mean) / std),
-                held_out))
-
-    def predict(self, k, gamma, lam, clip_sigma, offset):
-        from .kernels import OFFSET_MODES, predict_kernel
-        z_phot = np.empty(self.z.size)
-        for index, z_train, x_query, held_out in self.parts:
-            n = x_query.shape[0]
-            out = np.empty(n)
-            predict_kernel(*index, z_train, x_query, np.ones(n, dtype=bool),
-                           int(k), float(gamma), float(lam), clip_sigma,
-                           OFFSET_MODES[offset], out, np.empty(n),
-                           np.empty(n, np.int64), np.empty(n, np.int64))
-            z_phot[held_out] = out
-        return z_phot
-
-
 def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
          progress=None):
     """Tune ``k``, ``gamma`` and ``lam`` of a model, then refit it.
@@ -109,8 +72,9 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
         The model to tune; its current setting is the first trial. It is
         modified in place.
     table : `~astropy.table.Table`
-        Training galaxies, as for `~photoz_numba.PhotoZModel.fit`; only
-        rows measured in every band take part in the cross-validation.
+        Training galaxies, as for `~photoz_numba.PhotoZModel.fit`; every
+        row takes part in the cross-validation, as in
+        `~photoz_numba.validation.cross_validate`.
     z : str, optional
         The redshift column.
     n_iter : int, optional
@@ -166,14 +130,14 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
 
     if int(n_iter) < 1:
         raise ValueError(f"n_iter must be >= 1, not {n_iter!r}")
-    model._check_params()
-    model._check_table(table)
-    folds = _Folds(model, table, z, n_folds, random_state)
-    largest_k = min(SEARCH_SPACE["k"][1], min(len(p[1]) for p in folds.parts) - 1)
+    # Fold models with k = 1, so that a small table reaches the check below
+    # rather than failing in a fit; the trials set k.
+    folds = OutOfFold(type(model)(**{**model.get_params(), "k": 1}), table, z,
+                      n_folds=n_folds, seed=random_state)
+    largest_k = min(SEARCH_SPACE["k"][1], folds.n_train - 1)
     if largest_k < SEARCH_SPACE["k"][0]:
         raise ValueError(f"too few usable training galaxies ({folds.z.size}) to "
                          f"tune k over {SEARCH_SPACE['k'][:2]} with {n_folds} folds")
-    clip = np.inf if model.clip_sigma is None else float(model.clip_sigma)
     rows = []
 
     def objective(trial):
@@ -181,10 +145,8 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
         for name in ("gamma", "lam"):
             low, high, log = SEARCH_SPACE[name]
             params[name] = trial.suggest_float(name, low, high, log=log)
-        z_phot = folds.predict(params["k"], params["gamma"], params["lam"],
-                               clip, model.offset)
-        sigma = float(sigma_nmad(z_phot, folds.z))
-        outliers = float(outlier_fraction(z_phot, folds.z))
+        metrics = folds.metrics(**params)
+        sigma, outliers = metrics["sigma_nmad"], metrics["outlier_fraction"]
         score = cv_score(sigma, outliers)
         rows.append({"trial": trial.number, **params, "cv_sigma_nmad": sigma,
                      "cv_outlier_fraction": outliers, "cv_score": score})

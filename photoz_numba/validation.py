@@ -2,14 +2,13 @@
 """
 Cross-validation of a `~photoz_numba.PhotoZModel` on a training table.
 
-Folds are stratified in redshift (`~photoz_numba.datasets.stratified_kfold`);
-each fold is predicted by the Numba kernel in one call.
+Both functions report `~photoz_numba.selection.OutOfFold` predictions:
+folds stratified in redshift (`~photoz_numba.selection.stratified_kfold`),
+each predicted by a copy of the model fitted on the others. Tuning and
+calibration use the same path.
 """
 
-import numpy as np
-
-from .datasets import _redshifts, stratified_kfold
-from .metrics import evaluate
+from .selection import OutOfFold
 
 __all__ = ["cross_val_predict", "cross_validate"]
 
@@ -69,27 +68,9 @@ def cross_val_predict(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
     >>> hasattr(model, "train_redshifts_")   # the model itself is not fitted
     False
     """
-    return _out_of_fold(model, table, z, n_folds, n_bins, seed)[:3]
-
-
-def _out_of_fold(model, table, z, n_folds, n_bins, seed, nearest=False):
-    """cross_val_predict's arrays, and (``nearest``) each row's distance to
-    the nearest galaxy of the folds it was predicted from."""
-    redshift = _redshifts(table, z)
-    folds = stratified_kfold(redshift, n_folds=n_folds, n_bins=n_bins, seed=seed)
-    z_phot = np.full(len(table), np.nan)
-    z_phot_err = np.full(len(table), np.nan)
-    flag = np.zeros(len(table), dtype=np.int16)
-    distance = np.full(len(table), np.nan) if nearest else None
-    fold_model = type(model)(**model.get_params())
-    for fold in range(n_folds):
-        held_out = folds == fold
-        fold_model.fit(table[~held_out], z=z)
-        result = fold_model._predict_arrays(table[held_out], nearest=nearest)
-        z_phot[held_out], z_phot_err[held_out], flag[held_out] = result[:3]
-        if nearest:
-            distance[held_out] = result[4]
-    return z_phot, z_phot_err, flag, distance
+    prediction = OutOfFold(model, table, z, n_folds=n_folds, n_bins=n_bins,
+                           seed=seed).predict()
+    return prediction.z_phot, prediction.z_phot_err, prediction.z_phot_flag
 
 
 def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
@@ -137,9 +118,4 @@ def cross_validate(model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
     ...       f"unpredicted = {metrics['n_unpredicted']}")
     n = 600, sigma_NMAD = 0.0024, outliers = 0.000, unpredicted = 0
     """
-    z_phot = cross_val_predict(model, table, z=z, n_folds=n_folds,
-                               n_bins=n_bins, seed=seed)[0]
-    ok = np.isfinite(z_phot)
-    metrics = evaluate(z_phot[ok], _redshifts(table, z)[ok])
-    metrics["n_unpredicted"] = int((~ok).sum())
-    return metrics
+    return OutOfFold(model, table, z, n_folds=n_folds, n_bins=n_bins, seed=seed).metrics()

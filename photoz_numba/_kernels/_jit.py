@@ -1,0 +1,147 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Numba options shared by the kernel modules, and the on-disk cache's
+locator.
+
+Numba checks a cached function against the source of its own file only,
+so a kernel in `predict` loaded from the cache would keep a stale copy of
+a helper in `ridge` after that file changed. Every function compiled in
+this subpackage is therefore cached through `KernelCacheLocator`, whose
+source stamp is a hash of *all* the subpackage's files: a change to any of
+them invalidates every cached kernel. Each kernel module imports this
+module before it defines a kernel, which registers the locator.
+"""
+
+import hashlib
+import os
+import tempfile
+import warnings
+
+from astropy.utils.exceptions import AstropyUserWarning
+from numba.core import caching, config
+
+__all__ = []
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+def kernel_sources():
+    """The subpackage's source files, sorted: what the cache stamp covers."""
+    return sorted(os.path.join(_HERE, name) for name in os.listdir(_HERE)
+                  if name.endswith(".py"))
+
+
+_STAMP = {}
+
+
+def source_stamp():
+    """SHA-256 of every kernel source file (names and contents)."""
+    files = kernel_sources()
+    key = tuple((path, os.stat(path).st_mtime_ns, os.stat(path).st_size) for path in files)
+    if key not in _STAMP:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(os.path.basename(path).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
+        _STAMP.clear()
+        _STAMP[key] = digest.hexdigest()
+    return _STAMP[key]
+
+
+def _writable(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return False
+    return True
+
+
+def _cache_directories():
+    """Where the cache may go, in order of preference: ``NUMBA_CACHE_DIR``,
+    the subpackage's ``__pycache__``, Numba's user-wide cache, the
+    temporary directory."""
+    sub = caching._CacheLocator.get_suitable_cache_subpath(os.path.join(_HERE, "x.py"))
+    if config.CACHE_DIR:
+        yield os.path.join(config.CACHE_DIR, sub)
+    yield os.path.join(_HERE, "__pycache__")
+    try:
+        from numba.misc.appdirs import AppDirs
+        yield os.path.join(AppDirs(appname="numba", appauthor=False).user_cache_dir, sub)
+    except ImportError:  # pragma: no cover
+        pass
+    yield os.path.join(tempfile.gettempdir(), f"photoz_numba-numba-cache-{getattr(os, 'getuid', lambda: 0)()}", sub)
+
+
+_CHOSEN = []
+
+
+def cache_directory():
+    """The first writable cache directory of `_cache_directories`, or None
+    (then the kernels are compiled in every process, with one warning)."""
+    if not _CHOSEN:
+        path = next((p for p in _cache_directories() if _writable(p)), None)
+        if path is None:
+            warnings.warn("photoz_numba: no writable directory for Numba's cache (set "
+                          "NUMBA_CACHE_DIR to one); the kernels are compiled in every "
+                          "process", AstropyUserWarning)
+        _CHOSEN.append(path)
+    return _CHOSEN[0]
+
+
+class KernelCacheLocator(caching._CacheLocator):
+    """Numba cache locator for the functions of this subpackage: stamped
+    with `source_stamp`, in the first writable `cache_directory`."""
+
+    def __init__(self, py_func, py_file, path):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = path
+
+    def ensure_cache_path(self):
+        os.makedirs(self._path, exist_ok=True)
+
+    def get_cache_path(self):
+        return self._path
+
+    def get_source_stamp(self):
+        return source_stamp()
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.dirname(os.path.abspath(py_file)) != _HERE:
+            return None
+        path = cache_directory()
+        return None if path is None else cls(py_func, py_file, path)
+
+
+def _register():
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+    classes = impl._locator_classes
+    if KernelCacheLocator not in classes:
+        classes.insert(0, KernelCacheLocator)
+
+
+_register()
+
+# Cached on disk where a directory is writable (`cache_directory`);
+# otherwise compiled in every process.
+_JIT = dict(cache=cache_directory() is not None, nogil=True, error_model="numpy")
+# Fused multiply-adds in the Cholesky and the solves. No 'reassoc': with
+# it the compiler vectorised the back substitution's sums differently in a
+# process that compiled the kernel and in one that loaded it from the
+# cache, so the loops are written without sums to vectorise
+# (`ridge._cho_solve`). No 'nnan'/'ninf': the positive-pivot check must
+# see NaN as NaN.
+_FASTMATH = {"contract", "nsz", "arcp"}
+# Small helpers called per row or per tree node are inlined by Numba
+# (``inline='always'``), not left to LLVM: a call to a Numba function
+# takes and drops a reference to each array argument, two atomic calls
+# into Numba's runtime that LLVM cannot remove and that cost more than
+# the helper's own arithmetic. Only helpers with the same fastmath flags
+# as their callers are inlined this way, since the inlined code is
+# compiled with the caller's flags.
+_INLINE = dict(inline="always", **_JIT)

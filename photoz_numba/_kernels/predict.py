@@ -1,0 +1,227 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The per-galaxy predict loop, compiled by Numba.
+
+One ``numba.prange`` loop runs over blocks of query galaxies; each block
+owns its scratch buffers, so nothing is allocated per galaxy. For each
+galaxy the loop does:
+
+1. the ``k`` training galaxies nearest in (standardised) feature space,
+   exactly, ties broken by the lower training index (`search`);
+2. the Gram solve: ``alpha = (K + lam I)^-1 (z - c)`` by Cholesky, with
+   ``K_ij = exp(-gamma |x_i - x_j|^2)`` and ``c`` the offset (0 in the
+   paper, or the neighbours' median or mean redshift) (`ridge`);
+3. the prediction ``z_phot = c + sum_i alpha_i K(x, x_i)``;
+4. clipping: the neighbours' residuals ``r = (z - c) - K alpha``, which
+   equal ``lam alpha`` since ``(K + lam I) alpha = z - c``, give
+   ``sigma = sqrt(mean(r^2))``; neighbours with ``|r| > clip_sigma *
+   sigma`` are dropped and steps 2-3 are redone once on the rest: from the
+   full fit's factor for a few dropped neighbours, otherwise reusing the
+   Cholesky columns before the first dropped neighbour (they are those of
+   the submatrix's factor). The RMS residual of the final fit is
+   ``z_phot_err``.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from ._jit import _JIT
+from .ridge import (drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
+                    refit_without, ridge_fit)
+from .search import _BLOCK, _nearest, bound_from, query_order, search_scratch
+
+__all__ = []
+
+#: Offset modes understood by the kernel, by name.
+OFFSET_MODES = {"none": 0, "median": 1, "mean": 2}
+
+# Per-galaxy status bits returned by the kernel; `photoz_numba.flags`
+# maps them onto the public ``z_phot_flag`` bits.
+STATUS_OK = 0
+STATUS_SKIPPED = 1          # the caller marked the galaxy as not predictable
+STATUS_SOLVE_FAILED = 2     # K + lam I was not positive definite in floating point
+STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some feature
+
+#: The method's hyper-parameters as the kernel takes them: ``k``
+#: neighbours, RBF width ``gamma`` and ridge ``lam`` (both > 0), the
+#: clipping threshold ``clip_sigma`` in units of the RMS residual (inf
+#: disables it) and ``offset_mode``, a value of `OFFSET_MODES`.
+RidgeParams = namedtuple("RidgeParams", ["k", "gamma", "lam", "clip_sigma", "offset_mode"])
+#: Arrays the kernel fills, one entry per query: ``z_phot`` and
+#: ``z_phot_err`` (float64), ``n_used`` (neighbours in the final fit) and
+#: ``status`` (``STATUS_*`` bits), both int64.
+PredictOutputs = namedtuple("PredictOutputs", ["z_phot", "z_phot_err", "n_used", "status"])
+
+
+def ridge_params(k, gamma, lam, clip_sigma, offset):
+    """`RidgeParams` with the types the compiled kernel expects, from a
+    model's settings (``clip_sigma`` None disables clipping; ``offset`` a
+    key of `OFFSET_MODES`)."""
+    clip = np.inf if clip_sigma is None else float(clip_sigma)
+    return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset])
+
+
+def empty_outputs(n):
+    """`PredictOutputs` for ``n`` queries, uninitialised."""
+    return PredictOutputs(np.empty(n), np.empty(n), np.empty(n, np.int64),
+                          np.empty(n, np.int64))
+
+
+@njit(parallel=True, **_JIT)
+def predict_kernel(index, z_train, x_query, predictable, params, out):
+    """Predict redshifts for every row of ``x_query``.
+
+    Parameters
+    ----------
+    index : `~photoz_numba._kernels.search.SearchIndex`
+        The standardised training set.
+    z_train : float64 array (n_train,)
+        Training redshifts, in training-row order.
+    x_query : float64 array (n_query, n_feat)
+        Standardised features of the galaxies to predict.
+    predictable : bool array (n_query,)
+        False for galaxies to skip (outputs NaN, ``STATUS_SKIPPED``).
+    params : `RidgeParams`
+        ``k`` (``1 <= k <= n_train``), ``gamma``, ``lam``, ``clip_sigma``
+        and ``offset_mode`` (`ridge_params` makes one).
+    out : `PredictOutputs`
+        Arrays of n_query entries that receive the results, allocated by
+        the caller (so that a pipeline can reuse them chunk after chunk).
+
+    Examples
+    --------
+    `~photoz_numba.PhotoZModel` calls this; directly, on plain arrays:
+
+    >>> import numpy as np
+    >>> from photoz_numba._kernels.predict import (empty_outputs, predict_kernel,
+    ...                                            ridge_params)
+    >>> from photoz_numba._kernels.search import build_index
+    >>> rng = np.random.default_rng(0)
+    >>> z_train = rng.uniform(0, 3, 400)
+    >>> x_train = np.column_stack([z_train, z_train ** 2]) + rng.normal(0, 0.01, (400, 2))
+    >>> x_query = np.array([[1.0, 1.0], [2.0, 4.0]])
+    >>> out = empty_outputs(2)
+    >>> predict_kernel(build_index(x_train.T), z_train, x_query, np.ones(2, bool),
+    ...                ridge_params(20, 1.0, 0.01, 3.0, "median"), out)
+    >>> print(np.round(out.z_phot, 2), out.status)
+    [1. 2.] [0 0]
+    """
+    k, gamma, lam = params.k, params.gamma, params.lam
+    clip_sigma, offset_mode = params.clip_sigma, params.offset_mode
+    z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
+    x_rows, order, child, shrink = index.x_rows, index.order, index.child, index.shrink
+    n_query, n_feat = x_query.shape
+    n_blocks = (n_query + _BLOCK - 1) // _BLOCK
+    n_packed = max(k * (k - 1) // 2, 1)
+    by_place = query_order(index, x_query)
+    scan = child[0] < 0
+    for block in prange(n_blocks):
+        search = search_scratch(x_rows.shape[0], scan, k, n_feat)
+        nbr_pos, nbr_d2 = search.nbr_pos, search.nbr_d2
+        # Flat buffers, viewed as (n_feat, n) and (n, n) for each galaxy's
+        # n neighbours: contiguous views, as the BLAS product wants.
+        nbr_flat = np.empty(n_feat * k)
+        dots_flat = np.empty(k * k)
+        gram = np.empty((k, k))
+        exponent = np.empty(n_packed)
+        packed = np.empty(n_packed)
+        fit = fit_scratch(k)
+        chol_t, alpha = fit.chol_t, fit.alpha
+        kvec = np.empty(k)
+        z_nbr = np.empty(k)
+        row = np.empty(k)
+        keep = np.empty(k, np.int64)
+        dropped = np.empty(k, np.int64)
+        max_drops = max_block_drops(k)
+        drop = drop_scratch(k)
+        n_previous = 0
+        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
+            q = by_place[rank]
+            if not predictable[q]:
+                z_phot[q] = np.nan
+                z_phot_err[q] = np.nan
+                n_used[q] = 0
+                status[q] = STATUS_SKIPPED
+                continue
+            query = x_query[q]
+            bound = np.inf
+            # Seeding with the previous galaxy's neighbours is exact-safe
+            # only: an approximate search's result would then depend on
+            # which galaxy came before (on chunking, say).
+            if n_previous == k and not scan and shrink == 1.0:
+                bound = bound_from(x_rows, query, nbr_pos, k)
+            n = _nearest(index, query, k, search, bound)
+            n_previous = n
+            flag = STATUS_OK
+            # Neighbours relative to the query, feature-major.
+            nbr_xt = nbr_flat[:n_feat * n].reshape((n_feat, n))
+            for i in range(n):
+                x_row = x_rows[nbr_pos[i]]
+                for f in range(n_feat):
+                    nbr_xt[f, i] = x_row[f] - query[f]
+            for f in range(n_feat):
+                offsets = nbr_xt[f]
+                low = np.inf
+                high = -np.inf
+                for i in range(n):
+                    low = min(low, offsets[i])
+                    high = max(high, offsets[i])
+                if low > 0.0 or high < 0.0:
+                    flag |= STATUS_EXTRAPOLATION
+            for i in range(n):
+                z_nbr[i] = z_train[order[nbr_pos[i]]]
+                row[i] = -gamma * nbr_d2[i]
+            exp_into(row, kvec, n)
+            rbf_gram(nbr_xt, nbr_d2, n, gamma, dots_flat[:n * n].reshape((n, n)), exponent,
+                     packed, gram)
+            zp, err, ok = ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode, 0, fit)
+            n_final = n
+            if ok:
+                limit = clip_sigma * err
+                n_keep = 0
+                n_drop = 0
+                for i in range(n):
+                    if not abs(lam * alpha[i]) > limit:
+                        keep[n_keep] = i
+                        row[n_keep] = z_nbr[i]
+                        n_keep += 1
+                    else:
+                        dropped[n_drop] = i
+                        n_drop += 1
+                refitted = False
+                if 0 < n_keep < n and n_drop <= max_drops:
+                    zp_new, err_new, refitted = refit_without(
+                        fit, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row, drop)
+                    if refitted:
+                        zp, err = zp_new, err_new
+                        n_final = n_keep
+                if 0 < n_keep < n and not refitted:
+                    # Compact in place (keep is increasing, keep[a] >= a).
+                    # Cholesky columns before the first dropped neighbour
+                    # are those of the submatrix's factor.
+                    first = 0
+                    while first < n_keep and keep[first] == first:
+                        first += 1
+                    for a in range(n_keep):
+                        z_nbr[a] = z_nbr[keep[a]]
+                        kvec[a] = kvec[keep[a]]
+                    # The refit reads Gram rows from ``first`` on only.
+                    for a in range(first, n_keep):
+                        ia = keep[a]
+                        for b in range(a + 1, n_keep):
+                            gram[a, b] = gram[ia, keep[b]]
+                    for m in range(first):
+                        for a in range(first, n_keep):
+                            chol_t[m, a] = chol_t[m, keep[a]]
+                    zp, err, ok = ridge_fit(gram, kvec, z_nbr, n_keep, lam,
+                                            offset_mode, first, fit)
+                    n_final = n_keep
+            if not ok:
+                flag |= STATUS_SOLVE_FAILED
+            z_phot[q] = zp
+            z_phot_err[q] = err
+            n_used[q] = n_final
+            status[q] = flag
+

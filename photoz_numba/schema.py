@@ -1,0 +1,85 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The data a `~photoz_numba.PhotoZModel` hands to the rest of the package:
+
+- the columns `~photoz_numba.PhotoZModel.predict` adds (`OUTPUT_COLUMNS`):
+  one table of name, dtype, unit, description and FITS format that
+  in-memory prediction, FITS streaming (`photoz_numba.io`) and Dask
+  (`photoz_numba.dask`) all read;
+- a fit's state (`FittedState`), which model files store and from which
+  `~photoz_numba.PhotoZModel.from_fitted_state` rebuilds the model.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+__all__ = ["OutputColumn", "OUTPUT_COLUMNS", "output_columns", "FittedState"]
+
+#: One output column: its ``name``, NumPy ``dtype``, ``unit`` (a string,
+#: empty for a dimensionless quantity), ``description``, binary-table
+#: ``fits_format`` (TFORM) and whether it is ``masked`` where no
+#: prediction could be made (NaN in files and DataFrames).
+OutputColumn = namedtuple("OutputColumn", ["name", "dtype", "unit", "description",
+                                           "fits_format", "masked"])
+
+_RMS = "RMS residual of the neighbours in the final fit"
+
+#: Every column a prediction can add, in output order; ``z_phot_err_raw``
+#: only for a calibrated model (see `output_columns`).
+OUTPUT_COLUMNS = (
+    OutputColumn("z_phot", np.dtype(np.float64), "", "photometric redshift", "D", True),
+    OutputColumn("z_phot_err", np.dtype(np.float64), "", _RMS, "D", True),
+    OutputColumn("z_phot_err_raw", np.dtype(np.float64), "", _RMS, "D", True),
+    OutputColumn("z_phot_flag", np.dtype(np.int16), "", "bit flags, see photoz_numba.flags",
+                 "I", False),
+    OutputColumn("z_phot_nused", np.dtype(np.int32), "", "neighbours used in the final fit",
+                 "J", False),
+)
+
+
+def output_columns(calibration_form=None):
+    """The columns a model's prediction adds, in order.
+
+    Parameters
+    ----------
+    calibration_form : str or None, optional
+        The form of the model's `~photoz_numba.calibration.ErrorCalibration`
+        (``model.calibration_.form``), None for an uncalibrated model.
+
+    Returns
+    -------
+    columns : tuple of `OutputColumn`
+        Without a calibration, ``z_phot``, ``z_phot_err`` (the RMS
+        residual), ``z_phot_flag`` and ``z_phot_nused``; with one,
+        ``z_phot_err`` is the calibrated error and ``z_phot_err_raw`` the
+        RMS residual, after it.
+
+    Examples
+    --------
+    >>> from photoz_numba.schema import output_columns
+    >>> [column.name for column in output_columns()]
+    ['z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused']
+    >>> for column in output_columns("scale")[1:3]:
+    ...     print(f"{column.name}: {column.description}")
+    z_phot_err: calibrated 1-sigma error (scale form)
+    z_phot_err_raw: RMS residual of the neighbours in the final fit
+    """
+    if calibration_form is None:
+        return tuple(column for column in OUTPUT_COLUMNS if column.name != "z_phot_err_raw")
+    return tuple(column._replace(description=f"calibrated 1-sigma error "
+                                             f"({calibration_form} form)")
+                 if column.name == "z_phot_err" else column
+                 for column in OUTPUT_COLUMNS)
+
+
+#: What a fit learnt (`~photoz_numba.PhotoZModel.fitted_state`): the
+#: constructor's ``params`` (a dict), the ``band_units`` the band columns
+#: were read in at fit time (strings, in band order), the
+#: ``train_magnitudes`` (n_train, n_bands; NaN where a galaxy has no
+#: measurement) and ``train_redshifts`` (n_train,), and the
+#: ``calibration`` (an `~photoz_numba.calibration.ErrorCalibration`, or
+#: None). Everything else a fitted model holds (standardisation, neighbour
+#: indices) is derived from these, deterministically.
+FittedState = namedtuple("FittedState", ["params", "band_units", "train_magnitudes",
+                                         "train_redshifts", "calibration"])
