@@ -3,7 +3,8 @@
 from photoz_numba.protocol import run_paper_protocol, summarise
 from photoz_numba.validation import cross_validate
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS
+from photoz_numba.selection import stratified_split
 
 
 def test_defaults_beat_the_floor_on_ten_seeds(catalogue):

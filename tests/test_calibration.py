@@ -15,7 +15,8 @@ from photoz_numba import PhotoZModel
 from photoz_numba.calibration import (CALIBRATION_FORMS, GAUSSIAN_COVERAGE, ErrorCalibration,
                                       anderson_darling_normal, calibration_report,
                                       coverage_loss, fit_pull_mixture, pulls)
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS
+from photoz_numba.selection import stratified_split
 from photoz_numba.exceptions import PhotoZWarning, ShortChainWarning
 from photoz_numba.io import MODEL_FORMAT, predict_fits
 

@@ -76,7 +76,8 @@ import numpy as np  # noqa: E402
 from astropy import units as u  # noqa: E402
 from astropy.table import vstack  # noqa: E402
 
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split  # noqa: E402
+from photoz_numba.datasets import KALNA2024_BANDS  # noqa: E402
+from photoz_numba.selection import stratified_split  # noqa: E402
 
 BANDS = ",".join(KALNA2024_BANDS)
 

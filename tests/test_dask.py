@@ -13,7 +13,8 @@ distributed = pytest.importorskip("distributed")
 
 from photoz_numba import PhotoZModel  # noqa: E402
 from photoz_numba.dask import predict, predict_catalog  # noqa: E402
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split  # noqa: E402
+from photoz_numba.datasets import KALNA2024_BANDS  # noqa: E402
+from photoz_numba.selection import stratified_split  # noqa: E402
 
 BANDS = list(KALNA2024_BANDS)
 

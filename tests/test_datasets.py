@@ -9,9 +9,8 @@ from astropy import units as u
 from astropy.table import Table
 
 from photoz_numba import conf
-from photoz_numba.datasets import (ENV_VAR, KALNA2024_BANDS, _strata,
-                                   load_kalna2024, stratified_kfold,
-                                   stratified_split)
+from photoz_numba.datasets import ENV_VAR, KALNA2024_BANDS, load_kalna2024
+from photoz_numba.selection import _strata, stratified_kfold, stratified_split
 
 
 def test_catalogue_layout(catalogue):

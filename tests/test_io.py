@@ -9,7 +9,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS
+from photoz_numba.selection import stratified_split
 from photoz_numba.io import MODEL_FORMAT, atomic_output, predict_file, predict_fits
 
 BANDS = list(KALNA2024_BANDS)

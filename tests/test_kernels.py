@@ -8,9 +8,23 @@ from astropy.table import Table, vstack
 import reference
 from photoz_numba.datasets import KALNA2024_BANDS
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import stratified_split
+from photoz_numba._kernels import predict as kernel_predict
+from photoz_numba._kernels.predict import OFFSET_MODES, PredictOutputs, RidgeParams
+from photoz_numba._kernels.ridge import exp_nonpositive, max_block_drops
+from photoz_numba._kernels.search import (_SAMPLE, LEAF_SIZE, _kth_bound, _rounding_bounds,
+                                          _row_d2, _screen, _upper, nearest_neighbours)
+from photoz_numba._kernels.search import build_index as build_neighbour_index
+from photoz_numba.selection import stratified_split
 
 BANDS = list(KALNA2024_BANDS)
+
+
+def predict_kernel(index, z_train, x_query, predictable, k, gamma, lam, clip_sigma,
+                   offset_mode, *out):
+    """The predict loop with its parameters and outputs spelt out."""
+    kernel_predict.predict_kernel(index, z_train, x_query, predictable,
+                                  RidgeParams(k, gamma, lam, clip_sigma, offset_mode),
+                                  PredictOutputs(*out))
 
 SETTINGS = [
     # The paper's form: no offset, colours only.
@@ -149,22 +163,20 @@ def test_refit_after_dropping_one_two_or_many_matches_reference(rng, offset):
     (from the full fit's factor: one or two dropped in closed form, three
     through a Cholesky factor of W; four or more: a new factor), and all
     agree with the NumPy reference."""
-    from photoz_numba.kernels import (OFFSET_MODES, _max_block_drops, build_neighbour_index,
-                                      predict_kernel)
     x = rng.normal(size=(800, 3))
     z = 1.0 + 0.3 * x[:, 0] + 0.01 * rng.normal(size=800)
     z[rng.random(800) < 0.05] += 5.0
     query = rng.normal(size=(300, 3))
     n = len(query)
     out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-    predict_kernel(*build_neighbour_index(x.T), z, query, np.ones(n, dtype=bool), 40, 0.5,
+    predict_kernel(build_neighbour_index(x.T), z, query, np.ones(n, dtype=bool), 40, 0.5,
                    0.05, 2.5, OFFSET_MODES[offset], *out)
     z_ref, err_ref, used_ref = reference.predict(x, z, query, 40, 0.5, 0.05, 2.5, offset)
     np.testing.assert_allclose(out[0], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out[1], err_ref, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(out[2], used_ref)
     drops = np.bincount(40 - used_ref)
-    assert _max_block_drops(40) == 3
+    assert max_block_drops(40) == 3
     assert drops[1] > 10 and drops[2] > 10 and drops[3] > 10 and drops[4:].sum() > 0
 
 
@@ -198,7 +210,6 @@ def _tied_data(rng, n_train=300, n_feat=5):
 @pytest.mark.parametrize("leaf_size", [1, 4, 16, 128, 10_000])
 @pytest.mark.parametrize("k", [1, 2, 7, 50, 300])
 def test_tree_neighbours_match_brute_force(rng, leaf_size, k):
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     x, query = _tied_data(rng)
     index = build_neighbour_index(x.T, leaf_size=leaf_size)
     nbr, dist2 = nearest_neighbours(index, query, k)
@@ -213,7 +224,6 @@ def test_scan_neighbours_match_brute_force(rng, k):
     threshold is estimated, then corrected), with exact ties: the same
     neighbours and distances as the reference; a block of identical rows
     (distance 0 for many rows at once) too."""
-    from photoz_numba.kernels import _SAMPLE, build_neighbour_index, nearest_neighbours
     x, query = _tied_data(rng, n_train=2000)
     x[-300:] = x[0]
     query = np.vstack([query, x[:1]])
@@ -236,7 +246,6 @@ def test_scan_is_exact_where_float32_cannot_resolve_the_distances(rng):
     float32 cannot tell the distances apart (rows far from the origin
     relative to their spacing, near-duplicates 1e-9 apart) the neighbours
     must still be the exact ones in the exact order."""
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     x = 1000.0 + 1e-4 * rng.normal(size=(3000, 3))
     query = 1000.0 + 1e-4 * rng.normal(size=(100, 3))
     base = rng.normal(size=(3000, 5))
@@ -259,7 +268,6 @@ def test_screen_and_upper_bound_the_exact_distance(rng):
     for features of order 1, far from the origin, and so small that the
     squares fall below float32's normal range (rounding then absolute,
     not relative: the scan dropped true neighbours there)."""
-    from photoz_numba.kernels import _rounding_bounds, _row_d2, _screen, _upper
     n_feat = 5
     for scale, offset in ((1.0, 0.0), (1e-4, 1000.0), (1e-20, 0.0), (1e-22, 0.0),
                           (1e-25, 0.0)):
@@ -280,7 +288,6 @@ def test_scan_is_exact_below_float32_normal_range(rng):
     """Features so small that the float32 squares are subnormal: a scan
     still finds the exact neighbours (the smallest case found in review:
     the true nearest row's float32 distance is not the smallest)."""
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     s = 2.0 ** -149
     d, e = np.sqrt(0.49 * s), np.sqrt(0.51 * s)
     x = np.array([[d, d], [e, 0.0], [1e-20, 1e-20]])
@@ -299,7 +306,6 @@ def test_kth_bound_against_sorted_values(rng):
     """The scan's bound on the k-th smallest float32 distance: at least the
     k-th smallest of the sorted values, below the (k+1)-th, with ties,
     zeros and inf among them."""
-    from photoz_numba.kernels import _kth_bound
     for n in (1, 2, 7, 64, 500):
         values = rng.exponential(size=n).astype(np.float32)
         values[rng.random(n) < 0.3] = values[0]
@@ -318,7 +324,6 @@ def test_approximate_search_is_within_one_plus_eps(rng, eps):
     """A tree search with eps > 0: each neighbour within (1 + eps) times
     the true distance of its rank (the guarantee), mostly the true ones,
     and fewer exact ones as eps grows; a scanned index ignores eps."""
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     x = rng.normal(size=(20000, 6))
     query = rng.normal(size=(300, 6))
     exact_nbr, exact_d2 = _brute_neighbours(x, query, 20)
@@ -349,7 +354,6 @@ def test_approximate_search_keeps_its_guarantee_at_float32_resolution(rng):
     where float32 cannot resolve the distances: rows far from the origin
     relative to their spacing, and near-duplicate rows (an exact match
     against a row 1e-9 away). Both failed before the exact re-search."""
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     eps = 0.5
     x = 1000.0 + 1e-4 * rng.normal(size=(20000, 3))
     query = 1000.0 + 1e-4 * rng.normal(size=(200, 3))
@@ -368,7 +372,6 @@ def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
     """With eps > 0 a galaxy's neighbours (so its z_phot) must not depend on
     which galaxies are predicted with it or in what order (chunked files,
     Dask partitions): the same bits alone, in a shuffled batch and whole."""
-    from photoz_numba.kernels import OFFSET_MODES, build_neighbour_index, predict_kernel
     # Clustered rows and queries (like a training set resampled with
     # noise): consecutive queries are close, where seeding one's search
     # with the other's neighbours would change an approximate result.
@@ -381,7 +384,7 @@ def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
     def predict(rows):
         n = len(rows)
         out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-        predict_kernel(*index, z, np.ascontiguousarray(rows), np.ones(n, dtype=bool), 30,
+        predict_kernel(index, z, np.ascontiguousarray(rows), np.ones(n, dtype=bool), 30,
                        0.5, 0.05, 3.0, OFFSET_MODES["median"], *out)
         return out[0]
 
@@ -397,7 +400,6 @@ def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
 def test_tree_neighbours_match_ckdtree(rng):
     """Distances agree with scipy's cKDTree (whose tie order is its own)."""
     from scipy.spatial import cKDTree
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     x = rng.normal(size=(5000, 11))
     query = rng.normal(size=(200, 11))
     nbr, dist2 = nearest_neighbours(build_neighbour_index(x.T), query, 30)
@@ -408,7 +410,6 @@ def test_tree_neighbours_match_ckdtree(rng):
 
 def test_all_rows_identical_is_one_leaf(rng):
     """A node whose rows are all equal cannot be split: it stays one leaf."""
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
     x = np.vstack([np.ones((200, 3)), rng.normal(size=(50, 3))])
     index = build_neighbour_index(x.T, leaf_size=8)
     nbr, _ = nearest_neighbours(index, np.ones((1, 3)), 10)
@@ -417,17 +418,17 @@ def test_all_rows_identical_is_one_leaf(rng):
 
 def test_tree_and_whole_scan_predict_bit_identically(split):
     """The prediction does not depend on how neighbours are searched."""
-    from photoz_numba.kernels import OFFSET_MODES, build_neighbour_index, predict_kernel
     train, test = split
     model = PhotoZModel(BANDS, k=30).fit(train)
-    features, _ = model._features(test, None)
+    features = model._pattern_features(model._magnitudes(test, None)[0],
+                                       tuple(range(len(BANDS))))
     x_query = np.ascontiguousarray((features - model.feature_mean_) / model.feature_std_)
     outputs = []
     for leaf_size in (8, 128, 10 ** 6):
         index = build_neighbour_index(model.train_features_, leaf_size=leaf_size)
         n = len(x_query)
         out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-        predict_kernel(*index, model.train_z_, x_query, np.ones(n, dtype=bool), 30,
+        predict_kernel(index, model.train_z_, x_query, np.ones(n, dtype=bool), 30,
                        0.1, 0.1, 3.0, OFFSET_MODES["median"], *out)
         outputs.append(out)
     # Each query's search is seeded by the previous one's neighbours: the
@@ -435,7 +436,7 @@ def test_tree_and_whole_scan_predict_bit_identically(split):
     n = len(x_query)
     shuffled = np.random.default_rng(0).permutation(n)
     out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-    predict_kernel(*build_neighbour_index(model.train_features_), model.train_z_,
+    predict_kernel(build_neighbour_index(model.train_features_), model.train_z_,
                    x_query[shuffled], np.ones(n, dtype=bool), 30, 0.1, 0.1, 3.0,
                    OFFSET_MODES["median"], *out)
     outputs.append(tuple(np.empty_like(o) for o in out))
@@ -449,14 +450,13 @@ def test_tree_and_whole_scan_predict_bit_identically(split):
 def test_k_equals_training_set_size(rng):
     """k = n_train (the model needs k + 1, the kernel does not): every
     training galaxy is a neighbour, as in the reference."""
-    from photoz_numba.kernels import OFFSET_MODES, build_neighbour_index, predict_kernel
     x = rng.normal(size=(30, 4))
     z = np.abs(x[:, 1]) + 0.05 * rng.normal(size=30)
     query = rng.normal(size=(20, 4))
     n = len(query)
     for leaf_size in (4, 100):
         out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-        predict_kernel(*build_neighbour_index(x.T, leaf_size=leaf_size), z, query,
+        predict_kernel(build_neighbour_index(x.T, leaf_size=leaf_size), z, query,
                        np.ones(n, dtype=bool), 30, 0.3, 0.05, 2.0, OFFSET_MODES["mean"], *out)
         z_ref, err_ref, used_ref = reference.predict(x, z, query, 30, 0.3, 0.05, 2.0, "mean")
         np.testing.assert_allclose(out[0], z_ref, rtol=0, atol=1e-8)
@@ -465,7 +465,6 @@ def test_k_equals_training_set_size(rng):
 
 
 def test_vectorised_exp_is_accurate():
-    from photoz_numba.kernels import exp_nonpositive
     t = -np.concatenate([np.geomspace(1e-300, 700, 20001), [0.0, 707.9, 708.1, 745, 1e4]])
     got = exp_nonpositive(t)
     expected = np.exp(t)
@@ -477,8 +476,6 @@ def test_vectorised_exp_is_accurate():
 
 def test_large_training_set_uses_a_tree_and_two_threads_agree(rng):
     """A tree of many leaves; 1 and 2 threads and repeated runs bit-identical."""
-    from photoz_numba.kernels import (LEAF_SIZE, OFFSET_MODES, build_neighbour_index,
-                                      predict_kernel)
     import numba
     x = rng.normal(size=(20 * LEAF_SIZE, 6))
     z = np.abs(x[:, 0]) + 0.1 * rng.normal(size=len(x))
@@ -492,7 +489,7 @@ def test_large_training_set_uses_a_tree_and_two_threads_agree(rng):
         previous = numba.get_num_threads()
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            predict_kernel(*index, z, query, np.ones(n, dtype=bool), 40, 0.2, 0.05,
+            predict_kernel(index, z, query, np.ones(n, dtype=bool), 40, 0.2, 0.05,
                            3.0, OFFSET_MODES["median"], *out)
         finally:
             numba.set_num_threads(previous)
@@ -533,7 +530,8 @@ import sys, warnings
 import numpy as np
 warnings.simplefilter("ignore")
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
 train, test = stratified_split(paper_sample(load_kalna2024()), z="zspec", seed=3)
 out = PhotoZModel(list(KALNA2024_BANDS)).fit(train).predict(test)
 np.save(sys.argv[1], np.column_stack([out["z_phot"].filled(np.nan),

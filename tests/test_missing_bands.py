@@ -7,7 +7,8 @@ from astropy.table import Column, MaskedColumn, Table
 
 import reference
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS
+from photoz_numba.selection import stratified_split
 from photoz_numba.metrics import evaluate
 from photoz_numba.flags import (BAND_IGNORED, MISSING_BAND, TOO_FEW_BANDS,
                                 decode_z_phot_flags)

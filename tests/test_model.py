@@ -6,7 +6,8 @@ from astropy import units as u
 from astropy.table import Column, MaskedColumn, QTable, Table, vstack
 
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS
+from photoz_numba.selection import stratified_split
 from photoz_numba.exceptions import NotFittedError, PhotoZWarning
 from photoz_numba.flags import (EXTRAPOLATION, MISSING_BAND, NONDETECTION,
                                 SOLVE_FAILED)
@@ -230,12 +231,12 @@ def test_extrapolation_flag():
     assert not np.ma.getmaskarray(model.predict(far)["z_phot"]).any()
 
 
-def test_search_eps_applies_after_fit_and_in_tuning():
+def test_search_eps_applies_after_fit():
     """search_eps set after the fit takes effect at the next predict (the
-    cached neighbour index is rebuilt), and tune searches as predict does."""
+    cached neighbour index is rebuilt). Tuning predicts through the same
+    models (test_tuning: a trial scores what cross_validate scores)."""
     from photoz_numba.datasets import toy_catalogue
-    from photoz_numba.kernels import SCAN_ROWS
-    from photoz_numba.tuning import _Folds
+    from photoz_numba.neighbours import SCAN_ROWS
     table = toy_catalogue(SCAN_ROWS + 3000)
     model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
     exact = model.predict(table[:300])
@@ -247,5 +248,3 @@ def test_search_eps_applies_after_fit_and_in_tuning():
     assert not np.array_equal(approx["z_phot"], exact["z_phot"])
     model.set_params(search_eps=0.0)
     np.testing.assert_array_equal(model.predict(table[:300])["z_phot"], exact["z_phot"])
-    folds = _Folds(PhotoZModel(["g", "r", "i"], search_eps=3.0), table, "zspec", 5, 0)
-    assert all(part[0].shrink == 1 / 16 for part in folds.parts)

@@ -5,7 +5,7 @@ import pytest
 from astropy import units as u
 from astropy.table import MaskedColumn, QTable, Table
 
-from photoz_numba.photometry import (MEASURED, MISSING, NONDETECTION,
+from photoz_numba.photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION,
                                      adjacent_colours, band_magnitudes)
 
 FLUX_UJY = np.array([1.0, 3631e6, 0.25, 10.0])
@@ -21,7 +21,7 @@ def test_flux_units_give_ab_magnitudes(unit):
     table = Table({"f": (FLUX_UJY * u.uJy).to(unit)})
     mag, state = band_magnitudes(table, ["f"])
     np.testing.assert_allclose(mag[:, 0], EXPECTED_MAG, rtol=0, atol=1e-10)
-    assert (state == MEASURED).all()
+    assert (state == STATE_MEASURED).all()
 
 
 def test_ab_magnitude_columns_are_taken_as_they_are():
@@ -71,8 +71,8 @@ def test_missing_and_nondetections():
     column = MaskedColumn(values, unit=u.uJy, mask=[0, 0, 0, 0, 0, 1, 0])
     mag, state = band_magnitudes(Table({"f": column}), ["f"])
     np.testing.assert_array_equal(
-        state[:, 0], [MEASURED, MISSING, MISSING, NONDETECTION, NONDETECTION,
-                      MISSING, MISSING])
+        state[:, 0], [STATE_MEASURED, STATE_MISSING, STATE_MISSING, STATE_NONDETECTION, STATE_NONDETECTION,
+                      STATE_MISSING, STATE_MISSING])
     assert mag[0, 0] == pytest.approx(23.9)
     assert np.isnan(mag[1:, 0]).all()
 
@@ -80,7 +80,7 @@ def test_missing_and_nondetections():
 def test_missing_sentinel_in_magnitudes():
     table = Table({"m": [-99.0, 25.0]})
     mag, state = band_magnitudes(table, ["m"], units={"m": u.ABmag})
-    np.testing.assert_array_equal(state[:, 0], [MISSING, MEASURED])
+    np.testing.assert_array_equal(state[:, 0], [STATE_MISSING, STATE_MEASURED])
 
 
 def test_absent_column_is_named():
@@ -111,19 +111,19 @@ def test_snr_threshold_makes_nondetections():
     table["f"].unit = u.nJy                 # the unitless error is in nJy too
     mag, state = band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
     # S/N 10 kept, 2.5 dropped; no usable error (NaN, <= 0): kept.
-    np.testing.assert_array_equal(state[:, 0], [MEASURED, NONDETECTION, MEASURED, MEASURED])
+    np.testing.assert_array_equal(state[:, 0], [STATE_MEASURED, STATE_NONDETECTION, STATE_MEASURED, STATE_MEASURED])
     assert np.isnan(mag[1, 0]) and np.isfinite(mag[0, 0])
     table["f_err"].unit = u.uJy             # an error column's own unit wins
     _, state = band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
-    np.testing.assert_array_equal(state[:, 0], [NONDETECTION, NONDETECTION, MEASURED,
-                                                MEASURED])
+    np.testing.assert_array_equal(state[:, 0], [STATE_NONDETECTION, STATE_NONDETECTION, STATE_MEASURED,
+                                                STATE_MEASURED])
 
 
 def test_snr_threshold_for_magnitudes():
     table = QTable({"m": [24.0, 24.0] * u.ABmag, "m_err": [0.1, 0.5] * u.mag})
     _, state = band_magnitudes(table, ["m"], snr_min=3, errors={"m": "m_err"})
     # S/N = 1.0857 / err: 10.9 and 2.2.
-    np.testing.assert_array_equal(state[:, 0], [MEASURED, NONDETECTION])
+    np.testing.assert_array_equal(state[:, 0], [STATE_MEASURED, STATE_NONDETECTION])
 
 
 def test_snr_threshold_needs_the_error_column():

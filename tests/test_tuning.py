@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS
+from photoz_numba.selection import stratified_split
 from photoz_numba.metrics import evaluate
 from photoz_numba.tuning import cv_score
 from photoz_numba.validation import cross_validate
@@ -100,3 +101,25 @@ def test_tuned_protocol_is_identical_across_thread_counts(catalogue):
     for name in ("k", "gamma", "lam", "cv_score", "sigma_nmad", "outlier_fraction"):
         assert first[name][0] == second[name][0]
     np.testing.assert_array_equal(first_pred["z_phot"], second_pred["z_phot"])
+
+
+def test_trial_scores_exactly_what_cross_validate_scores_with_missing_bands(train):
+    """One model-selection path: rows that lack bands take part in tuning as
+    in cross_validate, and each trial's figures are cross_validate's, to
+    the last bit, on the same folds."""
+    table = train.copy()
+    rng = np.random.default_rng(7)
+    lacking = rng.random(len(table)) < 0.25
+    for row in np.flatnonzero(lacking):
+        for band in rng.choice(BANDS, size=rng.integers(1, 3), replace=False):
+            table[band][row] = np.ma.masked
+    tuned = PhotoZModel(BANDS).tune(table, n_iter=3, random_state=4)
+    for row in tuned.tuning_history_:
+        model = PhotoZModel(BANDS, k=int(row["k"]), gamma=float(row["gamma"]),
+                            lam=float(row["lam"]))
+        metrics = cross_validate(model, table, seed=4)
+        assert metrics["sigma_nmad"] == row["cv_sigma_nmad"]
+        assert metrics["outlier_fraction"] == row["cv_outlier_fraction"]
+        # The rows lacking bands were predicted and scored, not dropped.
+        assert metrics["n"] + metrics["n_unpredicted"] == len(table)
+        assert metrics["n"] > (~lacking).sum() + 0.9 * lacking.sum()

@@ -1,0 +1,92 @@
+"""Numba's on-disk cache of the kernels: every kernel is stamped with all
+the kernel files, so a change to any of them recompiles every kernel.
+
+Numba on its own checks a cached function against its own file only: a
+kernel calling a helper in another file would be loaded stale after that
+file changed. These tests show the package's locator closes that gap.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import photoz_numba._kernels as kernels_package
+
+KERNEL_DIR = os.path.dirname(kernels_package.__file__)
+JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
+def test_every_kernel_is_cached_with_the_stamp_of_all_kernel_files():
+    from numba.core.registry import CPUDispatcher
+
+    from photoz_numba._kernels import _jit, predict, ridge, search
+    dispatchers = [value for module in (predict, ridge, search)
+                   for value in vars(module).values() if isinstance(value, CPUDispatcher)]
+    assert len(dispatchers) > 20
+    for dispatcher in dispatchers:
+        locator = dispatcher._cache._impl.locator
+        assert isinstance(locator, _jit.KernelCacheLocator), dispatcher
+        assert locator.get_source_stamp() == _jit.source_stamp()
+    assert set(_jit.kernel_sources()) == {
+        os.path.join(KERNEL_DIR, name) for name in os.listdir(KERNEL_DIR)
+        if name.endswith(".py")}
+
+
+# A probe kernel in a file of its own that calls a helper of ridge.py:
+# the cross-file dependency Numba's own cache check misses.
+_PROBE = '''
+import numpy as np
+from numba import njit
+from ._jit import _JIT
+from .ridge import _sorted_median
+
+@njit(**_JIT)
+def probe(values):
+    return _sorted_median(values, values.size)
+'''
+
+_RUN = textwrap.dedent('''
+    import sys
+    import numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from kcopy.probe import probe
+    value = probe(np.array([1.0, 2.0, 4.0]))
+    print(value, probe.stats.cache_hits.total() if hasattr(probe.stats.cache_hits, "total")
+          else sum(probe.stats.cache_hits.values()))
+''')
+
+
+def _run(root, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env.pop("NUMBA_DISABLE_JIT", None)
+    out = subprocess.run([sys.executable, "-c", _RUN, str(root)], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1])
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
+def test_a_change_to_any_kernel_file_recompiles(tmp_path):
+    copy = tmp_path / "kcopy"
+    shutil.copytree(KERNEL_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "probe.py").write_text(_PROBE)
+    cache = tmp_path / "cache"
+    assert _run(tmp_path, cache) == (2.0, 0)          # compiled
+    assert _run(tmp_path, cache) == (2.0, 1)          # loaded from the cache
+    # The helper changes in ridge.py, not in the probe's own file.
+    ridge = copy / "ridge.py"
+    source = ridge.read_text()
+    assert source.count("        return values[half]\n") == 1
+    ridge.write_text(source.replace("        return values[half]\n",
+                                    "        return values[half] + 10.0\n"))
+    assert _run(tmp_path, cache) == (12.0, 0)         # recompiled, not stale
+    assert _run(tmp_path, cache) == (12.0, 1)
+    # Any other kernel file too, even a comment in it.
+    search = copy / "search.py"
+    search.write_text(search.read_text() + "\n# touched\n")
+    assert _run(tmp_path, cache) == (12.0, 0)
+
