@@ -5,6 +5,8 @@ Figures (matplotlib, an optional dependency: ``pip install photoz_numba[plot]``)
 
 import numpy as np
 
+from .metrics import sigma_nmad
+
 __all__ = ["plot_zphot_zspec", "plot_pulls", "plot_pit", "plot_coverage"]
 
 
@@ -93,7 +95,7 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
     bottom.set(ylim=(-3 * threshold, 3 * threshold), xlabel=r"$z_\mathrm{spec}$",
                ylabel=r"$\Delta z / (1 + z_\mathrm{spec})$")
     figure.colorbar(points, ax=[top, bottom], label=r"$z_\mathrm{phot}$ error", shrink=0.8)
-    sigma = 1.4826 * np.median(np.abs(dz - np.median(dz)))
+    sigma = sigma_nmad(z_phot, z_spec)
     top.text(0.03, 0.97, f"N = {z_spec.size}\n$\\sigma_\\mathrm{{NMAD}}$ = {sigma:.4f}\n"
              f"outliers = {100 * outlier.mean():.2f} %", transform=top.transAxes,
              va="top", fontsize=9)
