@@ -1,9 +1,9 @@
 """
 Dask against the single-process streaming path, on the same 5 x 10^6
-synthetic rows (``bench_fits_stream.py`` makes them). Not a test: run on
+synthetic rows (``python -m benchmarks.bench_fits_stream`` makes them). Not a test: run on
 demand.
 
-    python benchmarks/bench_dask.py [--workdir DIR]
+    python -m benchmarks.bench_dask [--workdir DIR]
 
 - single process: ``photoz_numba.io.predict_fits`` FITS -> FITS on 2 Numba
   threads;
@@ -79,7 +79,7 @@ def main():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        client.run(lambda: __import__("photoz_numba.kernels"))   # load the JIT cache
+        client.run(lambda: __import__("photoz_numba._kernels.predict"))   # load the JIT cache
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -2,7 +2,7 @@
 FITS-to-FITS streaming against in-memory prediction, on a synthetic
 catalogue of 5 x 10^6 rows. Not a test: run on demand.
 
-    python benchmarks/bench_fits_stream.py [--rows 5000000] [--workdir DIR]
+    python -m benchmarks.bench_fits_stream [--rows 5000000] [--workdir DIR]
 
 1. Makes ``DIR/synthetic.fits``: rows drawn at random from the whole
    catalogue (5667 galaxies, with their missing bands), every flux
@@ -37,11 +37,12 @@ from astropy.io import fits
 from astropy.table import Table
 
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import (KALNA2024_BANDS, load_kalna2024, paper_sample,
-                                   stratified_split)
+from photoz_numba.datasets import load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
+
+from ._common import BANDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BANDS = list(KALNA2024_BANDS)
 
 
 def make_catalogue(path, n_rows, seed=0, block=1_000_000):

@@ -2,7 +2,7 @@
 Predict throughput of PhotoZModel, against a plain NumPy baseline timed in
 the same run. Not a test: run on demand.
 
-    python benchmarks/bench_predict.py [--n 1000000] [--k 30 50 100]
+    python -m benchmarks.bench_predict [--n 1000000] [--k 30 50 100]
 
 What it measures, on the paper's seed-0 training set (3684 galaxies):
 
@@ -33,55 +33,14 @@ import numba
 import numpy as np
 from astropy import units as u
 from astropy.table import Table
-from scipy.spatial import cKDTree
+
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
+
+from ._common import BANDS, numpy_baseline, resample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-import reference  # noqa: E402  (the plain NumPy implementation)
-
-from photoz_numba import PhotoZModel  # noqa: E402
-from photoz_numba.datasets import (KALNA2024_BANDS, load_kalna2024,  # noqa: E402
-                                   paper_sample, stratified_split)
-
-BANDS = list(KALNA2024_BANDS)
-
-
-def resample(sample, n, seed=0):
-    """n galaxies drawn from the sample, each flux perturbed by its error.
-
-    The noise is applied in magnitudes (1.0857 err/flux), so every flux
-    stays positive and every galaxy is predicted.
-    """
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, len(sample), n)
-    columns = {}
-    for band in BANDS:
-        flux = np.asarray(sample[band].filled(np.nan))[rows]
-        err = np.asarray(sample[f"{band}_err"].filled(np.nan))[rows]
-        # Capped at 0.5 mag: a few bands have S/N << 1.
-        dmag = rng.normal(0.0, np.minimum(1.0857 * err / flux, 0.5))
-        columns[band] = flux * 10 ** (-0.4 * dmag) * u.uJy
-    return Table(columns)
-
-
-def numpy_baseline(model, table, k):
-    """The same maths with cKDTree neighbours and per-galaxy SciPy solves."""
-    features, _ = model._features(table, None)
-    x_query = (features - model.feature_mean_) / model.feature_std_
-    x_train = model.train_features_.T
-    z_train = model.train_z_
-    _, neighbours = cKDTree(x_train).query(x_query, k=k)
-    z_phot = np.empty(len(x_query))
-    for q, nbr in enumerate(neighbours):
-        d2 = ((x_train[nbr] - x_query[q]) ** 2).sum(axis=1)
-        zp, err, resid = reference._fit(x_train[nbr], z_train[nbr], d2,
-                                        model.gamma, model.lam, model.offset)
-        keep = np.abs(resid) <= model.clip_sigma * err
-        if 0 < keep.sum() < k:
-            zp, _, _ = reference._fit(x_train[nbr[keep]], z_train[nbr[keep]],
-                                      d2[keep], model.gamma, model.lam, model.offset)
-        z_phot[q] = zp
-    return z_phot
 
 
 def missing_band_rates(train, queries, k=50, seed=1):
@@ -113,6 +72,7 @@ def warmup_seconds(cache_dir):
         "import warnings; warnings.simplefilter('ignore')\n"
         "from photoz_numba import PhotoZModel\n"
         "from photoz_numba.datasets import *\n"
+        "from photoz_numba.selection import stratified_split\n"
         "s = paper_sample(load_kalna2024()); tr, te = stratified_split(s, seed=0)\n"
         "m = PhotoZModel(list(KALNA2024_BANDS)).fit(tr)\n"
         "t1 = time.perf_counter(); m.predict(te); t2 = time.perf_counter()\n"

@@ -1,64 +1,169 @@
 """
-Two or more versions of ``photoz_numba/kernels.py`` timed against each
-other in one process, interleaved: how each kernel change on the
-performance page was measured.
+Two or more versions of the package's kernels timed against each other in
+one process, interleaved: how each kernel change on the performance page
+was measured.
 
-    git show 583778c:photoz_numba/kernels.py > /tmp/old_kernels.py
-    python benchmarks/compare_kernels.py /tmp/old_kernels.py photoz_numba/kernels.py
-    python benchmarks/compare_kernels.py --large /tmp/old_kernels.py photoz_numba/kernels.py
+    python -m benchmarks.compare_kernels REV [REV ...] [--large] [--k 50]
 
-Each file is compiled as a module of its own (Numba's cache off), its
-neighbour index built from the seed-0 training part of the paper's
-catalogue (``PHOTOZ_NUMBA_KALNA2024``), and ``predict_kernel`` run on
-``--n`` resampled galaxies with the default settings at ``--k``, on one
-thread unless ``--threads``. With ``--large`` the training set is
-resampled to 10^6 galaxies with an approximate search (``--search-eps``),
-and the small training set is timed beside it (the ratio of issue 8,
-point 2), and the search alone too. Prints the best and median rate of
-each version and the largest difference of its z_phot from the first's.
+Each ``REV`` is a git revision (``3c112a5``, ``HEAD~2``, a branch) or
+``WORKTREE`` (the working tree's ``photoz_numba/``); the first is the
+reference. Its ``photoz_numba/`` is extracted (``git archive``) into a
+temporary directory under a name of its own (``pzn_v0``, ``pzn_v1``,
+...), with Numba's on-disk cache turned off in its kernel sources, and
+imported from there; the kernels of either layout are driven through
+one adapter: ``photoz_numba/kernels.py`` (before the kernels became the
+``_kernels`` subpackage) or ``photoz_numba/_kernels/``.
+
+The features are prepared once, with the importable ``photoz_numba``:
+each version's neighbour index is built from the seed-0 training part of
+the paper's catalogue (``PHOTOZ_NUMBA_KALNA2024``), and its
+``predict_kernel`` run on ``--n`` resampled galaxies with the default
+settings at ``--k``, on one thread unless ``--threads``. With
+``--large`` the training set is resampled to 10^6 galaxies with an
+approximate search (``--search-eps``), and the small training set is
+timed beside it (the ratio of issue 8, point 2), and the search alone
+too. Prints the best and median rate of each version and the largest
+difference of its z_phot from the first's.
 """
 
 import argparse
+import importlib
+import importlib.util
 import os
+import re
+import shutil
+import subprocess
 import sys
-import time
-import types
+import tempfile
 import warnings
 
 import numba
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from bench_predict import BANDS, resample  # noqa: E402
-from run import resample_training  # noqa: E402
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
 
-from photoz_numba import PhotoZModel  # noqa: E402
-from photoz_numba.datasets import load_kalna2024, paper_sample, stratified_split  # noqa: E402
-from photoz_numba.kernels import OFFSET_MODES  # noqa: E402
+from ._common import BANDS, resample, resample_training, standardised, timed
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKTREE = "WORKTREE"
 
 
-def load_version(path, number):
-    """A kernels.py file as a module, compiled without the on-disk cache."""
+def extract(revision, workdir, name):
+    """The ``photoz_numba/`` tree of a git revision (or of the working tree)
+    as ``workdir/name``, Numba's on-disk cache off; returns its path."""
+    target = os.path.join(workdir, name)
+    if revision == WORKTREE:
+        shutil.copytree(os.path.join(ROOT, "photoz_numba"), target,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    else:
+        unpacked = os.path.join(workdir, f"{name}_archive")
+        os.makedirs(unpacked)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", revision, "photoz_numba"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", unpacked], input=archive, check=True)
+        os.rename(os.path.join(unpacked, "photoz_numba"), target)
+    disable_cache(target)
+    return target
+
+
+def disable_cache(package):
+    """Compile the package's kernels in memory only: a version must not load
+    another's machine code from the cache, nor leave its own there."""
+    old = os.path.join(package, "kernels.py")
+    new = os.path.join(package, "_kernels", "_jit.py")
+    if os.path.exists(new):
+        path, pattern, replacement = new, r"(_JIT = dict\(cache=)[^,]+,", r"\1False,"
+    elif os.path.exists(old):
+        path, pattern, replacement = old, r"cache=True", "cache=False"
+    else:
+        raise SystemExit(f"{package}: neither _kernels/_jit.py nor kernels.py")
     with open(path) as f:
-        source = f.read().replace("cache=True", "cache=False")
-    module = types.ModuleType(f"kernels_version_{number}")
-    exec(compile(source, path, "exec"), module.__dict__)
+        source = f.read()
+    source, count = re.subn(pattern, replacement, source)
+    if not count:
+        raise SystemExit(f"{path}: found no Numba cache option to turn off")
+    with open(path, "w") as f:
+        f.write(source)
+
+
+def import_package(name, path):
+    """Import the package at ``path`` under ``name`` (registered in
+    sys.modules; the import path is left alone)."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(path, "__init__.py"), submodule_search_locations=[path])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
     return module
 
 
-def standardised(model, table):
-    """The table's features in the model's all-bands pattern, and that pattern."""
-    bands = tuple(range(len(BANDS)))
-    pattern = model._pattern(bands)
-    magnitudes, _ = model._magnitudes(table, None)
-    features = model._pattern_features(magnitudes, bands)
-    return np.ascontiguousarray((features - pattern["mean"]) / pattern["std"]), pattern
+class OldKernels:
+    """``photoz_numba/kernels.py``: the index a tuple of arrays, the
+    parameters and outputs positional."""
+
+    def __init__(self, package):
+        self.kernels = importlib.import_module(f"{package}.kernels")
+        self.dispatcher = self.kernels.predict_kernel
+
+    def build_index(self, x_train_t, eps):
+        return self.kernels.build_neighbour_index(x_train_t, eps=eps)
+
+    def predictor(self, index, z_train, x_query, k, gamma, lam, clip_sigma, offset):
+        n = len(x_query)
+        out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
+        params = (k, gamma, lam, clip_sigma, self.kernels.OFFSET_MODES[offset])
+        predictable = np.ones(n, bool)
+
+        def predict():
+            self.kernels.predict_kernel(*index, z_train, x_query, predictable, *params, *out)
+        return predict, out[0]
+
+    def nearest_neighbours(self, index, x_query, k):
+        return self.kernels.nearest_neighbours(index, x_query, k)
+
+
+class NewKernels:
+    """``photoz_numba/_kernels/``: a `SearchIndex`, `RidgeParams` and
+    `PredictOutputs`."""
+
+    def __init__(self, package):
+        self.search = importlib.import_module(f"{package}._kernels.search")
+        self.predict = importlib.import_module(f"{package}._kernels.predict")
+        self.dispatcher = self.predict.predict_kernel
+
+    def build_index(self, x_train_t, eps):
+        return self.search.build_index(x_train_t, eps=eps)
+
+    def predictor(self, index, z_train, x_query, k, gamma, lam, clip_sigma, offset):
+        n = len(x_query)
+        out = self.predict.empty_outputs(n)
+        params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset)
+        predictable = np.ones(n, bool)
+
+        def predict():
+            self.predict.predict_kernel(index, z_train, x_query, predictable, params, out)
+        return predict, out.z_phot
+
+    def nearest_neighbours(self, index, x_query, k):
+        return self.search.nearest_neighbours(index, x_query, k)
+
+
+def load_version(revision, workdir, number):
+    """The kernels of one revision, behind `OldKernels` or `NewKernels`."""
+    name = f"pzn_v{number}"
+    path = extract(revision, workdir, name)
+    import_package(name, path)
+    if os.path.isdir(os.path.join(path, "_kernels")):
+        return NewKernels(name)
+    return OldKernels(name)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="+", help="kernels.py versions, the first the reference")
+    parser.add_argument("revisions", nargs="+", metavar="REV",
+                        help=f"git revisions or {WORKTREE}, the first the reference")
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--n", type=int, default=None,
                         help="galaxies predicted (100,000; 20,000 with --large)")
@@ -78,46 +183,39 @@ def main(argv=None):
     if args.large:
         big = PhotoZModel(BANDS, k=args.k).fit(resample_training(train, 1_000_000, seed=11))
         sets["large"] = standardised(big, queries) + (args.search_eps,)
-    params = (args.k, float(small.gamma), float(small.lam), float(small.clip_sigma),
-              OFFSET_MODES[small.offset])
+    settings = (args.k, float(small.gamma), float(small.lam), float(small.clip_sigma),
+                small.offset)
 
-    versions = []
-    for number, path in enumerate(args.files):
-        module = load_version(path, number)
-        runs = {}
-        for name, (x_query, pattern, eps) in sets.items():
-            index = module.build_neighbour_index(pattern["x_train_t"], eps=eps)
-            out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-
-            def predict(module=module, index=index, pattern=pattern, x_query=x_query, out=out):
-                module.predict_kernel(*index, pattern["z"], x_query, np.ones(len(x_query), bool),
-                                      *params, *out)
-            predict()                                    # compile outside the timing
-            runs[name] = (predict, out)
-            if name == "large":
-                def search(module=module, index=index, x_query=x_query):
-                    module.nearest_neighbours(index, x_query, args.k)
-                search()
-                runs["large search"] = (search, None)
-        versions.append((path, runs))
-
-    times = {(path, name): [] for path, runs in versions for name in runs}
-    for _ in range(args.repeat):
-        for path, runs in versions:
-            for name, (run, _) in runs.items():
-                start = time.perf_counter()
-                run()
-                times[path, name].append(time.perf_counter() - start)
+    # The versions' sources stay on disk until the timings are done.
+    with tempfile.TemporaryDirectory(prefix="compare_kernels_") as workdir:
+        versions = []
+        for number, revision in enumerate(args.revisions):
+            kernels = load_version(revision, workdir, number)
+            runs = {}
+            for name, (x_query, pattern, eps) in sets.items():
+                index = kernels.build_index(pattern["x_train_t"], eps)
+                predict, z_phot = kernels.predictor(index, pattern["z"], x_query, *settings)
+                predict()                                # compile outside the timing
+                runs[name] = (predict, z_phot)
+                if name == "large":
+                    def search(kernels=kernels, index=index, x_query=x_query):
+                        kernels.nearest_neighbours(index, x_query, args.k)
+                    search()
+                    runs["large search"] = (search, None)
+            versions.append((f"{revision} (pzn_v{number})", runs))
+        # Interleaved: each repeat runs every version once, in order.
+        times = timed({(label, name): run for label, runs in versions
+                       for name, (run, _) in runs.items()}, args.repeat)
     reference = versions[0][1]
-    for path, runs in versions:
-        line = [f"{path}:"]
-        for name, (_, out) in runs.items():
-            best, median = n / min(times[path, name]), n / np.median(times[path, name])
+    for label, runs in versions:
+        line = [f"{label}:"]
+        for name, (_, z_phot) in runs.items():
+            best, median = n / min(times[label, name]), n / np.median(times[label, name])
             line.append(f"{name} {best:,.0f} gal/s (median {median:,.0f})")
-            if out is not None:
-                line[-1] += f", max |dz| {np.nanmax(np.abs(out[0] - reference[name][1][0])):.1e}"
+            if z_phot is not None:
+                line[-1] += f", max |dz| {np.nanmax(np.abs(z_phot - reference[name][1])):.1e}"
         if args.large:
-            ratio = min(times[path, "small"]) / min(times[path, "large"])
+            ratio = min(times[label, "small"]) / min(times[label, "large"])
             line.append(f"large / small {ratio:.1%}")
         print("  ".join(line), flush=True)
 

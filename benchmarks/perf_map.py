@@ -4,7 +4,7 @@ and writes ``/tmp/perf-<pid>.map``, the symbol map by which ``perf
 report`` names Numba's compiled functions (otherwise shown as bare
 addresses). How the reference counting in the tree search was found.
 
-    perf record -o /tmp/perf.data python benchmarks/perf_map.py [--large] [--k 50]
+    perf record -o /tmp/perf.data python -m benchmarks.perf_map [--large] [--k 50]
     perf report -i /tmp/perf.data --stdio --sort sym | grep -v "^#" | head -30
 
 Each function's extent is taken as up to the next symbol's address, so
@@ -15,22 +15,18 @@ also shows in the profile, before the timed runs. Needs the catalogue
 
 import argparse
 import os
-import sys
+import tempfile
 import time
 import warnings
 
 import numba
-import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from bench_predict import BANDS, resample  # noqa: E402
-from compare_kernels import load_version, standardised  # noqa: E402
-from run import resample_training  # noqa: E402
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
 
-from photoz_numba import PhotoZModel  # noqa: E402
-from photoz_numba.datasets import load_kalna2024, paper_sample, stratified_split  # noqa: E402
-from photoz_numba.kernels import OFFSET_MODES  # noqa: E402
+from ._common import BANDS, resample, resample_training, standardised
+from .compare_kernels import WORKTREE, load_version
 
 
 def write_perf_map(dispatcher, path):
@@ -80,23 +76,19 @@ def main(argv=None):
         model = PhotoZModel(BANDS, k=args.k).fit(resample_training(train, 1_000_000, seed=11))
     x_query, pattern = standardised(model, resample(sample, args.n, seed=12))
     # Compiled without the cache, so that the functions' code is in memory.
-    kernels = load_version(os.path.join(HERE, "..", "photoz_numba", "kernels.py"), 0)
-    index = kernels.build_neighbour_index(pattern["x_train_t"], eps=3.0 if args.large else 0.0)
-    n = len(x_query)
-    out = (np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64))
-    params = (args.k, float(small.gamma), float(small.lam), float(small.clip_sigma),
-              OFFSET_MODES[small.offset])
-
-    def run():
-        kernels.predict_kernel(*index, pattern["z"], x_query, np.ones(n, bool), *params, *out)
-
-    run()
-    path = f"/tmp/perf-{os.getpid()}.map"
-    count = write_perf_map(kernels.predict_kernel, path)
-    start = time.perf_counter()
-    for _ in range(args.repeat):
+    with tempfile.TemporaryDirectory(prefix="perf_map_") as workdir:
+        kernels = load_version(WORKTREE, workdir, 0)
+        index = kernels.build_index(pattern["x_train_t"], 3.0 if args.large else 0.0)
+        run, _ = kernels.predictor(index, pattern["z"], x_query, args.k, float(small.gamma),
+                                   float(small.lam), float(small.clip_sigma), small.offset)
+        n = len(x_query)
         run()
-    seconds = time.perf_counter() - start
+        path = f"/tmp/perf-{os.getpid()}.map"
+        count = write_perf_map(kernels.dispatcher, path)
+        start = time.perf_counter()
+        for _ in range(args.repeat):
+            run()
+        seconds = time.perf_counter() - start
     print(f"{count} symbols in {path}; {n * args.repeat / seconds:,.0f} galaxies/s on 1 thread")
 
 

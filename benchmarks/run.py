@@ -1,7 +1,7 @@
 """
 The performance suite of issue 8, in one command:
 
-    python benchmarks/run.py [--quick] [--skip SECTION ...]
+    python -m benchmarks.run [--quick] [--skip SECTION ...]
 
 Needs the paper's catalogue (``PHOTOZ_NUMBA_KALNA2024`` or network).
 Every figure is a ratio against a baseline timed in the same run, or a
@@ -51,7 +51,6 @@ script uses nothing beyond the test dependencies.
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,55 +61,17 @@ import numba
 import numpy as np
 from astropy.table import Table
 
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
+
+from ._common import (BANDS, full_pattern, load, numpy_baseline, quiet_fit, rate,
+                      resample, resample_training, standardised, timed)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-sys.path.insert(0, HERE)
-from bench_predict import BANDS, numpy_baseline, resample  # noqa: E402
-
-from photoz_numba import PhotoZModel  # noqa: E402
-from photoz_numba.datasets import (load_kalna2024, paper_sample,  # noqa: E402
-                                   stratified_split)
 
 PUBLISHED_RATE = 380.0     # the published code here: 921 galaxies in 2.4 s
-
-
-def quiet_fit(table, **params):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return PhotoZModel(BANDS, **params).fit(table)
-
-
-def resample_training(train, n, seed):
-    """n training galaxies drawn with replacement, fluxes perturbed by their
-    errors (`resample`), each keeping its spectroscopic redshift."""
-    table = resample(train, n, seed=seed)
-    rows = np.random.default_rng(seed).integers(0, len(train), n)   # resample's draw
-    table["zspec"] = np.asarray(train["zspec"])[rows]
-    return table
-
-
-def timed(runs, repeat):
-    """Interleaved timings: {name: [seconds, ...]} for {name: callable}."""
-    times = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def rate(n, seconds):
-    """(best, median) galaxies per second."""
-    return n / min(seconds), n / statistics.median(seconds)
-
-
-def load():
-    uptime = os.getloadavg()
-    print(f"load average {uptime[0]:.2f} {uptime[1]:.2f} {uptime[2]:.2f} on "
-          f"{os.cpu_count()} CPUs; numba {numba.__version__}, "
-          f"{numba.config.NUMBA_NUM_THREADS} threads", flush=True)
-    return uptime[0]
 
 
 # -- sections ----------------------------------------------------------------
@@ -151,7 +112,7 @@ def throughput(train, sample, args, results):
 
 def plot_throughput(table, path):
     """Throughput against k of a run's table (also drawn for the docs by
-    scripts/make_doc_figures.py from docs/measured/benchmarks.ecsv)."""
+    analysis/make_doc_figures.py from docs/measured/benchmarks.ecsv)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -178,7 +139,7 @@ def plot_throughput(table, path):
 
 def large(train, sample, args, results):
     from scipy.spatial import cKDTree
-    from photoz_numba.kernels import build_neighbour_index, nearest_neighbours
+    from photoz_numba._kernels.search import build_index, nearest_neighbours
     from photoz_numba.metrics import outlier_fraction, sigma_nmad
     big = resample_training(train, args.n_large_train, seed=11)
     start = time.perf_counter()
@@ -206,12 +167,11 @@ def large(train, sample, args, results):
         z_phot = np.asarray(model.predict(test)["z_phot"])
         accuracy[name] = (sigma_nmad(z_phot, z_spec), outlier_fraction(z_phot, z_spec))
     # Neighbour search alone, 1 thread for ours (cKDTree.query is serial too).
-    features, _ = model_big._features(queries, None)
-    x_query = np.ascontiguousarray((features - model_big.feature_mean_) / model_big.feature_std_)
-    x_train = np.ascontiguousarray(model_big.train_features_.T)
-    index = model_big._patterns[tuple(range(len(BANDS)))]["index"]
+    x_query, pattern = standardised(model_big, queries)
+    x_train = np.ascontiguousarray(pattern["x_train_t"].T)
+    index = model_big._pattern(full_pattern(model_big))["index"]
     tree = cKDTree(x_train)
-    whole = build_neighbour_index(model_big.train_features_, leaf_size=x_train.shape[0])
+    whole = build_index(pattern["x_train_t"], leaf_size=x_train.shape[0])
     n_nn = min(2000, n)
     n_brute = min(50, n)
     nearest_neighbours(index, x_query[:10], 50)
@@ -263,7 +223,8 @@ STARTUP_CODE = """
 import time; t0 = time.perf_counter()
 import warnings; warnings.simplefilter('ignore')
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample, stratified_split
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
 t1 = time.perf_counter()
 s = paper_sample(load_kalna2024()); tr, te = stratified_split(s, seed=0)
 t2 = time.perf_counter()
@@ -296,10 +257,10 @@ MEMORY_CODE = """
 import ctypes, gc, sys, warnings
 import numpy as np
 warnings.simplefilter('ignore')
-sys.path.insert(0, {here!r})
-from bench_predict import BANDS, resample
+from benchmarks._common import BANDS, resample
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import load_kalna2024, paper_sample, stratified_split
+from photoz_numba.datasets import load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
 s = paper_sample(load_kalna2024()); tr, _ = stratified_split(s, seed=0)
 m = PhotoZModel(BANDS, k=50).fit(tr)
 q = resample(s, {n})
@@ -323,9 +284,10 @@ print(before, peak, in_bytes, out_bytes)
 
 
 def memory(args, results):
-    code = MEMORY_CODE.format(here=HERE, n=args.n_memory)
+    code = MEMORY_CODE.format(n=args.n_memory)
+    # Run from the repository root, where the benchmarks package imports.
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout.split()
+                         text=True, cwd=os.path.dirname(HERE)).stdout.split()
     before, peak, in_bytes, out_bytes = map(int, out)
     extra = peak - before - out_bytes
     results["memory"] = {"n": args.n_memory, "rss_before_mb": before / 2**20,

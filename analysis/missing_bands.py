@@ -1,7 +1,7 @@
 """
 Accuracy with missing bands, on the paper's protocol (docs: missing bands).
 
-    python scripts/missing_bands.py [OUTPUT.ecsv]
+    python -m analysis.missing_bands [OUTPUT.ecsv] [--smoke]
 
 Seeds 0-9, stratified 4:1 split, default hyper-parameters, fit on each
 training part. On the 4605-galaxy sample, the test galaxies are predicted
@@ -14,19 +14,20 @@ training part. On the 4605-galaxy sample, the test galaxies are predicted
 Then on the full sample of 5611 galaxies with zspec <= 7 (any bands), the
 same 4:1 split; the model trains on every training galaxy, and the
 metrics are for the test galaxies that really lack a band (about 200 per
-seed), and for the complete ones.
+seed), and for the complete ones. ``--smoke`` runs seed 0 only, to
+check that it runs.
 """
 
-import sys
+import argparse
 import warnings
 
 import numpy as np
 from astropy.table import Table
 
 from photoz_numba import PhotoZModel
-from photoz_numba.datasets import (KALNA2024_BANDS, load_kalna2024, paper_sample,
-                                   stratified_split)
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
 from photoz_numba.metrics import evaluate
+from photoz_numba.selection import stratified_split
 
 BANDS = list(KALNA2024_BANDS)
 HST = ["f435w", "f606w", "f814w"]
@@ -57,14 +58,14 @@ def metrics(out):
     return m
 
 
-def main(output="missing_bands.ecsv"):
+def main(output="missing_bands.ecsv", seeds=range(10)):
     warnings.simplefilter("ignore")
     catalogue = load_kalna2024()
     sample = paper_sample(catalogue)
     full = catalogue[~np.ma.getmaskarray(catalogue["zspec"])]
     full = full[np.asarray(full["zspec"]) <= 7]
     rows = []
-    for seed in range(10):
+    for seed in seeds:
         train, test = stratified_split(sample, z="zspec", seed=seed)
         model = PhotoZModel(BANDS).fit(train)
         cases = {"all bands": test, "one band removed": remove_bands(test, 1, seed),
@@ -86,12 +87,23 @@ def main(output="missing_bands.ecsv"):
     print(f"full sample (zspec <= 7): {len(full)} galaxies")
     for case in dict.fromkeys(table["case"]):
         part = table[table["case"] == case]
+        spread = {name: np.std(part[name], ddof=1) if len(part) > 1 else np.nan
+                  for name in ("sigma_nmad", "outlier_fraction")}
         print(f"{case:<30} n/seed {np.mean(part['n']):6.0f}  sigma_NMAD "
-              f"{np.mean(part['sigma_nmad']):.5f} ± {np.std(part['sigma_nmad'], ddof=1):.5f}"
+              f"{np.mean(part['sigma_nmad']):.5f} ± {spread['sigma_nmad']:.5f}"
               f"  outliers {100 * np.mean(part['outlier_fraction']):.2f} ± "
-              f"{100 * np.std(part['outlier_fraction'], ddof=1):.2f}%  unpredicted "
+              f"{100 * spread['outlier_fraction']:.2f}%  unpredicted "
               f"{int(np.sum(part['n_unpredicted']))}")
 
 
+def cli(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("output", nargs="?", default="missing_bands.ecsv")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seed 0 only: checks that it runs")
+    args = parser.parse_args(argv)
+    main(args.output, range(1) if args.smoke else range(10))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    cli()

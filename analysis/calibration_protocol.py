@@ -1,7 +1,7 @@
 """
 Coverage of z_phot_err before and after recalibration on the paper's protocol:
 
-    python scripts/calibration_protocol.py [--seeds 0-9] [--output DIR]
+    python -m analysis.calibration_protocol [--seeds 0-9] [--output DIR]
 
 For each seed: the stratified 4:1 split of the paper's sample, a model with
 the default hyper-parameters fitted on the training part, calibrated with
@@ -11,6 +11,8 @@ seed, with mean +- std over the seeds: the fraction of test galaxies with
 |z_phot - z_spec| < z_phot_err and < 2 z_phot_err before (the raw RMS
 residual) and after recalibration; then each calibration form's figures
 on the test parts and its CV loss on the training parts.
+
+``--smoke`` runs seed 0 only, to check that it runs.
 
 Needs the catalogue: PHOTOZ_NUMBA_KALNA2024 or network access.
 """
@@ -24,9 +26,8 @@ from astropy.table import Table
 from photoz_numba import PhotoZModel
 from photoz_numba.calibration import (CALIBRATION_FORMS, GAUSSIAN_COVERAGE,
                                       ErrorCalibration, coverage_loss)
-from photoz_numba.datasets import (KALNA2024_BANDS, load_kalna2024, paper_sample,
-                                   stratified_split)
-from photoz_numba.validation import _out_of_fold
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
+from photoz_numba.selection import OutOfFold, stratified_split
 
 
 def within(out, error_column, k):
@@ -37,14 +38,19 @@ def within(out, error_column, k):
 
 def mean_std(values):
     values = np.asarray(values, dtype=float)
-    return f"{100 * values.mean():6.2f} ± {100 * values.std(ddof=1):4.2f}"
+    std = values.std(ddof=1) if values.size > 1 else np.nan
+    return f"{100 * values.mean():6.2f} ± {100 * std:4.2f}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3")
     parser.add_argument("--output", help="also write the per-seed table (ECSV) here")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seed 0 only: checks that it runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.seeds = "0"
     first, _, last = args.seeds.partition("-")
     seeds = (list(range(int(first), int(last) + 1)) if last
              else [int(s) for s in args.seeds.split(",")])
@@ -68,13 +74,14 @@ def main(argv=None):
               f"{100 * row['before_2']:5.2f}% {100 * row['after_1']:10.2f}% "
               f"{100 * row['after_2']:5.2f}%", flush=True)
         # Every form on the same out-of-fold predictions (those calibrate used).
-        z_phot, z_err, _, distance = _out_of_fold(model, train, "zspec", 5, 14, seed,
-                                                  nearest=True)
+        oof = OutOfFold(model, train, "zspec", n_folds=5, n_bins=14,
+                        seed=seed).predict(nearest=True)
+        z_phot, z_err, distance = oof.z_phot, oof.z_phot_err, oof.nearest_distance
         ok = np.isfinite(z_phot) & (z_err > 0)
         z_spec = np.asarray(train["zspec"])
         comparison = model.calibration_.comparison
         test_ok = ~np.ma.getmaskarray(out["z_phot"])
-        test_distance = model._predict_arrays(test, nearest=True)[4][test_ok]
+        test_distance = model.predict_arrays(test, nearest=True).nearest_distance[test_ok]
         for form in CALIBRATION_FORMS:
             cal = ErrorCalibration.fit(z_phot[ok], z_err[ok], z_spec[ok], form=form,
                                        distance=distance[ok])

@@ -1,0 +1,1 @@
+"""Analyses behind the figures and tables of the docs, run as modules from the repository root."""

@@ -1,0 +1,85 @@
+"""The analyses behind the docs' figures and tables (``analysis/``) run:
+each one's ``--smoke`` mode, a tiny problem through its whole code path,
+in a fresh process from the repository root."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def run_analysis(catalogue, tmp_path):
+    """Run ``python -m analysis.<name> --smoke *args`` from the repository
+    root (skipped, like every test that needs it, without the catalogue)."""
+    def run(name, *args):
+        result = subprocess.run([sys.executable, "-m", f"analysis.{name}", "--smoke", *args],
+                                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+    return run
+
+
+def assert_finite(table, *names):
+    assert len(table) > 0
+    for name in names:
+        assert np.all(np.isfinite(np.asarray(table[name], dtype=float))), name
+
+
+def test_approximate_search_accuracy(run_analysis, tmp_path):
+    path = tmp_path / "approximate.ecsv"
+    run_analysis("approximate_search_accuracy", "--output", str(path))
+    table = Table.read(path)
+    assert list(table["seed"]) == [0]
+    assert_finite(table, "sigma_nmad_exact", "outliers_exact", "sigma_nmad_approx",
+                  "outliers_approx")
+    assert 0 < table["sigma_nmad_approx"][0] < 0.1
+
+
+def test_calibration_protocol(run_analysis, tmp_path):
+    run_analysis("calibration_protocol", "--output", str(tmp_path))
+    per_seed = Table.read(tmp_path / "calibration_protocol.ecsv")
+    assert_finite(per_seed, "before_1", "before_2", "after_1", "after_2")
+    assert np.all(per_seed["after_1"] > per_seed["before_1"])
+    forms = Table.read(tmp_path / "calibration_forms.ecsv")
+    assert_finite(forms, "scale", "cv_loss", "test_1", "test_2", "test_loss")
+
+
+def test_choose_defaults(run_analysis, tmp_path):
+    path = tmp_path / "choose_defaults.ecsv"
+    run_analysis("choose_defaults", str(path))
+    table = Table.read(path)
+    assert len(table) == 2
+    assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "cv_score")
+
+
+def test_ideas(run_analysis, tmp_path):
+    path = tmp_path / "ideas.ecsv"
+    run_analysis("ideas", str(path))
+    table = Table.read(path)
+    assert len(table) == 3
+    assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "test_sigma_nmad",
+                  "test_outlier_fraction")
+
+
+def test_missing_bands(run_analysis, tmp_path):
+    path = tmp_path / "missing_bands.ecsv"
+    run_analysis("missing_bands", str(path))
+    table = Table.read(path)
+    assert len(set(table["case"])) == 6
+    assert_finite(table, "sigma_nmad", "outlier_fraction")
+
+
+@pytest.mark.slow
+def test_make_doc_figures(run_analysis, tmp_path):
+    run_analysis("make_doc_figures", str(tmp_path))
+    generated = tmp_path / "_generated"
+    for figure in ("reproduce/figure1.png", "calibration/coverage.png",
+                   "calibration/before/pulls.png", "calibration/after/pulls.png",
+                   "performance/throughput_vs_k.png"):
+        assert (generated / figure).stat().st_size > 0, figure
