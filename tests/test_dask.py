@@ -1,4 +1,9 @@
-"""photoz_numba.dask on a 2-worker LocalCluster, and LSDB to HATS."""
+"""photoz_numba.dask on a 2-worker LocalCluster, and LSDB to HATS.
+
+Contract tests: the distributed predictions are the in-memory ones, bit
+for bit (no independent reference needed: the in-memory path is tested
+against tests/reference.py in test_kernels and test_missing_bands).
+"""
 
 import contextlib
 import os
@@ -93,6 +98,7 @@ def test_stated_units(client, model, catalogue, frame):
                                rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_no_rows(client, model, catalogue, frame):
     big = frame.iloc[np.tile(np.arange(len(frame)), 40)].reset_index(drop=True)
     big["row"] = np.arange(len(big))
@@ -114,6 +120,7 @@ def test_killed_worker_loses_no_rows(client, model, catalogue, frame):
     np.testing.assert_array_equal(result["z_phot"].to_numpy(), expected["z_phot"])
 
 
+@pytest.mark.slow
 def test_lsdb_catalogue_to_hats(model, catalogue, frame, tmp_path):
     lsdb = pytest.importorskip("lsdb")
     catalog = lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec")

@@ -1,4 +1,8 @@
-"""Model files and FITS streaming (photoz_numba.io)."""
+"""Model files and FITS streaming (photoz_numba.io).
+
+Contract tests: round trips bit-identical to in-memory predictions, files
+never overwritten or left half-written, errors naming the file.
+"""
 
 import os
 

@@ -3,7 +3,9 @@ the kernel files, so a change to any of them recompiles every kernel.
 
 Numba on its own checks a cached function against its own file only: a
 kernel calling a helper in another file would be loaded stale after that
-file changed. These tests show the package's locator closes that gap.
+file changed. These tests show the package's locator closes that gap. Contract tests;
+the recompile check runs five subprocesses, each compiling or loading a
+kernel, and is marked slow.
 """
 
 import os
@@ -69,6 +71,7 @@ def _run(root, cache):
     return float(out[0]), int(out[1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
 def test_a_change_to_any_kernel_file_recompiles(tmp_path):
     copy = tmp_path / "kcopy"
@@ -89,4 +92,3 @@ def test_a_change_to_any_kernel_file_recompiles(tmp_path):
     search = copy / "search.py"
     search.write_text(search.read_text() + "\n# touched\n")
     assert _run(tmp_path, cache) == (12.0, 0)
-

@@ -1,4 +1,10 @@
-"""The Numba kernel against the plain NumPy reference and analytic cases."""
+"""The Numba kernel against the plain NumPy reference and analytic cases.
+
+Tests marked ``reference`` name their reference (tests/reference.py, the
+brute-force neighbour search below, scipy's cKDTree, NumPy's exp, an
+analytic case); the others are contracts (bit-identical results whatever
+the threads, chunks, search structure or cache).
+"""
 
 import numpy as np
 import pytest
@@ -26,6 +32,7 @@ def predict_kernel(index, z_train, x_query, predictable, k, gamma, lam, clip_sig
                                   RidgeParams(k, gamma, lam, clip_sigma, offset_mode),
                                   PredictOutputs(*out))
 
+
 SETTINGS = [
     # The paper's form: no offset, colours only.
     dict(k=50, gamma=0.1, lam=1e-3, offset="none", magnitude_band=None),
@@ -46,8 +53,11 @@ def split(sample):
     return stratified_split(sample, z="zspec", seed=3)
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("params", SETTINGS)
 def test_matches_numpy_reference_on_paper_data(split, params):
+    """z_phot, z_phot_err and neighbours used on the paper's data.
+    Reference: tests/reference.py (NumPy)."""
     train, test = split
     model = PhotoZModel(BANDS, **params).fit(train, z="zspec")
     out = model.predict(test)
@@ -71,6 +81,7 @@ def test_matches_numpy_reference_on_paper_data(split, params):
 
 
 def test_results_do_not_depend_on_thread_count(split):
+    """Contract: 1 and 2 threads predict bit-identically."""
     train, test = split
     model = PhotoZModel(BANDS).fit(train)
     one = model.predict(test, n_threads=1)
@@ -80,10 +91,15 @@ def test_results_do_not_depend_on_thread_count(split):
 
 
 def test_thread_count_is_restored(split):
+    """Contract: predict(n_threads=...) leaves Numba's thread count as it was."""
     import numba
     train, test = split
     before = numba.get_num_threads()
-    PhotoZModel(BANDS).fit(train).predict(test[:10], n_threads=1)
+    # A thread count other than the current one, or the check is vacuous.
+    other = 1 if before > 1 else numba.config.NUMBA_NUM_THREADS
+    if other == before:
+        pytest.skip("Numba has one thread: no other count to set and restore")
+    PhotoZModel(BANDS).fit(train).predict(test[:10], n_threads=other)
     assert numba.get_num_threads() == before
 
 
@@ -94,8 +110,10 @@ def _toy_table(rng, n, n_bands=4):
     return Table({**columns, "zspec": z})
 
 
+@pytest.mark.reference
 def test_ties_and_duplicates_match_reference(rng):
-    """Exact distance ties (duplicated rows) resolve as the reference does."""
+    """Exact distance ties (duplicated rows) resolve as the reference does.
+    Reference: tests/reference.py (NumPy)."""
     table = _toy_table(rng, 60)
     doubled = vstack([table] * 3)
     bands = ["b0", "b1", "b2", "b3"]
@@ -113,8 +131,10 @@ def test_ties_and_duplicates_match_reference(rng):
     assert (out["z_phot_flag"] & 4).sum() == 0   # no failed solve
 
 
+@pytest.mark.reference
 def test_single_neighbour_analytic(rng):
-    """k = 1: alpha = (z - c) / (1 + lam), z_phot = c + alpha exp(-gamma d^2)."""
+    """k = 1: alpha = (z - c) / (1 + lam), z_phot = c + alpha exp(-gamma d^2).
+    Reference: analytic single-neighbour ridge solution."""
     table = _toy_table(rng, 30)
     bands = ["b0", "b1", "b2", "b3"]
     query = table[:5]
@@ -131,8 +151,10 @@ def test_single_neighbour_analytic(rng):
         np.testing.assert_allclose(out["z_phot_err"], expected_err, atol=1e-14)
 
 
+@pytest.mark.reference
 def test_clipping_drops_a_planted_outlier():
     """Nineteen neighbours on z = 1 and one on z = 10: the refit ignores it.
+    Reference: analytic (all kept neighbours on the median: z_phot = 1 exactly).
 
     With n neighbours no residual can exceed sqrt(n - 1) times their RMS, so
     k = 20 is needed for one outlier to pass 3 sigma. A 21st galaxy, far
@@ -157,12 +179,13 @@ def test_clipping_drops_a_planted_outlier():
 
 
 @pytest.mark.parametrize("offset", ["none", "median", "mean"])
+@pytest.mark.reference
 def test_refit_after_dropping_one_two_or_many_matches_reference(rng, offset):
     """Outliers planted at random (5 % of the training redshifts off by 5):
     galaxies drop one, two or more neighbours, so every refit path runs
     (from the full fit's factor: one or two dropped in closed form, three
     through a Cholesky factor of W; four or more: a new factor), and all
-    agree with the NumPy reference."""
+    agree with the NumPy reference. Reference: tests/reference.py (NumPy)."""
     x = rng.normal(size=(800, 3))
     z = 1.0 + 0.3 * x[:, 0] + 0.01 * rng.normal(size=800)
     z[rng.random(800) < 0.05] += 5.0
@@ -207,9 +230,12 @@ def _tied_data(rng, n_train=300, n_feat=5):
     return x, query
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("leaf_size", [1, 4, 16, 128, 10_000])
 @pytest.mark.parametrize("k", [1, 2, 7, 50, 300])
 def test_tree_neighbours_match_brute_force(rng, leaf_size, k):
+    """Tree search with ties: the same neighbours and distances.
+    Reference: brute-force neighbour search (_brute_neighbours)."""
     x, query = _tied_data(rng)
     index = build_neighbour_index(x.T, leaf_size=leaf_size)
     nbr, dist2 = nearest_neighbours(index, query, k)
@@ -218,12 +244,14 @@ def test_tree_neighbours_match_brute_force(rng, leaf_size, k):
     np.testing.assert_array_equal(dist2, expected_dist2)
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("k", [1, 7, 50, 300, 2000])
 def test_scan_neighbours_match_brute_force(rng, k):
     """A single-leaf index larger than the scan's threshold sample (so the
     threshold is estimated, then corrected), with exact ties: the same
     neighbours and distances as the reference; a block of identical rows
-    (distance 0 for many rows at once) too."""
+    (distance 0 for many rows at once) too.
+    Reference: brute-force neighbour search (_brute_neighbours)."""
     x, query = _tied_data(rng, n_train=2000)
     x[-300:] = x[0]
     query = np.vstack([query, x[:1]])
@@ -240,12 +268,14 @@ def test_scan_neighbours_match_brute_force(rng, k):
         assert (nbr == -1).all() and np.isinf(dist2).all()
 
 
+@pytest.mark.reference
 def test_scan_is_exact_where_float32_cannot_resolve_the_distances(rng):
     """A scan keeps only the candidates within the float32 screen of the
     k-th smallest float32 distance, widened by its rounding bound; where
     float32 cannot tell the distances apart (rows far from the origin
     relative to their spacing, near-duplicates 1e-9 apart) the neighbours
-    must still be the exact ones in the exact order."""
+    must still be the exact ones in the exact order.
+    Reference: brute-force neighbour search (_brute_neighbours)."""
     x = 1000.0 + 1e-4 * rng.normal(size=(3000, 3))
     query = 1000.0 + 1e-4 * rng.normal(size=(100, 3))
     base = rng.normal(size=(3000, 5))
@@ -261,13 +291,15 @@ def test_scan_is_exact_where_float32_cannot_resolve_the_distances(rng):
             np.testing.assert_array_equal(dist2, expected_dist2)
 
 
+@pytest.mark.reference
 def test_screen_and_upper_bound_the_exact_distance(rng):
     """The float32 screening's rounding bounds, from the float32 squared
     distance summed as the kernels sum it: the exact squared distance is
     at most `_upper` of it, and it is at most `_screen` of the exact one,
     for features of order 1, far from the origin, and so small that the
     squares fall below float32's normal range (rounding then absolute,
-    not relative: the scan dropped true neighbours there)."""
+    not relative: the scan dropped true neighbours there).
+    Reference: the exact float64 squared distance (_row_d2)."""
     n_feat = 5
     for scale, offset in ((1.0, 0.0), (1e-4, 1000.0), (1e-20, 0.0), (1e-22, 0.0),
                           (1e-25, 0.0)):
@@ -284,10 +316,12 @@ def test_screen_and_upper_bound_the_exact_distance(rng):
             assert screened <= _screen(exact, slack, widen)
 
 
+@pytest.mark.reference
 def test_scan_is_exact_below_float32_normal_range(rng):
     """Features so small that the float32 squares are subnormal: a scan
     still finds the exact neighbours (the smallest case found in review:
-    the true nearest row's float32 distance is not the smallest)."""
+    the true nearest row's float32 distance is not the smallest).
+    Reference: brute-force neighbour search (_brute_neighbours)."""
     s = 2.0 ** -149
     d, e = np.sqrt(0.49 * s), np.sqrt(0.51 * s)
     x = np.array([[d, d], [e, 0.0], [1e-20, 1e-20]])
@@ -302,10 +336,11 @@ def test_scan_is_exact_below_float32_normal_range(rng):
         np.testing.assert_array_equal(dist2, expected_dist2)
 
 
+@pytest.mark.reference
 def test_kth_bound_against_sorted_values(rng):
     """The scan's bound on the k-th smallest float32 distance: at least the
     k-th smallest of the sorted values, below the (k+1)-th, with ties,
-    zeros and inf among them."""
+    zeros and inf among them. Reference: numpy.sort."""
     for n in (1, 2, 7, 64, 500):
         values = rng.exponential(size=n).astype(np.float32)
         values[rng.random(n) < 0.3] = values[0]
@@ -319,11 +354,13 @@ def test_kth_bound_against_sorted_values(rng):
                 assert bound < ordered[k] or bound == ordered[k - 1] == ordered[k]
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("eps", [0.5, 3.0])
 def test_approximate_search_is_within_one_plus_eps(rng, eps):
     """A tree search with eps > 0: each neighbour within (1 + eps) times
     the true distance of its rank (the guarantee), mostly the true ones,
-    and fewer exact ones as eps grows; a scanned index ignores eps."""
+    and fewer exact ones as eps grows; a scanned index ignores eps.
+    Reference: brute-force neighbour search (_brute_neighbours)."""
     x = rng.normal(size=(20000, 6))
     query = rng.normal(size=(300, 6))
     exact_nbr, exact_d2 = _brute_neighbours(x, query, 20)
@@ -349,11 +386,13 @@ def test_approximate_search_is_within_one_plus_eps(rng, eps):
         build_neighbour_index(x.T, eps=-1)
 
 
+@pytest.mark.reference
 def test_approximate_search_keeps_its_guarantee_at_float32_resolution(rng):
     """Ranking by float32 distances must not break the 1 + eps guarantee
     where float32 cannot resolve the distances: rows far from the origin
     relative to their spacing, and near-duplicate rows (an exact match
-    against a row 1e-9 away). Both failed before the exact re-search."""
+    against a row 1e-9 away). Both failed before the exact re-search.
+    Reference: brute-force neighbour search (_brute_neighbours)."""
     eps = 0.5
     x = 1000.0 + 1e-4 * rng.normal(size=(20000, 3))
     query = 1000.0 + 1e-4 * rng.normal(size=(200, 3))
@@ -371,7 +410,8 @@ def test_approximate_search_keeps_its_guarantee_at_float32_resolution(rng):
 def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
     """With eps > 0 a galaxy's neighbours (so its z_phot) must not depend on
     which galaxies are predicted with it or in what order (chunked files,
-    Dask partitions): the same bits alone, in a shuffled batch and whole."""
+    Dask partitions): the same bits alone, in a shuffled batch and whole.
+    Contract."""
     # Clustered rows and queries (like a training set resampled with
     # noise): consecutive queries are close, where seeding one's search
     # with the other's neighbours would change an approximate result.
@@ -397,8 +437,10 @@ def test_approximate_prediction_does_not_depend_on_the_other_galaxies(rng):
     np.testing.assert_array_equal(alone, whole[::100])
 
 
+@pytest.mark.reference
 def test_tree_neighbours_match_ckdtree(rng):
-    """Distances agree with scipy's cKDTree (whose tie order is its own)."""
+    """Distances agree with scipy's cKDTree (whose tie order is its own).
+    Reference: scipy cKDTree."""
     from scipy.spatial import cKDTree
     x = rng.normal(size=(5000, 11))
     query = rng.normal(size=(200, 11))
@@ -408,8 +450,11 @@ def test_tree_neighbours_match_ckdtree(rng):
     np.testing.assert_array_equal(nbr, expected)   # continuous data: no ties
 
 
+@pytest.mark.reference
 def test_all_rows_identical_is_one_leaf(rng):
-    """A node whose rows are all equal cannot be split: it stays one leaf."""
+    """A node whose rows are all equal cannot be split: it stays one leaf.
+    Reference: analytic (200 rows at the query, ties to the lower index:
+    rows 0-9)."""
     x = np.vstack([np.ones((200, 3)), rng.normal(size=(50, 3))])
     index = build_neighbour_index(x.T, leaf_size=8)
     nbr, _ = nearest_neighbours(index, np.ones((1, 3)), 10)
@@ -417,7 +462,7 @@ def test_all_rows_identical_is_one_leaf(rng):
 
 
 def test_tree_and_whole_scan_predict_bit_identically(split):
-    """The prediction does not depend on how neighbours are searched."""
+    """Contract: the prediction does not depend on how neighbours are searched."""
     train, test = split
     model = PhotoZModel(BANDS, k=30).fit(train)
     features = model._pattern_features(model._magnitudes(test, None)[0],
@@ -447,9 +492,10 @@ def test_tree_and_whole_scan_predict_bit_identically(split):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.reference
 def test_k_equals_training_set_size(rng):
     """k = n_train (the model needs k + 1, the kernel does not): every
-    training galaxy is a neighbour, as in the reference."""
+    training galaxy is a neighbour, as in the reference. Reference: tests/reference.py (NumPy)."""
     x = rng.normal(size=(30, 4))
     z = np.abs(x[:, 1]) + 0.05 * rng.normal(size=30)
     query = rng.normal(size=(20, 4))
@@ -464,7 +510,9 @@ def test_k_equals_training_set_size(rng):
         np.testing.assert_array_equal(out[2], used_ref)
 
 
+@pytest.mark.reference
 def test_vectorised_exp_is_accurate():
+    """exp of non-positive arguments to 4e-16, 0 below -708. Reference: numpy.exp."""
     t = -np.concatenate([np.geomspace(1e-300, 700, 20001), [0.0, 707.9, 708.1, 745, 1e4]])
     got = exp_nonpositive(t)
     expected = np.exp(t)
@@ -474,8 +522,10 @@ def test_vectorised_exp_is_accurate():
     np.testing.assert_array_equal(got[t < -708], 0.0)
 
 
+@pytest.mark.reference
 def test_large_training_set_uses_a_tree_and_two_threads_agree(rng):
-    """A tree of many leaves; 1 and 2 threads and repeated runs bit-identical."""
+    """A tree of many leaves; 1 and 2 threads and repeated runs bit-identical
+    (contract), the first 50 queries as the reference. Reference: tests/reference.py (NumPy)."""
     import numba
     x = rng.normal(size=(20 * LEAF_SIZE, 6))
     z = np.abs(x[:, 0]) + 0.1 * rng.normal(size=len(x))
@@ -506,7 +556,8 @@ def test_large_training_set_uses_a_tree_and_two_threads_agree(rng):
 
 def test_predict_in_row_chunks_is_bit_identical(split, monkeypatch):
     """Long tables are predicted a chunk of rows at a time (bounded memory),
-    with band patterns grouped per chunk: same results as in one pass."""
+    with band patterns grouped per chunk: same results as in one pass.
+    Contract."""
     import photoz_numba.model as model_module
     train, test = split
     test = test.copy()
@@ -539,8 +590,9 @@ np.save(sys.argv[1], np.column_stack([out["z_phot"].filled(np.nan),
 """
 
 
+@pytest.mark.slow
 def test_compiled_and_cached_kernels_agree_bitwise(sample, tmp_path):
-    """A process that compiles the kernels (empty Numba cache) and one that
+    """Contract: a process that compiles the kernels (empty Numba cache) and one that
     loads them from that cache predict bit-identically. Guards the
     fastmath functions: were the compiler to optimise a callee differently
     when compiling it with its caller than when loading it cached, results

@@ -1,4 +1,8 @@
-"""PhotoZModel: the Table layer, bad input and row bookkeeping."""
+"""PhotoZModel: the Table layer, bad input and row bookkeeping.
+
+Contract tests (the numbers themselves are checked against
+tests/reference.py in test_kernels and test_missing_bands).
+"""
 
 import numpy as np
 import pytest

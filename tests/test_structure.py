@@ -1,6 +1,6 @@
 """The package's layout rules, read off its source: no import cycle, the
 model's consumers use its public contract only, and no function takes more
-than 12 parameters."""
+than 12 parameters. Contract tests."""
 
 import ast
 import os
