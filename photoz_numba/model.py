@@ -25,7 +25,7 @@ from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
 from .photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION, _resolve_unit,
                          adjacent_colours, band_magnitudes, check_table, colour_names)
-from .schema import FittedState, output_columns
+from .schema import PERCENTILES, FittedState, PzState, output_columns
 from .selection import training_redshifts
 
 __all__ = ["PhotoZModel", "Prediction"]
@@ -40,7 +40,8 @@ _PREDICT_ROWS = 1 << 17
 
 class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_raw",
                                            "z_phot_flag", "z_phot_nused",
-                                           "nearest_distance"])):
+                                           "nearest_distance", "percentiles"],
+                            defaults=(None, None))):
     """Predictions as plain arrays, one entry per input row, in order.
 
     ``z_phot`` and ``z_phot_err`` (float64) are NaN where no prediction
@@ -50,7 +51,9 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
     ``z_phot_flag`` (int16) holds the bits of `photoz_numba.flags`;
     ``z_phot_nused`` (int32) the neighbours in the final fit;
     ``nearest_distance`` the distance to the nearest training galaxy in
-    the standardised features, only when asked for (else None).
+    the standardised features, only when asked for (else None);
+    ``percentiles`` (n, 5) the 2.5, 16, 50, 84 and 97.5 percentiles of
+    p(z) for a model with one (else None).
     """
 
     __slots__ = ()
@@ -62,6 +65,9 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
 
     def column(self, name):
         """The values of output column ``name`` (`photoz_numba.schema`)."""
+        for position, (percentile, _) in enumerate(PERCENTILES):
+            if name == percentile:
+                return self.percentiles[:, position]
         return getattr(self, name)
 
     def filled(self, column):
@@ -453,6 +459,7 @@ class PhotoZModel:
         self._set_full_pattern()
         # A calibration belongs to the training set it was learnt on.
         self.calibration_ = None
+        self.pz_ = None
         return self
 
     def _set_full_pattern(self):
@@ -515,7 +522,7 @@ class PhotoZModel:
                 std = np.ones(features.shape[1])
             cached = {"x_train_t": np.ascontiguousarray(((features - mean) / std).T),
                       "z": np.ascontiguousarray(self.train_redshifts_[members]),
-                      "mean": mean, "std": std}
+                      "rows": np.flatnonzero(members), "mean": mean, "std": std}
             self._patterns[bands] = cached
         eps = float(self.search_eps)
         if cached.get("eps") != eps:
@@ -593,7 +600,7 @@ class PhotoZModel:
         return tune(self, table, z=z, n_iter=n_iter, n_folds=n_folds,
                     random_state=random_state, progress=progress)
 
-    def calibrate(self, table, z="zspec", form="auto", n_folds=5, seed=0):
+    def calibrate(self, table, z="zspec", form="auto", n_folds=5, seed=0, pz=True):
         """Learn a correction of ``z_phot_err`` from cross-validated predictions.
 
         ``table`` must be the training table (or part of it), never the
@@ -621,11 +628,15 @@ class PhotoZModel:
             Folds of the cross-validated predictions.
         seed : int, optional
             Seeds the folds.
+        pz : bool, optional
+            Also learn a p(z) (``pz_``, see `pdf`): then ``table`` must be
+            the training table itself, and `predict` adds the percentile
+            columns ``z_phot_025`` ... ``z_phot_975``.
 
         Returns
         -------
         self : `PhotoZModel`
-            With ``calibration_`` set.
+            With ``calibration_`` (and ``pz_``) set.
 
         Warns
         -----
@@ -674,12 +685,47 @@ class PhotoZModel:
                           PhotoZWarning)
         arrays = (z_phot[usable], z_phot_err[usable], z_spec[usable])
         if form == "auto":
-            self.calibration_ = ErrorCalibration.select(*arrays, distance=distance[usable],
-                                                        seed=seed)
+            calibration = ErrorCalibration.select(*arrays, distance=distance[usable], seed=seed)
         else:
-            self.calibration_ = ErrorCalibration.fit(*arrays, form=form,
-                                                     distance=distance[usable])
+            calibration = ErrorCalibration.fit(*arrays, form=form, distance=distance[usable])
+        self.pz_ = None
+        self.calibration_ = calibration
+        if pz:
+            self.pz_ = self._learn_pz(table, z, prediction, folds.z)
         return self
+
+    def _learn_pz(self, table, z, prediction, z_spec):
+        """The p(z) of `calibrate`, from the out-of-fold predictions of the
+        training table: each training galaxy's pull (calibrated error), and
+        the mixture's shape chosen on those galaxies (`photoz_numba.pdf`)."""
+        from .pdf import fit_pz_shape
+        training = self._training_rows(table, z)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = self.calibration_.apply(prediction.z_phot_err, prediction.z_phot,
+                                          prediction.nearest_distance)
+            pulls = (z_spec - prediction.z_phot) / err
+        pulls = np.where(np.isfinite(pulls), pulls, np.nan)[training]
+        # Each training galaxy's neighbours in the whole training set,
+        # itself left out, as a new galaxy's would be.
+        neighbours = self._neighbour_rows(table[training], self.k + 1)
+        own = np.arange(training.size)[:, None]
+        neighbours = np.where(neighbours == own, -1, neighbours)
+        z_hat, scale = prediction.z_phot[training], err[training]
+        return fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec[training])
+
+    def _training_rows(self, table, z):
+        """Rows of ``table`` that are the training galaxies, in training
+        order; ValueError unless ``table`` is the table the model was
+        fitted on."""
+        _, state = self._magnitudes(table, None)
+        rows = np.flatnonzero((state == STATE_MEASURED).sum(axis=1) >= self.min_bands)
+        redshift = training_redshifts(table, z)[rows]
+        if not np.array_equal(redshift, self.train_redshifts_):
+            raise ValueError("a p(z) is calibrated on the training table itself (the one "
+                             "passed to fit): its galaxies' neighbours carry their "
+                             "out-of-fold errors; pass pz=False to calibrate only "
+                             "z_phot_err on another table")
+        return rows
 
     @property
     def is_calibrated(self):
@@ -697,7 +743,8 @@ class PhotoZModel:
         >>> [column.name for column in PhotoZModel(["g", "r", "i"]).output_schema()]
         ['z_phot', 'z_phot_err', 'z_phot_flag', 'z_phot_nused']
         """
-        return output_columns(self.calibration_.form if self.is_calibrated else None)
+        return output_columns(self.calibration_.form if self.is_calibrated else None,
+                              pz=getattr(self, "pz_", None) is not None)
 
     def fitted_state(self):
         """What a fit learnt, for serialisation (`photoz_numba.io`).
@@ -720,7 +767,8 @@ class PhotoZModel:
                            band_units=[str(unit) for unit in self.band_units_],
                            train_magnitudes=self.train_magnitudes_,
                            train_redshifts=self.train_redshifts_,
-                           calibration=getattr(self, "calibration_", None))
+                           calibration=getattr(self, "calibration_", None),
+                           pz=getattr(self, "pz_", None))
 
     @classmethod
     def from_fitted_state(cls, state):
@@ -766,6 +814,10 @@ class PhotoZModel:
         model.band_units_ = list(state.band_units)
         model._set_full_pattern()
         model.calibration_ = state.calibration
+        if state.pz is not None and (state.calibration is None
+                                     or state.pz.pulls.shape != redshifts.shape):
+            raise ValueError("a p(z) needs its calibration and one pull per training galaxy")
+        model.pz_ = state.pz
         return model
 
     def write(self, path, overwrite=False):
@@ -952,42 +1004,245 @@ class PhotoZModel:
         1.320 0 20
         """
         self.check_fitted()
-        needs_distance = self.is_calibrated and self.calibration_.needs_distance
-        with_distance = nearest or needs_distance
         n = len(table)
         if n <= _PREDICT_ROWS:
-            z_phot, raw, flag, n_used, distance = self._predict_rows(table, units, n_threads,
-                                                                     with_distance)
-        else:
-            # Rows are taken _PREDICT_ROWS at a time, which bounds the
-            # working memory (magnitudes, features) whatever the table's
-            # length; each galaxy's result does not depend on the others.
-            z_phot, raw = np.empty(n), np.empty(n)
-            distance = np.empty(n) if with_distance else None
-            flag, n_used = np.empty(n, np.int16), np.empty(n, np.int32)
-            for start in range(0, n, _PREDICT_ROWS):
-                rows = slice(start, min(start + _PREDICT_ROWS, n))
-                part = self._predict_rows(table[rows], units, n_threads, with_distance)
-                for whole, values in zip((z_phot, raw, flag, n_used, distance), part):
-                    if whole is not None:
-                        whole[rows] = values
+            return self._predict_chunk(table, units, n_threads, nearest)
+        # Rows are taken _PREDICT_ROWS at a time, which bounds the working
+        # memory (magnitudes, features, neighbours) whatever the table's
+        # length; each galaxy's result does not depend on the others.
+        parts = [self._predict_chunk(table[start:start + _PREDICT_ROWS], units, n_threads,
+                                     nearest)
+                 for start in range(0, n, _PREDICT_ROWS)]
+        return Prediction(*(None if values[0] is None else np.concatenate(values)
+                            for values in zip(*parts)))
+
+    def _check_pz(self):
+        self.check_fitted()
+        if getattr(self, "pz_", None) is None:
+            raise NotFittedError("this model has no p(z): call calibrate(train, z=...) "
+                                 "on its training table first")
+
+    def _pz_inputs(self, table, units, n_threads):
+        """Each row's p(z) centre (the kernel prediction), scale (the
+        calibrated error) and neighbours, NaN/-1 where not predicted."""
+        needs_distance = self.calibration_.needs_distance
+        z_hat, raw, _, _, distance, neighbours = self._predict_rows(
+            table, units, n_threads, needs_distance, neighbours=True)
+        with np.errstate(invalid="ignore"):
+            scale = self.calibration_.apply(raw, z_hat, distance if needs_distance else None)
+        return z_hat, scale, neighbours
+
+    def _pz_evaluate(self, what, table, z, units, n_threads):
+        """`pdf`/`cdf` row chunk by row chunk."""
+        from .pdf import pz_cdf, pz_density
+        function = {"cdf": pz_cdf, "pdf": pz_density}[what]
+        out = np.empty(z.shape)
+        with _numba_threads(n_threads):
+            for start in range(0, len(table), _PREDICT_ROWS):
+                rows = slice(start, start + _PREDICT_ROWS)
+                z_hat, scale, neighbours = self._pz_inputs(table[rows], units, None)
+                out[rows] = function(self.pz_, z_hat, scale, neighbours, z[rows])
+        return out
+
+    def cdf(self, table, z, units=None, n_threads=None):
+        """P(Z <= z) under each row's p(z).
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Galaxies with the model's `input_columns`.
+        z : str or array-like
+            A column of ``table`` or an array of one redshift per row.
+            With the true redshifts, the result is the PIT.
+        units, n_threads
+            As for `predict`.
+
+        Returns
+        -------
+        cdf : ndarray
+            One value per row, from 0 to 1; NaN where ``z`` is NaN or the
+            row could not be predicted.
+
+        Raises
+        ------
+        NotFittedError
+            The model has no p(z) (see `calibrate`).
+        ValueError
+            ``z`` has the wrong length.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(1200, seed=3)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+        >>> model = model.calibrate(table[:1000])
+        >>> pit = model.cdf(table[1000:], "zspec")     # the PIT of 200 galaxies
+        >>> bool(((pit >= 0) & (pit <= 1)).all())
+        True
+        >>> float(model.cdf(table[1000:1001], [np.nan])[0])
+        nan
+        """
+        self._check_pz()
+        values = table[z] if isinstance(z, str) else z
+        values = np.asarray(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan),
+                            dtype=np.float64)
+        if values.shape != (len(table),):
+            raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
+                             f"an array of shape {values.shape}")
+        return self._pz_evaluate("cdf", table, values, units, n_threads)
+
+    def pdf(self, table, z_grid, units=None, n_threads=None):
+        """Each row's p(z), per unit redshift, on a grid.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Galaxies with the model's `input_columns`.
+        z_grid : array-like
+            Redshifts, strictly increasing.
+        units, n_threads
+            As for `predict`.
+
+        Returns
+        -------
+        pdf : ndarray (n_rows, n_grid)
+            The density of each row at each grid point; each row
+            integrates to 1 (``numpy.trapezoid``) over a grid fine enough
+            to resolve it and wide enough to hold it. NaN rows where no
+            prediction could be made.
+
+        Raises
+        ------
+        NotFittedError
+            The model has no p(z) (see `calibrate`).
+        ValueError
+            ``z_grid`` is empty, not 1-d, not finite or not increasing.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(1200, seed=3)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+        >>> model = model.calibrate(table[:1000])
+        >>> grid = np.linspace(0, 4, 4001)
+        >>> p = model.pdf(table[1000:1003], grid)
+        >>> p.shape, np.round(np.trapezoid(p, grid, axis=1), 3).tolist()
+        ((3, 4001), [1.0, 1.0, 1.0])
+        """
+        from .pdf import check_grid
+        self._check_pz()
+        grid = check_grid(z_grid)
+        z = np.ascontiguousarray(np.broadcast_to(grid, (len(table), grid.size)))
+        return self._pz_evaluate("pdf", table, z, units, n_threads)
+
+    def probability_above(self, table, z0, units=None, n_threads=None):
+        """P(Z > z0) under each row's p(z): a high-redshift selection.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Galaxies with the model's `input_columns`.
+        z0 : float or array-like
+            The threshold, one for all rows or one per row.
+
+        Returns
+        -------
+        probability : ndarray
+            One value per row (NaN where not predicted).
+
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(1200, seed=3)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+        >>> model = model.calibrate(table[:1000])
+        >>> high = model.probability_above(table[1000:], 2.0)
+        >>> bool(abs((high > 0.5).mean() - (table["zspec"][1000:] > 2.0).mean()) < 0.05)
+        True
+        """
+        z0 = np.broadcast_to(np.asarray(z0, dtype=np.float64), (len(table),))
+        return 1.0 - self.cdf(table, np.array(z0), units, n_threads)
+
+    def _predict_chunk(self, table, units, n_threads, nearest):
+        """`predict_arrays` on at most ``_PREDICT_ROWS`` rows."""
+        needs_distance = self.is_calibrated and self.calibration_.needs_distance
+        has_pz = getattr(self, "pz_", None) is not None
+        z_phot, raw, flag, n_used, distance, neighbours = self._predict_rows(
+            table, units, n_threads, nearest or needs_distance, neighbours=has_pz)
         err = raw
         if self.is_calibrated:
             with np.errstate(invalid="ignore"):
                 err = self.calibration_.apply(raw, z_phot,
                                               distance if needs_distance else None)
-        return Prediction(z_phot, err, raw, flag, n_used, distance if nearest else None)
+        percentiles = None
+        if has_pz:
+            from .pdf import pz_percentiles
+            with _numba_threads(n_threads):
+                percentiles = pz_percentiles(self.pz_, z_phot, err, neighbours,
+                                             [p for _, p in PERCENTILES])
+            if self.pz_.point == "median":
+                z_phot = percentiles[:, 2].copy()
+            err = 0.5 * (percentiles[:, 3] - percentiles[:, 1])
+        return Prediction(z_phot, err, raw, flag, n_used, distance if nearest else None,
+                          percentiles)
 
-    def _predict_rows(self, table, units=None, n_threads=None, nearest=False):
+    def _groups(self, state):
+        """(rows, usable bands, resolved bands) of each band pattern in a
+        table's per-band states; resolved is None below ``min_bands``."""
+        measured = state == STATE_MEASURED
+        if measured.shape[1] < 63:
+            # One integer per row for its band pattern: np.unique over rows
+            # (axis=0) sorts them as records, some 50 times slower.
+            weights = np.int64(1) << np.arange(measured.shape[1], dtype=np.int64)
+            codes, group = np.unique(measured.astype(np.int64) @ weights,
+                                     return_inverse=True)
+            patterns = (codes[:, None] & weights) != 0
+        else:
+            patterns, group = np.unique(measured, axis=0, return_inverse=True)
+        group = group.ravel()
+        for index, usable in enumerate(patterns):
+            yield (np.flatnonzero(group == index), usable,
+                   self._resolve_pattern(tuple(np.flatnonzero(usable))))
+
+    def _standardised(self, mag, rows, bands):
+        """A group's standardised features and its pattern's training set."""
+        train = self._pattern(bands)
+        x_query = np.ascontiguousarray(
+            (self._pattern_features(mag[rows], bands) - train["mean"]) / train["std"])
+        return x_query, train
+
+    def _neighbour_rows(self, table, k, units=None):
+        """Training rows of each galaxy's ``k`` nearest training galaxies in
+        its band pattern, nearest first (-1 where there is none)."""
+        from ._kernels.search import nearest_neighbours
+        mag, state = self._magnitudes(table, units)
+        neighbours = np.full((len(table), k), -1, dtype=np.int64)
+        for rows, _, bands in self._groups(state):
+            if bands is None:
+                continue
+            x_query, train = self._standardised(mag, rows, bands)
+            found = nearest_neighbours(train["index"], x_query, min(k, train["z"].size))[0]
+            neighbours[rows, :found.shape[1]] = np.where(found >= 0, train["rows"][found], -1)
+        return neighbours
+
+    def _predict_rows(self, table, units=None, n_threads=None, nearest=False,
+                      neighbours=False):
         """`predict_arrays` on a table of at most a few ``_PREDICT_ROWS``:
-        z_phot, the RMS residual, z_phot_flag, z_phot_nused and the
-        nearest distance (None without ``nearest``).
+        z_phot, the RMS residual, z_phot_flag, z_phot_nused, the nearest
+        distance (None without ``nearest``) and the neighbours (None
+        without ``neighbours``).
 
         Galaxies are grouped by the set of bands they have; each group is
         predicted by one kernel call against the training galaxies that
-        have all of its bands. With ``nearest``, a fifth array: each
-        galaxy's distance to its nearest training galaxy in the
-        standardised features of its group (NaN where not predicted).
+        have all of its bands. With ``nearest``: each galaxy's distance to
+        its nearest training galaxy in the standardised features of its
+        group (NaN where not predicted); with ``neighbours``: the training
+        rows of its k neighbours (-1 where there is none).
         """
         from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_SOLVE_FAILED,
                                        empty_outputs, predict_kernel, ridge_params)
@@ -1001,42 +1256,30 @@ class PhotoZModel:
         n_used = np.zeros(n, dtype=np.int64)
         status = np.zeros(n, dtype=np.int64)
         distance = np.full(n, np.nan) if nearest else None
+        found = np.full((n, self.k), -1, dtype=np.int64) if neighbours else None
         params = ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset)
-        measured = state == STATE_MEASURED
-        if measured.shape[1] < 63:
-            # One integer per row for its band pattern: np.unique over rows
-            # (axis=0) sorts them as records, some 50 times slower.
-            weights = np.int64(1) << np.arange(measured.shape[1], dtype=np.int64)
-            codes, group = np.unique(measured.astype(np.int64) @ weights,
-                                     return_inverse=True)
-            patterns = (codes[:, None] & weights) != 0
-        else:
-            patterns, group = np.unique(measured, axis=0, return_inverse=True)
-        group = group.ravel()
         with _numba_threads(n_threads):
-            for index, usable in enumerate(patterns):
-                rows = np.flatnonzero(group == index)
-                bands = self._resolve_pattern(tuple(np.flatnonzero(usable)))
+            for rows, usable, bands in self._groups(state):
                 if bands is None:
                     flag[rows] |= _flags.TOO_FEW_BANDS
                     continue
                 if len(bands) < usable.sum():
                     flag[rows] |= _flags.BAND_IGNORED
-                train = self._pattern(bands)
-                x_query = np.ascontiguousarray(
-                    (self._pattern_features(mag[rows], bands) - train["mean"])
-                    / train["std"])
-                out = empty_outputs(rows.size)
+                x_query, train = self._standardised(mag, rows, bands)
+                out = empty_outputs(rows.size, self.k if neighbours else 0)
                 predict_kernel(train["index"], train["z"], x_query,
                                np.ones(rows.size, dtype=bool), params, out)
-                z_phot[rows], z_phot_err[rows], n_used[rows], status[rows] = out
+                z_phot[rows], z_phot_err[rows], n_used[rows], status[rows] = out[:4]
                 if nearest:
                     distance[rows] = self._nearest_distance(train, x_query)
+                if neighbours:
+                    found[rows] = np.where(out.neighbours >= 0,
+                                           train["rows"][out.neighbours], -1)
         flag[(status & STATUS_SOLVE_FAILED) != 0] |= _flags.SOLVE_FAILED
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
         if nearest:
             distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
-        return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance
+        return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance, found
 
     @staticmethod
     def _nearest_distance(train, x_query):

@@ -14,7 +14,8 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["OutputColumn", "OUTPUT_COLUMNS", "output_columns", "FittedState"]
+__all__ = ["OutputColumn", "OUTPUT_COLUMNS", "PERCENTILES", "output_columns", "FittedState",
+           "PzState"]
 
 #: One output column: its ``name``, NumPy ``dtype``, ``unit`` (a string,
 #: empty for a dimensionless quantity), ``description``, binary-table
@@ -25,8 +26,13 @@ OutputColumn = namedtuple("OutputColumn", ["name", "dtype", "unit", "description
 
 _RMS = "RMS residual of the neighbours in the final fit"
 
+#: Percentiles of p(z) a calibrated model adds, as (column name,
+#: probability): EAZY's names, 2.5, 16, 50, 84 and 97.5 %.
+PERCENTILES = (("z_phot_025", 0.025), ("z_phot_160", 0.16), ("z_phot_500", 0.5),
+               ("z_phot_840", 0.84), ("z_phot_975", 0.975))
+
 #: Every column a prediction can add, in output order; ``z_phot_err_raw``
-#: only for a calibrated model (see `output_columns`).
+#: and the percentiles only for a calibrated model (see `output_columns`).
 OUTPUT_COLUMNS = (
     OutputColumn("z_phot", np.dtype(np.float64), "", "photometric redshift", "D", True),
     OutputColumn("z_phot_err", np.dtype(np.float64), "", _RMS, "D", True),
@@ -35,10 +41,14 @@ OUTPUT_COLUMNS = (
                  "I", False),
     OutputColumn("z_phot_nused", np.dtype(np.int32), "", "neighbours used in the final fit",
                  "J", False),
-)
+) + tuple(OutputColumn(name, np.dtype(np.float64), "",
+                       f"{100 * probability:g} percentile of p(z)", "D", True)
+          for name, probability in PERCENTILES)
+
+_PERCENTILE_NAMES = tuple(name for name, _ in PERCENTILES)
 
 
-def output_columns(calibration_form=None):
+def output_columns(calibration_form=None, pz=False):
     """The columns a model's prediction adds, in order.
 
     Parameters
@@ -46,6 +56,10 @@ def output_columns(calibration_form=None):
     calibration_form : str or None, optional
         The form of the model's `~photoz_numba.calibration.ErrorCalibration`
         (``model.calibration_.form``), None for an uncalibrated model.
+    pz : bool, optional
+        Whether the model has a p(z) (`PzState`): then the percentile
+        columns of `PERCENTILES` follow, and ``z_phot_err`` is half the
+        central 68 % interval of p(z).
 
     Returns
     -------
@@ -66,11 +80,13 @@ def output_columns(calibration_form=None):
     z_phot_err_raw: RMS residual of the neighbours in the final fit
     """
     if calibration_form is None:
-        return tuple(column for column in OUTPUT_COLUMNS if column.name != "z_phot_err_raw")
-    return tuple(column._replace(description=f"calibrated 1-sigma error "
-                                             f"({calibration_form} form)")
-                 if column.name == "z_phot_err" else column
-                 for column in OUTPUT_COLUMNS)
+        return tuple(column for column in OUTPUT_COLUMNS
+                     if column.name != "z_phot_err_raw" and column.name not in _PERCENTILE_NAMES)
+    error = (f"half the central 68 % interval of p(z)" if pz
+             else f"calibrated 1-sigma error ({calibration_form} form)")
+    return tuple(column._replace(description=error) if column.name == "z_phot_err" else column
+                 for column in OUTPUT_COLUMNS
+                 if pz or column.name not in _PERCENTILE_NAMES)
 
 
 #: What a fit learnt (`~photoz_numba.PhotoZModel.fitted_state`): the
@@ -79,7 +95,20 @@ def output_columns(calibration_form=None):
 #: ``train_magnitudes`` (n_train, n_bands; NaN where a galaxy has no
 #: measurement) and ``train_redshifts`` (n_train,), and the
 #: ``calibration`` (an `~photoz_numba.calibration.ErrorCalibration`, or
-#: None). Everything else a fitted model holds (standardisation, neighbour
+#: None) and the ``pz`` (a `PzState`, or None). Everything else a fitted model holds (standardisation, neighbour
 #: indices) is derived from these, deterministically.
 FittedState = namedtuple("FittedState", ["params", "band_units", "train_magnitudes",
-                                         "train_redshifts", "calibration"])
+                                         "train_redshifts", "calibration", "pz"])
+FittedState.__new__.__defaults__ = (None,)
+
+#: A model's p(z) (`~photoz_numba.PhotoZModel.calibrate`): the
+#: out-of-fold ``pulls`` of the training galaxies (float64, in training
+#: order; NaN where a galaxy had no out-of-fold prediction), the mixture's
+#: ``core_weight``, ``core_width``, ``tail_weight``, ``tail_width``,
+#: ``pull_scale`` and ``pull_width``, the
+#: ``pit_knots`` of its recalibration (see `photoz_numba.pdf`), and ``point``, the statistic of p(z) that
+#: ``z_phot`` is: ``'kernel'`` (the kernel-ridge prediction, p(z)'s core)
+#: or ``'median'``.
+PzState = namedtuple("PzState", ["pulls", "core_weight", "core_width", "tail_weight",
+                                 "tail_width", "pull_scale", "pull_width", "pit_knots",
+                                 "point"])

@@ -308,7 +308,7 @@ class OutOfFold:
             if value is None:
                 merged[name] = None
                 continue
-            whole = np.empty(self.z.size, dtype=value.dtype)
+            whole = np.empty((self.z.size,) + value.shape[1:], dtype=value.dtype)
             for held_out, part in parts:
                 whole[held_out] = getattr(part, name)
             merged[name] = whole

@@ -51,8 +51,12 @@ STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some featu
 RidgeParams = namedtuple("RidgeParams", ["k", "gamma", "lam", "clip_sigma", "offset_mode"])
 #: Arrays the kernel fills, one entry per query: ``z_phot`` and
 #: ``z_phot_err`` (float64), ``n_used`` (neighbours in the final fit) and
-#: ``status`` (``STATUS_*`` bits), both int64.
-PredictOutputs = namedtuple("PredictOutputs", ["z_phot", "z_phot_err", "n_used", "status"])
+#: ``status`` (``STATUS_*`` bits), both int64; and ``neighbours`` (int64,
+#: n_query x k), the training rows of each query's k neighbours, nearest
+#: first (-1 where there is none), filled only when it has n_query rows
+#: (give it 0 rows otherwise).
+PredictOutputs = namedtuple("PredictOutputs", ["z_phot", "z_phot_err", "n_used", "status",
+                                               "neighbours"])
 
 
 def ridge_params(k, gamma, lam, clip_sigma, offset):
@@ -63,10 +67,11 @@ def ridge_params(k, gamma, lam, clip_sigma, offset):
     return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset])
 
 
-def empty_outputs(n):
-    """`PredictOutputs` for ``n`` queries, uninitialised."""
+def empty_outputs(n, k=0):
+    """`PredictOutputs` for ``n`` queries, uninitialised; with ``k``, room
+    for their neighbours too."""
     return PredictOutputs(np.empty(n), np.empty(n), np.empty(n, np.int64),
-                          np.empty(n, np.int64))
+                          np.empty(n, np.int64), np.empty((n if k else 0, max(k, 1)), np.int64))
 
 
 @njit(parallel=True, **_JIT)
@@ -111,6 +116,8 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     k, gamma, lam = params.k, params.gamma, params.lam
     clip_sigma, offset_mode = params.clip_sigma, params.offset_mode
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
+    neighbours = out.neighbours
+    keep_neighbours = neighbours.shape[0] == x_query.shape[0] and neighbours.shape[1] == params.k
     x_rows, order, child, shrink = index.x_rows, index.order, index.child, index.shrink
     n_query, n_feat = x_query.shape
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
@@ -144,6 +151,9 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
                 z_phot_err[q] = np.nan
                 n_used[q] = 0
                 status[q] = STATUS_SKIPPED
+                if keep_neighbours:
+                    for i in range(k):
+                        neighbours[q, i] = -1
                 continue
             query = x_query[q]
             bound = np.inf
@@ -154,6 +164,11 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
                 bound = bound_from(x_rows, query, nbr_pos, k)
             n = _nearest(index, query, k, search, bound)
             n_previous = n
+            if keep_neighbours:
+                for i in range(n):
+                    neighbours[q, i] = order[nbr_pos[i]]
+                for i in range(n, k):
+                    neighbours[q, i] = -1
             flag = STATUS_OK
             # Neighbours relative to the query, feature-major.
             nbr_xt = nbr_flat[:n_feat * n].reshape((n_feat, n))

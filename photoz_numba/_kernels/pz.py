@@ -1,0 +1,319 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Redshift probability distributions p(z) from a galaxy's neighbours,
+compiled by Numba.
+
+A galaxy's p(z) is a mixture centred on its kernel-ridge prediction
+``z_hat`` with scale ``s`` (its calibrated error):
+
+- a core: weight ``core_weight``, a Gaussian of width ``core_width * s``;
+- a tail: weight ``tail_weight``, a Gaussian of width ``tail_width * s``,
+  for the catastrophic outliers no neighbour foretells;
+- one component per neighbour ``j`` (the rest of the weight, shared):
+  the training galaxy's out-of-fold pull ``u_j = (z_j - z_hat_j) / s_j``
+  placed at ``z_hat + pull_scale * s * u_j``, smoothed by a triweight
+  kernel of half-width ``pull_width * s``.
+
+The neighbours' pulls carry the heavy tails and the catastrophic
+outliers of the region of colour space the galaxy is in, so p(z) is
+multimodal where the training galaxies around it were confused. p(z) is
+truncated at ``z_min`` (0) and renormalised, and recalibrated by a
+monotone map of its CDF, ``F -> G(F)``, with ``G`` the distribution of the
+training galaxies' out-of-fold PIT values (``pit_knots``: its quantiles at
+evenly spaced levels, piecewise linear in between; ``0, 1/m, ..., 1`` is
+no change). The triweight kernel has
+compact support and a polynomial CDF, so a CDF costs one erfc (the core)
+and a few polynomials (the components within reach of z; those below are
+counted on the sorted centres).
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from ._jit import _JIT
+
+__all__ = []
+
+#: Shape of the mixture (see the module docstring); chosen by
+#: cross-validation in `~photoz_numba.PhotoZModel.calibrate`.
+PzParams = namedtuple("PzParams", ["core_weight", "core_width", "tail_weight", "tail_width",
+                                   "pull_scale", "pull_width", "z_min", "pit_knots"])
+
+_BISECTIONS = 60
+
+
+@njit(**_JIT)
+def _triweight_cdf(t):
+    """CDF of the triweight kernel 35/32 (1 - t^2)^3 on [-1, 1]."""
+    if t <= -1.0:
+        return 0.0
+    if t >= 1.0:
+        return 1.0
+    t2 = t * t
+    return 0.5 + 35.0 / 32.0 * t * (1.0 - t2 * (1.0 - t2 * (0.6 - t2 / 7.0)))
+
+
+@njit(**_JIT)
+def _sorted_centres(z_hat, scale, pulls, neighbours, q, params, centres):
+    """Component centres of galaxy ``q``, ascending, into ``centres``;
+    returns their number (neighbours with a finite pull)."""
+    n = 0
+    for i in range(neighbours.shape[1]):
+        row = neighbours[q, i]
+        if row < 0:
+            continue
+        u = pulls[row]
+        if not np.isfinite(u):
+            continue
+        c = z_hat + params.pull_scale * scale * u
+        pos = n
+        while pos > 0 and centres[pos - 1] > c:
+            centres[pos] = centres[pos - 1]
+            pos -= 1
+        centres[pos] = c
+        n += 1
+    return n
+
+
+@njit(**_JIT)
+def _raw_cdf(z, z_hat, scale, centres, n, params):
+    """Untruncated mixture CDF at z."""
+    core = 0.5 * math.erfc(-(z - z_hat) / (params.core_width * scale * math.sqrt(2.0)))
+    tail = 0.5 * math.erfc(-(z - z_hat) / (params.tail_width * scale * math.sqrt(2.0)))
+    rest = 1.0 - params.core_weight - params.tail_weight
+    if n == 0:
+        return (params.core_weight * core + params.tail_weight * tail) / (1.0 - rest)
+    half = params.pull_width * scale
+    # Components entirely below z count 1: centres below z - half.
+    low, high = 0, n
+    while low < high:
+        mid = (low + high) // 2
+        if centres[mid] <= z - half:
+            low = mid + 1
+        else:
+            high = mid
+    total = float(low)
+    j = low
+    while j < n and centres[j] < z + half:
+        total += _triweight_cdf((z - centres[j]) / half)
+        j += 1
+    return params.core_weight * core + params.tail_weight * tail + rest * total / n
+
+
+@njit(**_JIT)
+def _cdf(z, z_hat, scale, centres, n, params, below):
+    """CDF truncated at params.z_min: ``below`` is the raw CDF there."""
+    if z <= params.z_min:
+        return 0.0
+    return (_raw_cdf(z, z_hat, scale, centres, n, params) - below) / (1.0 - below)
+
+
+@njit(**_JIT)
+def _map(F, knots):
+    """G(F): the recalibrated CDF (knots: G's inverse at levels j / m)."""
+    m = knots.shape[0] - 1
+    if F <= knots[0]:
+        return 0.0
+    if F >= knots[m]:
+        return 1.0
+    low, high = 0, m
+    while high - low > 1:
+        mid = (low + high) // 2
+        if knots[mid] <= F:
+            low = mid
+        else:
+            high = mid
+    span = knots[high] - knots[low]
+    frac = (F - knots[low]) / span if span > 0.0 else 0.0
+    return (low + frac) / m
+
+
+@njit(**_JIT)
+def _map_slope(F, knots):
+    """dG/dF at F."""
+    m = knots.shape[0] - 1
+    if F < knots[0] or F > knots[m]:
+        return 0.0
+    low = 0
+    while low < m - 1 and knots[low + 1] <= F:
+        low += 1
+    span = knots[low + 1] - knots[low]
+    return 1.0 / (m * span) if span > 0.0 else 0.0
+
+
+@njit(**_JIT)
+def _unmap(p, knots):
+    """G's inverse at p."""
+    m = knots.shape[0] - 1
+    x = min(max(p, 0.0), 1.0) * m
+    low = min(int(x), m - 1)
+    return knots[low] + (x - low) * (knots[low + 1] - knots[low])
+
+
+@njit(**_JIT)
+def _usable(z_hat, scale):
+    return np.isfinite(z_hat) and np.isfinite(scale) and scale > 0.0
+
+
+@njit(parallel=True, **_JIT)
+def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
+    """``out[q, p]``: the ``probs[p]`` quantile of galaxy q's p(z) (NaN
+    where ``z_hat`` or ``scale`` is not finite)."""
+    n_query = z_hat.shape[0]
+    for q in prange(n_query):
+        centres = np.empty(neighbours.shape[1])
+        if not _usable(z_hat[q], scale[q]):
+            for p in range(probs.shape[0]):
+                out[q, p] = np.nan
+            continue
+        n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+        s = scale[q]
+        spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * s
+        lowest = z_hat[q] - spread
+        highest = z_hat[q] + spread
+        if n > 0:
+            lowest = min(lowest, centres[0] - params.pull_width * s)
+            highest = max(highest, centres[n - 1] + params.pull_width * s)
+        lowest = max(lowest, params.z_min)
+        highest = max(highest, lowest + s)
+        below = _raw_cdf(params.z_min, z_hat[q], s, centres, n, params)
+        for p in range(probs.shape[0]):
+            target = _unmap(probs[p], params.pit_knots)
+            a, b = lowest, highest
+            for _ in range(_BISECTIONS):
+                mid = 0.5 * (a + b)
+                if _cdf(mid, z_hat[q], s, centres, n, params, below) < target:
+                    a = mid
+                else:
+                    b = mid
+            out[q, p] = 0.5 * (a + b)
+
+
+@njit(parallel=True, **_JIT)
+def pz_cdf(z_hat, scale, pulls, neighbours, params, z, out):
+    """``out[q, j]``: P(Z <= z[q, j]) for galaxy q (NaN where z is NaN or
+    the galaxy has no p(z))."""
+    for q in prange(z_hat.shape[0]):
+        centres = np.empty(neighbours.shape[1])
+        if not _usable(z_hat[q], scale[q]):
+            for j in range(z.shape[1]):
+                out[q, j] = np.nan
+            continue
+        n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+        below = _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
+        for j in range(z.shape[1]):
+            value = z[q, j]
+            if np.isnan(value):
+                out[q, j] = np.nan
+            else:
+                out[q, j] = _map(_cdf(value, z_hat[q], scale[q], centres, n, params, below),
+                                 params.pit_knots)
+
+
+@njit(**_JIT)
+def _triweight_pdf(t):
+    if t <= -1.0 or t >= 1.0:
+        return 0.0
+    t2 = 1.0 - t * t
+    return 35.0 / 32.0 * t2 * t2 * t2
+
+
+@njit(**_JIT)
+def _raw_pdf(z, z_hat, scale, centres, n, params):
+    width = params.core_width * scale
+    core = math.exp(-0.5 * ((z - z_hat) / width) ** 2) / (width * math.sqrt(2.0 * math.pi))
+    wide = params.tail_width * scale
+    tail = math.exp(-0.5 * ((z - z_hat) / wide) ** 2) / (wide * math.sqrt(2.0 * math.pi))
+    rest = 1.0 - params.core_weight - params.tail_weight
+    if n == 0:
+        return (params.core_weight * core + params.tail_weight * tail) / (1.0 - rest)
+    half = params.pull_width * scale
+    total = 0.0
+    for j in range(n):
+        total += _triweight_pdf((z - centres[j]) / half)
+    return params.core_weight * core + params.tail_weight * tail + rest * total / (n * half)
+
+
+@njit(parallel=True, **_JIT)
+def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
+    """``out[q, j]``: galaxy q's p(z) (per unit redshift) at z[q, j]."""
+    for q in prange(z_hat.shape[0]):
+        centres = np.empty(neighbours.shape[1])
+        if not _usable(z_hat[q], scale[q]):
+            for j in range(z.shape[1]):
+                out[q, j] = np.nan
+            continue
+        n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+        below = _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
+        for j in range(z.shape[1]):
+            value = z[q, j]
+            if np.isnan(value):
+                out[q, j] = np.nan
+            elif value < params.z_min:
+                out[q, j] = 0.0
+            else:
+                F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
+                out[q, j] = (_map_slope(F, params.pit_knots)
+                             * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
+                             / (1.0 - below))
+
+
+_QUADRATURE = 400
+
+
+@njit(parallel=True, **_JIT)
+def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
+    """Per galaxy: ``out[q, 0]`` the integral of p(z)^2 (by the trapezoid
+    rule on 400 points between its 0.0001 and 0.9999 quantiles),
+    ``out[q, 1]`` p(z_true) and ``out[q, 2]`` the PIT, P(Z <= z_true):
+    the terms of the CDE loss and the calibration."""
+    for q in prange(z_hat.shape[0]):
+        centres = np.empty(neighbours.shape[1])
+        if not _usable(z_hat[q], scale[q]):
+            out[q, 0] = np.nan
+            out[q, 1] = np.nan
+            out[q, 2] = np.nan
+            continue
+        zq, s = z_hat[q], scale[q]
+        n = _sorted_centres(zq, s, pulls, neighbours, q, params, centres)
+        below = _raw_cdf(params.z_min, zq, s, centres, n, params)
+        spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * s
+        lowest, highest = zq - spread, zq + spread
+        if n > 0:
+            lowest = min(lowest, centres[0] - params.pull_width * s)
+            highest = max(highest, centres[n - 1] + params.pull_width * s)
+        lowest = max(lowest, params.z_min)
+        highest = max(highest, lowest + s)
+        ends = np.empty(2)
+        for e in range(2):
+            target = _unmap(1e-4 if e == 0 else 1.0 - 1e-4, params.pit_knots)
+            a, b = lowest, highest
+            for _ in range(_BISECTIONS):
+                mid = 0.5 * (a + b)
+                if _cdf(mid, zq, s, centres, n, params, below) < target:
+                    a = mid
+                else:
+                    b = mid
+            ends[e] = 0.5 * (a + b)
+        step = (ends[1] - ends[0]) / (_QUADRATURE - 1)
+        total = 0.0
+        for i in range(_QUADRATURE):
+            z = ends[0] + i * step
+            F = _cdf(z, zq, s, centres, n, params, below)
+            density = (_map_slope(F, params.pit_knots)
+                       * _raw_pdf(z, zq, s, centres, n, params) / (1.0 - below))
+            weight = 0.5 if i == 0 or i == _QUADRATURE - 1 else 1.0
+            total += weight * density * density
+        out[q, 0] = total * step
+        zt = z_true[q]
+        if zt < params.z_min:
+            out[q, 1] = 0.0
+            out[q, 2] = 0.0
+        else:
+            F = _cdf(zt, zq, s, centres, n, params, below)
+            out[q, 1] = (_map_slope(F, params.pit_knots)
+                         * _raw_pdf(zt, zq, s, centres, n, params) / (1.0 - below))
+            out[q, 2] = _map(F, params.pit_knots)
