@@ -89,4 +89,3 @@ def test_a_change_to_any_kernel_file_recompiles(tmp_path):
     search = copy / "search.py"
     search.write_text(search.read_text() + "\n# touched\n")
     assert _run(tmp_path, cache) == (12.0, 0)
-

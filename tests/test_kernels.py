@@ -26,6 +26,7 @@ def predict_kernel(index, z_train, x_query, predictable, k, gamma, lam, clip_sig
                                   RidgeParams(k, gamma, lam, clip_sigma, offset_mode),
                                   PredictOutputs(*out))
 
+
 SETTINGS = [
     # The paper's form: no offset, colours only.
     dict(k=50, gamma=0.1, lam=1e-3, offset="none", magnitude_band=None),

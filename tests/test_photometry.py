@@ -71,7 +71,8 @@ def test_missing_and_nondetections():
     column = MaskedColumn(values, unit=u.uJy, mask=[0, 0, 0, 0, 0, 1, 0])
     mag, state = band_magnitudes(Table({"f": column}), ["f"])
     np.testing.assert_array_equal(
-        state[:, 0], [STATE_MEASURED, STATE_MISSING, STATE_MISSING, STATE_NONDETECTION, STATE_NONDETECTION,
+        state[:, 0], [STATE_MEASURED, STATE_MISSING, STATE_MISSING, STATE_NONDETECTION,
+                      STATE_NONDETECTION,
                       STATE_MISSING, STATE_MISSING])
     assert mag[0, 0] == pytest.approx(23.9)
     assert np.isnan(mag[1:, 0]).all()
@@ -111,11 +112,13 @@ def test_snr_threshold_makes_nondetections():
     table["f"].unit = u.nJy                 # the unitless error is in nJy too
     mag, state = band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
     # S/N 10 kept, 2.5 dropped; no usable error (NaN, <= 0): kept.
-    np.testing.assert_array_equal(state[:, 0], [STATE_MEASURED, STATE_NONDETECTION, STATE_MEASURED, STATE_MEASURED])
+    np.testing.assert_array_equal(state[:, 0], [STATE_MEASURED, STATE_NONDETECTION,
+                                                STATE_MEASURED, STATE_MEASURED])
     assert np.isnan(mag[1, 0]) and np.isfinite(mag[0, 0])
     table["f_err"].unit = u.uJy             # an error column's own unit wins
     _, state = band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
-    np.testing.assert_array_equal(state[:, 0], [STATE_NONDETECTION, STATE_NONDETECTION, STATE_MEASURED,
+    np.testing.assert_array_equal(state[:, 0], [STATE_NONDETECTION, STATE_NONDETECTION,
+                                                STATE_MEASURED,
                                                 STATE_MEASURED])
 
 
