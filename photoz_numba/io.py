@@ -6,8 +6,11 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 
 - primary header: ``ORIGIN = 'photoz_numba'``, the file format version
   ``PZFORMAT``, the package version that wrote it, the hyper-parameters,
-  and ``PZHASH``, the SHA-256 of every array in the file (so an altered
-  file is refused);
+  the sentinels if stated (``SENTMAG``, ``SENTFLX``: format 4, else 3),
+  ``PZHASH``, the SHA-256 of every array in the file, and ``PZSTATE``, the
+  SHA-256 of ``PZHASH``, of every header value that affects predictions
+  and of the ``BANDS`` table; with the FITS ``DATASUM`` of every HDU,
+  checked on reading, a file altered after writing is refused;
 - ``BANDS`` table: band name, column name, error column name (if stated),
   the unit the user stated for it (empty if none: the column's own unit
   is used) and the unit the column was read in at fit time;
@@ -690,7 +693,10 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     model : `~photoz_numba.PhotoZModel`
         A fitted model.
     input_path, output_path : str or path-like
-        Uncompressed FITS files; the output must not be the input.
+        FITS files; the output must not be the input. The input may be
+        compressed (gzip, bzip2 or xz, whatever its name: it is recognised
+        by its first bytes; a zip archive is refused), and the output is
+        compressed when its name ends in ``.gz``, ``.bz2`` or ``.xz``.
     hdu : int or str, optional
         The binary table HDU to predict (default: the first extension).
     chunk_size : int, optional
@@ -847,9 +853,11 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
                  overwrite=False, n_threads=None, progress=None, hdu=1):
     """Predict a catalogue file into a new file.
 
-    FITS to FITS streams in chunks (`predict_fits`); any other format that
-    `astropy.table.Table.read` and ``write`` know (ECSV, HDF5, VOTable,
-    compressed FITS, ...) is read into memory, predicted and written. In
+    FITS to FITS (either compressed or not) streams in chunks
+    (`predict_fits`); any other format that `astropy.table.Table.read`
+    and ``write`` know (ECSV, HDF5, VOTable, ...) is read into memory,
+    predicted and written, compressed if the output's name ends in
+    ``.gz``, ``.bz2`` or ``.xz``. In
     both cases the output appears under its name only when complete.
 
     Parameters

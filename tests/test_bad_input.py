@@ -548,3 +548,16 @@ def test_output_in_a_missing_directory_is_named_as_given(files, capsys):
                         "-o", out)
     assert code == 1 and f"'{out}'" in err and "does not exist" in err
     assert ".part" not in err
+
+
+# -- other refusals listed on the bad-input page -------------------------------------
+
+def test_table_that_already_has_output_columns_is_refused(files, model, toy):
+    table = toy[500:].copy()
+    table["z_phot"] = 1.0
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['z_phot'\]"):
+        model.predict(table)
+    table.write(files / "has.fits")
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['z_phot'\]"):
+        predict_fits(model, files / "has.fits", files / "out.fits")
+    assert not (files / "out.fits").exists()
