@@ -6,7 +6,7 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 
 - primary header: ``ORIGIN = 'photoz_numba'``, the file format version
   ``PZFORMAT``, the package version that wrote it, the hyper-parameters,
-  the sentinels if stated (``SENTMAG``, ``SENTFLX``: format 4, else 3),
+  the sentinels if stated (``SENTMAG``, ``SENTFLX``),
   ``PZHASH``, the SHA-256 of every array in the file, and ``PZSTATE``, the
   SHA-256 of ``PZHASH``, of every header value that affects predictions
   and of the ``BANDS`` table; with the FITS ``DATASUM`` of every HDU,
@@ -50,13 +50,13 @@ from .schema import FittedState
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
            "predict_fits", "predict_file"]
 
-#: Version of the model file layout; bumped when the layout changes.
+#: Version of the model file layout; bumped when the layout changes. The
+#: optional keywords ``SENTMAG``, ``SENTFLX`` (stated sentinels) and
+#: ``PZSTATE`` were added within format 3: versions before them ignore
+#: them (and so read a model with stated sentinels with their defaults).
 MODEL_FORMAT = 3
-#: Format of a model with stated sentinels (``SENTMAG``, ``SENTFLX``), which
-#: readers of format 3 would ignore; otherwise a file is of `MODEL_FORMAT`.
-SENTINEL_FORMAT = 4
 #: Formats `read_model_state` reads: 2 is 3 without the CALIBRATION table.
-READABLE_FORMATS = (2, 3, 4)
+READABLE_FORMATS = (2, 3)
 _ORIGIN = "photoz_numba"
 
 
@@ -296,7 +296,6 @@ def write_model(model, path, overwrite=False):
     for kind, keyword in _SENTINEL_KEYWORDS.items():
         if sentinels is not None and kind in sentinels:
             header[keyword] = (_format_sentinels(sentinels[kind]), f"{kind} sentinels")
-            header["PZFORMAT"] = SENTINEL_FORMAT
     calibration = state.calibration
     if calibration is not None:
         header["PZCALIB"] = (calibration.form, "z_phot_err calibration form")
@@ -399,7 +398,7 @@ def read_model_state(path):
                 raise ValueError(
                     f"{path!r} has model file format {header['PZFORMAT']} (written "
                     f"by photoz_numba {header.get('PZVERS', '?')}); photoz_numba "
-                    f"{__version__} reads format {', '.join(map(str, READABLE_FORMATS))}")
+                    f"{__version__} reads format {' and '.join(map(str, READABLE_FORMATS))}")
             checksums = _verify_checksums(path, hdus)
             bands = Table.read(hdus["BANDS"])
             training = Table.read(hdus["TRAINING"])
