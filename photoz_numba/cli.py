@@ -5,9 +5,16 @@ The ``photoz-numba`` command line.
 One entry point with subcommands; errors go to stderr as one line (with
 the traceback only under ``--debug``) and the exit code says what
 happened: 0 success, 1 error, 2 bad usage (argparse's), 130 interrupted.
+
+A command's results (tables, metrics) are its output on stdout; what it
+reports along the way goes through the ``photoz_numba`` logger (`logging`):
+information on stdout, warnings and errors on stderr, hidden by
+``--quiet``, with details added by ``--verbose``. Errors name options as
+they are typed (``--unit``, ``--threads``, ``--catalogue``).
 """
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -15,6 +22,80 @@ import threading
 import time
 
 __all__ = ["main"]
+
+log = logging.getLogger("photoz_numba")
+
+#: Library advice and the option a command-line user gives instead.
+_IN_CLI_TERMS = (
+    ("state it with units={band: unit}", "state it with --unit BAND=UNIT"),
+    ("pass path=...,", "pass --catalogue PATH,"),
+    ("pass overwrite=True (--overwrite)", "pass --overwrite"),
+    ("pass invalid='skip'", "pass --skip-invalid"),
+)
+
+
+def _in_cli_terms(message):
+    for library, cli in _IN_CLI_TERMS:
+        message = message.replace(library, cli)
+    return message
+
+
+class _LogHandler(logging.Handler):
+    """Information on stdout, warnings and errors on stderr, looked up when
+    emitted (so that redirected streams are honoured)."""
+
+    def emit(self, record):
+        try:
+            message = self.format(record)
+            if record.levelno >= logging.WARNING:
+                print(f"photoz-numba: {record.levelname.lower()}: {message}",
+                      file=sys.stderr, flush=True)
+            else:
+                print(message, file=sys.stdout, flush=True)
+        except Exception:  # noqa: BLE001 - logging must not raise
+            self.handleError(record)
+
+
+def _configure_logging(args):
+    """The photoz_numba logger at the level --quiet/--verbose ask for;
+    returns a function that undoes it."""
+    handler = _LogHandler()
+    level = (logging.WARNING if getattr(args, "quiet", False)
+             else logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    previous = (log.level, log.propagate)
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
+
+    def restore():
+        log.removeHandler(handler)
+        log.setLevel(previous[0])
+        log.propagate = previous[1]
+    return restore
+
+
+def _same_file(a, b):
+    """Whether paths a and b name one file (existing or not)."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _refuse_inputs(outputs, inputs):
+    """Refuse an output that is an input, or two outputs that are one file,
+    whatever --overwrite says; outputs and inputs are (option, path)."""
+    outputs = [(option, path) for option, path in outputs if path]
+    for out_option, out in outputs:
+        for in_option, source in inputs:
+            if source and _same_file(out, source):
+                raise ValueError(f"the output {out!r} ({out_option}) is the input "
+                                 f"{source!r} ({in_option}): refusing to overwrite it; "
+                                 f"write to a new file")
+    for i, (option_a, a) in enumerate(outputs):
+        for option_b, b in outputs[i + 1:]:
+            if _same_file(a, b):
+                raise ValueError(f"{option_a} and {option_b} name the same file {a!r}: "
+                                 f"give each its own")
 
 
 def _parse_seeds(text):
@@ -35,6 +116,10 @@ def _parse_seeds(text):
     return seeds
 
 
+_REPRODUCE_OUTPUTS = ("hyperparameters.ecsv", "metrics.ecsv", "predictions.ecsv",
+                      "predictions.fits", "figure1.png", "figure1.pdf")
+
+
 def _reproduce(args):
     from ._config import __version__
     from .datasets import load_kalna2024
@@ -42,18 +127,30 @@ def _reproduce(args):
     from .protocol import (PAPER_FIGURES, PUBLISHED_CODE_FIGURES,
                            run_paper_protocol, summarise)
 
+    if args.output:
+        # Checked before the run, which takes minutes: nothing is replaced
+        # without --overwrite, and the catalogue never.
+        paths = [os.path.join(args.output, name) for name in _REPRODUCE_OUTPUTS]
+        _refuse_inputs([("-o", path) for path in paths], [("--catalogue", args.catalogue)])
+        there = [name for name, path in zip(_REPRODUCE_OUTPUTS, paths)
+                 if os.path.exists(path)]
+        if there and not args.overwrite:
+            raise FileExistsError(f"{args.output!r} already holds {', '.join(there)}; "
+                                  f"pass --overwrite to replace them, or choose another "
+                                  f"directory")
     seeds = args.seeds or (list(range(3)) if args.quick else list(range(10)))
     n_iter = args.n_iter or (15 if args.quick else 50)
     tune = not args.no_tune
     catalogue = load_kalna2024(args.catalogue)
     how = (f"tuned per seed ({n_iter} trials, 5-fold CV on the training part)"
            if tune else "default hyper-parameters")
-    print(f"photoz_numba {__version__}: Kalná et al. (2024) protocol, stratified "
-          f"4:1 split per seed, {how}", flush=True)
+    log.info(f"photoz_numba {__version__}: Kalná et al. (2024) protocol, stratified "
+             f"4:1 split per seed, {how}")
+    log.debug(f"catalogue: {catalogue.meta.get('filename')}, {len(catalogue)} rows")
     start = time.perf_counter()
     per_seed, predictions = run_paper_protocol(
         catalogue, seeds=seeds, tune=tune, n_iter=n_iter,
-        progress=_Progress(True, unit="steps"))
+        progress=_Progress(not getattr(args, "quiet", False), unit="steps"))
     header = (f"{'seed':>4} {'k':>3} {'gamma':>6} {'lam':>7} {'sigma_NMAD':>10} "
               f"{'outliers':>9} {'bias':>8} {'seconds':>7}")
     print(header)
@@ -73,14 +170,15 @@ def _reproduce(args):
           f"{100 * PAPER_FIGURES['outlier_fraction']:.2f}%")
     print(f"{'published code':>23} {PUBLISHED_CODE_FIGURES['sigma_nmad']:.5f}"
           f"            {100 * PUBLISHED_CODE_FIGURES['outlier_fraction']:.2f}%"
-          f"  (measured here, 10 seeds)")
-    print(f"{len(per_seed)} seeds in {time.perf_counter() - start:.1f} s")
+          f"  (measured here, 10 seeds)", flush=True)
+    log.info(f"{len(per_seed)} seeds in {time.perf_counter() - start:.1f} s")
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         written = []
 
         def write(name, table):
-            with atomic_output(os.path.join(args.output, name), overwrite=True) as tmp:
+            with atomic_output(os.path.join(args.output, name),
+                               overwrite=args.overwrite) as tmp:
                 table.write(tmp, overwrite=True)
             written.append(name)
 
@@ -95,12 +193,13 @@ def _reproduce(args):
                 title=f"photoz_numba, {len(per_seed)} seeds x {per_seed['n_test'][0]} "
                       f"test galaxies")
             for name in ("figure1.png", "figure1.pdf"):
-                with atomic_output(os.path.join(args.output, name), overwrite=True) as tmp:
+                with atomic_output(os.path.join(args.output, name),
+                                   overwrite=args.overwrite) as tmp:
                     figure.savefig(tmp, dpi=150)
                 written.append(name)
         except ImportError as exc:
-            print(f"no figure: {exc}", file=sys.stderr)
-        print(f"wrote {', '.join(written)} to {args.output}")
+            log.warning(f"no figure: {exc}")
+        log.info(f"wrote {', '.join(written)} to {args.output}")
     return 0
 
 
@@ -128,6 +227,29 @@ def _units(items):
     return default[0] if default else named
 
 
+def _sentinels(args):
+    """--mag-sentinel / --flux-sentinel VALUE=STATE (or 'none') -> sentinels."""
+    from .photometry import resolve_sentinels
+    sentinels = {}
+    for option, kind, items in (("--mag-sentinel", "magnitude", args.mag_sentinel),
+                                ("--flux-sentinel", "flux", args.flux_sentinel)):
+        if not items:
+            continue
+        values = {}
+        for item in items:
+            if item.lower() == "none":
+                continue
+            value, sep, state = item.partition("=")
+            try:
+                values[float(value)] = state
+                resolve_sentinels({kind: {float(value): state}})
+            except (TypeError, ValueError):
+                raise ValueError(f"{option} takes VALUE=missing, VALUE=nondetection or "
+                                 f"'none', not {item!r}") from None
+        sentinels[kind] = values
+    return sentinels or None
+
+
 def _read_table(path, what):
     from astropy.table import Table
     if not os.path.exists(path):
@@ -142,8 +264,12 @@ def _fit(args):
     """fit, and tune (which tunes before fitting)."""
     import numpy as np
     from . import PhotoZModel
-    if os.path.exists(args.output) and not args.overwrite:
-        raise FileExistsError(f"{args.output!r} exists; pass --overwrite to replace it")
+    history = getattr(args, "history", None)
+    _refuse_inputs([("-o", args.output), ("--history", history)], [("train", args.train)])
+    for option, path in (("-o", args.output), ("--history", history)):
+        if path and os.path.exists(path) and not args.overwrite:
+            raise FileExistsError(f"{path!r} ({option}) exists; pass --overwrite to "
+                                  f"replace it")
     table = _read_table(args.train, "training table")
     params = {name: getattr(args, name) for name in
               ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps")
@@ -154,29 +280,32 @@ def _fit(args):
         params["magnitude_band"] = None
     model = PhotoZModel(
         [band.strip() for band in args.bands.split(",") if band.strip()],
-        columns=_band_map(args.band) or None, units=_units(args.unit), **params)
+        columns=_band_map(args.band) or None, units=_units(args.unit),
+        sentinels=_sentinels(args), **params)
     if args.command == "tune":
         model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
                    random_state=args.seed, progress=_Progress(True, unit="trials"))
         best = model.tuning_history_[np.argmin(model.tuning_history_["cv_score"])]
         print(f"best of {args.n_iter}: k={model.k} gamma={model.gamma:.4g} "
               f"lam={model.lam:.4g}; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
-              f"outliers {100 * best['cv_outlier_fraction']:.2f}%")
+              f"outliers {100 * best['cv_outlier_fraction']:.2f}%", flush=True)
         if args.history:
             from .io import atomic_output
             with atomic_output(args.history, overwrite=args.overwrite) as tmp:
                 model.tuning_history_.write(tmp, overwrite=True)
+            log.info(f"wrote the tuning history to {args.history}")
     else:
         model.fit(table, z=args.z)
     if args.calibrate:
         model.calibrate(table, z=args.z)
         cal = model.calibration_
         best = cal.comparison[cal.comparison["form"] == cal.form][0]
-        print(f"calibrated z_phot_err ({cal.form} form): CV fraction within 1 and 2 "
-              f"errors {100 * best['cv_coverage_1sigma']:.1f}% and "
-              f"{100 * best['cv_coverage_2sigma']:.1f}%")
+        log.info(f"calibrated z_phot_err ({cal.form} form): CV fraction within 1 and 2 "
+                 f"errors {100 * best['cv_coverage_1sigma']:.1f}% and "
+                 f"{100 * best['cv_coverage_2sigma']:.1f}%")
     model.write(args.output, overwrite=args.overwrite)
-    print(f"fitted on {model.n_train_} of {len(table)} galaxies; wrote {args.output}")
+    log.info(f"fitted on {model.n_train_} of {len(table)} galaxies; wrote {args.output}")
+    log.debug(f"model: {model!r}")
     return 0
 
 
@@ -219,8 +348,8 @@ def _calibrate(args):
                 figure.savefig(tmp, dpi=120, format="png")
             written.append(filename)
     except ImportError as exc:
-        print(f"no plots: {exc}", file=sys.stderr)
-    print(f"wrote {', '.join(written)} to {args.output}")
+        log.warning(f"no plots: {exc}")
+    log.info(f"wrote {', '.join(written)} to {args.output}")
     return 0
 
 
@@ -250,16 +379,25 @@ class _Progress:
 def _predict(args):
     from . import PhotoZModel
     from .io import predict_file
+    if args.threads is not None:
+        import numba
+        most = numba.config.NUMBA_NUM_THREADS
+        if not 1 <= args.threads <= most:
+            raise ValueError(f"--threads must be from 1 to {most} (the cores Numba "
+                             f"may use here), not {args.threads}")
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be at least 1, not {args.chunk_size}")
+    _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     model = PhotoZModel.read(args.model)
+    log.debug(f"model {args.model}: {model!r}")
     start = time.perf_counter()
     nrows = predict_file(model, args.input, args.output, chunk_size=args.chunk_size,
                          units=_units(args.unit), overwrite=args.overwrite,
                          n_threads=args.threads, hdu=args.hdu,
                          progress=_Progress(not args.quiet))
-    if not args.quiet:
-        elapsed = time.perf_counter() - start
-        print(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
-              f"({nrows / max(elapsed, 1e-9):,.0f} rows/s)")
+    elapsed = time.perf_counter() - start
+    log.info(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
+             f"({nrows / max(elapsed, 1e-9):,.0f} rows/s)")
     return 0
 
 
@@ -286,8 +424,12 @@ def _parser():
         prog="photoz-numba",
         description="Fast photometric redshifts by kernelised local linear "
                     "regression (Kalná, Begley & Donnan 2024).")
+    from ._config import __version__
+    parser.add_argument("--version", action="version",
+                        version=f"photoz-numba {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error")
+    _verbosity_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                      required=True)
 
@@ -314,6 +456,9 @@ def _parser():
                            help="also write into DIR the hyper-parameters and "
                                 "metrics per seed (ECSV), the predictions (FITS, "
                                 "ECSV) and the z_phot-z_spec figure (PNG, PDF)")
+    reproduce.add_argument("--overwrite", action="store_true",
+                           help="replace those files if DIR already holds them")
+    _verbosity_options(reproduce)
     reproduce.set_defaults(run=_reproduce)
 
     fit = commands.add_parser(
@@ -321,6 +466,7 @@ def _parser():
         description="Fit a PhotoZModel on a training table (any format astropy "
                     "reads) and write it as a FITS model file.")
     _model_options(fit)
+    _verbosity_options(fit)
     fit.set_defaults(run=_fit)
 
     tune = commands.add_parser(
@@ -337,6 +483,7 @@ def _parser():
                       help="seeds the folds and the optimiser (default 0)")
     tune.add_argument("--history", metavar="FILE",
                       help="also write every trial's parameters and CV figures")
+    _verbosity_options(tune)
     tune.set_defaults(run=_fit)
 
     predict = commands.add_parser(
@@ -358,8 +505,7 @@ def _parser():
     _unit_option(predict)
     predict.add_argument("--overwrite", action="store_true",
                          help="replace an existing output file (never the input)")
-    predict.add_argument("--quiet", "-q", action="store_true",
-                         help="no progress bar or summary")
+    _verbosity_options(predict)
     predict.set_defaults(run=_predict)
 
     evaluate = commands.add_parser(
@@ -371,6 +517,7 @@ def _parser():
     evaluate.add_argument("--z-phot", default="z_phot", help="photometric redshift column")
     evaluate.add_argument("--threshold", type=float, default=0.15,
                           help="outlier threshold on |dz| (default 0.15)")
+    _verbosity_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     calibrate = commands.add_parser(
@@ -398,8 +545,19 @@ def _parser():
     calibrate.add_argument("--steps", type=int, default=4000,
                            help="MCMC steps per walker (default 4000)")
     calibrate.add_argument("--seed", type=int, default=0, help="seeds the MCMC (default 0)")
+    _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     return parser
+
+
+def _verbosity_options(parser):
+    """--quiet and --verbose, before or after the command: not set unless
+    given (SUPPRESS), so that a subcommand's default does not undo the
+    main parser's."""
+    parser.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                        help="only warnings and errors (no progress bar or summary)")
+    parser.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS,
+                        help="also report details (model, files, timings)")
 
 
 def _model_options(parser):
@@ -425,6 +583,13 @@ def _model_options(parser):
                         help="band whose magnitude is a feature: a band, 'auto' "
                              "(the middle band) or 'none'")
     _column_options(parser)
+    parser.add_argument("--mag-sentinel", action="append", metavar="VALUE=STATE",
+                        help="a magnitude that stands for no measurement (STATE "
+                             "'missing') or no detection ('nondetection'); repeatable, "
+                             "replaces the defaults 99=nondetection and -99=missing; "
+                             "'none': no magnitude sentinels")
+    parser.add_argument("--flux-sentinel", action="append", metavar="VALUE=STATE",
+                        help="the same for flux columns (default -99=missing)")
     parser.add_argument("--calibrate", action="store_true",
                         help="also learn a correction of z_phot_err from 5-fold "
                              "out-of-fold predictions on the training table")
@@ -508,6 +673,11 @@ def main(argv=None):
     exit code 2
     """
     args = _parser().parse_args(argv)
+    args.quiet = getattr(args, "quiet", False)
+    args.verbose = getattr(args, "verbose", False)
+    if args.quiet and args.verbose:
+        _parser().error("--quiet and --verbose exclude each other")
+    restore_logging = _configure_logging(args)
     # A polite kill (SIGTERM) cleans up like Ctrl-C: no partial output. Only
     # the main thread may set handlers; the caller's is restored afterwards.
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -520,9 +690,11 @@ def main(argv=None):
     except Exception as exc:  # noqa: BLE001 - the CLI reports, --debug shows
         if args.debug:
             raise
-        print(f"photoz-numba {args.command}: error: {exc}", file=sys.stderr)
+        print(f"photoz-numba {args.command}: error: {_in_cli_terms(str(exc))}",
+              file=sys.stderr)
         return 1
     finally:
+        restore_logging()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 

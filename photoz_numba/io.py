@@ -6,8 +6,11 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 
 - primary header: ``ORIGIN = 'photoz_numba'``, the file format version
   ``PZFORMAT``, the package version that wrote it, the hyper-parameters,
-  and ``PZHASH``, the SHA-256 of every array in the file (so an altered
-  file is refused);
+  the sentinels if stated (``SENTMAG``, ``SENTFLX``),
+  ``PZHASH``, the SHA-256 of every array in the file, and ``PZSTATE``, the
+  SHA-256 of ``PZHASH``, of every header value that affects predictions
+  and of the ``BANDS`` table; with the FITS ``DATASUM`` of every HDU,
+  checked on reading, a file altered after writing is refused;
 - ``BANDS`` table: band name, column name, error column name (if stated),
   the unit the user stated for it (empty if none: the column's own unit
   is used) and the unit the column was read in at fit time;
@@ -32,6 +35,7 @@ columns of `~photoz_numba.PhotoZModel.output_schema`.
 
 import hashlib
 import os
+import re
 import tempfile
 import warnings
 
@@ -46,7 +50,10 @@ from .schema import FittedState
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
            "predict_fits", "predict_file"]
 
-#: Version of the model file layout; bumped when the layout changes.
+#: Version of the model file layout; bumped when the layout changes. The
+#: optional keywords ``SENTMAG``, ``SENTFLX`` (stated sentinels) and
+#: ``PZSTATE`` were added within format 3: versions before them ignore
+#: them (and so read a model with stated sentinels with their defaults).
 MODEL_FORMAT = 3
 #: Formats `read_model_state` reads: 2 is 3 without the CALIBRATION table.
 READABLE_FORMATS = (2, 3)
@@ -107,29 +114,83 @@ class atomic_output:
     """
 
     def __init__(self, path, overwrite=False):
-        self.path = os.path.abspath(os.fspath(path))
+        self.given = os.fspath(path)
+        self.path = os.path.abspath(self.given)
+        self.overwrite = overwrite
         if os.path.exists(self.path) and not overwrite:
-            raise FileExistsError(f"{path!r} exists; pass overwrite=True "
+            raise FileExistsError(f"{self.given!r} exists; pass overwrite=True "
                                   f"(--overwrite) to replace it")
         self.tmp = None
 
     def __enter__(self):
         directory, name = os.path.split(self.path)
-        # Keep the extension last, so that writers can infer the format.
-        handle, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.",
-                                            suffix=f".part{os.path.splitext(name)[1]}")
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"cannot write {self.given!r}: the directory "
+                                    f"{os.path.dirname(self.given) or '.'!r} does not exist")
+        try:
+            # Keep the extension last (and a compression suffix after it), so
+            # that writers can infer the format.
+            handle, self.tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.",
+                                                suffix=f".part{_suffix(name)}")
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot write {self.given!r}: "
+                                       f"{exc.strerror}") from None
         os.close(handle)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
+        if exc_type is not None:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+            return False
+        try:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)   # mkstemp makes it private
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+            if self.overwrite:
+                os.replace(self.tmp, self.path)
+            else:
+                _publish_exclusively(self.tmp, self.path, self.given)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
         return False
+
+
+#: Compression suffixes kept after a file's extension (``.fits.gz``).
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
+
+
+def _suffix(name):
+    """A file's extension, with its compression suffix: '.fits', '.fits.gz'."""
+    stem, ext = os.path.splitext(name)
+    if ext.lower() in _COMPRESSION_SUFFIXES:
+        return os.path.splitext(stem)[1] + ext
+    return ext
+
+
+def _publish_exclusively(tmp, path, given):
+    """Give the complete ``tmp`` the name ``path`` unless a file of that
+    name appeared meanwhile (another run): a hard link is created
+    exclusively, so of two writers the second fails instead of replacing
+    the first's file."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{given!r} appeared while it was being written (another "
+                              f"run?); it was kept and this output discarded: pass "
+                              f"overwrite=True (--overwrite) to replace it") from None
+    except OSError:
+        # No hard links on this file system: claim the name exclusively,
+        # then move the complete file onto it.
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            raise FileExistsError(f"{given!r} appeared while it was being written "
+                                  f"(another run?); it was kept and this output "
+                                  f"discarded: pass overwrite=True (--overwrite) to "
+                                  f"replace it") from None
+        os.replace(tmp, path)
 
 
 def _open_fits(path, what):
@@ -231,6 +292,10 @@ def write_model(model, path, overwrite=False):
                         "S/N below which a band is missing (-1: none)")
     header["SRCHEPS"] = (float(params["search_eps"]),
                          "neighbour search: 0 exact, else 1+eps approx")
+    sentinels = params.get("sentinels")
+    for kind, keyword in _SENTINEL_KEYWORDS.items():
+        if sentinels is not None and kind in sentinels:
+            header[keyword] = (_format_sentinels(sentinels[kind]), f"{kind} sentinels")
     calibration = state.calibration
     if calibration is not None:
         header["PZCALIB"] = (calibration.form, "z_phot_err calibration form")
@@ -250,6 +315,8 @@ def write_model(model, path, overwrite=False):
     training = Table({band: state.train_magnitudes[:, i]
                       for i, band in enumerate(band_names)})
     training["z"] = state.train_redshifts
+    # SHA-256 of every value that affects predictions, as the file holds it.
+    header["PZSTATE"] = _state_digest(fits.Header.fromstring(header.tostring()), bands)
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
     tables = [("BANDS", bands), ("TRAINING", training)]
     if calibration is not None:
@@ -332,6 +399,7 @@ def read_model_state(path):
                     f"{path!r} has model file format {header['PZFORMAT']} (written "
                     f"by photoz_numba {header.get('PZVERS', '?')}); photoz_numba "
                     f"{__version__} reads format {' and '.join(map(str, READABLE_FORMATS))}")
+            checksums = _verify_checksums(path, hdus)
             bands = Table.read(hdus["BANDS"])
             training = Table.read(hdus["TRAINING"])
             calibration_table = (Table.read(hdus["CALIBRATION"]) if "PZCALIB" in header
@@ -342,23 +410,41 @@ def read_model_state(path):
         raise ValueError(f"{path!r} is not a readable photoz_numba model file "
                          f"(truncated or corrupt?): {exc}") from None
 
+    def keyword(name, kind):
+        return _keyword(header, name, kind, path)
+
+    for name in ("band", "column", "error_column", "stated_unit", "fit_unit"):
+        if name not in bands.colnames:
+            raise ValueError(f"{path!r}: the BANDS table lacks its column {name!r}")
     band_names = [str(b) for b in bands["band"]]
     columns = {band: str(col) for band, col in zip(band_names, bands["column"])
                if str(col) != band}
-    clip = header["CLIPSIG"]
-    params = dict(bands=band_names, k=int(header["K"]), gamma=float(header["GAMMA"]),
-                  lam=float(header["LAM"]), clip_sigma=None if clip < 0 else clip,
-                  offset=header["OFFSET"], magnitude_band=header["MAGBAND"] or None,
+    clip = keyword("CLIPSIG", float)
+    snr_min = keyword("SNRMIN", float)
+    params = dict(bands=band_names, k=keyword("K", int), gamma=keyword("GAMMA", float),
+                  lam=keyword("LAM", float), clip_sigma=None if clip < 0 else clip,
+                  offset=keyword("OFFSET", str), magnitude_band=keyword("MAGBAND", str) or None,
                   columns=columns or None,
                   units={band: str(unit) for band, unit in
                          zip(band_names, bands["stated_unit"]) if str(unit)} or None,
-                  min_bands=int(header["MINBANDS"]),
-                  snr_min=None if header["SNRMIN"] < 0 else float(header["SNRMIN"]),
+                  min_bands=keyword("MINBANDS", int),
+                  snr_min=None if snr_min < 0 else snr_min,
                   error_columns={band: str(col) for band, col in
                                  zip(band_names, bands["error_column"])
                                  if str(col)} or None,
                   # Files written before search_eps existed: exact.
-                  search_eps=float(header.get("SRCHEPS", 0.0)))
+                  search_eps=keyword("SRCHEPS", float) if "SRCHEPS" in header else 0.0,
+                  sentinels=_read_sentinels(header, path))
+    n_train = keyword("NTRAIN", int)
+    stored_hash = keyword("PZHASH", str)
+    if "PZSTATE" in header:
+        if _state_digest(header, bands) != keyword("PZSTATE", str):
+            raise ValueError(f"{path!r} was altered after it was written: its header "
+                             f"values or BANDS table do not match PZSTATE")
+    elif checksums["header"]:
+        # Written before PZSTATE: the FITS checksum is all that covers the header.
+        raise ValueError(f"{path!r} was altered after it was written: the FITS checksum "
+                         f"(CHECKSUM) of HDU {checksums['header'][0]!r} does not match")
     try:
         magnitudes = np.column_stack([np.ma.filled(training[band], np.nan).astype(np.float64)
                                       for band in band_names])
@@ -375,15 +461,88 @@ def read_model_state(path):
         if calibration.form != header["PZCALIB"]:
             raise ValueError(f"{path!r} is inconsistent: calibration form "
                              f"{calibration.form!r}, the header says {header['PZCALIB']!r}")
-    if _digest(_model_arrays(magnitudes, redshifts, calibration)) != header["PZHASH"]:
+    if _digest(_model_arrays(magnitudes, redshifts, calibration)) != stored_hash:
         raise ValueError(f"{path!r} was altered after it was written: its arrays "
                          f"do not match PZHASH")
-    if redshifts.size != header["NTRAIN"]:
+    if redshifts.size != n_train:
         raise ValueError(f"{path!r} is inconsistent: {redshifts.size} training rows, "
-                         f"the header says {header['NTRAIN']}")
+                         f"the header says {n_train}")
     return FittedState(params=params, band_units=[str(unit) for unit in bands["fit_unit"]],
                        train_magnitudes=magnitudes, train_redshifts=redshifts,
                        calibration=calibration)
+
+
+#: Model-file keywords of the sentinels, by kind of column.
+_SENTINEL_KEYWORDS = {"magnitude": "SENTMAG", "flux": "SENTFLX"}
+#: Header keywords whose values affect predictions (PZSTATE covers them).
+_STATE_KEYWORDS = ("PZHASH", "K", "GAMMA", "LAM", "CLIPSIG", "OFFSET", "MAGBAND", "NTRAIN",
+                   "MINBANDS", "SNRMIN", "SRCHEPS", "PZCALIB", "SENTMAG", "SENTFLX")
+_BAND_FIELDS = ("band", "column", "error_column", "stated_unit", "fit_unit")
+
+
+def _state_digest(header, bands):
+    """SHA-256 of the header values that affect predictions (PZHASH, which
+    covers the arrays, among them) and of the BANDS table."""
+    digest = hashlib.sha256()
+    for name in _STATE_KEYWORDS:
+        digest.update(f"{name}={header.get(name)!r};".encode())
+    for row in bands:
+        digest.update(repr([str(row[name]).rstrip() for name in _BAND_FIELDS]).encode())
+    return digest.hexdigest()
+
+
+def _verify_checksums(path, hdus):
+    """Refuse a model file whose data fail their FITS DATASUM; return the
+    HDUs whose header CHECKSUM fails ({'header': [names]})."""
+    headers = []
+    for index, hdu in enumerate(hdus):
+        name = hdu.name or str(index)
+        hdu.data      # the sums are computed over the data read
+        if "DATASUM" in hdu.header and hdu.verify_datasum() == 0:
+            raise ValueError(f"{path!r} was altered after it was written, or is corrupt: "
+                             f"the FITS checksum (DATASUM) of HDU {name!r} does not match")
+        if "CHECKSUM" in hdu.header and hdu.verify_checksum() == 0:
+            headers.append(name)
+    return {"header": headers}
+
+
+_KINDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _keyword(header, name, kind, path):
+    """A header keyword's value, checked: a clear error if absent or malformed."""
+    if name not in header:
+        raise ValueError(f"{path!r} is not a complete photoz_numba model file: its header "
+                         f"keyword {name} is missing")
+    value = header[name]
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+    if not ok:
+        raise ValueError(f"{path!r}: header keyword {name} = {value!r} is not "
+                         f"{_KINDS[kind]}")
+    return float(value) if kind is float else value
+
+
+def _format_sentinels(mapping):
+    """{99.0: 'nondetection'} -> '99.0:nondetection' (exact floats)."""
+    return ",".join(f"{float(value)!r}:{state}" for value, state in mapping.items())
+
+
+def _read_sentinels(header, path):
+    sentinels = {}
+    for kind, name in _SENTINEL_KEYWORDS.items():
+        if name not in header:
+            continue
+        text = _keyword(header, name, str, path)
+        try:
+            sentinels[kind] = {float(value): state for value, state in
+                               (item.split(":") for item in text.split(",") if item)}
+        except ValueError:
+            raise ValueError(f"{path!r}: header keyword {name} = {text!r} is not a list "
+                             f"of VALUE:STATE") from None
+    return sentinels or None
 
 
 # -- catalogues ------------------------------------------------------------------
@@ -393,9 +552,51 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 def _output_fits_columns(model):
     """The appended columns, in the model's order: (name, TFORM, big-endian
-    dtype), from `~photoz_numba.PhotoZModel.output_schema`."""
-    return tuple((column.name, column.fits_format, column.dtype.newbyteorder(">"))
-                 for column in model.output_schema())
+    dtype, unit, description), from `~photoz_numba.PhotoZModel.output_schema`."""
+    return tuple((column.name, column.fits_format, column.dtype.newbyteorder(">"),
+                  column.unit, column.description) for column in model.output_schema())
+
+
+#: What a compressed file starts with, and the module that reads it.
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "lzma"),
+          (b"PK\x03\x04", "zip"))
+_BY_SUFFIX = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+def _input_compression(path):
+    """'gzip', 'bz2', 'lzma' or None, from the file's first bytes (not its
+    name); a zip archive is refused."""
+    with open(path, "rb") as handle:
+        start = handle.read(6)
+    compression = next((name for magic, name in _MAGIC if start.startswith(magic)), None)
+    if compression == "zip":
+        raise ValueError(f"{path!r} is a zip archive, which cannot be streamed: unzip it "
+                         f"(gzip, bzip2 and xz compressed files are read as they are)")
+    return compression
+
+
+def _output_compression(path):
+    """The compression an output's name asks for ('out.fits.gz': gzip)."""
+    return _BY_SUFFIX.get(os.path.splitext(path)[1].lower())
+
+
+def _open_stream(path, mode, compression):
+    if compression is None:
+        return open(path, mode)
+    import importlib
+    module = importlib.import_module(compression)
+    if compression == "gzip" and "w" in mode:
+        return module.open(path, mode, compresslevel=6)
+    return module.open(path, mode)
+
+
+def _is_fits(path):
+    """A FITS file name, compressed or not: .fits, .fit, .fts (+ .gz, .bz2, .xz)."""
+    name = path.lower()
+    stem, ext = os.path.splitext(name)
+    if ext in _BY_SUFFIX:
+        name = stem
+    return name.endswith(_FITS_SUFFIXES)
 
 
 def _parse_unit(text):
@@ -410,23 +611,40 @@ def _parse_unit(text):
     return named if isinstance(named, (u.UnitBase, u.FunctionUnitBase)) else None
 
 
+#: Column keywords (TSCALn, TUNITn, iCTYPn, ...): those numbered above
+#: TFIELDS are stale in an input header and must not reach new columns.
+_COLUMN_KEYWORD = re.compile(r"^(?:T[A-Z]{3,5}|[1-9][0-9]?[A-Z]{2,5})([0-9]+)[A-Z]?$")
+
+
 def _output_header(table_hdu, columns):
     """Header of the output table: the input's, plus the z_phot columns.
 
     Built from the input header card by card (BinTableHDU.from_columns
-    would read the whole table into memory).
+    would read the whole table into memory). Column keywords numbered
+    above the input's TFIELDS are dropped (they would describe the new
+    columns); each new column has its TTYPE, TFORM, TCOMM (description)
+    and, unless dimensionless, TUNIT.
     """
     header = table_hdu.header.copy()
     for key in ("CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
     n_fields = header["TFIELDS"]
-    for offset, (name, fmt, dtype) in enumerate(columns, start=1):
-        header[f"TTYPE{n_fields + offset}"] = name
-        header[f"TFORM{n_fields + offset}"] = fmt
+    stale = [card.keyword for card in header.cards
+             if (match := _COLUMN_KEYWORD.match(card.keyword))
+             and int(match.group(1)) > n_fields]
+    for key in stale:
+        header.remove(key, ignore_missing=True, remove_all=True)
+    for offset, (name, fmt, dtype, unit, description) in enumerate(columns, start=1):
+        index = n_fields + offset
+        header[f"TTYPE{index}"] = name
+        header[f"TFORM{index}"] = fmt
+        if unit:
+            header[f"TUNIT{index}"] = unit
+        header[f"TCOMM{index}"] = description
         header["NAXIS1"] += np.dtype(dtype).itemsize
     header["TFIELDS"] = n_fields + len(columns)
     header.add_history(f"photoz_numba {__version__}: added "
-                       f"{', '.join(name for name, _, _ in columns)}")
+                       f"{', '.join(column[0] for column in columns)}")
     return header
 
 
@@ -474,7 +692,10 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     model : `~photoz_numba.PhotoZModel`
         A fitted model.
     input_path, output_path : str or path-like
-        Uncompressed FITS files; the output must not be the input.
+        FITS files; the output must not be the input. The input may be
+        compressed (gzip, bzip2 or xz, whatever its name: it is recognised
+        by its first bytes; a zip archive is refused), and the output is
+        compressed when its name ends in ``.gz``, ``.bz2`` or ``.xz``.
     hdu : int or str, optional
         The binary table HDU to predict (default: the first extension).
     chunk_size : int, optional
@@ -543,7 +764,9 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     _check_paths(input_path, output_path)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
-    # Headers only: the data are read chunk by chunk below.
+    compression = _input_compression(input_path)
+    # Headers only: the data are read chunk by chunk below. Offsets are in
+    # the decompressed stream for a compressed file.
     with _open_fits(input_path, "FITS file") as hdus:
         try:
             table_hdu = hdus[hdu]
@@ -556,8 +779,8 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
             raise ValueError(f"{input_path!r} has variable-length columns, which "
                              f"cannot be streamed; read it into a Table instead")
         output_columns = _output_fits_columns(model)
-        present = [name for name, _, _ in output_columns
-                   if name in table_hdu.columns.names]
+        present = [column[0] for column in output_columns
+                   if column[0] in table_hdu.columns.names]
         if present:
             raise ValueError(f"{input_path!r} already has column(s) {present}")
         input_columns = model.input_columns
@@ -573,21 +796,27 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
         if raw_dtype.itemsize != rowsize:
             raise ValueError(f"{input_path!r}: row size {rowsize} does not match "
                              f"its columns ({raw_dtype.itemsize} bytes)")
-        size = os.path.getsize(input_path)
-        if size < data_start + nrows * rowsize:
+        # A compressed file's length says nothing: a short read shows truncation.
+        size = None if compression else os.path.getsize(input_path)
+        if size is not None and size < data_start + nrows * rowsize:
             raise ValueError(f"{input_path!r} is truncated: {size} bytes, the table "
                              f"needs {data_start + nrows * rowsize}")
         out_header = _output_header(table_hdu, output_columns)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
-                             [(name, dt) for name, _, dt in output_columns])
+                             [(column[0], column[2]) for column in output_columns])
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
-                open(input_path, "rb") as source, open(tmp, "wb") as sink:
+                _open_stream(input_path, "rb", compression) as source, \
+                _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
             _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
             sink.write(out_header.tostring().encode("ascii"))
             source.seek(data_start)
             for start in range(0, nrows, chunk_size):
                 n = min(chunk_size, nrows - start)
                 buffer = source.read(n * rowsize)
+                if len(buffer) < n * rowsize:
+                    raise ValueError(f"{input_path!r} is truncated: its table ends "
+                                     f"before row {start + len(buffer) // rowsize + 1} "
+                                     f"of {nrows}")
                 raw = np.frombuffer(buffer, dtype=raw_dtype)
                 prediction = model.predict_arrays(
                     _chunk_table(raw, table_hdu, input_columns), units, n_threads)
@@ -605,23 +834,29 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
 
 
 def _copy_bytes(source, sink, start, stop, block=1 << 24):
+    """Copy bytes start:stop of source to sink; stop None: to the end."""
     source.seek(start)
-    remaining = stop - start
-    while remaining > 0:
-        data = source.read(min(block, remaining))
+    remaining = None if stop is None else stop - start
+    while remaining is None or remaining > 0:
+        data = source.read(block if remaining is None else min(block, remaining))
         if not data:
+            if remaining is None:
+                return
             raise ValueError("input file ended early (truncated?)")
         sink.write(data)
-        remaining -= len(data)
+        if remaining is not None:
+            remaining -= len(data)
 
 
 def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
                  overwrite=False, n_threads=None, progress=None, hdu=1):
     """Predict a catalogue file into a new file.
 
-    FITS to FITS streams in chunks (`predict_fits`); any other format that
-    `astropy.table.Table.read` and ``write`` know (ECSV, HDF5, VOTable,
-    compressed FITS, ...) is read into memory, predicted and written. In
+    FITS to FITS (either compressed or not) streams in chunks
+    (`predict_fits`); any other format that `astropy.table.Table.read`
+    and ``write`` know (ECSV, HDF5, VOTable, ...) is read into memory,
+    predicted and written, compressed if the output's name ends in
+    ``.gz``, ``.bz2`` or ``.xz``. In
     both cases the output appears under its name only when complete.
 
     Parameters
@@ -687,8 +922,7 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     1.320 0.174 0.581
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    if (input_path.lower().endswith(_FITS_SUFFIXES)
-            and output_path.lower().endswith(_FITS_SUFFIXES)):
+    if _is_fits(input_path) and _is_fits(output_path):
         return predict_fits(model, input_path, output_path, hdu=hdu,
                             chunk_size=chunk_size, units=units, overwrite=overwrite,
                             n_threads=n_threads, progress=progress)
@@ -698,8 +932,21 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     except Exception as exc:  # astropy raises many types for unreadable files
         raise ValueError(f"cannot read {input_path!r} as a table: {exc}") from None
     out = model.predict(table, units=units, n_threads=n_threads)
+    compression = _output_compression(output_path)
     with atomic_output(output_path, overwrite=overwrite) as tmp:
-        out.write(tmp, overwrite=True)
+        if compression is None:
+            out.write(tmp, overwrite=True)
+        else:
+            # Written plain (its format inferred from the extension before
+            # the compression suffix), then compressed.
+            plain = os.path.splitext(tmp)[0]
+            try:
+                out.write(plain, overwrite=True)
+                with open(plain, "rb") as source, _open_stream(tmp, "wb", compression) as sink:
+                    _copy_bytes(source, sink, 0, None)
+            finally:
+                if os.path.exists(plain):
+                    os.unlink(plain)
     if progress is not None:
         progress(len(out), len(out))
     return len(out)

@@ -24,8 +24,9 @@ from astropy.table import MaskedColumn
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
 from .photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION, _resolve_unit,
-                         adjacent_colours, band_magnitudes, check_table, colour_names)
-from .schema import PERCENTILES, FittedState, PzState, output_columns
+                         adjacent_colours, band_magnitudes, check_table, colour_names,
+                         resolve_sentinels)
+from .schema import PERCENTILES, FittedState, output_columns
 from .selection import training_redshifts
 
 __all__ = ["PhotoZModel", "Prediction"]
@@ -154,6 +155,13 @@ class PhotoZModel:
         predicts 5.3 to 5.7 times as fast as the exact search with the
         same accuracy on the paper's test galaxies within the noise
         (docs: performance).
+    sentinels : dict, optional
+        Values a catalogue writes instead of a measurement, by kind of
+        column: ``{"magnitude": {value: state}, "flux": {value: state}}``
+        with states ``"missing"`` or ``"nondetection"``; a kind given
+        replaces its defaults. None (default):
+        `~photoz_numba.photometry.DEFAULT_SENTINELS`, 99 mag a
+        non-detection, -99 mag and a flux of -99 missing (docs: bad_input).
 
     Examples
     --------
@@ -176,7 +184,8 @@ class PhotoZModel:
 
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
                  offset="median", magnitude_band="auto", columns=None,
-                 units=None, min_bands=2, snr_min=None, error_columns=None, search_eps=0.0):
+                 units=None, min_bands=2, snr_min=None, error_columns=None, search_eps=0.0,
+                 sentinels=None):
         self.bands = bands
         self.k = k
         self.gamma = gamma
@@ -190,13 +199,14 @@ class PhotoZModel:
         self.snr_min = snr_min
         self.error_columns = error_columns
         self.search_eps = search_eps
+        self.sentinels = sentinels
         self._check_params()
 
     # -- scikit-learn style parameter access ---------------------------------
 
     _PARAMS = ("bands", "k", "gamma", "lam", "clip_sigma", "offset",
                "magnitude_band", "columns", "units", "min_bands", "snr_min",
-               "error_columns", "search_eps")
+               "error_columns", "search_eps", "sentinels")
 
     def get_params(self):
         """The constructor's keyword arguments, as a dict.
@@ -293,6 +303,7 @@ class PhotoZModel:
                 or not 0 <= self.search_eps < np.inf):
             raise ValueError(f"search_eps must be a finite number >= 0, not "
                              f"{self.search_eps!r}")
+        resolve_sentinels(self.sentinels)     # raises, naming sentinels
         if self.offset not in _OFFSETS:
             raise ValueError(f"offset must be one of {_OFFSETS}, not "
                              f"{self.offset!r}")
@@ -381,7 +392,7 @@ class PhotoZModel:
         if self.snr_min is not None:
             errors = dict(zip(self.band_columns, self._error_columns()))
         return band_magnitudes(table, self.band_columns, self._column_units(units),
-                               snr_min=self.snr_min, errors=errors)
+                               snr_min=self.snr_min, errors=errors, sentinels=self.sentinels)
 
     def _feature_names(self):
         names = colour_names(self.bands)
@@ -966,6 +977,7 @@ class PhotoZModel:
         for column in schema:
             out[column.name] = MaskedColumn(prediction.column(column.name),
                                             mask=unpredicted if column.masked else None,
+                                            unit=column.unit or None,
                                             description=column.description)
         return out
 

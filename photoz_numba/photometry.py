@@ -10,11 +10,22 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-__all__ = ["MISSING_SENTINEL", "STATE_MEASURED", "STATE_MISSING", "STATE_NONDETECTION",
+__all__ = ["MISSING_SENTINEL", "DEFAULT_SENTINELS", "resolve_sentinels", "STATE_MEASURED",
+           "STATE_MISSING", "STATE_NONDETECTION",
            "check_table", "band_magnitudes", "adjacent_colours", "colour_names"]
 
 #: Value that catalogues use for "no measurement" (as the paper's does).
 MISSING_SENTINEL = -99.0
+
+#: Values that catalogues write instead of a measurement, by kind of band
+#: column, and what each stands for: 99 mag is the non-detection value of
+#: SExtractor and of many catalogues, -99 (mag or flux, as in the paper's
+#: catalogue) no measurement. A flux of 99 is a measurement. Compared with
+#: a column's values in its own unit, before any conversion. Override per
+#: model with ``PhotoZModel(..., sentinels=...)`` (`resolve_sentinels`).
+DEFAULT_SENTINELS = {"magnitude": {99.0: "nondetection", -99.0: "missing"},
+                     "flux": {-99.0: "missing"}}
+_SENTINEL_STATES = ("missing", "nondetection")
 
 # Zero point of AB magnitudes for fluxes in microjansky: 3631 Jy.
 _AB_ZEROPOINT_UJY = 23.9
@@ -83,11 +94,80 @@ def _values_and_mask(column, colname):
     except (TypeError, ValueError):
         raise TypeError(f"column {colname!r} must hold numbers, not "
                         f"{data.dtype}") from None
-    missing = mask | ~np.isfinite(values) | (values == MISSING_SENTINEL)
+    missing = mask | ~np.isfinite(values)
     return values, missing
 
 
-def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
+def resolve_sentinels(sentinels=None):
+    """The sentinel values in force: `DEFAULT_SENTINELS`, with the kinds
+    that ``sentinels`` gives replaced.
+
+    Parameters
+    ----------
+    sentinels : dict or None
+        ``{"magnitude": {value: state}, "flux": {value: state}}``, either
+        key optional, each state ``"missing"`` or ``"nondetection"``; an
+        empty dict for a kind means no sentinels for it.
+
+    Returns
+    -------
+    sentinels : dict
+        Both kinds, values as floats.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind, a value that is not a finite number or a state
+        that is not one of the two.
+
+    Examples
+    --------
+    >>> from photoz_numba.photometry import resolve_sentinels
+    >>> resolve_sentinels({"magnitude": {99.99: "nondetection"}})
+    {'magnitude': {99.99: 'nondetection'}, 'flux': {-99.0: 'missing'}}
+    """
+    resolved = {kind: dict(values) for kind, values in DEFAULT_SENTINELS.items()}
+    if sentinels is None:
+        return resolved
+    if not isinstance(sentinels, dict):
+        raise TypeError(f"sentinels must be a dict such as {DEFAULT_SENTINELS}, not "
+                        f"{type(sentinels).__name__}")
+    unknown = sorted(set(sentinels) - set(DEFAULT_SENTINELS))
+    if unknown:
+        raise ValueError(f"sentinels has unknown kind(s) {unknown}: the kinds are "
+                         f"'magnitude' and 'flux'")
+    for kind, values in sentinels.items():
+        if not isinstance(values, dict):
+            raise TypeError(f"sentinels[{kind!r}] must be a dict of value -> state, not "
+                            f"{type(values).__name__}")
+        resolved[kind] = {}
+        for value, state in values.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = np.nan
+            if not np.isfinite(number) or isinstance(value, bool):
+                raise ValueError(f"sentinels[{kind!r}] has {value!r}, which is not a "
+                                 f"finite number")
+            if state not in _SENTINEL_STATES:
+                raise ValueError(f"sentinels[{kind!r}][{value!r}] must be 'missing' or "
+                                 f"'nondetection', not {state!r}")
+            resolved[kind][number] = state
+    return resolved
+
+
+def _sentinel_hits(values, unflagged, sentinels):
+    """Rows holding a 'missing' and a 'nondetection' sentinel value."""
+    missing = np.zeros(values.shape, dtype=bool)
+    nondetection = np.zeros(values.shape, dtype=bool)
+    for value, state in sentinels.items():
+        hit = unflagged & (values == value)
+        (missing if state == "missing" else nondetection)[hit] = True
+    return missing, nondetection
+
+
+def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
+                    sentinels=None):
     """AB magnitudes and measurement states of the band columns of a table.
 
     Parameters
@@ -106,14 +186,19 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
         Error column of each band column (same unit as the band column
         unless it has its own; for magnitudes, an error in magnitudes,
         S/N = 1.0857 / error). Entries without a usable error are kept.
+    sentinels : dict, optional
+        Values standing for no measurement or no detection, by kind of
+        column (see `resolve_sentinels`); default `DEFAULT_SENTINELS`:
+        99 mag a non-detection, -99 mag and -99 flux missing.
 
     Returns
     -------
     mag : ndarray of float64, shape (n_rows, n_bands)
         AB magnitudes; NaN where the band has no usable measurement.
     state : ndarray of int8, shape (n_rows, n_bands)
-        0 measured, 1 missing (masked, NaN, infinite or -99), 2 not
-        detected (flux <= 0, or S/N below ``snr_min``).
+        0 measured, 1 missing (masked, NaN, infinite or a 'missing'
+        sentinel such as -99), 2 not detected (flux <= 0, a
+        'nondetection' sentinel such as 99 mag, or S/N below ``snr_min``).
 
     Raises
     ------
@@ -151,6 +236,7 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
      [1 0]]
     """
     units = units or {}
+    sentinels = resolve_sentinels(sentinels)
     n_rows = len(table)
     mag = np.full((n_rows, len(columns)), np.nan)
     state = np.zeros((n_rows, len(columns)), dtype=np.int8)
@@ -168,7 +254,9 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
                 raise u.UnitsError(
                     f"column {colname!r} is in {unit}, which cannot be "
                     f"converted to AB magnitudes") from None
-            detected = ~missing
+            absent, undetected = _sentinel_hits(values, ~missing, sentinels["magnitude"])
+            missing |= absent
+            detected = ~missing & ~undetected
             if snr_min is not None:
                 snr = 1.0857 / _errors(table, errors, colname, u.mag, u.mag)
                 detected &= ~(snr < snr_min)
@@ -180,7 +268,9 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None):
                     f"column {colname!r} is in {unit}, which is not a spectral "
                     f"flux density per unit frequency (e.g. uJy, nJy, "
                     f"erg s-1 cm-2 Hz-1) nor an AB magnitude") from None
-            detected = ~missing & (flux > 0)
+            absent, undetected = _sentinel_hits(values, ~missing, sentinels["flux"])
+            missing |= absent
+            detected = ~missing & ~undetected & (flux > 0)
             if snr_min is not None:
                 snr = flux / _errors(table, errors, colname, unit, u.uJy)
                 detected &= ~(snr < snr_min)   # NaN S/N (no error): kept

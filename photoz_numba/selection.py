@@ -56,9 +56,11 @@ def training_redshifts(table, z):
     >>> training_redshifts(Table({"zspec": [0.5, 1.5]}), "zspec")
     array([0.5, 1.5])
     >>> training_redshifts(Table({"zspec": [0.5, np.nan]}), "zspec")
+    ... # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: redshift column 'zspec' has 1 masked, non-finite or <= -1 values (first at row 1: nan)
+    ValueError: redshift column 'zspec' has 1 masked, non-finite or <= -1 values (first at
+    row 1: nan)
     """
     if not isinstance(z, str):
         raise TypeError(f"z must be a column name, not {z!r}")

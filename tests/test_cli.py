@@ -249,3 +249,63 @@ def test_main_restores_the_callers_sigterm_handler(tmp_path):
     worker.start()
     worker.join()
     assert codes == [1]
+
+
+# -- command-line basics: version, python -m, logging -------------------------------
+
+def test_version_and_python_dash_m():
+    from photoz_numba import __version__
+    result = subprocess.run([sys.executable, "-m", "photoz_numba", "--version"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"photoz-numba {__version__}"
+    result = subprocess.run([sys.executable, "-m", "photoz_numba", "evaluate", "--help"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "--quiet" in result.stdout
+
+
+@pytest.fixture
+def toy_files(tmp_path):
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    table[:500].write(tmp_path / "train.fits")
+    table[500:].write(tmp_path / "survey.fits")
+    return tmp_path
+
+
+def test_reports_go_through_the_logger(toy_files, capsys, caplog):
+    import logging
+    from photoz_numba.cli import main
+    fit = ["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--k", "10"]
+    assert main(fit + ["-o", str(toy_files / "m1.fits")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("fitted on 500 of 500 galaxies") and err == ""
+    # --quiet: nothing but warnings and errors; before or after the command.
+    for args in (["--quiet"] + fit + ["-o", str(toy_files / "m2.fits")],
+                 fit + ["-o", str(toy_files / "m3.fits"), "-q"]):
+        assert main(args) == 0
+        assert capsys.readouterr() == ("", "")
+    # --verbose: details as well.
+    assert main(fit + ["-o", str(toy_files / "m4.fits"), "--verbose"]) == 0
+    out, _ = capsys.readouterr()
+    assert "fitted on 500" in out and "model: PhotoZModel(" in out
+    # A predict's summary is a log record of the photoz_numba logger.
+    logger = logging.getLogger("photoz_numba")
+    logger.addHandler(caplog.handler)
+    try:
+        assert main(["predict", str(toy_files / "m1.fits"), str(toy_files / "survey.fits"),
+                     "-o", str(toy_files / "out.fits")]) == 0
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert any(record.name == "photoz_numba" and record.levelno == logging.INFO
+               and record.getMessage().startswith("wrote 100 rows")
+               for record in caplog.records)
+    # The caller's logging is left as it was.
+    assert logger.handlers == [] and logger.propagate
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    from photoz_numba.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(["--quiet", "evaluate", "x.fits", "--verbose"])
+    assert exc.value.code == 2 and "exclude each other" in capsys.readouterr().err

@@ -111,7 +111,7 @@ def test_consumers_use_only_the_public_model_contract():
         assert not used, f"{module} reads PhotoZModel's private {sorted(used)}"
 
 
-#: The one exception: the estimator's constructor takes its 13
+#: The one exception: the estimator's constructor takes its 14
 #: hyper-parameters as keywords, as scikit-learn estimators do, so that
 #: get_params/set_params, tuning and model files see each by name.
 EXEMPT = {"photoz_numba.model.__init__"}

@@ -24,6 +24,7 @@ __all__ = []
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
+
 def kernel_sources():
     """The subpackage's source files, sorted: what the cache stamp covers."""
     return sorted(os.path.join(_HERE, name) for name in os.listdir(_HERE)
@@ -70,7 +71,13 @@ def _cache_directories():
         yield os.path.join(AppDirs(appname="numba", appauthor=False).user_cache_dir, sub)
     except ImportError:  # pragma: no cover
         pass
-    yield os.path.join(tempfile.gettempdir(), f"photoz_numba-numba-cache-{getattr(os, 'getuid', lambda: 0)()}", sub)
+    try:
+        # Raises when no temporary directory is usable (read-only system).
+        temporary = tempfile.gettempdir()
+    except OSError:
+        return
+    user = getattr(os, "getuid", lambda: 0)()
+    yield os.path.join(temporary, f"photoz_numba-numba-cache-{user}", sub)
 
 
 _CHOSEN = []

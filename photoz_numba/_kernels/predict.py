@@ -239,4 +239,3 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
             z_phot_err[q] = err
             n_used[q] = n_final
             status[q] = flag
-

@@ -403,5 +403,3 @@ def rbf_gram(offsets, nbr_d2, n, gamma, dots, exponent, packed, gram):
         for j in range(m):
             g_row[j + 1] = k_row[j]
         start += m
-
-

@@ -378,7 +378,6 @@ def search_scratch(n_train, scan, k, n_feat):
         np.empty(k, np.int64), np.empty(k), np.zeros(1, np.float32))
 
 
-
 @njit(**_JIT)
 def _collect(d2_rows, n, low, high, cand):
     """Rows with ``low < d2_rows[j] <= high`` into ``cand``; their number.
@@ -798,4 +797,3 @@ def query_order(index, x_query):
             within = min(max((query[widest] - lo[node, widest]) / span, 0.0), 1.0)
         key[q] = 2.0 * node + within
     return np.argsort(key, kind="mergesort")
-

@@ -1,0 +1,563 @@
+"""Bad input and faults, each as a user would meet them (docs: bad_input).
+
+Nothing lost (no input overwritten, no row dropped, no half-written or
+silently replaced output), nothing silently wrong (a model file altered
+after writing is refused, stale FITS keywords do not leak into the new
+columns, sentinel magnitudes are not measurements), one clear message.
+"""
+
+import bz2
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import Table
+
+import photoz_numba
+from photoz_numba import PhotoZModel
+from photoz_numba.cli import main
+from photoz_numba.datasets import toy_catalogue
+from photoz_numba.io import atomic_output, predict_file, predict_fits, write_model
+
+OUTPUT = ["z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"]
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return toy_catalogue(700)
+
+
+@pytest.fixture(scope="module")
+def model(toy):
+    return PhotoZModel(["g", "r", "i"], k=20).fit(toy[:500])
+
+
+@pytest.fixture
+def files(toy, model, tmp_path):
+    """train.fits, survey.fits (with an image HDU after the table), model.fits."""
+    toy[:500].write(tmp_path / "train.fits")
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(toy[500:]),
+                         fits.ImageHDU(np.arange(6.0), name="EXTRA")])
+    hdus.writeto(tmp_path / "survey.fits")
+    model.write(tmp_path / "model.fits")
+    return tmp_path
+
+
+def _same(a, b):
+    for name in OUTPUT:
+        np.testing.assert_array_equal(np.ma.filled(a[name], -999), np.ma.filled(b[name], -999))
+
+
+def _cli(capsys, *args):
+    code = main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- 1. the command line never overwrites its own input ------------------------------
+
+FIT = ("--bands", "g,r,i", "--k", "10")
+
+
+def test_fit_refuses_to_replace_its_training_table(files, capsys):
+    train = files / "train.fits"
+    before = train.read_bytes()
+    code, _, err = _cli(capsys, "fit", train, *FIT, "-o", train, "--overwrite")
+    assert code == 1 and "is the input" in err and "-o" in err
+    assert train.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["model", "history"])
+def test_tune_refuses_to_replace_its_training_table(files, capsys, where):
+    train = files / "train.fits"
+    before = train.read_bytes()
+    outputs = (["-o", train, "--history", files / "h.ecsv"] if where == "model"
+               else ["-o", files / "m.fits", "--history", train])
+    code, _, err = _cli(capsys, "tune", train, *FIT, "--n-iter", "2", *outputs,
+                        "--overwrite")
+    assert code == 1 and "is the input" in err
+    assert train.read_bytes() == before
+    assert not (files / "m.fits").exists() and not (files / "h.ecsv").exists()
+
+
+def test_tune_refuses_the_same_file_for_model_and_history(files, capsys):
+    code, _, err = _cli(capsys, "tune", files / "train.fits", *FIT, "--n-iter", "2",
+                        "-o", files / "x.fits", "--history", files / "x.fits")
+    assert code == 1 and "--history" in err and "-o" in err
+    assert not (files / "x.fits").exists()
+
+
+def test_reproduce_does_not_replace_files_without_overwrite(tmp_path, capsys):
+    (tmp_path / "metrics.ecsv").write_text("precious")
+    code, _, err = _cli(capsys, "reproduce", "--seeds", "0", "--no-tune", "-o", tmp_path)
+    assert code == 1 and "metrics.ecsv" in err and "--overwrite" in err
+    assert (tmp_path / "metrics.ecsv").read_text() == "precious"
+
+
+def test_reproduce_refuses_to_replace_its_catalogue(tmp_path, capsys):
+    catalogue = tmp_path / "predictions.ecsv"
+    catalogue.write_text("# not really the catalogue\n")
+    code, _, err = _cli(capsys, "reproduce", "--seeds", "0", "--no-tune", "--catalogue",
+                        catalogue, "-o", tmp_path, "--overwrite")
+    assert code == 1 and "is the input" in err and "--catalogue" in err
+    assert catalogue.read_text() == "# not really the catalogue\n"
+
+
+# -- 2. compressed catalogues ----------------------------------------------------------
+
+@pytest.mark.parametrize("compress, name", [(gzip.compress, "survey.fits"),
+                                            (gzip.compress, "survey.fits.gz"),
+                                            (bz2.compress, "survey.fits.bz2")])
+def test_compressed_input_is_predicted_correctly(files, model, compress, name):
+    packed = files / f"packed_{name}"
+    packed.write_bytes(compress((files / "survey.fits").read_bytes()))
+    predict_file(model, files / "survey.fits", files / "plain.fits")
+    predict_file(model, packed, files / "out.fits")
+    with fits.open(files / "out.fits") as out, fits.open(files / "plain.fits") as plain:
+        out.verify("exception")
+        assert len(out) == 3
+        np.testing.assert_array_equal(out["EXTRA"].data, np.arange(6.0))
+        assert (out[1].data.tobytes() == plain[1].data.tobytes())
+    _same(Table.read(files / "out.fits"), model.predict(Table.read(files / "survey.fits")))
+
+
+def test_zip_input_is_refused_clearly(files, model):
+    import zipfile
+    with zipfile.ZipFile(files / "survey.zip.fits", "w") as archive:
+        archive.write(files / "survey.fits", "survey.fits")
+    with pytest.raises(ValueError, match="zip"):
+        predict_fits(model, files / "survey.zip.fits", files / "out.fits")
+    assert not (files / "out.fits").exists()
+
+
+def test_compressed_output(files, model):
+    predict_file(model, files / "survey.fits", files / "out.fits.gz")
+    with open(files / "out.fits.gz", "rb") as handle:
+        assert handle.read(2) == b"\x1f\x8b"
+    with fits.open(files / "out.fits.gz") as out:
+        out.verify("exception")
+        np.testing.assert_array_equal(out["EXTRA"].data, np.arange(6.0))
+    _same(Table.read(files / "out.fits.gz"), model.predict(Table.read(files / "survey.fits")))
+    assert sorted(os.listdir(files)) == ["model.fits", "out.fits.gz", "survey.fits",
+                                         "train.fits"]
+
+
+def test_compressed_output_of_another_format(files, model, toy):
+    toy[500:].write(files / "survey.ecsv")
+    predict_file(model, files / "survey.ecsv", files / "out.ecsv.gz")
+    _same(Table.read(files / "out.ecsv.gz", format="ascii.ecsv"), model.predict(toy[500:]))
+
+
+# -- 3. model files: everything that affects predictions is checked -------------------
+
+def _edit(path, out, change, checksum):
+    with fits.open(path) as hdus:
+        change(hdus)
+        hdus.writeto(out, checksum=checksum)
+
+
+HEADER_EDITS = {"K": 21, "GAMMA": 0.2, "LAM": 0.05, "OFFSET": "mean", "MAGBAND": "g",
+                "CLIPSIG": 2.0, "MINBANDS": 3, "SNRMIN": 3.0, "SRCHEPS": 1.0}
+
+
+@pytest.mark.parametrize("checksum", [False, True])
+@pytest.mark.parametrize("keyword", sorted(HEADER_EDITS))
+def test_edited_header_keyword_is_refused(files, keyword, checksum):
+    def change(hdus):
+        hdus[0].header[keyword] = HEADER_EDITS[keyword]
+
+    _edit(files / "model.fits", files / "edited.fits", change, checksum)
+    with pytest.raises(ValueError, match="altered.*PZSTATE"):
+        PhotoZModel.read(files / "edited.fits")
+
+
+@pytest.mark.parametrize("checksum", [False, True])
+@pytest.mark.parametrize("column, value", [("column", "G_FLUX"), ("stated_unit", "nJy"),
+                                           ("fit_unit", "nJy"), ("error_column", "g_e"),
+                                           ("band", "x")])
+def test_edited_band_mapping_is_refused(files, column, value, checksum):
+    def change(hdus):
+        hdus["BANDS"].data[column][0] = value
+
+    _edit(files / "model.fits", files / "edited.fits", change, checksum)
+    # Without new checksums the FITS DATASUM fails; with them, PZSTATE.
+    with pytest.raises(ValueError, match="altered.*PZSTATE" if checksum else
+                       "altered.*checksum .DATASUM"):
+        PhotoZModel.read(files / "edited.fits")
+
+
+def test_altered_bytes_fail_the_fits_checksum(files):
+    data = bytearray((files / "model.fits").read_bytes())
+    # A byte of the training table's data: the FITS DATASUM no longer matches.
+    with fits.open(files / "model.fits") as hdus:
+        where = hdus["TRAINING"].fileinfo()["datLoc"] + 5
+    data[where] ^= 0x01
+    (files / "edited.fits").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        PhotoZModel.read(files / "edited.fits")
+
+
+@pytest.mark.parametrize("keyword", ["K", "GAMMA", "OFFSET", "CLIPSIG", "PZHASH"])
+def test_deleted_keyword_is_a_clear_error(files, keyword):
+    _edit(files / "model.fits", files / "edited.fits",
+          lambda hdus: hdus[0].header.remove(keyword), True)
+    with pytest.raises(ValueError, match=f"keyword {keyword}"):
+        PhotoZModel.read(files / "edited.fits")
+
+
+@pytest.mark.parametrize("keyword, value", [("K", "abc"), ("K", 2.5), ("GAMMA", "wide"),
+                                            ("CLIPSIG", "x"), ("NTRAIN", "many")])
+def test_malformed_keyword_is_a_clear_error(files, keyword, value):
+    def change(hdus):
+        hdus[0].header[keyword] = value
+
+    _edit(files / "model.fits", files / "edited.fits", change, True)
+    with pytest.raises(ValueError, match=f"keyword {keyword}"):
+        PhotoZModel.read(files / "edited.fits")
+
+
+def test_unedited_model_file_still_reads(files, model, toy):
+    _edit(files / "model.fits", files / "copy.fits", lambda hdus: None, True)
+    _same(PhotoZModel.read(files / "copy.fits").predict(toy[500:]), model.predict(toy[500:]))
+
+
+# -- 4. two writers, one path ---------------------------------------------------------
+
+def test_second_writer_does_not_replace_the_first(tmp_path):
+    path = tmp_path / "out.txt"
+    first, second = atomic_output(path), atomic_output(path)
+    tmp1, tmp2 = first.__enter__(), second.__enter__()
+    for tmp, text in ((tmp1, "first"), (tmp2, "second")):
+        with open(tmp, "w") as handle:
+            handle.write(text)
+    first.__exit__(None, None, None)
+    with pytest.raises(FileExistsError, match="out.txt"):
+        second.__exit__(None, None, None)
+    assert path.read_text() == "first"
+    assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_output_appearing_during_predict_is_kept(files, model):
+    out = files / "out.fits"
+
+    def other_writer(done, total):
+        if not out.exists():
+            out.write_text("the other run's result")
+
+    with pytest.raises(FileExistsError, match="out.fits"):
+        predict_fits(model, files / "survey.fits", out, chunk_size=50, progress=other_writer)
+    assert out.read_text() == "the other run's result"
+    assert sorted(os.listdir(files)) == ["model.fits", "out.fits", "survey.fits",
+                                         "train.fits"]
+
+
+def test_model_file_appearing_during_write_is_kept(model, tmp_path, monkeypatch):
+    import photoz_numba.io as io
+    path = tmp_path / "model.fits"
+    real = fits.HDUList.writeto
+
+    def writeto(self, name, **kwargs):
+        real(self, name, **kwargs)
+        path.write_text("another model")
+
+    monkeypatch.setattr(io.fits.HDUList, "writeto", writeto)
+    with pytest.raises(FileExistsError):
+        write_model(model, path)
+    assert path.read_text() == "another model"
+    assert os.listdir(tmp_path) == ["model.fits"]
+
+
+# -- 5. appended FITS columns are clean ----------------------------------------------
+
+def test_stale_column_keywords_do_not_leak(files, model, toy):
+    with fits.open(files / "survey.fits") as hdus:
+        header = hdus[1].header
+        n = header["TFIELDS"]
+        stale = {f"TSCAL{n + 1}": 2.0, f"TZERO{n + 1}": 1.0, f"TUNIT{n + 1}": "Mpc",
+                 f"TNULL{n + 3}": 0, f"TDISP{n + 1}": "I3", f"TCOMM{n + 2}": "stale"}
+        for key, value in stale.items():
+            header[key] = value
+        hdus.writeto(files / "stale.fits")
+    with fits.open(files / "stale.fits") as hdus:
+        assert hdus[1].header[f"TUNIT{n + 1}"] == "Mpc"      # really in the input
+    predict_fits(model, files / "stale.fits", files / "out.fits")
+    out = Table.read(files / "out.fits")
+    _same(out, model.predict(toy[500:]))
+    assert out["z_phot"].unit is None
+    assert not np.ma.getmaskarray(out["z_phot_flag"]).any()
+    with fits.open(files / "out.fits") as hdus:
+        header = hdus[1].header
+        for i, column in enumerate(model.output_schema(), start=n + 1):
+            assert header[f"TTYPE{i}"] == column.name
+            assert header[f"TCOMM{i}"] == column.description
+            assert header.get(f"TUNIT{i}", "") == column.unit
+            for key in ("TSCAL", "TZERO", "TNULL", "TDISP"):
+                assert f"{key}{i}" not in header
+
+
+def test_every_output_column_has_a_description_and_a_unit():
+    from photoz_numba.schema import OUTPUT_COLUMNS
+    for column in OUTPUT_COLUMNS:
+        assert column.description and isinstance(column.unit, str)
+        u.Unit(column.unit)
+
+
+def test_in_memory_output_columns_carry_the_schema(model, toy):
+    out = model.predict(toy[500:])
+    for column in model.output_schema():
+        assert out[column.name].description == column.description
+        assert (out[column.name].unit or "") == column.unit
+
+
+# -- 6. magnitude sentinels -----------------------------------------------------------
+
+def _magnitudes(toy):
+    table = Table({band: (u.Quantity(toy[band]).to(u.ABmag)).value for band in "gri"})
+    for band in "gri":
+        table[band].unit = u.ABmag
+    table["zspec"] = toy["zspec"]
+    return table
+
+
+def test_99_mag_is_a_nondetection_not_a_measurement(toy):
+    from photoz_numba import flags
+    table = _magnitudes(toy)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    test = table[500:510].copy()
+    nan = test.copy()
+    test["g"][:5] = 99.0
+    nan["g"][:5] = np.nan
+    got, expected = model.predict(test), model.predict(nan)
+    np.testing.assert_array_equal(got["z_phot"], expected["z_phot"])
+    assert (got["z_phot_flag"][:5] & flags.NONDETECTION).all()
+    assert not (got["z_phot_flag"][:5] & flags.MISSING_BAND).any()
+
+
+def test_99_mag_in_training_is_not_a_feature(toy):
+    table = _magnitudes(toy)
+    clean = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    dirty_table = table[:500].copy()
+    dirty_table["g"][:40] = 99.0
+    dirty = PhotoZModel(["g", "r", "i"], k=20).fit(dirty_table)
+    assert np.isnan(dirty.fitted_state().train_magnitudes[:40, 0]).all()
+    # The full-band features are standardised over the galaxies with g only.
+    reference = PhotoZModel(["g", "r", "i"], k=20).fit(table[40:500])
+    np.testing.assert_allclose(dirty.feature_mean_, reference.feature_mean_)
+    assert not np.array_equal(dirty.feature_mean_, clean.feature_mean_)
+
+
+def test_sentinels_are_configurable(toy):
+    from photoz_numba.photometry import (DEFAULT_SENTINELS, STATE_MEASURED, STATE_MISSING,
+                                         STATE_NONDETECTION, band_magnitudes)
+    assert DEFAULT_SENTINELS == {"magnitude": {99.0: "nondetection", -99.0: "missing"},
+                                 "flux": {-99.0: "missing"}}
+    mags = Table({"m": [99.0, -99.0, 99.99, 25.0]})
+    mags["m"].unit = u.ABmag
+    _, state = band_magnitudes(mags, ["m"])
+    assert list(state[:, 0]) == [STATE_NONDETECTION, STATE_MISSING, STATE_MEASURED,
+                                 STATE_MEASURED]
+    _, state = band_magnitudes(mags, ["m"], sentinels={"magnitude": {99.99: "missing"}})
+    assert list(state[:, 0]) == [STATE_MEASURED, STATE_MEASURED, STATE_MISSING,
+                                 STATE_MEASURED]
+    # A flux of 99 uJy is a measurement (18.9 mag); -99 is missing.
+    fluxes = Table({"f": [99.0, -99.0, 1.0] * u.uJy})
+    _, state = band_magnitudes(fluxes, ["f"])
+    assert list(state[:, 0]) == [STATE_MEASURED, STATE_MISSING, STATE_MEASURED]
+    with pytest.raises(ValueError, match="sentinels"):
+        band_magnitudes(mags, ["m"], sentinels={"magnitude": {99.0: "absent"}})
+    with pytest.raises(ValueError, match="sentinels"):
+        band_magnitudes(mags, ["m"], sentinels={"mags": {}})
+
+
+def test_model_sentinels_are_kept_in_the_model_file(toy, tmp_path):
+    table = _magnitudes(toy)
+    sentinels = {"magnitude": {99.99: "nondetection"}}
+    model = PhotoZModel(["g", "r", "i"], k=20, sentinels=sentinels).fit(table[:500])
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    assert again.sentinels == sentinels
+    test = table[500:510].copy()
+    test["g"][:3] = 99.99
+    _same(again.predict(test), model.predict(test))
+    from photoz_numba import flags
+    assert (again.predict(test)["z_phot_flag"][:3] & flags.NONDETECTION).all()
+    with pytest.raises(ValueError, match="sentinels"):
+        PhotoZModel(["g", "r", "i"], sentinels={"magnitude": {99.0: "gone"}})
+
+
+def test_cli_sentinel_option(files, capsys, toy):
+    table = _magnitudes(toy)
+    table[:500].write(files / "mags.ecsv")
+    code, _, err = _cli(capsys, "fit", files / "mags.ecsv", *FIT, "-o", files / "m.fits",
+                        "--mag-sentinel", "99.99=nondetection")
+    assert code == 0, err
+    assert PhotoZModel.read(files / "m.fits").sentinels == {
+        "magnitude": {99.99: "nondetection"}}
+    code, _, err = _cli(capsys, "fit", files / "mags.ecsv", *FIT, "-o", files / "n.fits",
+                        "--mag-sentinel", "99=gone")
+    assert code == 1 and "--mag-sentinel" in err
+
+
+# -- 7. read-only installs ------------------------------------------------------------
+
+_READ_ONLY_RUN = textwrap.dedent('''
+    import sys, warnings
+    import astropy.units  # noqa: F401 - astropy's logger takes over showwarning at import
+    sys.path.insert(0, sys.argv[1])
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        from photoz_numba import PhotoZModel
+        from photoz_numba._kernels import _jit
+        from photoz_numba.datasets import toy_catalogue
+        table = toy_catalogue(400)
+        model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:300])
+        z = model.predict(table[300:])["z_phot"]
+        model.predict(table[300:])
+    ours = [str(w.message) for w in caught if "Numba's cache" in str(w.message)]
+    print(len(ours), ours[0] if ours else "-")
+    print(_jit.cache_directory())
+    print(",".join(repr(float(v)) for v in z[:5]))
+''')
+
+# Bind-mounts the directories in $RO_DIRS read-only in a mount namespace of
+# its own (root writes anywhere else), then runs the command.
+_READ_ONLY_SHELL = ('for d in $(echo "$RO_DIRS" | tr ":" " "); do '
+                    'mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 97; '
+                    'done; exec "$0" "$@"')
+
+
+def _can_mount_read_only():
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", _READ_ONLY_SHELL, "true"],
+                           env=dict(os.environ, RO_DIRS=os.getcwd()), capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+                    reason="no compiled kernels with NUMBA_DISABLE_JIT")
+@pytest.mark.parametrize("everything", [False, True])
+def test_read_only_install_predicts(tmp_path, toy, everything):
+    """Read-only package copy, home and TMPDIR, NUMBA_CACHE_DIR unset: the
+    kernels are cached in the next writable place (the system temporary
+    directory); with that read-only too (``everything``), they are compiled
+    uncached with exactly one warning. Predictions are the same."""
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(photoz_numba.__file__), site / "photoz_numba",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("NUMBA_CACHE_DIR", "XDG_", "PYTHONPATH", "TEMP", "TMP"))}
+    env.update(HOME=str(home), TMPDIR=str(tmp), PYTHONDONTWRITEBYTECODE="1")
+    read_only = [site, home, tmp]
+    if everything:
+        import tempfile
+        read_only += sorted({tempfile.gettempdir(), "/tmp", "/var/tmp"})
+    command = [sys.executable, "-c", _READ_ONLY_RUN, str(site)]
+    if _can_mount_read_only():
+        env["RO_DIRS"] = ":".join(map(str, read_only))
+        command = ["unshare", "-m", "sh", "-c", _READ_ONLY_SHELL] + command
+    elif os.geteuid() != 0 and not everything:
+        for root, dirs, names in os.walk(site, topdown=False):
+            os.chmod(root, 0o555)
+        os.chmod(home, 0o555)
+        os.chmod(tmp, 0o555)
+    else:
+        pytest.skip("cannot make the system temporary directory read-only here")
+    try:
+        result = subprocess.run(command, env=env, cwd=str(home), capture_output=True,
+                                text=True, timeout=600)
+    finally:
+        for root, dirs, names in os.walk(tmp_path):
+            os.chmod(root, 0o755)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    count, message = lines[0].split(" ", 1)
+    if everything:
+        assert count == "1" and "NUMBA_CACHE_DIR" in message, result.stdout
+        assert lines[1] == "None"
+    else:
+        assert count == "0", result.stdout
+        assert not lines[1].startswith((str(tmp_path), "None")), lines[1]
+    assert "cannot cache" not in result.stderr
+    train = toy_catalogue(400)
+    expected = PhotoZModel(["g", "r", "i"], k=20).fit(train[:300]).predict(train[300:])
+    got = [float(v) for v in lines[2].split(",")]
+    np.testing.assert_allclose(got, expected["z_phot"][:5], rtol=0, atol=1e-12)
+
+
+# -- 8. the command line speaks command line ------------------------------------------
+
+@pytest.mark.parametrize("threads", ["0", "-2", "100000"])
+def test_bad_threads_names_the_option(files, capsys, threads):
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "survey.fits",
+                        "-o", files / "out.fits", "--threads", threads)
+    assert code == 1 and "--threads" in err and threads in err
+    assert "number of threads must be" not in err and "NUMBA_NUM_THREADS" not in err
+    assert not (files / "out.fits").exists()
+
+
+def test_missing_unit_names_the_option(files, capsys, toy):
+    table = toy[:500].copy()
+    table["g"].unit = None
+    table.write(files / "nounit.fits")
+    code, _, err = _cli(capsys, "fit", files / "nounit.fits", *FIT, "-o", files / "m.fits")
+    assert code == 1 and "'g' has no unit" in err and "--unit" in err
+    assert "units=" not in err
+
+
+def test_failed_download_names_the_option(capsys, monkeypatch):
+    import photoz_numba.datasets as datasets
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    monkeypatch.setattr(datasets.conf, "kalna2024_path", "")
+    monkeypatch.setattr(datasets, "download_file", offline)
+    code, _, err = _cli(capsys, "reproduce", "--seeds", "0", "--no-tune")
+    assert code == 1 and "--catalogue" in err and "path=" not in err
+
+
+def test_unwritable_output_is_named_as_given(files, capsys, monkeypatch):
+    import tempfile
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", os.path.join(dir, ".hidden.part"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    out = files / "out.fits"
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "survey.fits",
+                        "-o", out)
+    assert code == 1 and f"'{out}'" in err and "Permission denied" in err
+    assert ".part" not in err and ".hidden" not in err
+
+
+def test_output_in_a_missing_directory_is_named_as_given(files, capsys):
+    out = files / "no" / "such" / "out.fits"
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "survey.fits",
+                        "-o", out)
+    assert code == 1 and f"'{out}'" in err and "does not exist" in err
+    assert ".part" not in err
+
+
+# -- other refusals listed on the bad-input page -------------------------------------
+
+def test_table_that_already_has_output_columns_is_refused(files, model, toy):
+    table = toy[500:].copy()
+    table["z_phot"] = 1.0
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['z_phot'\]"):
+        model.predict(table)
+    table.write(files / "has.fits")
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['z_phot'\]"):
+        predict_fits(model, files / "has.fits", files / "out.fits")
+    assert not (files / "out.fits").exists()
