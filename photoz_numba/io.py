@@ -17,6 +17,11 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 - ``TRAINING`` table: the AB magnitude of every training galaxy in every
   band (NaN where it has none) and its redshift; the standardised
   features of each band pattern are derived from them;
+- ``PDF`` and ``PDFSHAPE`` tables, only for a model with a p(z)
+  (`~photoz_numba.PhotoZModel.calibrate`): each training galaxy's
+  out-of-fold pull, the mixture's shape and its PIT recalibration
+  (`photoz_numba.pdf`), all part of ``PZHASH``; ``PZPDF`` in the primary
+  header names the statistic ``z_phot`` is;
 - ``CALIBRATION`` table, only for a calibrated model
   (`~photoz_numba.PhotoZModel.calibrate`): the form and float64
   coefficients of its `~photoz_numba.calibration.ErrorCalibration`,
@@ -220,13 +225,22 @@ def _digest(arrays):
     return digest.hexdigest()
 
 
-def _model_arrays(magnitudes, redshifts, calibration):
+_PZ_SHAPE = ("core_weight", "core_width", "tail_weight", "tail_width", "pull_scale",
+             "pull_width")
+
+
+def _model_arrays(magnitudes, redshifts, calibration, pz=None):
     """The arrays PZHASH covers; an uncalibrated model's hash is format 2's."""
     arrays = [magnitudes, redshifts]
     if calibration is not None:
         arrays.append(np.frombuffer(calibration.form.encode("ascii"), dtype=np.uint8))
         arrays.append(np.array([getattr(calibration, name) for name in
                                 calibration._FIELDS], dtype=np.float64))
+    if pz is not None:
+        arrays.append(np.frombuffer(pz.point.encode("ascii"), dtype=np.uint8))
+        arrays.append(np.asarray(pz.pulls, dtype=np.float64))
+        arrays.append(np.array([getattr(pz, name) for name in _PZ_SHAPE], dtype=np.float64))
+        arrays.append(np.asarray(pz.pit_knots, dtype=np.float64))
     return arrays
 
 
@@ -296,12 +310,14 @@ def write_model(model, path, overwrite=False):
     for kind, keyword in _SENTINEL_KEYWORDS.items():
         if sentinels is not None and kind in sentinels:
             header[keyword] = (_format_sentinels(sentinels[kind]), f"{kind} sentinels")
-    calibration = state.calibration
+    calibration, pz = state.calibration, state.pz
     if calibration is not None:
         header["PZCALIB"] = (calibration.form, "z_phot_err calibration form")
+    if pz is not None:
+        header["PZPDF"] = (pz.point, "p(z) stored; z_phot is this statistic of it")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
     header["PZHASH"] = _digest(_model_arrays(state.train_magnitudes,
-                                             state.train_redshifts, calibration))
+                                             state.train_redshifts, calibration, pz))
     band_names = params["bands"]
     columns = [(params["columns"] or {}).get(band, band) for band in band_names]
     units = params["units"]
@@ -321,6 +337,11 @@ def write_model(model, path, overwrite=False):
     tables = [("BANDS", bands), ("TRAINING", training)]
     if calibration is not None:
         tables.append(("CALIBRATION", calibration.to_table()))
+    if pz is not None:
+        tables.append(("PDF", Table({"pull": np.asarray(pz.pulls, dtype=np.float64)})))
+        tables.append(("PDFSHAPE", Table({**{name: [float(getattr(pz, name))]
+                                             for name in _PZ_SHAPE},
+                                          "pit_knots": [np.asarray(pz.pit_knots, float)]})))
     for name, table in tables:
         hdu = fits.table_to_hdu(table)
         hdu.name = name
@@ -404,6 +425,8 @@ def read_model_state(path):
             training = Table.read(hdus["TRAINING"])
             calibration_table = (Table.read(hdus["CALIBRATION"]) if "PZCALIB" in header
                                  else None)
+            pz_tables = ((Table.read(hdus["PDF"]), Table.read(hdus["PDFSHAPE"]))
+                         if "PZPDF" in header else None)
     except ValueError:
         raise
     except (OSError, KeyError, IndexError, TypeError) as exc:
@@ -461,7 +484,17 @@ def read_model_state(path):
         if calibration.form != header["PZCALIB"]:
             raise ValueError(f"{path!r} is inconsistent: calibration form "
                              f"{calibration.form!r}, the header says {header['PZCALIB']!r}")
-    if _digest(_model_arrays(magnitudes, redshifts, calibration)) != stored_hash:
+    pz = None
+    if pz_tables is not None:
+        from .schema import PzState
+        try:
+            shape = {name: float(pz_tables[1][name][0]) for name in _PZ_SHAPE}
+            pz = PzState(pulls=np.asarray(pz_tables[0]["pull"], dtype=np.float64),
+                         pit_knots=np.asarray(pz_tables[1]["pit_knots"][0], dtype=np.float64),
+                         point=str(header["PZPDF"]), **shape)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"{path!r}: unreadable PDF tables ({exc})") from None
+    if _digest(_model_arrays(magnitudes, redshifts, calibration, pz)) != stored_hash:
         raise ValueError(f"{path!r} was altered after it was written: its arrays "
                          f"do not match PZHASH")
     if redshifts.size != n_train:
@@ -469,14 +502,14 @@ def read_model_state(path):
                          f"the header says {n_train}")
     return FittedState(params=params, band_units=[str(unit) for unit in bands["fit_unit"]],
                        train_magnitudes=magnitudes, train_redshifts=redshifts,
-                       calibration=calibration)
+                       calibration=calibration, pz=pz)
 
 
 #: Model-file keywords of the sentinels, by kind of column.
 _SENTINEL_KEYWORDS = {"magnitude": "SENTMAG", "flux": "SENTFLX"}
 #: Header keywords whose values affect predictions (PZSTATE covers them).
 _STATE_KEYWORDS = ("PZHASH", "K", "GAMMA", "LAM", "CLIPSIG", "OFFSET", "MAGBAND", "NTRAIN",
-                   "MINBANDS", "SNRMIN", "SRCHEPS", "PZCALIB", "SENTMAG", "SENTFLX")
+                   "MINBANDS", "SNRMIN", "SRCHEPS", "PZCALIB", "SENTMAG", "SENTFLX", "PZPDF")
 _BAND_FIELDS = ("band", "column", "error_column", "stated_unit", "fit_unit")
 
 

@@ -74,7 +74,7 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
     def filled(self, column):
         """The values of an `~photoz_numba.schema.OutputColumn`, NaN where
         it is masked (no prediction), as files and DataFrames hold them."""
-        values = getattr(self, column.name)
+        values = self.column(column.name)
         return np.where(self.unpredicted, np.nan, values) if column.masked else values
 
 
@@ -672,8 +672,10 @@ class PhotoZModel:
         >>> model.calibration_.form, round(model.calibration_.scale, 2)
         ('scale', 1.03)
         >>> out = model.predict(table[1000:])
-        >>> out.colnames[-5:]
+        >>> out.colnames[4:9]
         ['z_phot', 'z_phot_err', 'z_phot_err_raw', 'z_phot_flag', 'z_phot_nused']
+        >>> out.colnames[9:]      # percentiles of p(z)
+        ['z_phot_025', 'z_phot_160', 'z_phot_500', 'z_phot_840', 'z_phot_975']
         >>> inside = np.abs(out["z_phot"] - out["zspec"]) < out["z_phot_err"]
         >>> round(float(inside.mean()), 2)   # 500 galaxies: 0.68 +- 0.02
         0.66
@@ -1120,10 +1122,13 @@ class PhotoZModel:
         Returns
         -------
         pdf : ndarray (n_rows, n_grid)
-            The density of each row at each grid point; each row
-            integrates to 1 (``numpy.trapezoid``) over a grid fine enough
-            to resolve it and wide enough to hold it. NaN rows where no
-            prediction could be made.
+            The density of each row at each grid point, averaged over the
+            point's cell (from half-way to the point before to half-way to
+            the one after; the end points' cells are halves): each row
+            integrates (``numpy.trapezoid`` on ``z_grid``) to its
+            probability within the grid, 1 for a grid that covers it,
+            whatever the grid's spacing. NaN rows where no prediction could
+            be made.
 
         Raises
         ------
@@ -1140,16 +1145,22 @@ class PhotoZModel:
         >>> table = toy_catalogue(1200, seed=3)
         >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
         >>> model = model.calibrate(table[:1000])
-        >>> grid = np.linspace(0, 4, 4001)
+        >>> grid = np.linspace(0, 4, 401)
         >>> p = model.pdf(table[1000:1003], grid)
-        >>> p.shape, np.round(np.trapezoid(p, grid, axis=1), 3).tolist()
-        ((3, 4001), [1.0, 1.0, 1.0])
+        >>> p.shape, np.round(np.trapezoid(p, grid, axis=1), 6).tolist()
+        ((3, 401), [1.0, 1.0, 1.0])
         """
         from .pdf import check_grid
         self._check_pz()
         grid = check_grid(z_grid)
-        z = np.ascontiguousarray(np.broadcast_to(grid, (len(table), grid.size)))
-        return self._pz_evaluate("pdf", table, z, units, n_threads)
+        # The probability of each grid point's cell (half-way to its
+        # neighbours) over the cell's width: the trapezoid rule on the grid
+        # then gives exactly the probability within the grid's span, however
+        # coarse the grid and sharp the p(z).
+        edges = np.concatenate([grid[:1], 0.5 * (grid[1:] + grid[:-1]), grid[-1:]])
+        z = np.ascontiguousarray(np.broadcast_to(edges, (len(table), edges.size)))
+        return np.diff(self._pz_evaluate("cdf", table, z, units, n_threads),
+                       axis=1) / np.diff(edges)
 
     def probability_above(self, table, z0, units=None, n_threads=None):
         """P(Z > z0) under each row's p(z): a high-redshift selection.

@@ -30,7 +30,7 @@ import numpy as np
 from .metrics import outlier_fraction, sigma_nmad
 from .schema import PzState
 
-__all__ = ["PzState", "pz_percentiles", "pz_cdf", "pz_density", "fit_pz_shape",
+__all__ = ["PzState", "to_qp", "pz_percentiles", "pz_cdf", "pz_density", "fit_pz_shape",
            "central_coverage", "pit_ks", "check_grid"]
 
 #: Coverage that the mixture's shape is held to on the training galaxies.
@@ -210,3 +210,63 @@ def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec):
     scores = {point: sigma_nmad(values, z_spec) + 0.1 * outlier_fraction(values, z_spec)
               for point, values in (("kernel", z_hat), ("median", median))}
     return best._replace(point=min(scores, key=scores.get))
+
+
+def to_qp(model, table, z_grid, units=None, n_threads=None):
+    """The p(z) of every row as a `qp <https://github.com/LSSTDESC/qp>`_
+    ``Ensemble`` (interpolated on ``z_grid``), for RAIL and other tools
+    that read qp.
+
+    qp is an optional dependency: ``pip install 'photoz_numba[qp]'``.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A model with a p(z) (`~photoz_numba.PhotoZModel.calibrate`).
+    table : `~astropy.table.Table`
+        Galaxies with the model's input columns; rows that cannot be
+        predicted must be removed first (qp has no masked distributions).
+    z_grid : array-like
+        Strictly increasing redshifts that cover the distributions.
+    units, n_threads
+        As for `~photoz_numba.PhotoZModel.predict`.
+
+    Returns
+    -------
+    ensemble : ``qp.Ensemble``
+        One distribution per row, of qp's ``interp`` parametrisation.
+
+    Raises
+    ------
+    ImportError
+        qp is not installed.
+    ValueError
+        A row has no prediction, or ``z_grid`` is invalid.
+
+    Examples
+    --------
+    .. doctest-requires:: qp
+
+        >>> import numpy as np
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> from photoz_numba.pdf import to_qp
+        >>> table = toy_catalogue(1200, seed=3)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+        >>> model = model.calibrate(table[:1000])
+        >>> ensemble = to_qp(model, table[1000:1010], np.linspace(0, 4, 4001))
+        >>> int(ensemble.npdf)
+        10
+    """
+    try:
+        import qp
+    except ImportError:
+        raise ImportError("to_qp needs qp: pip install 'photoz_numba[qp]' "
+                          "(the qp-prob package)") from None
+    grid = check_grid(z_grid)
+    density = model.pdf(table, grid, units=units, n_threads=n_threads)
+    missing = ~np.isfinite(density).all(axis=1)
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} rows have no p(z) (first: row "
+                         f"{int(np.flatnonzero(missing)[0])}); remove them first")
+    return qp.Ensemble(qp.interp, data=dict(xvals=grid, yvals=density))

@@ -30,7 +30,7 @@ def predict_kernel(index, z_train, x_query, predictable, k, gamma, lam, clip_sig
     """The predict loop with its parameters and outputs spelt out."""
     kernel_predict.predict_kernel(index, z_train, x_query, predictable,
                                   RidgeParams(k, gamma, lam, clip_sigma, offset_mode),
-                                  PredictOutputs(*out))
+                                  PredictOutputs(*out, np.empty((0, 1), np.int64)))
 
 
 SETTINGS = [

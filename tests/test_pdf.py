@@ -1,0 +1,247 @@
+"""p(z): the compiled mixture against a plain NumPy implementation of the
+same maths and analytic cases; the model's p(z) API, files and bad input."""
+
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import ndtr
+
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import toy_catalogue
+from photoz_numba.exceptions import NotFittedError
+from photoz_numba.pdf import (PIT_LEVELS, PzState, central_coverage, check_grid, pit_ks,
+                              pz_cdf, pz_density, pz_percentiles, pz_scores)
+
+
+def _triweight_cdf(t):
+    t = np.clip(t, -1, 1)
+    return 0.5 + 35 / 32 * (t - t ** 3 + 0.6 * t ** 5 - t ** 7 / 7)
+
+
+def _reference_cdf(state, z_hat, scale, neighbours, z):
+    """NumPy: the mixture's CDF, truncated at 0 and mapped through the PIT
+    knots (docs of photoz_numba._kernels.pz)."""
+    out = np.empty(z.shape)
+    for q in range(z_hat.size):
+        u = state.pulls[neighbours[q][neighbours[q] >= 0]]
+        u = u[np.isfinite(u)]
+        rest = 1 - state.core_weight - state.tail_weight
+
+        def raw(x):
+            value = (state.core_weight * ndtr((x - z_hat[q]) / (state.core_width * scale[q]))
+                     + state.tail_weight * ndtr((x - z_hat[q]) / (state.tail_width * scale[q])))
+            if u.size == 0:
+                return value / (1 - rest)
+            centres = z_hat[q] + state.pull_scale * scale[q] * u
+            half = state.pull_width * scale[q]
+            return value + rest * _triweight_cdf((x - centres) / half).mean()
+
+        below = raw(0.0)
+        for j, x in enumerate(np.atleast_1d(z[q])):
+            F = 0.0 if x <= 0 else (raw(x) - below) / (1 - below)
+            mapped = np.interp(F, state.pit_knots, PIT_LEVELS)
+            if z.ndim == 1:
+                out[q] = mapped
+            else:
+                out[q, j] = mapped
+    return out
+
+
+@pytest.fixture
+def mixture(rng):
+    n_train, n = 300, 40
+    pulls = rng.standard_t(3, n_train)
+    pulls[rng.random(n_train) < 0.1] = np.nan          # galaxies without a pull
+    knots = np.sort(np.concatenate([[0, 1], rng.uniform(0, 1, PIT_LEVELS.size - 2)]))
+    state = PzState(pulls, 0.4, 0.8, 0.05, 20.0, 1.0, 0.7, knots, "kernel")
+    z_hat = rng.uniform(0.05, 6, n)
+    scale = rng.uniform(0.01, 0.2, n)
+    neighbours = rng.integers(0, n_train, (n, 25))
+    neighbours[rng.random((n, 25)) < 0.2] = -1
+    neighbours[0] = -1                                  # no neighbour at all
+    return state, z_hat, scale, neighbours
+
+
+@pytest.mark.reference
+def test_cdf_matches_numpy_reference(mixture, rng):
+    """Reference: the NumPy mixture above, at random redshifts."""
+    state, z_hat, scale, neighbours = mixture
+    z = z_hat[:, None] + scale[:, None] * rng.normal(0, 3, (z_hat.size, 7))
+    np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, z),
+                               _reference_cdf(state, z_hat, scale, neighbours, z),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.reference
+def test_density_is_the_derivative_and_integrates_to_one(mixture):
+    """Reference: numerical integration of the density gives the CDF (with
+    a smooth recalibration, so that a fine grid resolves the density)."""
+    state, z_hat, scale, neighbours = mixture
+    state = state._replace(pit_knots=PIT_LEVELS ** 1.3)
+    # Fine where the cores are, coarse out to where the tails end.
+    grid = np.concatenate([np.linspace(0, 12, 240001), np.linspace(12.01, 100, 8800)])
+    z = np.broadcast_to(grid, (z_hat.size, grid.size))
+    density = pz_density(state, z_hat, scale, neighbours, np.ascontiguousarray(z))
+    total = np.trapezoid(density, grid, axis=1)
+    np.testing.assert_allclose(total, 1.0, atol=2e-3)
+    cumulative = np.concatenate([np.zeros((z_hat.size, 1)), np.cumsum(
+        0.5 * (density[:, 1:] + density[:, :-1]) * np.diff(grid), axis=1)], axis=1)
+    at = [60000, 120000]
+    np.testing.assert_allclose(cumulative[:, at],
+                               pz_cdf(state, z_hat, scale, neighbours,
+                                      np.ascontiguousarray(z[:, at])), atol=2e-3)
+
+
+@pytest.mark.reference
+def test_percentiles_invert_the_cdf(mixture):
+    state, z_hat, scale, neighbours = mixture
+    probabilities = [0.025, 0.16, 0.5, 0.84, 0.975]
+    quantiles = pz_percentiles(state, z_hat, scale, neighbours, probabilities)
+    assert (np.diff(quantiles, axis=1) > 0).all()
+    for j, p in enumerate(probabilities):
+        np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, quantiles[:, j]),
+                                   p, atol=1e-9)
+
+
+@pytest.mark.reference
+def test_probability_above_threshold_analytic():
+    """Reference: analytic. A pure Gaussian core (no tail, no neighbours,
+    identity recalibration) far from z = 0: P(z > z0) = 1 - Phi((z0 - z) / w)."""
+    state = PzState(np.zeros(1), 1.0, 0.8, 0.0, 20.0, 1.0, 0.7, PIT_LEVELS, "kernel")
+    z_hat, scale = np.array([6.2, 5.8, 7.0]), np.array([0.25, 0.5, 0.1])
+    neighbours = np.full((3, 4), -1)
+    above = 1 - pz_cdf(state, z_hat, scale, neighbours, np.full(3, 6.0))
+    np.testing.assert_allclose(above, stats.norm.sf(6.0, loc=z_hat, scale=0.8 * scale),
+                               rtol=1e-12)
+    # Its density is the Gaussian's, and its CDE terms are analytic too.
+    scores = pz_scores(state, z_hat, scale, neighbours, z_hat)
+    width = 0.8 * scale
+    np.testing.assert_allclose(scores[:, 0], 1 / (2 * np.sqrt(np.pi) * width), rtol=1e-4)
+    np.testing.assert_allclose(scores[:, 1], 1 / (np.sqrt(2 * np.pi) * width), rtol=1e-12)
+    np.testing.assert_allclose(scores[:, 2], 0.5, atol=1e-12)
+
+
+@pytest.mark.reference
+def test_coverage_and_ks_of_uniform_pit():
+    """Reference: analytic, a uniform PIT covers each central interval at
+    its level, and the KS distance of n evenly spaced values is 1 / (2n)."""
+    pit = (np.arange(1000) + 0.5) / 1000
+    for level in (0.5, 0.6827, 0.9545):
+        assert central_coverage(pit, level) == pytest.approx(level, abs=1e-3)
+    assert pit_ks(pit) == pytest.approx(0.0005)
+    assert pit_ks(stats.uniform.rvs(size=20000, random_state=1)) < 0.015
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    table = toy_catalogue(1500, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1200]).calibrate(table[:1200])
+    return model, table[1200:]
+
+
+def test_predict_adds_ordered_percentiles(calibrated):
+    model, test = calibrated
+    out = model.predict(test)
+    names = ["z_phot_025", "z_phot_160", "z_phot_500", "z_phot_840", "z_phot_975"]
+    assert out.colnames[-5:] == names
+    values = np.column_stack([np.asarray(out[name]) for name in names])
+    assert (np.diff(values, axis=1) > 0).all()
+    np.testing.assert_allclose(out["z_phot_err"], 0.5 * (values[:, 3] - values[:, 1]))
+    statistic = {"kernel": np.asarray(out["z_phot_err_raw"]) * 0 + np.nan,
+                 "median": values[:, 2]}[model.pz_.point]
+    if model.pz_.point == "median":
+        np.testing.assert_array_equal(out["z_phot"], statistic)
+    # The PIT of the true redshifts is the CDF there.
+    pit = model.cdf(test, "zspec")
+    inside = (np.asarray(test["zspec"]) >= values[:, 1]) & (np.asarray(test["zspec"])
+                                                           <= values[:, 3])
+    np.testing.assert_array_equal(inside, (pit >= 0.16 - 1e-9) & (pit <= 0.84 + 1e-9))
+
+
+def test_pdf_rows_integrate_to_one(calibrated):
+    model, test = calibrated
+    for grid in (np.linspace(0, 4, 40001), np.linspace(0, 4, 41), np.geomspace(0.01, 6, 300)):
+        density = model.pdf(test[:20], grid)
+        assert density.shape == (20, grid.size)
+        np.testing.assert_allclose(np.trapezoid(density, grid, axis=1), 1.0, atol=1e-9)
+
+
+def test_pdf_and_cdf_bad_input(calibrated):
+    model, test = calibrated
+    for grid, message in (([], "at least 2"), ([1.0, 0.5], "strictly increasing"),
+                          ([0.1, np.nan, 0.3], "NaN")):
+        with pytest.raises(ValueError, match=message):
+            model.pdf(test[:3], grid)
+    values = np.array([0.5, np.nan, 1.0])
+    result = model.cdf(test[:3], values)
+    assert np.isnan(result[1]) and np.isfinite(result[[0, 2]]).all()
+    with pytest.raises(ValueError, match="one redshift per row"):
+        model.cdf(test[:3], [0.5, 1.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        check_grid([0.0, 0.0, 1.0])
+
+
+def test_unpredicted_rows_have_no_pz(calibrated):
+    model, test = calibrated
+    rows = test[:4].copy()
+    rows["r"][1] = np.nan
+    rows["i"][1] = np.nan                     # one band left: not predicted
+    out = model.predict(rows)
+    assert out["z_phot_160"].mask[1] and not out["z_phot_160"].mask[0]
+    assert np.isnan(model.cdf(rows, "zspec")[1])
+    assert np.isnan(model.pdf(rows, np.linspace(0, 4, 50))[1]).all()
+
+
+def test_no_pz_without_calibration():
+    table = toy_catalogue(300)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
+    assert "z_phot_160" not in model.predict(table).colnames
+    with pytest.raises(NotFittedError, match="calibrate"):
+        model.cdf(table, "zspec")
+    with pytest.raises(ValueError, match="training table itself"):
+        model.calibrate(toy_catalogue(300, seed=9))
+
+
+def test_pz_survives_model_files_and_streaming(calibrated, tmp_path):
+    from photoz_numba.io import predict_fits
+    model, test = calibrated
+    path = tmp_path / "model.fits"
+    model.write(path)
+    again = PhotoZModel.read(path)
+    assert again.output_schema() == model.output_schema()
+    out, back = model.predict(test), again.predict(test)
+    for name in out.colnames:
+        np.testing.assert_array_equal(out[name], back[name])
+    catalogue = tmp_path / "test.fits"
+    test.write(catalogue)
+    predict_fits(model, catalogue, tmp_path / "out.fits", chunk_size=100)
+    from astropy.table import Table
+    streamed = Table.read(tmp_path / "out.fits")
+    for name in ("z_phot_025", "z_phot_500", "z_phot_975", "z_phot_err"):
+        np.testing.assert_array_equal(streamed[name], out[name])
+
+
+def test_qp_round_trip(calibrated):
+    qp = pytest.importorskip("qp")
+    from photoz_numba.pdf import to_qp
+    model, test = calibrated
+    grid = np.linspace(0, 4, 8001)
+    ensemble = to_qp(model, test[:10], grid)
+    assert isinstance(ensemble, qp.Ensemble) and ensemble.npdf == 10
+    z = np.asarray(test["zspec"][:10])
+    density = model.pdf(test[:10], grid)
+    np.testing.assert_allclose(ensemble.pdf(grid[::50]), density[:, ::50], rtol=1e-6,
+                               atol=1e-6)
+    # qp integrates the interpolated density: within a grid step of ours.
+    np.testing.assert_allclose(ensemble.cdf(z[:, None])[:, 0], model.cdf(test[:10], z),
+                               atol=0.05)
+
+
+def test_a_model_file_without_pz_reads_as_before(tmp_path):
+    table = toy_catalogue(400)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table).calibrate(table, pz=False)
+    model.write(tmp_path / "m.fits")
+    assert PhotoZModel.read(tmp_path / "m.fits").pz_ is None
+    assert os.path.getsize(tmp_path / "m.fits") > 0
