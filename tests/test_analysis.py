@@ -83,3 +83,12 @@ def test_make_doc_figures(run_analysis, tmp_path):
                    "calibration/before/pulls.png", "calibration/after/pulls.png",
                    "performance/throughput_vs_k.png"):
         assert (generated / figure).stat().st_size > 0, figure
+
+
+def test_pdf_acceptance(run_analysis):
+    out = run_analysis("pdf_acceptance", "--dataset", "paper")
+    assert "pooled PIT KS distance" in out
+    line = next(row for row in out.splitlines() if row.strip().startswith("0 "))
+    values = [float(v) for v in line.split()[2:8]]
+    c68, c95, ks, cde = values[:4]
+    assert 0.55 < c68 < 0.8 and 0.88 < c95 < 0.99 and 0 < ks < 0.1 and cde < -5

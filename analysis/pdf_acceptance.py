@@ -1,0 +1,108 @@
+"""
+Calibration and sharpness of the p(z) (docs: calibration, "Redshift
+probability distributions"):
+
+    python -m analysis.pdf_acceptance [--dataset paper|lsst|both] [--seeds 0-9]
+
+Paper protocol: for each seed, the stratified 4:1 split of the paper's
+sample, a model with the default hyper-parameters fitted and calibrated
+(`PhotoZModel.calibrate`, p(z) included) on the training part only, and
+the test part predicted. LSST-like benchmark: trained and calibrated on
+its training file, judged on its test file (``PHOTOZ_NUMBA_LSST_DIR``,
+default ``../shared/data``). Printed per seed and as mean ± std: coverage
+of [z_phot_160, z_phot_840] and [z_phot_025, z_phot_975], the PIT's
+Kolmogorov-Smirnov distance from uniform (per seed and pooled), the CDE
+loss (Izbicki & Lee 2017), sigma_NMAD and outlier fraction of z_phot.
+
+``--smoke`` runs seed 0 of the paper on 1500 training galaxies.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+from astropy.table import Table
+
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
+from photoz_numba.metrics import outlier_fraction, sigma_nmad
+from photoz_numba.pdf import pit_ks, pz_scores
+from photoz_numba.selection import stratified_split
+
+LSST_BANDS = ["u", "g", "r", "i", "z", "y"]
+
+
+def judge(model, test, z):
+    """The figures of one test set (rows that could be predicted)."""
+    out = model.predict(test)
+    z_spec = np.asarray(test[z], dtype=float)
+    ok = ~np.ma.getmaskarray(out["z_phot"])
+    inside = {name: (z_spec >= np.ma.filled(out[low], np.inf))
+              & (z_spec <= np.ma.filled(out[high], -np.inf))
+              for name, low, high in (("c68", "z_phot_160", "z_phot_840"),
+                                      ("c95", "z_phot_025", "z_phot_975"))}
+    z_hat, scale, neighbours = model._pz_inputs(test, None, None)
+    scores = pz_scores(model.pz_, z_hat, scale, neighbours, z_spec)[ok]
+    pit = model.cdf(test, z)[ok]
+    z_phot = np.asarray(out["z_phot"][ok])
+    return {"n": int(ok.sum()), "c68": float(inside["c68"][ok].mean()),
+            "c95": float(inside["c95"][ok].mean()), "pit_ks": pit_ks(pit),
+            "cde_loss": float(scores[:, 0].mean() - 2 * scores[:, 1].mean()),
+            "sigma_nmad": float(sigma_nmad(z_phot, z_spec[ok])),
+            "outlier_fraction": float(outlier_fraction(z_phot, z_spec[ok])),
+            "point": model.pz_.point}, pit
+
+
+def report(name, rows, pits):
+    table = Table(rows)
+    for column in ("c68", "c95", "pit_ks", "cde_loss", "sigma_nmad", "outlier_fraction"):
+        table[column].format = ".4f"
+    print(f"\n{name}")
+    print(table)
+    if len(table) > 1:
+        print("mean ± std: " + ", ".join(
+            f"{column} {np.mean(table[column]):.4f} ± {np.std(table[column], ddof=1):.4f}"
+            for column in ("c68", "c95", "pit_ks", "cde_loss", "sigma_nmad",
+                           "outlier_fraction")))
+    print(f"pooled PIT KS distance: {pit_ks(np.concatenate(pits)):.4f}")
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=("paper", "lsst", "both"), default="both")
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    first, _, last = args.seeds.partition("-")
+    seeds = [0] if args.smoke else list(range(int(first), int(last or first) + 1))
+    start = time.perf_counter()
+    if args.dataset in ("paper", "both"):
+        sample = paper_sample(load_kalna2024())
+        rows, pits = [], []
+        for seed in seeds:
+            train, test = stratified_split(sample, z="zspec", seed=seed)
+            if args.smoke:
+                train = train[:1500]
+            model = PhotoZModel(list(KALNA2024_BANDS)).fit(train).calibrate(train)
+            figures, pit = judge(model, test, "zspec")
+            rows.append({"seed": seed, **figures})
+            pits.append(pit)
+        report("paper protocol, default hyper-parameters, test parts", rows, pits)
+    if args.dataset in ("lsst", "both") and not args.smoke:
+        where = os.environ.get("PHOTOZ_NUMBA_LSST_DIR",
+                               os.path.join(os.path.dirname(__file__), "..", "..", "shared",
+                                            "data"))
+        train = Table.read(os.path.join(where, "lsst_like_train.fits"))
+        test = Table.read(os.path.join(where, "lsst_like_test.fits"))
+        model = PhotoZModel(LSST_BANDS, columns={band: f"{band}_flux" for band in LSST_BANDS})
+        model.fit(train, z="redshift").calibrate(train, z="redshift")
+        figures, pit = judge(model, test, "redshift")
+        report("LSST-like benchmark, default hyper-parameters, test file",
+               [{"seed": 0, **figures}], [pit])
+    print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
