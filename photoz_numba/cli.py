@@ -188,10 +188,12 @@ def _reproduce(args):
         write("predictions.fits", predictions)
         try:
             from .plotting import plot_zphot_zspec
-            figure = plot_zphot_zspec(
+            top, _ = plot_zphot_zspec(
                 predictions["zspec"], predictions["z_phot"], predictions["z_phot_err"],
-                title=f"photoz_numba, {len(per_seed)} seeds x {per_seed['n_test'][0]} "
-                      f"test galaxies")
+                errors="z_phot_err (raw: RMS residual, not calibrated)")
+            top.set_title(f"photoz_numba, {len(per_seed)} seeds x {per_seed['n_test'][0]} "
+                          f"test galaxies")
+            figure = top.figure
             for name in ("figure1.png", "figure1.pdf"):
                 with atomic_output(os.path.join(args.output, name),
                                    overwrite=args.overwrite) as tmp:
@@ -338,14 +340,12 @@ def _calibrate(args):
     written.append("calibration_report.ecsv")
     try:
         from .plotting import plot_coverage, plot_pit, plot_pulls
-        name = os.path.basename(args.predictions)
-        for filename, figure in (
-                ("pulls.png", plot_pulls(report, title=name)),
-                ("pit.png", plot_pit(report, title=name)),
-                ("coverage.png", plot_coverage(report, labels=[args.z_phot_err],
-                                               title=name))):
+        for filename, ax in (
+                ("pulls.png", plot_pulls(report, errors=args.z_phot_err)),
+                ("pit.png", plot_pit(report, errors=args.z_phot_err)),
+                ("coverage.png", plot_coverage(report, labels=[args.z_phot_err]))):
             with atomic_output(os.path.join(args.output, filename), overwrite=True) as tmp:
-                figure.savefig(tmp, dpi=120, format="png")
+                ax.figure.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
             written.append(filename)
     except ImportError as exc:
         log.warning(f"no plots: {exc}")
@@ -390,6 +390,7 @@ def _predict(args):
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     model = PhotoZModel.read(args.model)
     log.debug(f"model {args.model}: {model!r}")
+    model.warm_up()     # compiled or loaded before the clock starts
     start = time.perf_counter()
     nrows = predict_file(model, args.input, args.output, chunk_size=args.chunk_size,
                          units=_units(args.unit), overwrite=args.overwrite,

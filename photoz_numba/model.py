@@ -405,9 +405,11 @@ class PhotoZModel:
     def fit(self, table, z="zspec", units=None):
         """Learn from galaxies with known redshifts.
 
-        Rows that lack a measurement or a detection in some band cannot be
-        placed in colour space: they are not used, and a `PhotoZWarning`
-        says how many.
+        Rows that lack a measurement or a detection in some band are kept
+        and used: each band pattern a prediction needs is trained on the
+        rows that have all of its bands, so such a row takes part wherever
+        its bands suffice. Only rows with fewer than ``min_bands`` measured,
+        detected bands are left out, and a `PhotoZWarning` says how many.
 
         Parameters
         ----------
@@ -910,6 +912,36 @@ class PhotoZModel:
         if self.k > self.n_train_:
             raise ValueError(f"k={self.k} exceeds the {self.n_train_} training "
                              f"galaxies the model was fitted on; fit it again")
+
+    def warm_up(self):
+        """Compile the kernels `predict` runs, or load them from Numba's
+        on-disk cache (the first call on a machine compiles them, in some
+        seconds; later ones load them). Timings call this first, so that no
+        reported rate includes the compilation.
+
+        Returns
+        -------
+        seconds : float
+            The time it took.
+        """
+        import time
+
+        from ._kernels.predict import empty_outputs, predict_kernel, ridge_params
+        self.check_fitted()
+        start = time.perf_counter()
+        train = self._pattern(tuple(range(len(self.bands))))
+        x_query = np.ascontiguousarray(train["x_train_t"][:, :1].T)
+        has_pz = getattr(self, "pz_", None) is not None
+        out = empty_outputs(1, self.k if has_pz else 0)
+        predict_kernel(train["index"], train["z"], x_query, np.ones(1, dtype=bool),
+                       ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset),
+                       out)
+        if has_pz:
+            from .pdf import pz_cdf, pz_percentiles
+            scale = np.ones(1)
+            pz_percentiles(self.pz_, out.z_phot, scale, out.neighbours, [0.5])
+            pz_cdf(self.pz_, out.z_phot, scale, out.neighbours, out.z_phot)
+        return time.perf_counter() - start
 
     def predict(self, table, units=None, n_threads=None):
         """Photometric redshifts for every row of a table.

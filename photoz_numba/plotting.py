@@ -1,6 +1,13 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Figures (matplotlib, an optional dependency: ``pip install photoz_numba[plot]``).
+
+Each function draws into the Axes it is given (``ax=``; `plot_zphot_zspec`
+a pair of them, ``axes=``), or into a new figure's, and returns them, as
+matplotlib's own plotting functions do: titles, sizes and saving are the
+caller's (``ax.figure.savefig(...)``). Axis labels name the error column
+drawn (``errors=``), so that a figure says whether its errors are raw or
+calibrated.
 """
 
 import numpy as np
@@ -19,7 +26,21 @@ def _pyplot():
     return plt
 
 
-def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
+def _axes(ax, figsize):
+    """``ax``, or the Axes of a new figure of ``figsize``."""
+    if ax is not None:
+        return ax
+    return _pyplot().subplots(figsize=figsize)[1]
+
+
+def _error_name(errors):
+    """How an axis label names the errors: ``errors`` or, by default,
+    "z_phot_err"."""
+    return errors or "z_phot_err"
+
+
+def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
+                     errors=None):
     """The paper's Figure 1: z_phot against z_spec, and dz below.
 
     Points are coloured by ``z_phot_err``; outliers (``|dz| > threshold``)
@@ -33,14 +54,21 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
         Finite values, one per galaxy.
     threshold : float, optional
         Outlier bound on ``|dz|``.
-    title : str, optional
-        Figure title.
+    axes : pair of `matplotlib.axes.Axes`, optional
+        The top (z_phot) and bottom (dz) panels, sharing x; by default a
+        new figure's.
+    errors : str, optional
+        What ``z_phot_err`` is, for the colour bar's label, e.g.
+        ``"z_phot_err (calibrated)"`` or ``"z_phot_err_raw (raw RMS
+        residual)"``; default ``"z_phot_err"``.
 
     Returns
     -------
-    figure : `matplotlib.figure.Figure`
-        Two panels and a colour bar; the top panel is annotated with N,
-        sigma_NMAD and the outlier percentage.
+    axes : numpy array of two `matplotlib.axes.Axes`
+        The top and bottom panels (the colour bar is beside them, in the
+        same figure); the top panel is annotated with N, sigma_NMAD and the
+        outlier percentage, the bottom one with the number of galaxies
+        beyond its range.
 
     Raises
     ------
@@ -62,25 +90,31 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
         >>> z_phot = z_spec + 0.02 * (1 + z_spec) * rng.standard_normal(300)
         >>> z_phot[:6] += 1.5   # six outliers
         >>> z_phot_err = rng.uniform(0.01, 0.1, 300)
-        >>> figure = plot_zphot_zspec(z_spec, z_phot, z_phot_err, title="synthetic")
-        >>> print(figure.axes[0].texts[0].get_text())
+        >>> top, bottom = plot_zphot_zspec(z_spec, z_phot, z_phot_err)
+        >>> print(top.texts[0].get_text())
         N = 300
         $\\sigma_\\mathrm{NMAD}$ = 0.0208
         outliers = 2.00 %
-        >>> figure.savefig(os.path.join(tempfile.mkdtemp(), "zphot_zspec.png"))
-        >>> plt.close(figure)
+        >>> print(bottom.texts[0].get_text())
+        3 beyond the panel
+        >>> top.figure.savefig(os.path.join(tempfile.mkdtemp(), "zphot_zspec.png"))
+        >>> plt.close(top.figure)
     """
     plt = _pyplot()
     from matplotlib.colors import LogNorm
     z_spec, z_phot, z_err = (np.asarray(v, dtype=float) for v in (z_spec, z_phot, z_phot_err))
     dz = (z_phot - z_spec) / (1 + z_spec)
     outlier = np.abs(dz) > threshold
-    figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(6, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(6, 7.5), sharex=True,
+                               gridspec_kw={"height_ratios": [3, 1.2]})
+    top, bottom = axes
+    figure = top.figure
     z_max = max(z_spec.max(), z_phot.max()) * 1.03
     grid = np.linspace(0, z_max, 200)
     norm = LogNorm(vmin=max(np.percentile(z_err, 1), 1e-4), vmax=np.percentile(z_err, 99))
-    for axis, y in ((top, z_phot), (bottom, dz)):
+    dz_limit = 3 * threshold
+    for axis, y in ((top, z_phot), (bottom, np.clip(dz, -dz_limit, dz_limit))):
         points = axis.scatter(z_spec[~outlier], y[~outlier], c=z_err[~outlier], s=6,
                               cmap="viridis", norm=norm, linewidths=0)
         axis.scatter(z_spec[outlier], y[outlier], s=14, facecolors="none",
@@ -92,19 +126,22 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, title=None):
     top.set(xlim=(0, z_max), ylim=(0, z_max), ylabel=r"$z_\mathrm{phot}$")
     bottom.axhline(0, color="k", lw=1)
     bottom.axhspan(-threshold, threshold, color="tab:orange", alpha=0.15, lw=0)
-    bottom.set(ylim=(-3 * threshold, 3 * threshold), xlabel=r"$z_\mathrm{spec}$",
+    # Galaxies beyond the panel are drawn at its edge, and counted.
+    bottom.set(ylim=(-dz_limit * 1.05, dz_limit * 1.05), xlabel=r"$z_\mathrm{spec}$",
                ylabel=r"$\Delta z / (1 + z_\mathrm{spec})$")
-    figure.colorbar(points, ax=[top, bottom], label=r"$z_\mathrm{phot}$ error", shrink=0.8)
+    beyond = int((np.abs(dz) > dz_limit).sum())
+    bottom.text(0.98, 0.06, f"{beyond} beyond the panel", transform=bottom.transAxes,
+                ha="right", va="bottom", fontsize=8)
+    figure.colorbar(points, ax=[top, bottom], shrink=0.8,
+                    label=f"{_error_name(errors)} (colour; outliers hollow)")
     sigma = sigma_nmad(z_phot, z_spec)
     top.text(0.03, 0.97, f"N = {z_spec.size}\n$\\sigma_\\mathrm{{NMAD}}$ = {sigma:.4f}\n"
              f"outliers = {100 * outlier.mean():.2f} %", transform=top.transAxes,
              va="top", fontsize=9)
-    if title:
-        top.set_title(title)
-    return figure
+    return np.array([top, bottom])
 
 
-def plot_pulls(report, pull_range=6.0, bins=60, title=None):
+def plot_pulls(report, pull_range=6.0, bins=60, ax=None, errors=None):
     """Histogram of the pulls with N(0, 1) and, if fitted, the mixture over it.
 
     Parameters
@@ -116,15 +153,18 @@ def plot_pulls(report, pull_range=6.0, bins=60, title=None):
         are counted in the legend (and normalised with the rest).
     bins : int, optional
         Histogram bins.
-    title : str, optional
-        Figure title.
+    ax : `matplotlib.axes.Axes`, optional
+        Where to draw; by default a new figure's.
+    errors : str, optional
+        The error column the pulls divide by, for the axis label, e.g.
+        ``"z_phot_err_raw (raw)"``; default ``"z_phot_err"``.
 
     Returns
     -------
-    figure : `matplotlib.figure.Figure`
-        One panel: the pull histogram (as a density), N(0, 1), the
-        mixture density if fitted, and the std, NMAD and coverage at 1 and
-        2 sigma in the top right corner.
+    ax : `matplotlib.axes.Axes`
+        The pull histogram (as a density), N(0, 1), the mixture density if
+        fitted, and the std, NMAD and coverage at 1 and 2 sigma in the top
+        right corner; the legend above the curves, in the top left.
 
     Raises
     ------
@@ -151,27 +191,26 @@ def plot_pulls(report, pull_range=6.0, bins=60, title=None):
         ...     warnings.simplefilter("ignore")
         ...     report = calibration_report(t, mixture=True, random_state=0,
         ...                                 n_walkers=16, n_steps=300)
-        >>> figure = plot_pulls(report, title="synthetic")
-        >>> for text in figure.axes[0].get_legend().get_texts():
+        >>> ax = plot_pulls(report)
+        >>> for text in ax.get_legend().get_texts():
         ...     print(text.get_text())
         pulls (N = 500; 0 beyond ±6)
         N(0, 1)
         mixture: mu = 0.06, s = 1.23, f = 0.002
-        >>> print(figure.axes[0].texts[0].get_text())
+        >>> print(ax.texts[0].get_text())
         std 1.23
         NMAD 1.26
         |pull| < 1: 58.2 %
         |pull| < 2: 89.8 %
-        >>> figure.savefig(os.path.join(tempfile.mkdtemp(), "pulls.png"))
-        >>> plt.close(figure)
+        >>> ax.figure.savefig(os.path.join(tempfile.mkdtemp(), "pulls.png"))
+        >>> plt.close(ax.figure)
     """
-    plt = _pyplot()
     from scipy import stats
     values = np.asarray(report.pulls)
     edges = np.linspace(-pull_range, pull_range, bins + 1)
     width = edges[1] - edges[0]
     counts, _ = np.histogram(values, bins=edges)
-    figure, axis = plt.subplots(figsize=(6, 4.2))
+    axis = _axes(ax, (6, 4.2))
     # Density of all pulls, so that the curves (normalised to 1) compare.
     axis.stairs(counts / (values.size * width), edges, fill=True, color="0.75",
                 label=f"pulls (N = {values.size}; {int((np.abs(values) > pull_range).sum())}"
@@ -183,19 +222,19 @@ def plot_pulls(report, pull_range=6.0, bins=60, title=None):
         axis.plot(grid, mixture.pdf(grid), color="tab:red", lw=1.5,
                   label=(f"mixture: mu = {mixture.mu.median:.2f}, s = {mixture.s.median:.2f}, "
                          f"f = {mixture.f.median:.3f}"))
-    axis.set(xlabel=r"pull $(z_\mathrm{phot} - z_\mathrm{spec}) / \delta z_\mathrm{phot}$",
-             ylabel="density", xlim=(-pull_range, pull_range))
-    axis.legend(fontsize=8, loc="upper left")
+    # Head room above the curves for the legend and the figures.
+    top = max(counts.max() / (values.size * width), stats.norm.pdf(0.0))
+    axis.set(xlabel=f"pull = (z_phot - z_spec) / {_error_name(errors)}",
+             ylabel="density", xlim=(-pull_range, pull_range), ylim=(0, 1.5 * top))
+    axis.legend(fontsize=8, loc="upper left", frameon=False)
     axis.text(0.98, 0.97, f"std {report.std:.2f}\nNMAD {report.nmad:.2f}\n"
               f"|pull| < 1: {100 * report.coverage[1]:.1f} %\n"
               f"|pull| < 2: {100 * report.coverage[2]:.1f} %",
               transform=axis.transAxes, ha="right", va="top", fontsize=8)
-    if title:
-        axis.set_title(title)
-    return figure
+    return axis
 
 
-def plot_pit(report, title=None):
+def plot_pit(report, ax=None, errors=None):
     """Histogram of the PIT values against the uniform density.
 
     A U shape means errors too small, a hump errors too large, a slope a
@@ -205,14 +244,17 @@ def plot_pit(report, title=None):
     ----------
     report : `~photoz_numba.calibration.CalibrationReport`
         Its PIT histogram (``pit_edges``, ``pit_counts``) is drawn.
-    title : str, optional
-        Figure title.
+    ax : `matplotlib.axes.Axes`, optional
+        Where to draw; by default a new figure's.
+    errors : str, optional
+        The error column of the PIT's normal, for the axis label; default
+        ``"z_phot_err"``.
 
     Returns
     -------
-    figure : `matplotlib.figure.Figure`
-        One panel: the PIT density, the uniform density with its 1-sigma
-        Poisson band, and the chi-square of the histogram.
+    ax : `matplotlib.axes.Axes`
+        The PIT density, the uniform density with its 1-sigma Poisson band,
+        and the chi-square of the histogram; the legend above the bars.
 
     Raises
     ------
@@ -236,16 +278,15 @@ def plot_pit(report, title=None):
         >>> report = calibration_report(t)
         >>> report.pit_counts
         array([80, 51, 45, 51, 36, 43, 30, 45, 49, 70])
-        >>> figure = plot_pit(report, title="synthetic")
-        >>> print(figure.axes[0].texts[0].get_text())
+        >>> ax = plot_pit(report)
+        >>> print(ax.texts[0].get_text())
         chi2 = 40 (9 dof)
-        >>> figure.savefig(os.path.join(tempfile.mkdtemp(), "pit.png"))
-        >>> plt.close(figure)
+        >>> ax.figure.savefig(os.path.join(tempfile.mkdtemp(), "pit.png"))
+        >>> plt.close(ax.figure)
     """
-    plt = _pyplot()
     edges, counts = report.pit_edges, report.pit_counts
     density = counts / (counts.sum() * np.diff(edges))
-    figure, axis = plt.subplots(figsize=(6, 4.2))
+    axis = _axes(ax, (6, 4.2))
     axis.stairs(density, edges, fill=True, color="0.75", label="PIT")
     expected = counts.sum() / counts.size
     # 1-sigma Poisson band of a uniform histogram.
@@ -253,17 +294,16 @@ def plot_pit(report, title=None):
     axis.axhspan(1 - band, 1 + band, color="tab:blue", alpha=0.2, lw=0,
                  label="uniform ± 1 sigma")
     axis.axhline(1, color="k", lw=1.5)
-    axis.set(xlabel="PIT = CDF of N(z_phot, z_phot_err) at z_spec", ylabel="density",
-             xlim=(0, 1), ylim=(0, max(2.0, 1.1 * density.max())))
-    axis.legend(fontsize=8, loc="upper center")
+    axis.set(xlabel=f"PIT = CDF of N(z_phot, {_error_name(errors)}) at z_spec",
+             ylabel="density", xlim=(0, 1),
+             ylim=(0, 1.35 * max(1.5, density.max(), 1 + band)))
+    axis.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
     axis.text(0.98, 0.97, f"chi2 = {report.pit_chi2:.0f} ({counts.size - 1} dof)",
               transform=axis.transAxes, ha="right", va="top", fontsize=8)
-    if title:
-        axis.set_title(title)
-    return figure
+    return axis
 
 
-def plot_coverage(reports, labels=None, title=None):
+def plot_coverage(reports, labels=None, ax=None):
     """Coverage curve: the fraction of galaxies within the nominal interval.
 
     For a nominal coverage p, the empirical one is the fraction of
@@ -275,15 +315,17 @@ def plot_coverage(reports, labels=None, title=None):
     reports : `~photoz_numba.calibration.CalibrationReport` or list of them
         E.g. before and after recalibration.
     labels : list of str, optional
-        One per report.
-    title : str, optional
-        Figure title.
+        One per report: say which errors each is, e.g. ``"raw
+        (z_phot_err_raw)"`` and ``"calibrated (z_phot_err)"``.
+    ax : `matplotlib.axes.Axes`, optional
+        Where to draw; by default a new figure's.
 
     Returns
     -------
-    figure : `matplotlib.figure.Figure`
-        One panel: the diagonal, one curve per report, and dotted lines
-        at the nominal 1 and 2 sigma coverage (68.27 and 95.45 %).
+    ax : `matplotlib.axes.Axes`
+        The diagonal, one curve per report, and dotted lines at the nominal
+        1 and 2 sigma coverage, labelled "68.3 % (1 sigma)" and "95.4 % (2
+        sigma)"; the legend below the panel, off the curves.
 
     Raises
     ------
@@ -308,34 +350,35 @@ def plot_coverage(reports, labels=None, title=None):
         >>> before = calibration_report(t)
         >>> t["z_phot_err"] = 1.2 * t["z_phot_err"]
         >>> after = calibration_report(t)
-        >>> figure = plot_coverage([before, after], labels=["raw", "x 1.2"])
-        >>> for line in figure.axes[0].get_lines()[:3]:
+        >>> ax = plot_coverage([before, after], labels=["raw", "x 1.2"])
+        >>> for line in ax.get_lines()[:3]:
         ...     nominal, empirical = line.get_data()
         ...     print(f"{line.get_label()}: {np.interp(0.6827, nominal, empirical):.3f}")
         ideal: N(0, 1) pulls: 0.683
         raw: 0.581
         x 1.2: 0.664
-        >>> figure.savefig(os.path.join(tempfile.mkdtemp(), "coverage.png"))
-        >>> plt.close(figure)
+        >>> [text.get_text() for text in ax.texts]
+        ['68.3 % (1 sigma)', '95.4 % (2 sigma)']
+        >>> ax.figure.savefig(os.path.join(tempfile.mkdtemp(), "coverage.png"))
+        >>> plt.close(ax.figure)
     """
-    plt = _pyplot()
     from scipy import special
     if not isinstance(reports, (list, tuple)):
         reports = [reports]
     labels = labels or [None] * len(reports)
     nominal = np.linspace(0, 1, 201)
     limits = np.sqrt(2) * special.erfinv(nominal)
-    figure, axis = plt.subplots(figsize=(4.8, 4.6))
+    axis = _axes(ax, (4.8, 5.6))
     axis.plot([0, 1], [0, 1], color="k", lw=1, label="ideal: N(0, 1) pulls")
     for report, label in zip(reports, labels):
         magnitudes = np.sort(np.abs(report.pulls))
         empirical = np.searchsorted(magnitudes, limits, side="left") / magnitudes.size
         axis.plot(nominal, empirical, lw=1.8, label=label)
-    for p in (0.6827, 0.9545):
+    for p, name in ((0.6827, "68.3 % (1 sigma)"), (0.9545, "95.4 % (2 sigma)")):
         axis.axvline(p, color="0.6", lw=0.8, ls=":")
+        axis.text(p - 0.01, 0.02, name, rotation=90, ha="right", va="bottom", fontsize=7,
+                  color="0.4")
     axis.set(xlabel="nominal coverage", ylabel="empirical coverage", xlim=(0, 1),
              ylim=(0, 1), aspect="equal")
-    axis.legend(fontsize=8, loc="upper left")
-    if title:
-        axis.set_title(title)
-    return figure
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+    return axis

@@ -401,21 +401,41 @@ def test_calibrated_predict_in_row_chunks_is_bit_identical(calibrated, monkeypat
 
 # -- plots and the command line ----------------------------------------------------
 
-def test_plots_return_figures():
-    """Contract: one axis per figure; errors 1.5 times too small fall below
-    the coverage curve's diagonal."""
+def test_plots_return_axes():
+    """Contract: each plot draws into ax= or a new figure and returns the
+    Axes; errors 1.5 times too small fall below the coverage curve\'s
+    diagonal."""
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
-    from photoz_numba.plotting import plot_coverage, plot_pit, plot_pulls
+    import matplotlib.pyplot as plt
+    from photoz_numba.plotting import plot_coverage, plot_pit, plot_pulls, plot_zphot_zspec
     before = calibration_report(predictions(400, scale=1.5))
     after = calibration_report(predictions(400, scale=1.0, outliers=0.1), mixture=True,
                                n_steps=2000, random_state=0)
-    for figure in (plot_pulls(before), plot_pulls(after), plot_pit(before),
-                   plot_coverage([before, after], labels=["before", "after"])):
-        assert len(figure.axes) == 1
-    # Coverage curve: errors 1.5 times too small fall below the diagonal.
-    curve = plot_coverage(before).axes[0].lines[1].get_ydata()
-    assert curve[136] < 0.6   # nominal 0.68
+    for ax in (plot_pulls(before), plot_pulls(after), plot_pit(before),
+               plot_coverage([before, after], labels=["before", "after"])):
+        assert isinstance(ax, matplotlib.axes.Axes) and len(ax.figure.axes) == 1
+        assert not ax.get_title()
+        plt.close(ax.figure)
+    # Given Axes are drawn into and returned; the error column is named.
+    figure, axes = plt.subplots(1, 3)
+    assert plot_pulls(before, ax=axes[0], errors="z_phot_err_raw") is axes[0]
+    assert "z_phot_err_raw" in axes[0].get_xlabel()
+    assert plot_pit(before, ax=axes[1], errors="z_phot_err_raw") is axes[1]
+    assert "z_phot_err_raw" in axes[1].get_xlabel()
+    assert plot_coverage(before, ax=axes[2]) is axes[2]
+    plt.close(figure)
+    figure, pair = plt.subplots(2, 1, sharex=True)
+    z = np.linspace(0.2, 3, 50)
+    out = plot_zphot_zspec(z, z * 1.01, np.full(50, 0.05), axes=pair, errors="calibrated")
+    assert list(out) == list(pair) and "calibrated" in figure.axes[-1].get_ylabel()
+    plt.close(figure)
+    # Coverage curve: errors 1.5 times too small fall below the diagonal;
+    # the 1 and 2 sigma lines are labelled.
+    ax = plot_coverage(before)
+    assert ax.lines[1].get_ydata()[136] < 0.6   # nominal 0.68
+    assert [t.get_text() for t in ax.texts] == ["68.3 % (1 sigma)", "95.4 % (2 sigma)"]
+    plt.close(ax.figure)
 
 
 def run(*args):
