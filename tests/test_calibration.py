@@ -278,7 +278,7 @@ def test_calibrated_model_on_synthetic_data_with_known_errors():
     train, test = table[:1500], table[1500:]
     model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(train)
     raw = model.predict(test)
-    assert model.calibrate(train) is model and model.is_calibrated
+    assert model.calibrate(train, pz=False) is model and model.is_calibrated
     assert set(model.calibration_.comparison["form"]) == set(CALIBRATION_FORMS)
     out = model.predict(test)
     assert out.colnames == test.colnames + ["z_phot", "z_phot_err", "z_phot_err_raw",
@@ -491,8 +491,9 @@ def test_cli_fit_calibrate_then_predict(tmp_path):
                  "-o", str(tmp_path / "out.fits"), "--quiet")
     assert result.returncode == 0, result.stderr
     out = Table.read(tmp_path / "out.fits")
-    assert out.colnames[-5:] == ["z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag",
-                                 "z_phot_nused"]
+    assert out.colnames[-10:] == ["z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag",
+                                  "z_phot_nused", "z_phot_025", "z_phot_160", "z_phot_500",
+                                  "z_phot_840", "z_phot_975"]
     np.testing.assert_array_equal(out["z_phot_err"],
                                   model.predict(table[900:])["z_phot_err"])
 
@@ -539,12 +540,14 @@ def test_dask_predict_of_a_calibrated_model(calibrated):
     model, test = calibrated
     frame = test.to_pandas()
     out = predict(model, dd.from_pandas(frame, npartitions=3))
-    assert list(out.columns[-5:]) == ["z_phot", "z_phot_err", "z_phot_err_raw",
-                                      "z_phot_flag", "z_phot_nused"]
+    names = [column.name for column in model.output_schema()]
+    assert names[-5:] == ["z_phot_025", "z_phot_160", "z_phot_500", "z_phot_840",
+                          "z_phot_975"]                 # the p(z) passes through Dask
+    assert list(out.columns[-10:]) == names
     with dask.config.set(scheduler="synchronous"):
         result = out.compute()
     expected = model.predict(test)
-    for name in ("z_phot", "z_phot_err", "z_phot_err_raw", "z_phot_flag", "z_phot_nused"):
+    for name in names:
         np.testing.assert_array_equal(result[name].to_numpy(), np.asarray(expected[name]))
         assert result[name].dtype == out[name].dtype   # the declared meta
 
