@@ -102,7 +102,7 @@ def test_percentiles_invert_the_cdf(mixture):
     assert (np.diff(quantiles, axis=1) > 0).all()
     for j, p in enumerate(probabilities):
         np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, quantiles[:, j]),
-                                   p, atol=1e-9)
+                                   p, atol=1e-6)
 
 
 @pytest.mark.reference

@@ -180,16 +180,24 @@ def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
         lowest = max(lowest, params.z_min)
         highest = max(highest, lowest + s)
         below = _raw_cdf(params.z_min, z_hat[q], s, centres, n, params)
+        # Bisection to 1e-7 of the scale; with the probabilities in
+        # ascending order, each quantile is searched above the last.
+        tolerance = 1e-7 * s
+        start = lowest
         for p in range(probs.shape[0]):
             target = _unmap(probs[p], params.pit_knots)
-            a, b = lowest, highest
+            a, b = start, highest
             for _ in range(_BISECTIONS):
+                if b - a <= tolerance:
+                    break
                 mid = 0.5 * (a + b)
                 if _cdf(mid, z_hat[q], s, centres, n, params, below) < target:
                     a = mid
                 else:
                     b = mid
             out[q, p] = 0.5 * (a + b)
+            if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
+                start = a
 
 
 @njit(parallel=True, **_JIT)
