@@ -22,9 +22,10 @@ parameters on a validation quarter of the training part. Nothing is tuned
 on a test part.
 
 Writes ``benchmarks/results/peers_<dataset>.ecsv`` (one row per code),
-``peers_<dataset>_per_seed.ecsv`` and ``peers_<dataset>_by_z.ecsv``, and
-prints them. ``--quick``: the first seed only, and 3000 + 3000 rows of the
-LSST-like files, to test the plumbing.
+``peers_<dataset>_per_seed.ecsv`` and ``peers_<dataset>_by_z.ecsv`` (with
+``_quick`` and ``_tune<N>`` in the names for those runs), and prints them.
+``--quick``: the first seed only, and 3000 + 3000 rows of the LSST-like
+files, to test the plumbing.
 """
 
 import argparse
@@ -333,7 +334,7 @@ def main(argv=None):
     print(f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, "
           f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"python {sys.version.split()[0]}; RAIL venv: {', '.join(rail)}", flush=True)
-    suffix = "_quick" if args.quick else ""
+    suffix = ("_quick" if args.quick else "") + (f"_tune{args.tune}" if args.tune else "")
     log = args.results / f"peers_flexzboost{suffix}.log"
     log.write_text("")
     names = ("paper", "lsst") if args.dataset == "both" else (args.dataset,)
