@@ -37,14 +37,17 @@ error calibration (and, with ``--tune``, its hyper-parameters) on the
 training part.
 
 Measured 2026-12-01, 2 cores shared (load 4.8 to 5.8), 17 minutes, our
-model at its defaults (docs: peers, for the per-redshift tables):
+model at its defaults; "tuned": ``--tune 50`` (paper) and ``--tune 30``
+(LSST-like), separate runs (docs: peers, with the per-redshift tables):
 
 =================  ============  ========  ======  =====  =====  ======  ========
 data               code          sigma     f_out   68 %   95 %   PIT KS  CDE loss
 =================  ============  ========  ======  =====  =====  ======  ========
 paper, 10 seeds    photoz_numba  0.0165    3.29 %  70.0   91.9   0.025   -8.36
+paper, 10 seeds    ours, tuned   0.0162    3.08 %  70.4   92.4   0.032   -8.39
 paper, 10 seeds    FlexZBoost    0.0175    3.51 %  63.0   79.0   0.084   -5.75
 LSST-like          photoz_numba  0.0293    6.76 %  68.8   93.6   0.018   -6.48
+LSST-like          ours, tuned   0.0300    5.90 %  69.4   93.3   0.013   -6.00
 LSST-like          FlexZBoost    0.0255    5.71 %  66.2   86.2   0.051   -5.95
 =================  ============  ========  ======  =====  =====  ======  ========
 """
