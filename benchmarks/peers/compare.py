@@ -1,0 +1,360 @@
+"""
+photoz_numba against RAIL's FlexZBoost on the same splits, in one run:
+
+    python -m benchmarks.peers.compare [--dataset paper|lsst|both] [--seeds 0-9]
+                                       [--quick] [--tune N] [--rail-venv DIR]
+
+``paper``: the 10 stratified 4:1 splits (`photoz_numba.selection.stratified_split`,
+seeds ``--seeds``) of the paper's sample (``PHOTOZ_NUMBA_KALNA2024``), 11
+bands. ``lsst``: trained on ``lsst_like_train.fits``, judged on
+``lsst_like_test.fits`` (``PHOTOZ_NUMBA_LSST_LIKE``: their directory,
+default ``../shared/data``), ugrizy fluxes in nJy.
+
+Our model: `PhotoZModel` with its default hyper-parameters (or tuned on
+the training part, ``--tune N`` trials), calibrated on the training part
+(`PhotoZModel.calibrate`). FlexZBoost: RAIL's informer and estimator with
+their defaults, run by ``flexzboost_worker.py`` in RAIL's own virtual
+environment (made by ``setup_rail.sh`` when missing), given magnitudes and
+magnitude errors, non-detections (flux <= 0) at RAIL's non-detection value,
+which RAIL replaces by the band's limiting magnitude (here the training
+part's median 1-sigma depth). FlexZBoost tunes its bump and sharpening
+parameters on a validation quarter of the training part. Nothing is tuned
+on a test part.
+
+Writes ``benchmarks/results/peers_<dataset>.ecsv`` (one row per code),
+``peers_<dataset>_per_seed.ecsv`` and ``peers_<dataset>_by_z.ecsv`` (with
+``_quick`` and ``_tune<N>`` in the names for those runs), and prints them.
+``--quick``: the first seed only, and 3000 + 3000 rows of the LSST-like
+files, to test the plumbing.
+"""
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+from astropy import units as u
+from astropy.table import Table
+
+from photoz_numba import PhotoZModel
+from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
+from photoz_numba.selection import stratified_split
+
+from . import metrics
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results"
+DEFAULT_VENV = pathlib.Path.home() / ".cache" / "photoz_numba-peers" / "rail-venv"
+LSST_BANDS = list("ugrizy")
+PERCENTILES = ("z_phot_160", "z_phot_840", "z_phot_025", "z_phot_975")
+CODES = ("photoz_numba", "FlexZBoost")
+
+
+class Dataset:
+    """One data set's bands, columns, redshift grid and splits."""
+
+    def __init__(self, name, bands, columns, errors, z, z_grid, splits, ref_band):
+        self.name, self.bands, self.columns, self.errors = name, bands, columns, errors
+        self.z, self.z_grid, self.splits, self.ref_band = z, z_grid, splits, ref_band
+
+
+def paper_dataset(seeds):
+    """The paper protocol: a (seed, train, test) per seed."""
+    sample = paper_sample(load_kalna2024())
+    bands = list(KALNA2024_BANDS)
+    splits = [(seed, *stratified_split(sample, z="zspec", seed=seed)) for seed in seeds]
+    return Dataset("paper", bands, {b: b for b in bands}, {b: f"{b}_err" for b in bands},
+                   "zspec", np.linspace(0.0, 7.0, 701), splits, ref_band="f150w")
+
+
+def lsst_dataset(quick):
+    """The LSST-like benchmark: one split, the training and the test file."""
+    folder = pathlib.Path(os.environ.get("PHOTOZ_NUMBA_LSST_LIKE", HERE.parents[2] / "shared"
+                                         / "data"))
+    train = Table.read(folder / "lsst_like_train.fits")
+    test = Table.read(folder / "lsst_like_test.fits")
+    if quick:
+        train, test = train[:3000], test[:3000]
+    return Dataset("lsst", LSST_BANDS, {b: f"{b}_flux" for b in LSST_BANDS},
+                   {b: f"{b}_flux_err" for b in LSST_BANDS}, "redshift",
+                   np.linspace(0.0, 3.0, 301), [(0, train, test)], ref_band="i")
+
+
+# -- photoz_numba -------------------------------------------------------------
+
+def our_model(data, train, tune, seed):
+    """PhotoZModel fitted (or tuned) and calibrated on the training part."""
+    model = PhotoZModel(data.bands, columns=data.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if tune:
+            model.tune(train, z=data.z, n_iter=tune, random_state=seed)
+        else:
+            model.fit(train, z=data.z)
+        model.calibrate(train, z=data.z)
+    return model
+
+
+def our_outputs(model, test, z_true, z_grid):
+    """Point estimate, 68 % and 95 % intervals, p(z) on the grid and PIT
+    of the rows the model predicts (a dict with ``predicted``, the mask of
+    those rows).
+
+    The intervals are the percentile columns of `predict` where it gives
+    them, else z_phot +- 1 and 2 z_phot_err; the p(z) and the PIT are
+    `PhotoZModel.pdf` and `PhotoZModel.cdf` where they exist, else those of
+    the Gaussian N(z_phot, z_phot_err) on the grid.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.predict(test)
+    predicted = ~np.ma.getmaskarray(out["z_phot"])
+    z_phot = np.asarray(out["z_phot"].filled(np.nan), dtype=float)[predicted]
+    err = np.asarray(out["z_phot_err"].filled(np.nan), dtype=float)[predicted]
+    z_true = z_true[predicted]
+    if all(name in out.colnames for name in PERCENTILES):
+        low68, high68, low95, high95 = (
+            np.asarray(out[name].filled(np.nan), dtype=float)[predicted]
+            for name in PERCENTILES)
+        intervals = "percentiles"
+    else:
+        low68, high68, low95, high95 = z_phot - err, z_phot + err, z_phot - 2 * err, \
+            z_phot + 2 * err
+        intervals = "z_phot +- 1, 2 z_phot_err"
+    rows = test[predicted]
+    if hasattr(model, "pdf"):
+        pdf = metrics.normalise(model.pdf(rows, z_grid), z_grid)
+    else:
+        pdf = metrics.gaussian_pdf(z_phot, err, z_grid)
+    if hasattr(model, "cdf"):
+        pit = np.asarray(model.cdf(rows, z_true), dtype=float)
+    else:
+        pit = metrics.pit_from_pdf(pdf, z_grid, z_true)
+    return {"predicted": predicted, "z_phot": z_phot, "z_true": z_true,
+            "intervals": (low68, high68, low95, high95), "interval_kind": intervals,
+            "pdf": pdf, "pit": pit}
+
+
+# -- FlexZBoost ---------------------------------------------------------------
+
+def magnitudes(table, data):
+    """AB magnitudes and their errors per band ((n, n_bands) each); a flux
+    <= 0, masked or not finite (a non-detection) is 99, RAIL's
+    non-detection value."""
+    mag = np.empty((len(table), len(data.bands)))
+    err = np.empty_like(mag)
+    for b, band in enumerate(data.bands):
+        column = table[data.columns[band]]
+        flux = np.ma.filled(u.Quantity(column, column.unit).to_value(u.uJy)
+                            if column.unit is not None else np.ma.asarray(column, float),
+                            np.nan)
+        flux_err = table[data.errors[band]]
+        flux_err = np.ma.filled(u.Quantity(flux_err, flux_err.unit).to_value(u.uJy)
+                                if flux_err.unit is not None
+                                else np.ma.asarray(flux_err, float), np.nan)
+        detected = np.isfinite(flux) & (flux > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mag[:, b] = np.where(detected, 23.9 - 2.5 * np.log10(flux), 99.0)
+            err[:, b] = np.where(detected, 2.5 / np.log(10) * flux_err / flux, 99.0)
+    return mag, err
+
+
+def depth(table, data):
+    """Each band's limiting magnitude: the median over the rows of the
+    magnitude whose flux equals the flux error (1-sigma depth)."""
+    limits = []
+    for band in data.bands:
+        column = table[data.errors[band]]
+        flux_err = np.ma.filled(u.Quantity(column, column.unit).to_value(u.uJy)
+                                if column.unit is not None
+                                else np.ma.asarray(column, float), np.nan)
+        good = np.isfinite(flux_err) & (flux_err > 0)
+        limits.append(float(np.median(23.9 - 2.5 * np.log10(flux_err[good]))))
+    return np.array(limits)
+
+
+def flexzboost(python, data, train, test, seed, log):
+    """FlexZBoost's p(z) on ``data.z_grid`` and its mode for the test rows,
+    through the worker in RAIL's venv (a dict of the worker's outputs)."""
+    train_mag, train_err = magnitudes(train, data)
+    test_mag, test_err = magnitudes(test, data)
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs, outputs = pathlib.Path(scratch, "in.npz"), pathlib.Path(scratch, "out.npz")
+        np.savez(inputs, bands=np.array(data.bands), ref_band=data.ref_band,
+                 train_mag=train_mag, train_mag_err=train_err,
+                 train_z=np.asarray(train[data.z], dtype=float),
+                 test_mag=test_mag, test_mag_err=test_err, mag_limits=depth(train, data),
+                 zmin=data.z_grid[0], zmax=data.z_grid[-1], nzbins=len(data.z_grid),
+                 seed=seed)
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("PYTHONPATH", "PYTHONHOME")}
+        with open(log, "a") as stream:
+            subprocess.run([str(python), str(HERE / "flexzboost_worker.py"), str(inputs),
+                            str(outputs)], check=True, stdout=stream, stderr=stream,
+                           env=env, cwd=scratch)
+        with np.load(outputs) as result:
+            out = {name: result[name] for name in result.files}
+    if not np.allclose(out["z_grid"], data.z_grid):
+        raise RuntimeError("FlexZBoost's grid is not the comparison's grid")
+    return out
+
+
+def flexzboost_outputs(result, z_true, z_grid):
+    """The same dict as `our_outputs` for FlexZBoost: its mode, central
+    intervals from its p(z), its p(z) and the PIT."""
+    pdf = metrics.normalise(result["pdf"], z_grid)
+    quantiles = metrics.quantiles_from_pdf(pdf, z_grid, [0.16, 0.84, 0.025, 0.975])
+    return {"predicted": np.ones(len(z_true), bool), "z_phot": result["zmode"],
+            "z_true": z_true, "intervals": tuple(quantiles.T),
+            "interval_kind": "central intervals of p(z)", "pdf": pdf,
+            "pit": metrics.pit_from_pdf(pdf, z_grid, z_true)}
+
+
+# -- the comparison -------------------------------------------------------------
+
+def score(out, z_grid):
+    """The per-seed figures of one code's outputs, as a dict."""
+    low68, high68, low95, high95 = out["intervals"]
+    z_true = out["z_true"]
+    return {**metrics.point_metrics(out["z_phot"], z_true),
+            "coverage_68": metrics.coverage(z_true, low68, high68),
+            "coverage_95": metrics.coverage(z_true, low95, high95),
+            "pit_ks": metrics.ks_uniform(out["pit"]),
+            "cde_loss": metrics.cde_loss(out["pdf"], z_grid, z_true)}
+
+
+def run_dataset(data, python, tune, log):
+    """Both codes on every split of ``data``: (per-seed table, summary
+    table, per-bin table)."""
+    rows, pooled = [], {code: {"z_phot": [], "z_true": [], "pit": []} for code in CODES}
+    for seed, train, test in data.splits:
+        z_true = np.asarray(test[data.z], dtype=float)
+        start = time.perf_counter()
+        model = our_model(data, train, tune, seed)
+        ours = our_outputs(model, test, z_true, data.z_grid)
+        ours_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        result = flexzboost(python, data, train, test, seed, log)
+        theirs = flexzboost_outputs(result, z_true, data.z_grid)
+        theirs_seconds = time.perf_counter() - start
+        for code, out, seconds in (("photoz_numba", ours, ours_seconds),
+                                   ("FlexZBoost", theirs, theirs_seconds)):
+            row = {"seed": seed, "code": code, "n_train": len(train), "n_test": len(test),
+                   "n_predicted": int(out["predicted"].sum()), **score(out, data.z_grid),
+                   "intervals": out["interval_kind"], "seconds": seconds}
+            if code == "photoz_numba":
+                row["params"] = f"k={model.k} gamma={model.gamma:.4g} lam={model.lam:.4g}"
+            else:
+                row["params"] = (f"bump={float(result['bump_threshold']):.4g} "
+                                 f"sharpen={float(result['sharpen_alpha']):.4g}")
+            rows.append(row)
+            for name in pooled[code]:
+                pooled[code][name].append(out[name])
+        print(f"  {data.name} seed {seed}: "
+              + "; ".join(f"{r['code']} {r['sigma_nmad']:.4f} / {100 * r['outlier_fraction']:.2f} %"
+                          for r in rows[-2:])
+              + f" ({ours_seconds:.0f} s, {theirs_seconds:.0f} s)", flush=True)
+    per_seed = Table(rows)
+    summary, by_z = [], []
+    for code in CODES:
+        mine = per_seed[per_seed["code"] == code]
+        z_phot, z_true, pit = (np.concatenate(pooled[code][name])
+                               for name in ("z_phot", "z_true", "pit"))
+        entry = {"code": code, "n_seeds": len(mine)}
+        for name in ("sigma_nmad", "outlier_fraction", "coverage_68", "coverage_95",
+                     "cde_loss"):
+            entry[name] = float(np.mean(mine[name]))
+            entry[f"{name}_std"] = float(np.std(mine[name], ddof=1)) if len(mine) > 1 else 0.0
+        entry["pit_ks_pooled"] = metrics.ks_uniform(pit)
+        entry["pit_ks_mean"] = float(np.mean(mine["pit_ks"]))
+        entry["seconds"] = float(np.sum(mine["seconds"]))
+        summary.append(entry)
+        for row in metrics.per_bin_table(z_phot, z_true):
+            if row["count"]:
+                by_z.append({"code": code, **row})
+    return per_seed, Table(summary), Table(by_z)
+
+
+def parse_seeds(text):
+    """'0-9' or '0,3,5' as a list of ints."""
+    if "-" in text:
+        first, last = text.split("-")
+        return list(range(int(first), int(last) + 1))
+    return [int(seed) for seed in text.split(",")]
+
+
+def rail_python(venv):
+    """The python of RAIL's venv, made by setup_rail.sh if missing or stale."""
+    done = subprocess.run(["bash", str(HERE / "setup_rail.sh"), str(venv)], check=True,
+                          stdout=subprocess.PIPE, text=True)
+    return pathlib.Path(done.stdout.strip().splitlines()[-1])
+
+
+def show(title, table):
+    """Print a table with 4 significant decimals."""
+    table = table.copy()
+    for name in table.colnames:
+        if table[name].dtype.kind == "f":
+            table[name].format = ".4g"
+    print(f"\n{title}")
+    table.pprint(max_lines=-1, max_width=-1)
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=("paper", "lsst", "both"), default="both")
+    parser.add_argument("--seeds", default="0-9", help="paper splits' seeds: 0-9 or 0,1,2")
+    parser.add_argument("--quick", action="store_true",
+                        help="first seed only, 3000 + 3000 LSST-like rows")
+    parser.add_argument("--tune", type=int, default=0, metavar="N",
+                        help="tune our model with N trials on each training part")
+    parser.add_argument("--rail-venv", type=pathlib.Path,
+                        default=pathlib.Path(os.environ.get("PHOTOZ_NUMBA_RAIL_VENV",
+                                                            DEFAULT_VENV)))
+    parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    seeds = parse_seeds(args.seeds)[:1] if args.quick else parse_seeds(args.seeds)
+    args.results.mkdir(parents=True, exist_ok=True)
+    python = rail_python(args.rail_venv)
+    freeze = subprocess.run([str(python), "-m", "pip", "freeze"], check=True,
+                            stdout=subprocess.PIPE, text=True).stdout
+    rail = [line for line in freeze.splitlines()
+            if line.split("==")[0].lower() in ("pz-rail-base", "pz-rail-flexzboost",
+                                               "flexcode", "xgboost", "qp-prob")]
+    started = time.perf_counter()
+    load = os.getloadavg()
+    print(f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, "
+          f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"python {sys.version.split()[0]}; RAIL venv: {', '.join(rail)}", flush=True)
+    suffix = ("_quick" if args.quick else "") + (f"_tune{args.tune}" if args.tune else "")
+    log = args.results / f"peers_flexzboost{suffix}.log"
+    log.write_text("")
+    names = ("paper", "lsst") if args.dataset == "both" else (args.dataset,)
+    for name in names:
+        data = paper_dataset(seeds) if name == "paper" else lsst_dataset(args.quick)
+        per_seed, summary, by_z = run_dataset(data, python, args.tune, log)
+        meta = {"dataset": name, "tune": args.tune, "quick": args.quick,
+                "date": f"{datetime.date.today()}", "cpus": os.cpu_count(),
+                "load_at_start": list(load), "rail": rail,
+                "z_grid": [float(data.z_grid[0]), float(data.z_grid[-1]), len(data.z_grid)]}
+        for table, part in ((summary, ""), (per_seed, "_per_seed"), (by_z, "_by_z")):
+            table.meta.update(meta)
+            table.write(args.results / f"peers_{name}{part}{suffix}.ecsv", overwrite=True)
+        show(f"{name}: per seed", per_seed)
+        show(f"{name}: mean over {len(data.splits)} split(s) (std over seeds)", summary)
+        show(f"{name}: by z_true, pooled over the test parts", by_z)
+    load = os.getloadavg()
+    print(f"\n{time.perf_counter() - started:.0f} s; load {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}; tables in {args.results}")
+
+
+if __name__ == "__main__":
+    main()
