@@ -1078,16 +1078,16 @@ class PhotoZModel:
             scale = self.calibration_.apply(raw, z_hat, distance if needs_distance else None)
         return z_hat, scale, neighbours
 
-    def _pz_evaluate(self, what, table, z, units, n_threads):
-        """`pdf`/`cdf` row chunk by row chunk."""
-        from .pdf import pz_cdf, pz_density
-        function = {"cdf": pz_cdf, "pdf": pz_density}[what]
+    def _pz_cdf(self, table, z, units, n_threads):
+        """Each row's CDF at ``z`` (one or more values per row), row chunk
+        by row chunk."""
+        from .pdf import pz_cdf
         out = np.empty(z.shape)
         with _numba_threads(n_threads):
             for start in range(0, len(table), _PREDICT_ROWS):
                 rows = slice(start, start + _PREDICT_ROWS)
                 z_hat, scale, neighbours = self._pz_inputs(table[rows], units, None)
-                out[rows] = function(self.pz_, z_hat, scale, neighbours, z[rows])
+                out[rows] = pz_cdf(self.pz_, z_hat, scale, neighbours, z[rows])
         return out
 
     def cdf(self, table, z, units=None, n_threads=None):
@@ -1137,7 +1137,7 @@ class PhotoZModel:
         if values.shape != (len(table),):
             raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
                              f"an array of shape {values.shape}")
-        return self._pz_evaluate("cdf", table, values, units, n_threads)
+        return self._pz_cdf(table, values, units, n_threads)
 
     def pdf(self, table, z_grid, units=None, n_threads=None):
         """Each row's p(z), per unit redshift, on a grid.
@@ -1191,7 +1191,7 @@ class PhotoZModel:
         # coarse the grid and sharp the p(z).
         edges = np.concatenate([grid[:1], 0.5 * (grid[1:] + grid[:-1]), grid[-1:]])
         z = np.ascontiguousarray(np.broadcast_to(edges, (len(table), edges.size)))
-        return np.diff(self._pz_evaluate("cdf", table, z, units, n_threads),
+        return np.diff(self._pz_cdf(table, z, units, n_threads),
                        axis=1) / np.diff(edges)
 
     def probability_above(self, table, z0, units=None, n_threads=None):

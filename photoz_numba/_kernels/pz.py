@@ -158,6 +158,36 @@ def _usable(z_hat, scale):
     return np.isfinite(z_hat) and np.isfinite(scale) and scale > 0.0
 
 
+@njit(**_JIT)
+def _support(z_hat, scale, centres, n, params):
+    """An interval that holds all of a galaxy's p(z) but its Gaussians'
+    tails beyond 8 widths."""
+    spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * scale
+    lowest, highest = z_hat - spread, z_hat + spread
+    if n > 0:
+        lowest = min(lowest, centres[0] - params.pull_width * scale)
+        highest = max(highest, centres[n - 1] + params.pull_width * scale)
+    lowest = max(lowest, params.z_min)
+    return lowest, max(highest, lowest + scale)
+
+
+@njit(**_JIT)
+def _quantile(probability, low, high, z_hat, scale, centres, n, params, below):
+    """The redshift of recalibrated CDF ``probability`` in [low, high], by
+    bisection to 1e-7 of the scale; returns it and the bracket's low end."""
+    target = _unmap(probability, params.pit_knots)
+    tolerance = 1e-7 * scale
+    for _ in range(_BISECTIONS):
+        if high - low <= tolerance:
+            break
+        mid = 0.5 * (low + high)
+        if _cdf(mid, z_hat, scale, centres, n, params, below) < target:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high), low
+
+
 @njit(parallel=True, **_JIT)
 def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
     """``out[q, p]``: the ``probs[p]`` quantile of galaxy q's p(z) (NaN
@@ -171,33 +201,16 @@ def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
             continue
         n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
         s = scale[q]
-        spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * s
-        lowest = z_hat[q] - spread
-        highest = z_hat[q] + spread
-        if n > 0:
-            lowest = min(lowest, centres[0] - params.pull_width * s)
-            highest = max(highest, centres[n - 1] + params.pull_width * s)
-        lowest = max(lowest, params.z_min)
-        highest = max(highest, lowest + s)
+        lowest, highest = _support(z_hat[q], s, centres, n, params)
         below = _raw_cdf(params.z_min, z_hat[q], s, centres, n, params)
-        # Bisection to 1e-7 of the scale; with the probabilities in
-        # ascending order, each quantile is searched above the last.
-        tolerance = 1e-7 * s
+        # With the probabilities in ascending order, each quantile is
+        # searched above the last.
         start = lowest
         for p in range(probs.shape[0]):
-            target = _unmap(probs[p], params.pit_knots)
-            a, b = start, highest
-            for _ in range(_BISECTIONS):
-                if b - a <= tolerance:
-                    break
-                mid = 0.5 * (a + b)
-                if _cdf(mid, z_hat[q], s, centres, n, params, below) < target:
-                    a = mid
-                else:
-                    b = mid
-            out[q, p] = 0.5 * (a + b)
+            out[q, p], low = _quantile(probs[p], start, highest, z_hat[q], s, centres, n,
+                                       params, below)
             if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
-                start = a
+                start = low
 
 
 @njit(parallel=True, **_JIT)
@@ -288,28 +301,13 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
         zq, s = z_hat[q], scale[q]
         n = _sorted_centres(zq, s, pulls, neighbours, q, params, centres)
         below = _raw_cdf(params.z_min, zq, s, centres, n, params)
-        spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * s
-        lowest, highest = zq - spread, zq + spread
-        if n > 0:
-            lowest = min(lowest, centres[0] - params.pull_width * s)
-            highest = max(highest, centres[n - 1] + params.pull_width * s)
-        lowest = max(lowest, params.z_min)
-        highest = max(highest, lowest + s)
-        ends = np.empty(2)
-        for e in range(2):
-            target = _unmap(1e-4 if e == 0 else 1.0 - 1e-4, params.pit_knots)
-            a, b = lowest, highest
-            for _ in range(_BISECTIONS):
-                mid = 0.5 * (a + b)
-                if _cdf(mid, zq, s, centres, n, params, below) < target:
-                    a = mid
-                else:
-                    b = mid
-            ends[e] = 0.5 * (a + b)
-        step = (ends[1] - ends[0]) / (_QUADRATURE - 1)
+        lowest, highest = _support(zq, s, centres, n, params)
+        first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below)[0]
+        last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below)[0]
+        step = (last - first) / (_QUADRATURE - 1)
         total = 0.0
         for i in range(_QUADRATURE):
-            z = ends[0] + i * step
+            z = first + i * step
             F = _cdf(z, zq, s, centres, n, params, below)
             density = (_map_slope(F, params.pit_knots)
                        * _raw_pdf(z, zq, s, centres, n, params) / (1.0 - below))
