@@ -46,8 +46,8 @@ def make_calibration(target, seeds=SEEDS):
     for seed in seeds:
         train, test = stratified_split(sample, z="zspec", seed=seed)
         # The Gaussian error alone (the page's p(z) section has its own figures).
-        model = PhotoZModel(list(KALNA2024_BANDS)).fit(train).calibrate(train, seed=seed,
-                                                                         pz=False)
+        model = PhotoZModel(list(KALNA2024_BANDS)).fit(train)
+        model.calibrate(train, seed=seed, pz=False)
         outputs.append(model.predict(test))
     out = vstack(outputs)
     os.makedirs(target, exist_ok=True)

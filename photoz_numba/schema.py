@@ -82,7 +82,7 @@ def output_columns(calibration_form=None, pz=False):
     if calibration_form is None:
         return tuple(column for column in OUTPUT_COLUMNS
                      if column.name != "z_phot_err_raw" and column.name not in _PERCENTILE_NAMES)
-    error = (f"half the central 68 % interval of p(z)" if pz
+    error = ("half the central 68 % interval of p(z)" if pz
              else f"calibrated 1-sigma error ({calibration_form} form)")
     return tuple(column._replace(description=error) if column.name == "z_phot_err" else column
                  for column in OUTPUT_COLUMNS
@@ -95,8 +95,9 @@ def output_columns(calibration_form=None, pz=False):
 #: ``train_magnitudes`` (n_train, n_bands; NaN where a galaxy has no
 #: measurement) and ``train_redshifts`` (n_train,), and the
 #: ``calibration`` (an `~photoz_numba.calibration.ErrorCalibration`, or
-#: None) and the ``pz`` (a `PzState`, or None). Everything else a fitted model holds (standardisation, neighbour
-#: indices) is derived from these, deterministically.
+#: None) and the ``pz`` (a `PzState`, or None). Everything else a fitted
+#: model holds (standardisation, neighbour indices) is derived from these,
+#: deterministically.
 FittedState = namedtuple("FittedState", ["params", "band_units", "train_magnitudes",
                                          "train_redshifts", "calibration", "pz"])
 FittedState.__new__.__defaults__ = (None,)
@@ -105,9 +106,9 @@ FittedState.__new__.__defaults__ = (None,)
 #: out-of-fold ``pulls`` of the training galaxies (float64, in training
 #: order; NaN where a galaxy had no out-of-fold prediction), the mixture's
 #: ``core_weight``, ``core_width``, ``tail_weight``, ``tail_width``,
-#: ``pull_scale`` and ``pull_width``, the
-#: ``pit_knots`` of its recalibration (see `photoz_numba.pdf`), and ``point``, the statistic of p(z) that
-#: ``z_phot`` is: ``'kernel'`` (the kernel-ridge prediction, p(z)'s core)
+#: ``pull_scale`` and ``pull_width``, the ``pit_knots`` of its
+#: recalibration (see `photoz_numba.pdf`), and ``point``, the statistic of
+#: p(z) that ``z_phot`` is: ``'kernel'`` (the kernel-ridge prediction, p(z)'s core)
 #: or ``'median'``.
 PzState = namedtuple("PzState", ["pulls", "core_weight", "core_width", "tail_weight",
                                  "tail_width", "pull_scale", "pull_width", "pit_knots",
