@@ -349,8 +349,48 @@ def _calibrate(args):
             written.append(filename)
     except ImportError as exc:
         log.warning(f"no plots: {exc}")
+    written += _calibrate_pdf(args, table)
     log.info(f"wrote {', '.join(written)} to {args.output}")
     return 0
+
+
+def _calibrate_pdf(args, table):
+    """The p(z) part of ``calibrate``: for a predictions file with the
+    percentile columns, the PIT histogram, the coverage at every level and,
+    with ``--model``, the exact PIT and the CDE loss."""
+    from .calibration import pdf_report, pit_from_percentiles
+    from .io import atomic_output
+    from .schema import PERCENTILES
+    if not all(name in table.colnames for name, _ in PERCENTILES):
+        if args.model:
+            raise ValueError(f"--model is for a predictions file with the percentile "
+                             f"columns ({', '.join(name for name, _ in PERCENTILES)}); "
+                             f"{args.predictions!r} has none")
+        return []
+    if args.model:
+        from . import PhotoZModel
+        model = PhotoZModel.read(args.model)
+        source = table.copy()
+        source.remove_columns([column.name for column in model.output_schema()
+                               if column.name in source.colnames])
+        report = pdf_report(model.cdf(source, args.z), cde_loss=model.cde_loss(source, args.z))
+    else:
+        report = pdf_report(pit_from_percentiles(table, args.z), approximate=True)
+    print(report)
+    written = []
+    with atomic_output(os.path.join(args.output, "pdf_report.ecsv"), overwrite=True) as tmp:
+        report.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
+    written.append("pdf_report.ecsv")
+    try:
+        from .plotting import plot_interval_coverage, plot_pdf_pit
+        for filename, ax in (("pdf_pit.png", plot_pdf_pit(report)),
+                             ("pdf_coverage.png", plot_interval_coverage(report))):
+            with atomic_output(os.path.join(args.output, filename), overwrite=True) as tmp:
+                ax.figure.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
+            written.append(filename)
+    except ImportError as exc:
+        log.warning(f"no p(z) plots: {exc}")
+    return written
 
 
 class _Progress:
@@ -546,6 +586,10 @@ def _parser():
     calibrate.add_argument("--steps", type=int, default=4000,
                            help="MCMC steps per walker (default 4000)")
     calibrate.add_argument("--seed", type=int, default=0, help="seeds the MCMC (default 0)")
+    calibrate.add_argument("--model", metavar="MODEL",
+                           help="the model file that made the predictions: exact PIT and "
+                                "the CDE loss of its p(z) (without it, a file with "
+                                "percentile columns gets PIT values from them)")
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     return parser

@@ -1194,6 +1194,46 @@ class PhotoZModel:
         return np.diff(self._pz_cdf(table, z, units, n_threads),
                        axis=1) / np.diff(edges)
 
+    def cde_loss(self, table, z, units=None, n_threads=None):
+        """The CDE loss (Izbicki & Lee 2017) of the rows' p(z) against
+        their true redshifts: the mean of the integral of p(z)^2 minus
+        twice p(z_true), over the rows that could be predicted; lower is
+        better.
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            Galaxies with the model's `input_columns`.
+        z : str or array-like
+            Their true redshifts: a column of ``table`` or an array.
+
+        Returns
+        -------
+        loss : float
+
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(1200, seed=3)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+        >>> model = model.calibrate(table[:1000])
+        >>> print(f"{model.cde_loss(table[1000:], 'zspec'):.0f}")   # sharp toy p(z)
+        -88
+        """
+        from .pdf import pz_scores
+        self._check_pz()
+        values = np.asarray(np.ma.filled(np.ma.asarray(table[z] if isinstance(z, str) else z,
+                                                       dtype=np.float64), np.nan))
+        if values.shape != (len(table),):
+            raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
+                             f"an array of shape {values.shape}")
+        with _numba_threads(n_threads):
+            z_hat, scale, neighbours = self._pz_inputs(table, units, None)
+            scores = pz_scores(self.pz_, z_hat, scale, neighbours, values)
+        ok = np.isfinite(scores).all(axis=1)
+        return float(np.mean(scores[ok, 0]) - 2.0 * np.mean(scores[ok, 1]))
+
     def probability_above(self, table, z0, units=None, n_threads=None):
         """P(Z > z0) under each row's p(z): a high-redshift selection.
 

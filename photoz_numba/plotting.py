@@ -14,7 +14,8 @@ import numpy as np
 
 from .metrics import sigma_nmad
 
-__all__ = ["plot_zphot_zspec", "plot_pulls", "plot_pit", "plot_coverage"]
+__all__ = ["plot_zphot_zspec", "plot_pulls", "plot_pit", "plot_coverage", "plot_pdf_pit",
+           "plot_interval_coverage"]
 
 
 def _pyplot():
@@ -382,3 +383,77 @@ def plot_coverage(reports, labels=None, ax=None):
              ylim=(0, 1), aspect="equal")
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     return axis
+
+
+def plot_pdf_pit(report, ax=None):
+    """PIT histogram of p(z) (a `~photoz_numba.calibration.PdfReport`) with
+    the 95 % band of a uniform PIT: bins outside it show miscalibration (a
+    U shape p(z) too narrow, a hump too wide, a slope a bias).
+
+    Parameters
+    ----------
+    report : `~photoz_numba.calibration.PdfReport`
+    ax : `matplotlib.axes.Axes`, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    ax : `matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from photoz_numba.calibration import pdf_report
+    >>> from photoz_numba.plotting import plot_pdf_pit
+    >>> ax = plot_pdf_pit(pdf_report(np.random.default_rng(0).uniform(size=2000)))
+    >>> ax.get_xlabel()
+    'PIT = P(Z <= z_true) under p(z)'
+    """
+    plt = _pyplot()
+    if ax is None:
+        ax = plt.subplots(figsize=(5.5, 4))[1]
+    width = np.diff(report.bin_edges)
+    expected = report.n * width
+    ax.fill_between(report.bin_edges, report.band[0] / expected[0],
+                    report.band[1] / expected[0], color="0.85", lw=0,
+                    label="95 % band of a uniform PIT")
+    ax.stairs(report.counts / expected, report.bin_edges, color="tab:blue", lw=1.5,
+              label=f"PIT of {report.n} galaxies"
+              + (" (from percentiles)" if report.approximate else ""))
+    ax.axhline(1.0, color="k", lw=0.8)
+    top = max(1.5, 1.15 * float(np.max(report.counts / expected)))
+    ax.set(xlim=(0, 1), ylim=(0, top), xlabel="PIT = P(Z <= z_true) under p(z)",
+           ylabel="density")
+    ax.legend(loc="upper center", fontsize=8, frameon=False, ncol=1)
+    return ax
+
+
+def plot_interval_coverage(report, ax=None):
+    """Coverage of the central intervals of p(z) at every level (a
+    `~photoz_numba.calibration.PdfReport`), against the diagonal of a
+    calibrated p(z); the 68.3 % and 95.4 % levels marked.
+
+    Parameters
+    ----------
+    report : `~photoz_numba.calibration.PdfReport`
+    ax : `matplotlib.axes.Axes`, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    ax : `matplotlib.axes.Axes`
+    """
+    plt = _pyplot()
+    if ax is None:
+        ax = plt.subplots(figsize=(4.5, 4.5))[1]
+    ax.plot([0, 1], [0, 1], color="k", lw=0.8, label="calibrated")
+    ax.plot(report.levels, report.coverage, "o-", color="tab:blue", ms=3,
+            label="p(z) central intervals")
+    for level, text in ((0.683, "68.3 %"), (0.954, "95.4 %")):
+        ax.axvline(level, color="0.6", ls=":", lw=0.8)
+        ax.text(level, 0.02, text, rotation=90, va="bottom", ha="right", fontsize=8,
+                color="0.4")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="nominal level of the central interval",
+           ylabel="fraction of true redshifts inside")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return ax

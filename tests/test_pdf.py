@@ -251,3 +251,59 @@ def test_a_model_file_without_pz_reads_as_before(tmp_path):
     model.write(tmp_path / "m.fits")
     assert PhotoZModel.read(tmp_path / "m.fits").pz_ is None
     assert os.path.getsize(tmp_path / "m.fits") > 0
+
+
+@pytest.mark.reference
+def test_pit_from_percentiles_is_exact_at_their_levels():
+    """Reference: analytic, a Gaussian's percentiles; the PIT of a true
+    redshift at a percentile is that percentile's level."""
+    from astropy.table import Table
+
+    from photoz_numba.calibration import pit_from_percentiles
+    from photoz_numba.schema import PERCENTILES
+    centre, width = np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.05])
+    table = Table({name: stats.norm.ppf(p, centre, width) for name, p in PERCENTILES})
+    for name, p in PERCENTILES:
+        table["zspec"] = table[name]
+        np.testing.assert_allclose(pit_from_percentiles(table), p, atol=1e-12)
+
+
+def test_pdf_report_and_plots(calibrated):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from photoz_numba.calibration import pdf_report
+    from photoz_numba.plotting import plot_interval_coverage, plot_pdf_pit
+    model, test = calibrated
+    report = pdf_report(model.cdf(test, "zspec"), cde_loss=model.cde_loss(test, "zspec"))
+    assert report.n == len(test) and report.counts.sum() == len(test)
+    # The coverage at the 5 % levels is the PIT's central fractions.
+    pit = model.cdf(test, "zspec")
+    assert report.coverage[report.levels == 0.5][0] == np.mean(np.abs(pit - 0.5) <= 0.25)
+    assert report.cde_loss < 0 and "CDE loss" in repr(report)
+    ax = plot_pdf_pit(report)
+    assert ax.get_ylabel() == "density"
+    ax = plot_interval_coverage(report)
+    assert ax.get_legend() is not None
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_cli_calibrate_reports_the_pz(calibrated, tmp_path):
+    from photoz_numba.cli import main
+    model, test = calibrated
+    model.write(tmp_path / "model.fits")
+    model.predict(test).write(tmp_path / "predictions.fits")
+    for extra, approximate in (([], True), (["--model", str(tmp_path / "model.fits")], False)):
+        out = tmp_path / ("approx" if approximate else "exact")
+        assert main(["calibrate", str(tmp_path / "predictions.fits"), "-o", str(out),
+                     "--no-mixture", *extra]) == 0
+        from astropy.table import Table
+        table = Table.read(out / "pdf_report.ecsv")
+        assert table.meta["approximate"] is approximate
+        assert (table.meta["cde_loss"] is None) is approximate
+        assert (out / "pdf_pit.png").exists() and (out / "pdf_coverage.png").exists()
+    exact = Table.read(tmp_path / "exact" / "pdf_report.ecsv")
+    approx = Table.read(tmp_path / "approx" / "pdf_report.ecsv")
+    # Exact at the percentiles' own central level 95 %; interpolated elsewhere.
+    at = exact["level"] == 0.95
+    assert approx["coverage"][at][0] == exact["coverage"][at][0]

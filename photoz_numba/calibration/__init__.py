@@ -18,7 +18,10 @@ importing only those listed before it:
   and counted, never dropped silently;
 - ``photoz_numba.calibration.recalibration``: `ErrorCalibration`, the
   correction of ``z_phot_err`` that `~photoz_numba.PhotoZModel.calibrate`
-  learns, and `coverage_loss`, the figure it minimises.
+  learns, and `coverage_loss`, the figure it minimises;
+- ``photoz_numba.calibration.pdfs``: is a p(z) calibrated? `pdf_report`
+  (PIT histogram with the uniform's band, coverage of central intervals at
+  every level, KS distance, CDE loss) and `pit_from_percentiles`.
 
 Every public name can be imported from ``photoz_numba.calibration``.
 """
@@ -27,9 +30,11 @@ from ..metrics import NMAD_SCALE  # noqa: F401 (importable from here, as before)
 from .diagnostics import (GAUSSIAN_COVERAGE, CalibrationReport, anderson_darling_normal,
                           calibration_report, pulls)
 from .mixture import Estimate, PullMixture, fit_pull_mixture
+from .pdfs import COVERAGE_LEVELS, PdfReport, pdf_report, pit_from_percentiles
 from .recalibration import (CALIBRATION_FORMS, DISTANCE_FLOOR,  # noqa: F401
                             ErrorCalibration, coverage_loss)
 
 __all__ = ["GAUSSIAN_COVERAGE", "CALIBRATION_FORMS", "pulls", "anderson_darling_normal",
            "calibration_report", "CalibrationReport", "fit_pull_mixture", "PullMixture",
-           "Estimate", "ErrorCalibration", "coverage_loss"]
+           "Estimate", "ErrorCalibration", "coverage_loss", "pdf_report", "PdfReport",
+           "pit_from_percentiles", "COVERAGE_LEVELS"]
