@@ -1090,6 +1090,18 @@ class PhotoZModel:
                 out[rows] = pz_cdf(self.pz_, z_hat, scale, neighbours, z[rows])
         return out
 
+    @staticmethod
+    def _per_row(table, z):
+        """One redshift per row, from a column name or an array (masked
+        values as NaN)."""
+        values = table[z] if isinstance(z, str) else z
+        values = np.asarray(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan),
+                            dtype=np.float64)
+        if values.shape != (len(table),):
+            raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
+                             f"an array of shape {values.shape}")
+        return values
+
     def cdf(self, table, z, units=None, n_threads=None):
         """P(Z <= z) under each row's p(z).
 
@@ -1131,13 +1143,7 @@ class PhotoZModel:
         nan
         """
         self._check_pz()
-        values = table[z] if isinstance(z, str) else z
-        values = np.asarray(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan),
-                            dtype=np.float64)
-        if values.shape != (len(table),):
-            raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
-                             f"an array of shape {values.shape}")
-        return self._pz_cdf(table, values, units, n_threads)
+        return self._pz_cdf(table, self._per_row(table, z), units, n_threads)
 
     def pdf(self, table, z_grid, units=None, n_threads=None):
         """Each row's p(z), per unit redshift, on a grid.
@@ -1223,11 +1229,7 @@ class PhotoZModel:
         """
         from .pdf import pz_scores
         self._check_pz()
-        values = np.asarray(np.ma.filled(np.ma.asarray(table[z] if isinstance(z, str) else z,
-                                                       dtype=np.float64), np.nan))
-        if values.shape != (len(table),):
-            raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
-                             f"an array of shape {values.shape}")
+        values = self._per_row(table, z)
         with _numba_threads(n_threads):
             z_hat, scale, neighbours = self._pz_inputs(table, units, None)
             scores = pz_scores(self.pz_, z_hat, scale, neighbours, values)
