@@ -306,6 +306,8 @@ def write_model(model, path, overwrite=False):
                         "S/N below which a band is missing (-1: none)")
     header["SRCHEPS"] = (float(params["search_eps"]),
                          "neighbour search: 0 exact, else 1+eps approx")
+    if params.get("window") is not None:
+        header["WINDOW"] = (float(params["window"]), "neighbours in densest z window")
     sentinels = params.get("sentinels")
     for kind, keyword in _SENTINEL_KEYWORDS.items():
         if sentinels is not None and kind in sentinels:
@@ -457,7 +459,9 @@ def read_model_state(path):
                                  if str(col)} or None,
                   # Files written before search_eps existed: exact.
                   search_eps=keyword("SRCHEPS", float) if "SRCHEPS" in header else 0.0,
-                  sentinels=_read_sentinels(header, path))
+                  sentinels=_read_sentinels(header, path),
+                  # No WINDOW: all k neighbours are fitted.
+                  window=keyword("WINDOW", float) if "WINDOW" in header else None)
     n_train = keyword("NTRAIN", int)
     stored_hash = keyword("PZHASH", str)
     if "PZSTATE" in header:

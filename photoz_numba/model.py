@@ -162,6 +162,13 @@ class PhotoZModel:
         replaces its defaults. None (default):
         `~photoz_numba.photometry.DEFAULT_SENTINELS`, 99 mag a
         non-detection, -99 mag and a flux of -99 missing (docs: bad_input).
+    window : float or None, optional
+        Before the fit, keep only the neighbours whose redshifts lie within
+        ``window * (1 + z0)`` of the redshift z0 that has the most of them
+        within that distance: where the neighbours' redshifts split into
+        groups (a colour degeneracy), the fit follows the largest group
+        instead of averaging across groups. None (default): fit all
+        ``k``. Clipping then applies to the neighbours kept.
 
     Examples
     --------
@@ -185,7 +192,7 @@ class PhotoZModel:
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
                  offset="median", magnitude_band="auto", columns=None,
                  units=None, min_bands=2, snr_min=None, error_columns=None, search_eps=0.0,
-                 sentinels=None):
+                 sentinels=None, window=None):
         self.bands = bands
         self.k = k
         self.gamma = gamma
@@ -200,13 +207,14 @@ class PhotoZModel:
         self.error_columns = error_columns
         self.search_eps = search_eps
         self.sentinels = sentinels
+        self.window = window
         self._check_params()
 
     # -- scikit-learn style parameter access ---------------------------------
 
     _PARAMS = ("bands", "k", "gamma", "lam", "clip_sigma", "offset",
                "magnitude_band", "columns", "units", "min_bands", "snr_min",
-               "error_columns", "search_eps", "sentinels")
+               "error_columns", "search_eps", "sentinels", "window")
 
     def get_params(self):
         """The constructor's keyword arguments, as a dict.
@@ -299,6 +307,11 @@ class PhotoZModel:
                 or not self.clip_sigma > 0):
             raise ValueError(f"clip_sigma must be a number > 0 or None, not "
                              f"{self.clip_sigma!r}")
+        if self.window is not None and (
+                isinstance(self.window, bool) or not isinstance(self.window, numbers.Real)
+                or not 0 < self.window < 1):
+            raise ValueError(f"window must be a number between 0 and 1 or None, not "
+                             f"{self.window!r}")
         if (isinstance(self.search_eps, bool) or not isinstance(self.search_eps, numbers.Real)
                 or not 0 <= self.search_eps < np.inf):
             raise ValueError(f"search_eps must be a finite number >= 0, not "
@@ -934,7 +947,8 @@ class PhotoZModel:
         has_pz = getattr(self, "pz_", None) is not None
         out = empty_outputs(1, self.k if has_pz else 0)
         predict_kernel(train["index"], train["z"], x_query, np.ones(1, dtype=bool),
-                       ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset),
+                       ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset,
+                             self.window),
                        out)
         if has_pz:
             from .pdf import pz_cdf, pz_percentiles
@@ -1354,7 +1368,8 @@ class PhotoZModel:
         status = np.zeros(n, dtype=np.int64)
         distance = np.full(n, np.nan) if nearest else None
         found = np.full((n, self.k), -1, dtype=np.int64) if neighbours else None
-        params = ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset)
+        params = ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset,
+                             self.window)
         with _numba_threads(n_threads):
             for rows, usable, bands in self._groups(state):
                 if bands is None:

@@ -38,8 +38,21 @@ def _fit(x_nbr, z_nbr, d2_query, gamma, lam, offset):
     return z_phot, np.sqrt(np.mean(resid ** 2)), resid
 
 
+def window_members(z, d2, width):
+    """Boolean mask of the neighbours in the densest redshift window
+    ``|z - z0| <= width (1 + z0)``: most members, then least summed d2,
+    then lowest z0. Neighbour j is in the window of z0 for z0 in
+    [(z_j - width) / (1 + width), (z_j + width) / (1 - width)], so every
+    membership set occurs at one of those end points; all are tried."""
+    low, high = (z - width) / (1 + width), (z + width) / (1 - width)
+    z0 = np.concatenate([low, high])
+    inside = (low[None, :] <= z0[:, None]) & (z0[:, None] <= high[None, :])
+    best = np.lexsort((z0, inside @ d2, -inside.sum(axis=1)))[0]
+    return inside[best]
+
+
 def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
-            offset="median"):
+            offset="median", window=None):
     """z_phot, z_phot_err and neighbours used, galaxy by galaxy."""
     n = len(x_query)
     z_phot = np.empty(n)
@@ -51,6 +64,8 @@ def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
         for f in range(x_train.shape[1]):   # same summation order as the kernel
             d2 += (x_train[:, f] - x_query[q, f]) ** 2
         nbr = np.lexsort((index, d2))[:k]   # ties go to the lower index
+        if window is not None:
+            nbr = nbr[window_members(z_train[nbr], d2[nbr], window)]
         zp, err, resid = _fit(x_train[nbr], z_train[nbr], d2[nbr], gamma, lam, offset)
         keep = np.abs(resid) <= clip_sigma * err
         if 0 < keep.sum() < len(nbr):

@@ -73,6 +73,12 @@ def test_stated_units_and_columns_survive(tmp_path):
     model.search_eps = 2.5
     model.write(tmp_path / "m.fits", overwrite=True)
     assert PhotoZModel.read(tmp_path / "m.fits").search_eps == 2.5
+    assert again.window is None
+    model.window = 0.1
+    model.write(tmp_path / "m.fits", overwrite=True)
+    windowed = PhotoZModel.read(tmp_path / "m.fits")
+    assert windowed.window == 0.1
+    _same(model.predict(table), windowed.predict(table))
     assert again.units == {"g": "uJy", "r": "uJy", "i": "uJy"}
     _same(model.predict(table), again.predict(table))
 

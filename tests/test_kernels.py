@@ -80,6 +80,29 @@ def test_matches_numpy_reference_on_paper_data(split, params):
     assert (drops == 1).sum() > 10 and (drops == 2).sum() > 0
 
 
+@pytest.mark.reference
+@pytest.mark.parametrize("window, clip_sigma", [(0.15, 3.0), (0.05, None)])
+def test_redshift_window_matches_numpy_reference(split, window, clip_sigma):
+    """The densest-redshift-window selection, then the fit (and clipping)
+    on the neighbours kept. Reference: tests/reference.py (NumPy), which
+    tries every end point of the neighbours' ranges of windows."""
+    train, test = split
+    params = dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w")
+    model = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma, **params)
+    out = model.fit(train, z="zspec").predict(test)
+    x_train, x_test = reference.standardise(
+        reference.features_from_fluxes(_flux_array(train), BANDS.index("f150w")),
+        reference.features_from_fluxes(_flux_array(test), BANDS.index("f150w")))
+    z_ref, err_ref, used_ref = reference.predict(
+        x_train, np.asarray(train["zspec"], dtype=float), x_test, 40, 0.1, 0.1,
+        np.inf if clip_sigma is None else clip_sigma, "median", window=window)
+    np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(out["z_phot_nused"], used_ref)
+    # The window left neighbours out: more than clipping alone would.
+    assert (used_ref <= 40 - 5).sum() > 20
+
+
 def test_results_do_not_depend_on_thread_count(split):
     """Contract: 1 and 2 threads predict bit-identically."""
     train, test = split

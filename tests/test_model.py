@@ -190,6 +190,10 @@ def test_output_columns_already_present():
     (dict(columns={"u": "U"}), ValueError, "columns"),
     (dict(search_eps=-0.5), ValueError, "search_eps"),
     (dict(search_eps=np.inf), ValueError, "search_eps"),
+    (dict(window=0), ValueError, "window"),
+    (dict(window=1.0), ValueError, "window"),
+    (dict(window=np.nan), ValueError, "window"),
+    (dict(window=True), ValueError, "window"),
 ])
 def test_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):

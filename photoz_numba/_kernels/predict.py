@@ -48,7 +48,11 @@ STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some featu
 #: neighbours, RBF width ``gamma`` and ridge ``lam`` (both > 0), the
 #: clipping threshold ``clip_sigma`` in units of the RMS residual (inf
 #: disables it) and ``offset_mode``, a value of `OFFSET_MODES`.
-RidgeParams = namedtuple("RidgeParams", ["k", "gamma", "lam", "clip_sigma", "offset_mode"])
+#: ``window``: the neighbours fitted are those within ``window (1 + z0)``
+#: of the redshift z0 that has the most of them within that distance (inf
+#: fits them all).
+RidgeParams = namedtuple("RidgeParams", ["k", "gamma", "lam", "clip_sigma", "offset_mode",
+                                         "window"], defaults=(np.inf,))
 #: Arrays the kernel fills, one entry per query: ``z_phot`` and
 #: ``z_phot_err`` (float64), ``n_used`` (neighbours in the final fit) and
 #: ``status`` (``STATUS_*`` bits), both int64; and ``neighbours`` (int64,
@@ -59,12 +63,49 @@ PredictOutputs = namedtuple("PredictOutputs", ["z_phot", "z_phot_err", "n_used",
                                                "neighbours"])
 
 
-def ridge_params(k, gamma, lam, clip_sigma, offset):
+def ridge_params(k, gamma, lam, clip_sigma, offset, window=None):
     """`RidgeParams` with the types the compiled kernel expects, from a
-    model's settings (``clip_sigma`` None disables clipping; ``offset`` a
-    key of `OFFSET_MODES`)."""
+    model's settings (``clip_sigma`` and ``window`` None disable clipping
+    and the redshift window; ``offset`` a key of `OFFSET_MODES`)."""
     clip = np.inf if clip_sigma is None else float(clip_sigma)
-    return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset])
+    window = np.inf if window is None else float(window)
+    return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset], window)
+
+
+@njit(**_JIT)
+def window_members(z, d2, n, width, member):
+    """The neighbours in the densest redshift window, into ``member``.
+
+    Of the windows ``|z - z0| <= width (1 + z0)`` (0 < width < 1), the one
+    holding the most of the ``n`` neighbours' redshifts ``z``; among
+    equals, the one whose members' squared distances ``d2`` sum least,
+    then the lowest z0. Neighbour j is in the window of z0 when
+    ``(z_j - width) / (1 + width) <= z0 <= (z_j + width) / (1 - width)``,
+    which is how membership is tested (so that a neighbour is in the
+    window at its own end points whatever the rounding). The best z0 is
+    such a lower end point, so those n are tried (O(n^2)). Writes the
+    members' indices, increasing, to ``member`` and returns how many.
+    """
+    best_count = -1
+    best_d2 = np.inf
+    best_z0 = np.inf
+    for i in range(n):
+        z0 = (z[i] - width) / (1.0 + width)
+        count = 0
+        total = 0.0
+        for j in range(n):
+            if (z[j] - width) / (1.0 + width) <= z0 <= (z[j] + width) / (1.0 - width):
+                count += 1
+                total += d2[j]
+        if (count > best_count or (count == best_count and (
+                total < best_d2 or (total == best_d2 and z0 < best_z0)))):
+            best_count, best_d2, best_z0 = count, total, z0
+    m = 0
+    for j in range(n):
+        if (z[j] - width) / (1.0 + width) <= best_z0 <= (z[j] + width) / (1.0 - width):
+            member[m] = j
+            m += 1
+    return m
 
 
 def empty_outputs(n, k=0):
@@ -114,7 +155,7 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     [1. 2.] [0 0]
     """
     k, gamma, lam = params.k, params.gamma, params.lam
-    clip_sigma, offset_mode = params.clip_sigma, params.offset_mode
+    clip_sigma, offset_mode, window = params.clip_sigma, params.offset_mode, params.window
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
     neighbours = out.neighbours
     keep_neighbours = neighbours.shape[0] == x_query.shape[0] and neighbours.shape[1] == params.k
@@ -140,6 +181,8 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
         z_nbr = np.empty(k)
         row = np.empty(k)
         keep = np.empty(k, np.int64)
+        member = np.empty(k, np.int64)
+        member_d2 = np.empty(k)
         dropped = np.empty(k, np.int64)
         max_drops = max_block_drops(k)
         drop = drop_scratch(k)
@@ -170,10 +213,21 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
                 for i in range(n, k):
                     neighbours[q, i] = -1
             flag = STATUS_OK
+            for i in range(n):
+                z_nbr[i] = z_train[order[nbr_pos[i]]]
+            if window < np.inf:
+                n = window_members(z_nbr, nbr_d2, n, window, member)
+                for i in range(n):
+                    z_nbr[i] = z_nbr[member[i]]
+            else:
+                for i in range(n):
+                    member[i] = i
+            for i in range(n):
+                member_d2[i] = nbr_d2[member[i]]
             # Neighbours relative to the query, feature-major.
             nbr_xt = nbr_flat[:n_feat * n].reshape((n_feat, n))
             for i in range(n):
-                x_row = x_rows[nbr_pos[i]]
+                x_row = x_rows[nbr_pos[member[i]]]
                 for f in range(n_feat):
                     nbr_xt[f, i] = x_row[f] - query[f]
             for f in range(n_feat):
@@ -186,10 +240,9 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
                 if low > 0.0 or high < 0.0:
                     flag |= STATUS_EXTRAPOLATION
             for i in range(n):
-                z_nbr[i] = z_train[order[nbr_pos[i]]]
-                row[i] = -gamma * nbr_d2[i]
+                row[i] = -gamma * member_d2[i]
             exp_into(row, kvec, n)
-            rbf_gram(nbr_xt, nbr_d2, n, gamma, dots_flat[:n * n].reshape((n, n)), exponent,
+            rbf_gram(nbr_xt, member_d2, n, gamma, dots_flat[:n * n].reshape((n, n)), exponent,
                      packed, gram)
             zp, err, ok = ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode, 0, fit)
             n_final = n
