@@ -330,9 +330,19 @@ def write_model(model, path, overwrite=False):
                    "error_column": [error_columns.get(band, "") for band in band_names],
                    "stated_unit": [str(stated.get(band, "")) for band in band_names],
                    "fit_unit": [str(unit) for unit in state.band_units]})
+    softening = _softening_ujy(params.get("softening"), band_names)
+    if softening is not None:
+        bands["softening"] = softening
+        bands["softening"].unit = "uJy"
     training = Table({band: state.train_magnitudes[:, i]
                       for i, band in enumerate(band_names)})
-    training["z"] = state.train_redshifts
+    # The redshifts' column is "z", unless a band has that name (ugrizy).
+    z_column = "z"
+    while z_column in band_names:
+        z_column += "_"
+    if z_column != "z":
+        header["ZCOLUMN"] = (z_column, "TRAINING column of the redshifts")
+    training[z_column] = state.train_redshifts
     # SHA-256 of every value that affects predictions, as the file holds it.
     header["PZSTATE"] = _state_digest(fits.Header.fromstring(header.tostring()), bands)
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
@@ -460,6 +470,10 @@ def read_model_state(path):
                   # Files written before search_eps existed: exact.
                   search_eps=keyword("SRCHEPS", float) if "SRCHEPS" in header else 0.0,
                   sentinels=_read_sentinels(header, path),
+                  softening=({band: float(value) * u.uJy
+                              for band, value in zip(band_names, bands["softening"])
+                              if np.isfinite(value)} or None)
+                  if "softening" in bands.colnames else None,
                   # No WINDOW: all k neighbours are fitted.
                   window=keyword("WINDOW", float) if "WINDOW" in header else None)
     n_train = keyword("NTRAIN", int)
@@ -475,7 +489,8 @@ def read_model_state(path):
     try:
         magnitudes = np.column_stack([np.ma.filled(training[band], np.nan).astype(np.float64)
                                       for band in band_names])
-        redshifts = np.ascontiguousarray(np.asarray(training["z"], dtype=np.float64))
+        redshifts = np.ascontiguousarray(np.asarray(training[header.get("ZCOLUMN", "z")],
+                                                    dtype=np.float64))
     except KeyError as exc:
         raise ValueError(f"{path!r}: TRAINING table lacks column {exc}") from None
     calibration = None
@@ -509,12 +524,36 @@ def read_model_state(path):
                        calibration=calibration, pz=pz)
 
 
+def _softening_ujy(softening, band_names):
+    """A model's ``softening`` as one float per band in uJy (NaN: none),
+    or None without softening."""
+    if softening is None:
+        return None
+    if not isinstance(softening, dict):
+        softening = {band: softening for band in band_names}
+    return np.array([u.Quantity(softening[band]).to_value(u.uJy) if band in softening
+                     else np.nan for band in band_names])
+
+
 #: Model-file keywords of the sentinels, by kind of column.
 _SENTINEL_KEYWORDS = {"magnitude": "SENTMAG", "flux": "SENTFLX"}
 #: Header keywords whose values affect predictions (PZSTATE covers them).
 _STATE_KEYWORDS = ("PZHASH", "K", "GAMMA", "LAM", "CLIPSIG", "OFFSET", "MAGBAND", "NTRAIN",
                    "MINBANDS", "SNRMIN", "SRCHEPS", "PZCALIB", "SENTMAG", "SENTFLX", "PZPDF")
+#: Keywords added later: in the digest only when present, so that older
+#: files still verify.
+_LATER_KEYWORDS = ("WINDOW", "ZCOLUMN")
 _BAND_FIELDS = ("band", "column", "error_column", "stated_unit", "fit_unit")
+#: BANDS columns added later, in the digest only when present.
+_LATER_BAND_FIELDS = ("softening",)
+
+
+def _digest_text(value):
+    """A BANDS value as the digest reads it: numbers by their repr (NaN
+    however the file masks it), text stripped of FITS padding."""
+    if isinstance(value, (float, np.floating)) or value is np.ma.masked:
+        return repr(float(np.ma.filled(value, np.nan)))
+    return str(value).rstrip()
 
 
 def _state_digest(header, bands):
@@ -523,8 +562,13 @@ def _state_digest(header, bands):
     digest = hashlib.sha256()
     for name in _STATE_KEYWORDS:
         digest.update(f"{name}={header.get(name)!r};".encode())
+    for name in _LATER_KEYWORDS:
+        if name in header:
+            digest.update(f"{name}={header[name]!r};".encode())
+    fields = _BAND_FIELDS + tuple(name for name in _LATER_BAND_FIELDS
+                                  if name in bands.colnames)
     for row in bands:
-        digest.update(repr([str(row[name]).rstrip() for name in _BAND_FIELDS]).encode())
+        digest.update(repr([_digest_text(row[name]) for name in fields]).encode())
     return digest.hexdigest()
 
 

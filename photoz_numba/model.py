@@ -19,6 +19,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 import numpy as np
+from astropy import units as u
 from astropy.table import MaskedColumn
 
 from . import flags as _flags
@@ -167,8 +168,19 @@ class PhotoZModel:
         ``window * (1 + z0)`` of the redshift z0 that has the most of them
         within that distance: where the neighbours' redshifts split into
         groups (a colour degeneracy), the fit follows the largest group
-        instead of averaging across groups. None (default): fit all
-        ``k``. Clipping then applies to the neighbours kept.
+        instead of averaging across groups. Between 0 and 1; 0.15
+        (default) is the outlier threshold, so the group kept is the one
+        the most neighbours would call a non-outlier. None fits all ``k``
+        (the paper). Clipping then applies to the neighbours kept.
+    softening : Quantity, dict or None, optional
+        Flux bands are read as asinh magnitudes (Lupton, Gunn & Szalay
+        1999) with this softening, a flux density: one for all bands or a
+        dict keyed by band (bands left out keep log magnitudes). Zero and
+        negative fluxes are then measurements that carry information,
+        not non-detections; for forced photometry, such as a survey's.
+        `~photoz_numba.photometry.lupton_softening` takes it from the
+        training set's flux errors. None (default): AB magnitudes, a flux
+        <= 0 a non-detection. Magnitude columns are unaffected.
 
     Examples
     --------
@@ -192,7 +204,7 @@ class PhotoZModel:
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
                  offset="median", magnitude_band="auto", columns=None,
                  units=None, min_bands=2, snr_min=None, error_columns=None, search_eps=0.0,
-                 sentinels=None, window=None):
+                 sentinels=None, window=0.15, softening=None):
         self.bands = bands
         self.k = k
         self.gamma = gamma
@@ -208,13 +220,14 @@ class PhotoZModel:
         self.search_eps = search_eps
         self.sentinels = sentinels
         self.window = window
+        self.softening = softening
         self._check_params()
 
     # -- scikit-learn style parameter access ---------------------------------
 
     _PARAMS = ("bands", "k", "gamma", "lam", "clip_sigma", "offset",
                "magnitude_band", "columns", "units", "min_bands", "snr_min",
-               "error_columns", "search_eps", "sentinels", "window")
+               "error_columns", "search_eps", "sentinels", "window", "softening")
 
     def get_params(self):
         """The constructor's keyword arguments, as a dict.
@@ -234,7 +247,8 @@ class PhotoZModel:
         (20, 0.1, 0.1, 3.0)
         >>> PhotoZModel(**params)  # doctest: +NORMALIZE_WHITESPACE
         PhotoZModel(bands=['g', 'r', 'i'], k=20, gamma=0.1, lam=0.1, clip_sigma=3.0,
-                    offset='median', magnitude_band='auto', min_bands=2, search_eps=0.0)
+                    offset='median', magnitude_band='auto', min_bands=2, search_eps=0.0,
+                    window=0.15)
         """
         return {name: getattr(self, name) for name in self._PARAMS}
 
@@ -312,6 +326,7 @@ class PhotoZModel:
                 or not 0 < self.window < 1):
             raise ValueError(f"window must be a number between 0 and 1 or None, not "
                              f"{self.window!r}")
+        self._softening_ujy()     # raises, naming softening
         if (isinstance(self.search_eps, bool) or not isinstance(self.search_eps, numbers.Real)
                 or not 0 <= self.search_eps < np.inf):
             raise ValueError(f"search_eps must be a finite number >= 0, not "
@@ -393,6 +408,30 @@ class PhotoZModel:
             return self.bands[len(self.bands) // 2]
         return self.magnitude_band
 
+    def _softening_ujy(self):
+        """Softening in uJy keyed by column name ({} without)."""
+        softening = self.softening
+        if softening is None:
+            return {}
+        if not isinstance(softening, dict):
+            softening = {band: softening for band in self.bands}
+        unknown = set(softening) - set(self.bands)
+        if unknown:
+            raise ValueError(f"softening names bands that are not in bands: {sorted(unknown)}")
+        names = dict(zip(self.bands, self.band_columns))
+        values = {}
+        for band, value in softening.items():
+            try:
+                flux = u.Quantity(value).to_value(u.uJy)
+            except (TypeError, u.UnitsError):
+                raise ValueError(f"softening of band {band!r} must be a flux density "
+                                 f"(e.g. 1 * u.nJy), not {value!r}") from None
+            if not (np.ndim(flux) == 0 and np.isfinite(flux) and flux > 0):
+                raise ValueError(f"softening of band {band!r} must be one finite flux "
+                                 f"density > 0, not {value!r}")
+            values[names[band]] = float(flux)
+        return values
+
     def _column_units(self, units):
         """Stated units keyed by column name."""
         names = dict(zip(self.bands, self.band_columns))
@@ -405,7 +444,8 @@ class PhotoZModel:
         if self.snr_min is not None:
             errors = dict(zip(self.band_columns, self._error_columns()))
         return band_magnitudes(table, self.band_columns, self._column_units(units),
-                               snr_min=self.snr_min, errors=errors, sentinels=self.sentinels)
+                               snr_min=self.snr_min, errors=errors, sentinels=self.sentinels,
+                               softening=self._softening_ujy())
 
     def _feature_names(self):
         names = colour_names(self.bands)
@@ -578,14 +618,18 @@ class PhotoZModel:
 
     def tune(self, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
              progress=None):
-        """Tune ``k``, ``gamma`` and ``lam`` by Bayesian optimisation, then refit.
+        """Tune ``k``, ``gamma``, ``lam``, ``window`` and ``clip_sigma`` by
+        Bayesian optimisation, then refit.
 
         Each trial scores a setting by stratified ``n_folds``-fold
         cross-validation on ``table`` alone (see `photoz_numba.tuning` for
         the objective: sigma_NMAD + 0.1 outlier fraction); the first trial
         is the model's current setting. The best setting is kept and the
-        model refitted on the whole table. Other parameters (``offset``,
-        ``magnitude_band``, ``clip_sigma``) stay as they are.
+        model refitted on the whole table. ``window`` and ``clip_sigma``
+        are tuned only where they are set (a None stays None); other
+        parameters (``offset``, ``magnitude_band``) stay as they are.
+        Tune on training data only: a test set tuned on no longer measures
+        how the model does on new galaxies.
 
         Parameters
         ----------

@@ -12,7 +12,8 @@ from astropy.table import Table
 
 __all__ = ["MISSING_SENTINEL", "DEFAULT_SENTINELS", "resolve_sentinels", "STATE_MEASURED",
            "STATE_MISSING", "STATE_NONDETECTION",
-           "check_table", "band_magnitudes", "adjacent_colours", "colour_names"]
+           "check_table", "band_magnitudes", "asinh_magnitude", "lupton_softening",
+           "adjacent_colours", "colour_names"]
 
 #: Value that catalogues use for "no measurement" (as the paper's does).
 MISSING_SENTINEL = -99.0
@@ -166,8 +167,77 @@ def _sentinel_hits(values, unflagged, sentinels):
     return missing, nondetection
 
 
+def asinh_magnitude(flux, softening):
+    """Asinh magnitudes (Lupton, Gunn & Szalay 1999) of fluxes in uJy.
+
+    ``m = 23.9 - (2.5 / ln 10) [asinh(f / 2b) + ln b]`` with ``f`` and the
+    softening ``b`` in uJy: the AB magnitude where ``f >> b``, and finite
+    for faint, zero and negative fluxes, whose information it keeps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from photoz_numba.photometry import asinh_magnitude
+    >>> print(np.round(asinh_magnitude(np.array([1000.0, 0.0, -0.01]), 0.01), 3))
+    [16.4   28.9   29.422]
+    """
+    return _AB_ZEROPOINT_UJY - 2.5 / np.log(10) * (np.arcsinh(flux / (2 * softening))
+                                                  + np.log(softening))
+
+
+def lupton_softening(table, columns, errors=None):
+    """Softening of each band's asinh magnitudes from a table's flux errors.
+
+    Lupton, Gunn & Szalay (1999) recommend ``b = 1.042 sigma``, sigma the
+    typical flux error: here the median error of each band over the rows
+    that have one.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Catalogue with flux columns and their errors (training galaxies,
+        typically).
+    columns : dict
+        Band name -> flux column.
+    errors : dict, optional
+        Band name -> error column; by default the flux column + ``'_err'``.
+
+    Returns
+    -------
+    softening : dict
+        Band name -> softening, a `~astropy.units.Quantity` in uJy, as
+        `~photoz_numba.PhotoZModel`'s ``softening`` takes it.
+
+    Raises
+    ------
+    KeyError
+        An error column is not in the table.
+    ValueError
+        A band has no usable error (all masked, NaN or <= 0).
+
+    Examples
+    --------
+    >>> from astropy import units as u
+    >>> from astropy.table import Table
+    >>> from photoz_numba.photometry import lupton_softening
+    >>> table = Table({"g": [1.0, 2.0, -0.5] * u.nJy, "g_err": [0.5, 1.0, 2.0] * u.nJy})
+    >>> lupton_softening(table, {"g": "g"})["g"].to(u.nJy)
+    <Quantity 1.042 nJy>
+    """
+    softening = {}
+    for band, colname in columns.items():
+        name = (errors or {}).get(band, f"{colname}_err")
+        unit = _resolve_unit(table[colname], colname, None)
+        err = _errors(table, {colname: name}, colname, unit, u.uJy)
+        if not np.isfinite(err).any():
+            raise ValueError(f"error column {name!r} of band {band!r} has no usable "
+                             f"error (> 0): no softening can be taken from it")
+        softening[band] = 1.042 * np.nanmedian(err) * u.uJy
+    return softening
+
+
 def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
-                    sentinels=None):
+                    sentinels=None, softening=None):
     """AB magnitudes and measurement states of the band columns of a table.
 
     Parameters
@@ -190,6 +260,10 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
         Values standing for no measurement or no detection, by kind of
         column (see `resolve_sentinels`); default `DEFAULT_SENTINELS`:
         99 mag a non-detection, -99 mag and -99 flux missing.
+    softening : dict, optional
+        Softening in uJy (a float) of flux columns, keyed by column name:
+        those get asinh magnitudes (`asinh_magnitude`), and a flux <= 0 is
+        a measurement like any other. Magnitude columns are unaffected.
 
     Returns
     -------
@@ -270,12 +344,14 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
                     f"erg s-1 cm-2 Hz-1) nor an AB magnitude") from None
             absent, undetected = _sentinel_hits(values, ~missing, sentinels["flux"])
             missing |= absent
-            detected = ~missing & ~undetected & (flux > 0)
+            soft = (softening or {}).get(colname)
+            detected = ~missing & ~undetected & (np.isfinite(flux) if soft else flux > 0)
             if snr_min is not None:
                 snr = flux / _errors(table, errors, colname, unit, u.uJy)
                 detected &= ~(snr < snr_min)   # NaN S/N (no error): kept
             with np.errstate(divide="ignore", invalid="ignore"):
-                converted = _AB_ZEROPOINT_UJY - 2.5 * np.log10(flux)
+                converted = (asinh_magnitude(flux, soft) if soft
+                             else _AB_ZEROPOINT_UJY - 2.5 * np.log10(flux))
         state[~missing & ~detected, b] = STATE_NONDETECTION
         state[missing, b] = STATE_MISSING
         mag[detected, b] = converted[detected]

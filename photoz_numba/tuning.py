@@ -27,8 +27,11 @@ from .selection import OutOfFold
 __all__ = ["SEARCH_SPACE", "OUTLIER_WEIGHT", "cv_score", "tune"]
 
 #: Parameters searched and their ranges: (low, high, log scale).
+#: ``window`` and ``clip_sigma`` are searched only when the model has
+#: them (not None), so that the first trial is always the model's setting.
 SEARCH_SPACE = {"k": (10, 100, False), "gamma": (0.01, 3.0, True),
-                "lam": (1e-3, 1.0, True)}
+                "lam": (1e-3, 1.0, True), "window": (0.05, 0.3, True),
+                "clip_sigma": (1.5, 4.0, False)}
 #: Weight of the outlier fraction in the CV score.
 OUTLIER_WEIGHT = 0.1
 
@@ -62,7 +65,11 @@ def cv_score(sigma, outliers):
 
 def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
          progress=None):
-    """Tune ``k``, ``gamma`` and ``lam`` of a model, then refit it.
+    """Tune ``k``, ``gamma``, ``lam``, ``window`` and ``clip_sigma`` of a
+    model, then refit it.
+
+    ``window`` and ``clip_sigma`` are tuned when the model has them; one
+    that is None stays None.
 
     See `photoz_numba.PhotoZModel.tune`, which calls this.
 
@@ -92,7 +99,8 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     model : `~photoz_numba.PhotoZModel`
         ``model``, set to the best setting (lowest `cv_score`), fitted on
         the whole table, with ``tuning_history_``: a Table of every
-        trial's ``k``, ``gamma``, ``lam``, ``cv_sigma_nmad``,
+        trial's ``k``, ``gamma``, ``lam`` (and ``window``, ``clip_sigma``
+        where tuned), ``cv_sigma_nmad``,
         ``cv_outlier_fraction`` and ``cv_score``.
 
     Raises
@@ -139,10 +147,12 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
         raise ValueError(f"too few usable training galaxies ({folds.z.size}) to "
                          f"tune k over {SEARCH_SPACE['k'][:2]} with {n_folds} folds")
     rows = []
+    floats = ["gamma", "lam"] + [name for name in ("window", "clip_sigma")
+                                 if getattr(model, name) is not None]
 
     def objective(trial):
         params = {"k": trial.suggest_int("k", SEARCH_SPACE["k"][0], largest_k)}
-        for name in ("gamma", "lam"):
+        for name in floats:
             low, high, log = SEARCH_SPACE[name]
             params[name] = trial.suggest_float(name, low, high, log=log)
         metrics = folds.metrics(**params)
@@ -161,13 +171,12 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     study = optuna.create_study(direction="minimize", sampler=sampler)
     # The current setting is tried first, so tuning never ends worse on CV.
     study.enqueue_trial({"k": min(int(model.k), largest_k),
-                         "gamma": float(np.clip(model.gamma, *SEARCH_SPACE["gamma"][:2])),
-                         "lam": float(np.clip(model.lam, *SEARCH_SPACE["lam"][:2]))})
+                         **{name: float(np.clip(getattr(model, name), *SEARCH_SPACE[name][:2]))
+                            for name in floats}})
     study.optimize(objective, n_trials=int(n_iter))
     history = Table(rows)
     best = study.best_params
-    model.set_params(k=int(best["k"]), gamma=float(best["gamma"]),
-                     lam=float(best["lam"]))
+    model.set_params(k=int(best["k"]), **{name: float(best[name]) for name in floats})
     model.fit(table, z=z)
     model.tuning_history_ = history
     return model

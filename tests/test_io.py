@@ -73,12 +73,13 @@ def test_stated_units_and_columns_survive(tmp_path):
     model.search_eps = 2.5
     model.write(tmp_path / "m.fits", overwrite=True)
     assert PhotoZModel.read(tmp_path / "m.fits").search_eps == 2.5
-    assert again.window is None
-    model.window = 0.1
-    model.write(tmp_path / "m.fits", overwrite=True)
-    windowed = PhotoZModel.read(tmp_path / "m.fits")
-    assert windowed.window == 0.1
-    _same(model.predict(table), windowed.predict(table))
+    assert again.window == 0.15
+    for window in (0.1, None):
+        model.window = window
+        model.write(tmp_path / "m.fits", overwrite=True)
+        windowed = PhotoZModel.read(tmp_path / "m.fits")
+        assert windowed.window == window
+        _same(model.predict(table), windowed.predict(table))
     assert again.units == {"g": "uJy", "r": "uJy", "i": "uJy"}
     _same(model.predict(table), again.predict(table))
 
@@ -208,3 +209,35 @@ def test_atomic_output_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / "x.txt").st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_band_named_z_survives_model_files(tmp_path):
+    """Regression: the TRAINING table's redshift column was named "z", and
+    overwrote the magnitudes of a band named z (ugrizy) when written."""
+    rng = np.random.default_rng(2)
+    zs = rng.uniform(0.1, 2, 300)
+    table = Table({band: (24 + np.sin(zs * (i + 1)) + rng.normal(0, 0.02, 300)) * u.ABmag
+                   for i, band in enumerate("griz")})
+    table["zspec"] = zs
+    model = PhotoZModel(list("griz"), k=15).fit(table)
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    np.testing.assert_array_equal(again.train_magnitudes_, model.train_magnitudes_)
+    np.testing.assert_array_equal(again.train_redshifts_, model.train_redshifts_)
+    _same(model.predict(table), again.predict(table))
+
+
+def test_softening_survives_model_files(tmp_path):
+    """Asinh magnitudes' softening is stored per band (uJy) and read back."""
+    rng = np.random.default_rng(3)
+    zs = rng.uniform(0.1, 2, 300)
+    table = Table({band: (np.exp(-zs * (i + 1) / 3) + rng.normal(0, 0.05, 300)) * u.uJy
+                   for i, band in enumerate("gri")})
+    table["zspec"] = zs
+    model = PhotoZModel(list("gri"), k=15, softening={"g": 20 * u.nJy, "r": 0.03 * u.uJy})
+    model.fit(table)
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    assert set(again.softening) == {"g", "r"}
+    assert abs(again.softening["g"].to_value(u.nJy) - 20) < 1e-9
+    _same(model.predict(table), again.predict(table))

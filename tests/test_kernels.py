@@ -35,12 +35,12 @@ def predict_kernel(index, z_train, x_query, predictable, k, gamma, lam, clip_sig
 
 SETTINGS = [
     # The paper's form: no offset, colours only.
-    dict(k=50, gamma=0.1, lam=1e-3, offset="none", magnitude_band=None),
+    dict(k=50, gamma=0.1, lam=1e-3, offset="none", magnitude_band=None, window=None),
     # The package defaults.
-    dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w"),
-    # Few neighbours, wide kernel, mean offset, tighter clipping.
+    dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w", window=0.15),
+    # Few neighbours, wide kernel, mean offset, tighter clipping, no window.
     dict(k=15, gamma=0.5, lam=0.03, offset="mean", magnitude_band="f444w",
-         clip_sigma=2.0),
+         clip_sigma=2.0, window=None),
 ]
 
 
@@ -69,7 +69,7 @@ def test_matches_numpy_reference_on_paper_data(split, params):
     z_ref, err_ref, used_ref = reference.predict(
         x_train, np.asarray(train["zspec"], dtype=float), x_test,
         params["k"], params["gamma"], params["lam"],
-        params.get("clip_sigma", 3.0), params["offset"])
+        params.get("clip_sigma", 3.0), params["offset"], window=params["window"])
 
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
@@ -148,7 +148,7 @@ def test_ties_and_duplicates_match_reference(rng):
     x_train, x_query = reference.standardise(mags[:, :-1] - mags[:, 1:],
                                              q_mags[:, :-1] - q_mags[:, 1:])
     z_ref, err_ref, used_ref = reference.predict(
-        x_train, np.asarray(doubled["zspec"]), x_query, 10, 0.3, 0.05)
+        x_train, np.asarray(doubled["zspec"]), x_query, 10, 0.3, 0.05, window=0.15)
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
     assert (out["z_phot_flag"] & 4).sum() == 0   # no failed solve
@@ -189,7 +189,8 @@ def test_clipping_drops_a_planted_outlier():
     mags = {"a": (20 + colour) * u.ABmag, "b": np.full(21, 20.0) * u.ABmag,
             "c": (20 - colour ** 2) * u.ABmag}
     train = Table({**mags, "zspec": z})
-    params = dict(k=20, gamma=1e-3, lam=10.0, offset="median", magnitude_band=None)
+    params = dict(k=20, gamma=1e-3, lam=10.0, offset="median", magnitude_band=None,
+                  window=None)
     out = PhotoZModel(["a", "b", "c"], **params).fit(train).predict(train[:1])
     assert out["z_phot_nused"][0] == 19
     # All kept neighbours sit on the median: the refit is exactly z = 1.

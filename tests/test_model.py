@@ -194,6 +194,10 @@ def test_output_columns_already_present():
     (dict(window=1.0), ValueError, "window"),
     (dict(window=np.nan), ValueError, "window"),
     (dict(window=True), ValueError, "window"),
+    (dict(softening=1.0), ValueError, "softening of band 'g'"),
+    (dict(softening=-1 * u.nJy), ValueError, "softening of band 'g'"),
+    (dict(softening={"u": 1 * u.nJy}), ValueError, "softening names bands"),
+    (dict(softening={"g": 1 * u.mag}), ValueError, "softening of band 'g'"),
 ])
 def test_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -256,3 +260,37 @@ def test_search_eps_applies_after_fit():
     assert not np.array_equal(approx["z_phot"], exact["z_phot"])
     model.set_params(search_eps=0.0)
     np.testing.assert_array_equal(model.predict(table[:300])["z_phot"], exact["z_phot"])
+
+
+@pytest.mark.reference
+def test_softening_predicts_faint_and_negative_fluxes_as_asinh_magnitudes():
+    from photoz_numba import flags as photoz_flags
+    """With ``softening``, fluxes <= 0 are measurements, and the model is the
+    one given the asinh magnitudes themselves as magnitude columns.
+    Reference: asinh magnitudes from Lupton et al. (1999)'s formula in
+    NumPy, fed as ABmag columns."""
+    rng = np.random.default_rng(4)
+    n = 800
+    zs = rng.uniform(0.1, 2, n)
+    soft = {"g": 0.02, "r": 0.03, "i": 0.05}     # uJy
+    flux = {band: np.exp(-zs * (i + 1) / 2) * 0.1 + rng.normal(0, soft[band], n)
+            for i, band in enumerate("gri")}
+    fluxes = Table({band: value * u.uJy for band, value in flux.items()})
+    fluxes["zspec"] = zs
+    asinh = Table({band: (23.9 - 2.5 / np.log(10) * (np.arcsinh(value / (2 * soft[band]))
+                                                     + np.log(soft[band]))) * u.ABmag
+                   for band, value in flux.items()})
+    asinh["zspec"] = zs
+    assert (np.column_stack(list(flux.values())) <= 0).any(axis=1).mean() > 0.2
+    model = PhotoZModel(list("gri"), k=20, softening={b: v * u.uJy for b, v in soft.items()})
+    out = model.fit(fluxes[:600]).predict(fluxes[600:])
+    ref = PhotoZModel(list("gri"), k=20).fit(asinh[:600]).predict(asinh[600:])
+    assert not np.ma.getmaskarray(out["z_phot"]).any()
+    lost = photoz_flags.NONDETECTION | photoz_flags.MISSING_BAND | photoz_flags.BAND_IGNORED
+    assert (np.asarray(out["z_phot_flag"]) & lost == 0).all()
+    np.testing.assert_allclose(out["z_phot"], ref["z_phot"], rtol=0, atol=1e-10)
+    # Without softening, those rows lose a band (non-detections).
+    with pytest.warns(PhotoZWarning, match="fewer than min_bands"):
+        plain = PhotoZModel(list("gri"), k=20).fit(fluxes[:600])
+    plain = plain.predict(fluxes[600:])
+    assert (np.asarray(plain["z_phot_flag"]) & photoz_flags.NONDETECTION != 0).sum() > 20

@@ -147,3 +147,39 @@ def test_snr_threshold_needs_the_error_column():
     table = Table({"f": [1.0] * u.uJy})
     with pytest.raises(KeyError, match="'f_err' is not in the table"):
         band_magnitudes(table, ["f"], snr_min=3, errors={"f": "f_err"})
+
+
+@pytest.mark.reference
+def test_asinh_magnitudes_follow_lupton_1999():
+    """Reference: Lupton, Gunn & Szalay (1999), eq. 2 with m0 the AB zero
+    point: m = -(2.5 / ln 10) [asinh((f / f0) / 2b') + ln b'], b' = b / f0,
+    f0 the flux of magnitude 0 (10^(-48.60 / 2.5) erg s-1 cm-2 Hz-1, Oke &
+    Gunn 1983); for f >> b it is the AB magnitude."""
+    flux = np.array([-3.0, -0.01, 0.0, 0.02, 1.0, 10 ** (23.9 / 2.5)])   # uJy
+    soft = 0.05
+    f0 = 10 ** (48.60 / -2.5) / 1e-29     # uJy
+    expected = -2.5 / np.log(10) * (np.arcsinh((flux / f0) / (2 * soft / f0))
+                                    + np.log(soft / f0))
+    table = Table({"f": flux * u.uJy})
+    mag, state = band_magnitudes(table, ["f"], softening={"f": soft})
+    np.testing.assert_allclose(mag[:, 0], expected, rtol=0, atol=1e-10)
+    assert (state == STATE_MEASURED).all()      # flux <= 0 is a measurement now
+    assert abs(mag[-1, 0] - 0.0) < 1e-9         # 3631 Jy: AB magnitude 0 (f >> b)
+    # The same fluxes as log magnitudes: the non-positive ones undetected.
+    _, log_state = band_magnitudes(table, ["f"])
+    assert (log_state[:3, 0] == STATE_NONDETECTION).all()
+
+
+def test_lupton_softening_is_1042_times_the_median_error():
+    """Reference: Lupton et al. (1999), b = 1.042 sigma; rows without a
+    usable error are left out of the median."""
+    from photoz_numba.photometry import lupton_softening
+    table = Table({"g": [1.0, 2.0, -0.5, 3.0] * u.nJy,
+                   "g_err": [0.5, 1.0, 3.0, -1.0] * u.nJy,
+                   "r": [1.0, 2.0, 3.0, 4.0] * u.uJy, "r_e": [0.1, 0.2, 0.4, np.nan] * u.uJy})
+    soft = lupton_softening(table, {"g": "g", "r": "r"}, errors={"r": "r_e"})
+    assert abs(soft["g"].to_value(u.nJy) - 1.042 * 1.0) < 1e-12
+    assert abs(soft["r"].to_value(u.uJy) - 1.042 * 0.2) < 1e-12
+    table["g_err"] = [0.0, -1.0, np.nan, 0.0] * u.nJy
+    with pytest.raises(ValueError, match="'g_err' of band 'g'"):
+        lupton_softening(table, {"g": "g"})

@@ -35,12 +35,14 @@ def test_history_and_best_setting(tuned, train):
     best, and scores each trial by the documented objective."""
     history = tuned.tuning_history_
     assert len(history) == 12
-    assert set(history.colnames) >= {"trial", "k", "gamma", "lam", "cv_sigma_nmad",
-                                     "cv_outlier_fraction", "cv_score"}
+    assert set(history.colnames) >= {"trial", "k", "gamma", "lam", "window", "clip_sigma",
+                                     "cv_sigma_nmad", "cv_outlier_fraction", "cv_score"}
     # The first trial is the starting setting; the kept one is the best.
-    assert (history["k"][0], history["gamma"][0], history["lam"][0]) == (40, 0.1, 0.1)
+    first = [history[name][0] for name in ("k", "gamma", "lam", "window", "clip_sigma")]
+    assert first == [40, 0.1, 0.1, 0.15, 3.0]
     best = history[np.argmin(history["cv_score"])]
-    assert (tuned.k, tuned.gamma, tuned.lam) == (best["k"], best["gamma"], best["lam"])
+    names = ("k", "gamma", "lam", "window", "clip_sigma")
+    assert [getattr(tuned, name) for name in names] == [best[name] for name in names]
     assert best["cv_score"] <= history["cv_score"][0]
     np.testing.assert_allclose(history["cv_score"], cv_score(
         history["cv_sigma_nmad"], history["cv_outlier_fraction"]))
@@ -59,7 +61,8 @@ def test_trial_scores_match_independent_cross_validation(tuned, train):
     history = tuned.tuning_history_
     for row in history[[0, 5]]:
         model = PhotoZModel(BANDS, k=int(row["k"]), gamma=float(row["gamma"]),
-                            lam=float(row["lam"]))
+                            lam=float(row["lam"]), window=float(row["window"]),
+                            clip_sigma=float(row["clip_sigma"]))
         metrics = cross_validate(model, train, seed=1)
         assert metrics["sigma_nmad"] == pytest.approx(row["cv_sigma_nmad"], abs=1e-12)
         assert metrics["outlier_fraction"] == pytest.approx(row["cv_outlier_fraction"],
@@ -164,3 +167,15 @@ def test_trial_scores_exactly_what_cross_validate_scores_with_missing_bands(trai
         # The rows lacking bands were predicted and scored, not dropped.
         assert metrics["n"] + metrics["n_unpredicted"] == len(table)
         assert metrics["n"] > (~lacking).sum() + 0.9 * lacking.sum()
+
+
+def test_window_and_clipping_switched_off_stay_off():
+    """Contract: a None window or clip_sigma is not tuned (the first trial
+    is the model's setting, which the search space cannot express)."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(400)
+    model = PhotoZModel(["g", "r", "i"], k=20, window=None, clip_sigma=None)
+    model.tune(table, n_iter=4, random_state=0)
+    assert model.window is None and model.clip_sigma is None
+    assert "window" not in model.tuning_history_.colnames
+    assert "clip_sigma" not in model.tuning_history_.colnames
