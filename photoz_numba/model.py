@@ -991,8 +991,8 @@ class PhotoZModel:
         has_pz = getattr(self, "pz_", None) is not None
         out = empty_outputs(1, self.k if has_pz else 0)
         predict_kernel(train["index"], train["z"], x_query, np.ones(1, dtype=bool),
-                       ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset,
-                             self.window),
+                       ridge_params(self.k, self.gamma, self.lam, self.clip_sigma,
+                                    self.offset, self.window),
                        out)
         if has_pz:
             from .pdf import pz_cdf, pz_percentiles
@@ -1413,7 +1413,7 @@ class PhotoZModel:
         distance = np.full(n, np.nan) if nearest else None
         found = np.full((n, self.k), -1, dtype=np.int64) if neighbours else None
         params = ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset,
-                             self.window)
+                              self.window)
         with _numba_threads(n_threads):
             for rows, usable, bands in self._groups(state):
                 if bands is None:

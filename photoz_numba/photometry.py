@@ -181,8 +181,8 @@ def asinh_magnitude(flux, softening):
     >>> print(np.round(asinh_magnitude(np.array([1000.0, 0.0, -0.01]), 0.01), 3))
     [16.4   28.9   29.422]
     """
-    return _AB_ZEROPOINT_UJY - 2.5 / np.log(10) * (np.arcsinh(flux / (2 * softening))
-                                                  + np.log(softening))
+    scaled = np.arcsinh(flux / (2 * softening)) + np.log(softening)
+    return _AB_ZEROPOINT_UJY - 2.5 / np.log(10) * scaled
 
 
 def lupton_softening(table, columns, errors=None):
