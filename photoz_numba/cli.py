@@ -457,7 +457,36 @@ def _evaluate(args):
           f"with masked {args.z_phot} or {args.z})")
     print(f"sigma_NMAD {metrics['sigma_nmad']:.5f}  outliers (|dz| > {args.threshold}) "
           f"{100 * metrics['outlier_fraction']:.2f}%  bias {metrics['bias']:.5f}")
+    if args.by_z is not None:
+        from .metrics import evaluate_by_z
+        rows = evaluate_by_z(z_phot, z_spec, edges=args.by_z, threshold=args.threshold)
+        print(f"by {args.z}:")
+        print(f"{'bin':>11s} {'n':>6s} {'sigma_NMAD':>10s} {'outliers':>8s} "
+              f"{'median dz':>9s}")
+        for row in rows:
+            bin_name = f"{row['z_low']:g}-{row['z_high']:g}"
+            if row["n"]:
+                print(f"{bin_name:>11s} {row['n']:6d} {row['sigma_nmad']:10.4f} "
+                      f"{100 * row['outlier_fraction']:7.1f}% {row['median_dz']:+9.3f}")
+            else:
+                print(f"{bin_name:>11s} {0:6d} {'-':>10s} {'-':>8s} {'-':>9s}")
     return 0
+
+
+def _bin_edges(text):
+    """'0,1,2,3' (or empty for the default bins) as increasing edges."""
+    from .metrics import Z_BINS
+    if not text.strip():
+        return list(Z_BINS)
+    try:
+        edges = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bin edges must be numbers separated by commas, "
+                                         f"not {text!r}") from None
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise argparse.ArgumentTypeError(f"bin edges must be at least two increasing "
+                                         f"numbers, not {text!r}")
+    return edges
 
 
 def _parser():
@@ -556,6 +585,11 @@ def _parser():
     evaluate.add_argument("predictions", help="table with z_phot and z_spec columns")
     evaluate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
     evaluate.add_argument("--z-phot", default="z_phot", help="photometric redshift column")
+    evaluate.add_argument("--by-z", type=_bin_edges, nargs="?", const="", default=None,
+                          metavar="EDGES",
+                          help="also the figures in bins of the spectroscopic redshift: "
+                               "unit bins from 0 to 7 by default, or the edges given, "
+                               "e.g. 0,1,2,4,7")
     evaluate.add_argument("--threshold", type=float, default=0.15,
                           help="outlier threshold on |dz| (default 0.15)")
     _verbosity_options(evaluate)

@@ -310,3 +310,23 @@ def test_quiet_and_verbose_exclude_each_other(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--quiet", "evaluate", "x.fits", "--verbose"])
     assert exc.value.code == 2 and "exclude each other" in capsys.readouterr().err
+
+
+def test_evaluate_by_z_prints_each_bin(predicted):
+    """evaluate --by-z prints photoz_numba.metrics.evaluate_by_z's rows of the
+    written file; bad edges are an error naming them."""
+    from photoz_numba.metrics import evaluate_by_z
+    out, _, _ = predicted
+    result = run("evaluate", str(out), "--z", "zspec", "--by-z")
+    assert result.returncode == 0, result.stderr
+    table = Table.read(out)
+    rows = evaluate_by_z(np.asarray(table["z_phot"]), np.asarray(table["zspec"]))
+    lines = result.stdout.splitlines()
+    for row in rows:
+        line = next(line for line in lines if line.split()[:1] == [f"{row['z_low']:g}-"
+                                                                 f"{row['z_high']:g}"])
+        assert line.split()[1:3] == [str(row["n"]), f"{row['sigma_nmad']:.4f}"]
+    result = run("evaluate", str(out), "--z", "zspec", "--by-z", "0,2,4,7")
+    assert result.returncode == 0 and "2-4" in result.stdout
+    result = run("evaluate", str(out), "--by-z", "0,3,1")
+    assert result.returncode == 2 and "'0,3,1'" in result.stderr
