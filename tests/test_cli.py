@@ -323,8 +323,8 @@ def test_evaluate_by_z_prints_each_bin(predicted):
     rows = evaluate_by_z(np.asarray(table["z_phot"]), np.asarray(table["zspec"]))
     lines = result.stdout.splitlines()
     for row in rows:
-        line = next(line for line in lines if line.split()[:1] == [f"{row['z_low']:g}-"
-                                                                 f"{row['z_high']:g}"])
+        name = f"{row['z_low']:g}-{row['z_high']:g}"
+        line = next(line for line in lines if line.split()[:1] == [name])
         assert line.split()[1:3] == [str(row["n"]), f"{row['sigma_nmad']:.4f}"]
     result = run("evaluate", str(out), "--z", "zspec", "--by-z", "0,2,4,7")
     assert result.returncode == 0 and "2-4" in result.stdout
