@@ -18,7 +18,8 @@ The features are prepared once, with the importable ``photoz_numba``:
 each version's neighbour index is built from the seed-0 training part of
 the paper's catalogue (``PHOTOZ_NUMBA_KALNA2024``), and its
 ``predict_kernel`` run on ``--n`` resampled galaxies with the default
-settings at ``--k``, on one thread unless ``--threads``. With
+settings at ``--k`` (each version's own defaults: its redshift window
+where it has one), on one thread unless ``--threads``. With
 ``--large`` the training set is resampled to 10^6 galaxies with an
 approximate search (``--search-eps``), and the small training set is
 timed beside it (the ratio of issue 8, point 2), and the search alone
@@ -29,6 +30,7 @@ difference of its z_phot from the first's.
 import argparse
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import shutil
@@ -132,6 +134,10 @@ class NewKernels:
         self.search = importlib.import_module(f"{package}._kernels.search")
         self.predict = importlib.import_module(f"{package}._kernels.predict")
         self.dispatcher = self.predict.predict_kernel
+        # Each version's default redshift window (none before it existed).
+        model = importlib.import_module(f"{package}.model")
+        parameters = inspect.signature(model.PhotoZModel.__init__).parameters
+        self.window = parameters["window"].default if "window" in parameters else None
 
     def build_index(self, x_train_t, eps):
         return self.search.build_index(x_train_t, eps=eps)
@@ -139,7 +145,10 @@ class NewKernels:
     def predictor(self, index, z_train, x_query, k, gamma, lam, clip_sigma, offset):
         n = len(x_query)
         out = self.predict.empty_outputs(n)
-        params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset)
+        if self.window is None:
+            params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset)
+        else:
+            params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset, self.window)
         predictable = np.ones(n, bool)
 
         def predict():

@@ -9,7 +9,7 @@ Bit flags of the ``z_phot_flag`` column.
 import numpy as np
 
 __all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
-           "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "UNPREDICTED",
+           "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "BAD_ERROR", "UNPREDICTED",
            "decode_z_phot_flags"]
 
 MISSING_BAND = 1
@@ -18,6 +18,7 @@ SOLVE_FAILED = 4
 EXTRAPOLATION = 8
 TOO_FEW_BANDS = 16
 BAND_IGNORED = 32
+BAD_ERROR = 64
 
 #: (bit value, name, z_phot masked?, description) of every flag bit.
 FLAGS = (
@@ -25,7 +26,8 @@ FLAGS = (
      "a band has no measurement (masked, NaN, infinite or -99); z_phot is "
      "predicted from the other bands"),
     (NONDETECTION, "nondetection", False,
-     "a band has flux <= 0; it is treated as missing"),
+     "a band has flux <= 0 (without softening) or S/N below snr_min; it is "
+     "treated as missing"),
     (SOLVE_FAILED, "solve_failed", True,
      "the Gram matrix K + lam I was not positive definite in floating point"),
     (EXTRAPOLATION, "extrapolation", False,
@@ -37,6 +39,9 @@ FLAGS = (
     (BAND_IGNORED, "band_ignored", False,
      "a measured band was left out because too few training galaxies "
      "have it together with the galaxy's other bands"),
+    (BAD_ERROR, "bad_error", False,
+     "snr_min is set and a measured band's flux error is masked, NaN or <= 0: "
+     "its S/N cannot be judged, and the band is used as measured"),
 )
 
 #: Bits for which ``z_phot`` is masked.

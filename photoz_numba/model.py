@@ -373,6 +373,14 @@ class PhotoZModel:
         return [names.get(band, f"{column}_err")
                 for band, column in zip(self.bands, self.band_columns)]
 
+    def _unjudged(self, table, units, state):
+        """Rows with a measured band whose error is unusable (masked, NaN
+        or <= 0), so that ``snr_min`` could not judge it."""
+        from .photometry import band_errors
+        errors = band_errors(table, dict(zip(self.band_columns, self._error_columns())),
+                             self._column_units(units))
+        return ((state == STATE_MEASURED) & ~np.isfinite(errors)).any(axis=1)
+
     @property
     def input_columns(self):
         """Every column a table to predict must have: the band columns
@@ -1406,6 +1414,8 @@ class PhotoZModel:
         flag = np.zeros(n, dtype=np.int16)
         flag[(state == STATE_MISSING).any(axis=1)] |= _flags.MISSING_BAND
         flag[(state == STATE_NONDETECTION).any(axis=1)] |= _flags.NONDETECTION
+        if self.snr_min is not None:
+            flag[self._unjudged(table, units, state)] |= _flags.BAD_ERROR
         z_phot = np.full(n, np.nan)
         z_phot_err = np.full(n, np.nan)
         n_used = np.zeros(n, dtype=np.int64)

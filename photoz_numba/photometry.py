@@ -381,6 +381,39 @@ def _errors(table, errors, colname, band_unit, to_unit):
     return err
 
 
+def band_errors(table, errors, units=None):
+    """Flux errors of band columns in uJy (magnitude errors for magnitude
+    columns), NaN where masked, NaN or <= 0.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        The catalogue.
+    errors : dict
+        Error column of each band column, in band order.
+    units : dict, optional
+        Stated unit of band columns without one, keyed by column name.
+
+    Returns
+    -------
+    errors : ndarray of float64, shape (n_rows, n_bands)
+
+    Raises
+    ------
+    KeyError
+        An error column is not in the table (the message names it).
+    """
+    units = units or {}
+    out = np.full((len(table), len(errors)), np.nan)
+    for b, (colname, name) in enumerate(errors.items()):
+        unit = _resolve_unit(table[colname], colname, units.get(colname))
+        if _is_magnitude(unit):
+            out[:, b] = _errors(table, errors, colname, u.mag, u.mag)
+        else:
+            out[:, b] = _errors(table, errors, colname, unit, u.uJy)
+    return out
+
+
 def adjacent_colours(mag):
     """Colours ``mag[:, i] - mag[:, i + 1]`` of adjacent bands.
 

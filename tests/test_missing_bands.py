@@ -183,3 +183,29 @@ def test_snr_min_treats_faint_bands_as_missing(split):
     np.testing.assert_array_equal(out["z_phot"], model.predict(masked)["z_phot"])
     with pytest.raises(ValueError, match="snr_min"):
         PhotoZModel(BANDS, snr_min=-1)
+
+
+def test_an_unusable_error_is_flagged_where_snr_min_needs_it(split):
+    """Contract (bad input): with snr_min, a measured band whose error is
+    NaN, <= 0 or masked gets the bad_error flag on that row only; the band
+    is used as measured (the same z_phot as with a good, high-S/N error)."""
+    from photoz_numba.flags import BAD_ERROR
+    train, test = split
+    model = PhotoZModel(BANDS, snr_min=2).fit(train)
+    query = test[:20].copy()
+    good = model.predict(query)
+    query["f444w_err"][0] = np.nan
+    query["f444w_err"][1] = 0.0
+    query["f444w_err"][2] = -1.0
+    query["f444w_err"].mask[3] = True
+    out = model.predict(query)
+    flagged = (np.asarray(out["z_phot_flag"]) & BAD_ERROR) != 0
+    np.testing.assert_array_equal(flagged, np.arange(20) < 4)
+    assert not (np.asarray(good["z_phot_flag"]) & BAD_ERROR).any()
+    np.testing.assert_array_equal(out["z_phot"], good["z_phot"])
+    # No snr_min: the errors are not read, and nothing is flagged.
+    plain = PhotoZModel(BANDS).fit(train).predict(query)
+    assert not (np.asarray(plain["z_phot_flag"]) & BAD_ERROR).any()
+    # A missing error column is an error naming it.
+    with pytest.raises(KeyError, match="f444w_err"):
+        model.predict(query[[c for c in query.colnames if c != "f444w_err"]])
