@@ -632,3 +632,20 @@ def test_compiled_and_cached_kernels_agree_bitwise(sample, tmp_path):
         results.append(np.load(tmp_path / f"{run}.npy"))
     assert np.isfinite(results[0]).all()
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.reference
+def test_window_members_match_reference_with_ties(rng):
+    """The sweep over neighbours in redshift order picks the members the
+    brute-force reference picks, also with repeated redshifts and
+    distances. Reference: tests/reference.py (every end point tried)."""
+    from photoz_numba._kernels.predict import window_members, window_scratch
+    for trial in range(300):
+        n = int(rng.integers(1, 60))
+        z = np.round(rng.choice([rng.uniform(0, 1, n), rng.uniform(0, 7, n)]), 1)
+        d2 = np.round(rng.uniform(0, 3, n), int(rng.integers(0, 3)))
+        width = float(rng.choice([0.05, 0.15, 0.3]))
+        member = np.empty(60, np.int64)
+        m = window_members(z, d2, n, width, member, window_scratch(60))
+        expected = np.flatnonzero(reference.window_members(z, d2, width))
+        np.testing.assert_array_equal(member[:m], expected)

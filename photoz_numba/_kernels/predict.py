@@ -72,31 +72,63 @@ def ridge_params(k, gamma, lam, clip_sigma, offset, window=None):
     return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset], window)
 
 
+#: Scratch of `window_members` for up to k neighbours: their order by
+#: redshift, the window bounds in that order and the prefix sums of their
+#: squared distances (k + 1).
+WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix"])
+
+
 @njit(**_JIT)
-def window_members(z, d2, n, width, member):
+def window_scratch(k):
+    """A `WindowScratch` for up to ``k`` neighbours."""
+    return WindowScratch(np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k + 1))
+
+
+@njit(**_JIT)
+def window_members(z, d2, n, width, member, scratch):
     """The neighbours in the densest redshift window, into ``member``.
 
     Of the windows ``|z - z0| <= width (1 + z0)`` (0 < width < 1), the one
     holding the most of the ``n`` neighbours' redshifts ``z``; among
     equals, the one whose members' squared distances ``d2`` sum least,
     then the lowest z0. Neighbour j is in the window of z0 when
-    ``(z_j - width) / (1 + width) <= z0 <= (z_j + width) / (1 - width)``,
-    which is how membership is tested (so that a neighbour is in the
-    window at its own end points whatever the rounding). The best z0 is
-    such a lower end point, so those n are tried (O(n^2)). Writes the
-    members' indices, increasing, to ``member`` and returns how many.
+    ``low_j = (z_j - width) / (1 + width) <= z0 <= (z_j + width) / (1 -
+    width) = high_j``, which is how membership is tested (so that a
+    neighbour is in the window at its own end points whatever the
+    rounding). The best z0 is some ``low_i``. Both bounds grow with z, so
+    in redshift order the members of z0 = low_i are a run of neighbours,
+    which two pointers follow as i grows; prefix sums give each run's d2
+    sum. O(n^2) for the insertion sort at worst, O(n) after it. Writes
+    the members' indices, increasing, to ``member`` and returns how many.
+    ``scratch`` is a `WindowScratch`.
     """
+    by_z, low, high, prefix = scratch.by_z, scratch.low, scratch.high, scratch.prefix
+    for j in range(n):      # insertion sort by (z, index)
+        pos = j
+        while pos > 0 and z[by_z[pos - 1]] > z[j]:
+            by_z[pos] = by_z[pos - 1]
+            pos -= 1
+        by_z[pos] = j
+    prefix[0] = 0.0
+    for t in range(n):
+        z_t = z[by_z[t]]
+        low[t] = (z_t - width) / (1.0 + width)
+        high[t] = (z_t + width) / (1.0 - width)
+        prefix[t + 1] = prefix[t] + d2[by_z[t]]
     best_count = -1
     best_d2 = np.inf
     best_z0 = np.inf
-    for i in range(n):
-        z0 = (z[i] - width) / (1.0 + width)
-        count = 0
-        total = 0.0
-        for j in range(n):
-            if (z[j] - width) / (1.0 + width) <= z0 <= (z[j] + width) / (1.0 - width):
-                count += 1
-                total += d2[j]
+    first = 0
+    last = 0
+    for t in range(n):
+        z0 = low[t]
+        last = max(last, t)
+        while last + 1 < n and low[last + 1] <= z0:
+            last += 1
+        while high[first] < z0:
+            first += 1
+        count = last - first + 1
+        total = prefix[last + 1] - prefix[first]
         if (count > best_count or (count == best_count and (
                 total < best_d2 or (total == best_d2 and z0 < best_z0)))):
             best_count, best_d2, best_z0 = count, total, z0
@@ -183,6 +215,7 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
         keep = np.empty(k, np.int64)
         member = np.empty(k, np.int64)
         member_d2 = np.empty(k)
+        by_window = window_scratch(k)
         dropped = np.empty(k, np.int64)
         max_drops = max_block_drops(k)
         drop = drop_scratch(k)
@@ -216,7 +249,7 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
             for i in range(n):
                 z_nbr[i] = z_train[order[nbr_pos[i]]]
             if window < np.inf:
-                n = window_members(z_nbr, nbr_d2, n, window, member)
+                n = window_members(z_nbr, nbr_d2, n, window, member, by_window)
                 for i in range(n):
                     z_nbr[i] = z_nbr[member[i]]
             else:
