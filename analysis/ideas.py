@@ -27,11 +27,17 @@ from photoz_numba.validation import cross_validate
 # Each step adds one idea to the one above it, except where marked.
 VARIANTS = [
     ("paper's form: no offset, colours only (best of the CV grid)",
-     dict(offset="none", magnitude_band=None, k=20, gamma=0.01, lam=0.01)),
+     dict(offset="none", magnitude_band=None, k=20, gamma=0.01, lam=0.01, window=None)),
     ("+ ridge around the neighbours' median z (best of the grid)",
-     dict(offset="median", magnitude_band=None, k=20, gamma=1.0, lam=0.3)),
-    ("+ magnitude of the middle band (f150w): the defaults",
-     dict(offset="median", magnitude_band="auto", k=40, gamma=0.1, lam=0.1)),
+     dict(offset="median", magnitude_band=None, k=20, gamma=1.0, lam=0.3, window=None)),
+    ("+ magnitude of the middle band (f150w)",
+     dict(offset="median", magnitude_band="auto", k=40, gamma=0.1, lam=0.1, window=None)),
+    ("+ densest redshift window, 0.15 (1 + z): the defaults",
+     dict(offset="median", magnitude_band="auto", k=40, gamma=0.1, lam=0.1, window=0.15)),
+    ("defaults with a window of 0.10 (1 + z)",
+     dict(offset="median", magnitude_band="auto", k=40, gamma=0.1, lam=0.1, window=0.10)),
+    ("defaults with a window of 0.20 (1 + z)",
+     dict(offset="median", magnitude_band="auto", k=40, gamma=0.1, lam=0.1, window=0.20)),
     ("defaults with the mean instead of the median",
      dict(offset="mean", magnitude_band="auto", k=40, gamma=0.1, lam=0.1)),
     ("defaults without clipping",
@@ -63,7 +69,8 @@ def main(output="ideas.ecsv", variants=VARIANTS, seeds=range(10), n_iter=50):
                                                         random_state=seed)
         history = model.tuning_history_
         best.append(history[np.argmin(history["cv_score"])])
-    rows.append({"idea": f"+ k, gamma, lam tuned per seed ({n_iter} trials)",
+    rows.append({"idea": f"+ k, gamma, lam, window, clip_sigma tuned per seed "
+                         f"({n_iter} trials)",
                  "cv_sigma_nmad": float(np.mean([b["cv_sigma_nmad"] for b in best])),
                  "cv_outlier_fraction": float(np.mean([b["cv_outlier_fraction"] for b in best])),
                  "test_sigma_nmad": summary["sigma_nmad"][0],

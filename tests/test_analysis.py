@@ -3,6 +3,7 @@ each one's ``--smoke`` mode, a tiny problem through its whole code path,
 in a fresh process from the repository root."""
 
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -63,6 +64,20 @@ def test_ideas(run_analysis, tmp_path):
     run_analysis("ideas", str(path))
     table = Table.read(path)
     assert len(table) == 3
+    assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "test_sigma_nmad",
+                  "test_outlier_fraction")
+
+
+def test_survey_ideas(run_analysis, tmp_path):
+    from analysis.survey_ideas import ROOT
+    folder = pathlib.Path(os.environ.get("PHOTOZ_NUMBA_LSST_LIKE",
+                                         ROOT.parent / "shared" / "data"))
+    if not (folder / "lsst_like_train.fits").exists():
+        pytest.skip(f"the LSST-like benchmark is not in {folder}")
+    path = tmp_path / "survey_ideas.ecsv"
+    run_analysis("survey_ideas", str(path))
+    table = Table.read(path)
+    assert len(table) == 6
     assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "test_sigma_nmad",
                   "test_outlier_fraction")
 
