@@ -40,14 +40,17 @@ def _fit(x_nbr, z_nbr, d2_query, gamma, lam, offset):
 
 def window_members(z, d2, width):
     """Boolean mask of the neighbours in the densest redshift window
-    ``|z - z0| <= width (1 + z0)``: most members, then least summed d2,
+    ``|z - z0| <= width (1 + z0)``: the most weight, neighbour j (nearest
+    first) weighing 1 / (j + 1), equal to 1e-12; then least summed d2,
     then lowest z0. Neighbour j is in the window of z0 for z0 in
     [(z_j - width) / (1 + width), (z_j + width) / (1 - width)], so every
     membership set occurs at one of those end points; all are tried."""
     low, high = (z - width) / (1 + width), (z + width) / (1 - width)
     z0 = np.concatenate([low, high])
     inside = (low[None, :] <= z0[:, None]) & (z0[:, None] <= high[None, :])
-    best = np.lexsort((z0, inside @ d2, -inside.sum(axis=1)))[0]
+    weight = inside @ (1.0 / np.arange(1, z.size + 1))
+    tied = np.flatnonzero(weight >= weight.max() - 1e-12)
+    best = tied[np.lexsort((z0[tied], (inside @ d2)[tied]))[0]]
     return inside[best]
 
 

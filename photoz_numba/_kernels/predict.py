@@ -75,13 +75,19 @@ def ridge_params(k, gamma, lam, clip_sigma, offset, window=None):
 #: Scratch of `window_members` for up to k neighbours: their order by
 #: redshift, the window bounds in that order and the prefix sums of their
 #: squared distances (k + 1).
-WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix"])
+WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix", "weight"])
 
 
 @njit(**_JIT)
 def window_scratch(k):
     """A `WindowScratch` for up to ``k`` neighbours."""
-    return WindowScratch(np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k + 1))
+    return WindowScratch(np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k + 1),
+                         np.empty(k + 1))
+
+
+#: Window weights closer than this count as equal (then the squared
+#: distances decide): sums of the same 1 / rank in another order.
+WINDOW_TIE = 1e-12
 
 
 @njit(**_JIT)
@@ -89,20 +95,22 @@ def window_members(z, d2, n, width, member, scratch):
     """The neighbours in the densest redshift window, into ``member``.
 
     Of the windows ``|z - z0| <= width (1 + z0)`` (0 < width < 1), the one
-    holding the most of the ``n`` neighbours' redshifts ``z``; among
-    equals, the one whose members' squared distances ``d2`` sum least,
-    then the lowest z0. Neighbour j is in the window of z0 when
-    ``low_j = (z_j - width) / (1 + width) <= z0 <= (z_j + width) / (1 -
-    width) = high_j``, which is how membership is tested (so that a
-    neighbour is in the window at its own end points whatever the
-    rounding). The best z0 is some ``low_i``. Both bounds grow with z, so
-    in redshift order the members of z0 = low_i are a run of neighbours,
-    which two pointers follow as i grows; prefix sums give each run's d2
-    sum. O(n^2) for the insertion sort at worst, O(n) after it. Writes
-    the members' indices, increasing, to ``member`` and returns how many.
-    ``scratch`` is a `WindowScratch`.
+    whose neighbours weigh most, neighbour j (nearest first: j = 0 the
+    nearest) weighing ``1 / (j + 1)``, so that the nearest neighbours
+    count most; among equals (within `WINDOW_TIE`), the one whose members'
+    squared distances ``d2`` sum least, then the lowest z0. Neighbour j
+    is in the window of z0 when ``low_j = (z_j - width) / (1 + width) <=
+    z0 <= (z_j + width) / (1 - width) = high_j``, which is how membership
+    is tested (so that a neighbour is in the window at its own end points
+    whatever the rounding). The best z0 is some ``low_i``. Both bounds
+    grow with z, so in redshift order the members of z0 = low_i are a run
+    of neighbours, which two pointers follow as i grows; prefix sums give
+    each run's weight and d2 sum. O(n^2) for the insertion sort at worst,
+    O(n) after it. Writes the members' indices, increasing, to ``member``
+    and returns how many. ``scratch`` is a `WindowScratch`.
     """
     by_z, low, high, prefix = scratch.by_z, scratch.low, scratch.high, scratch.prefix
+    weight = scratch.weight
     for j in range(n):      # insertion sort by (z, index)
         pos = j
         while pos > 0 and z[by_z[pos - 1]] > z[j]:
@@ -110,12 +118,14 @@ def window_members(z, d2, n, width, member, scratch):
             pos -= 1
         by_z[pos] = j
     prefix[0] = 0.0
+    weight[0] = 0.0
     for t in range(n):
         z_t = z[by_z[t]]
         low[t] = (z_t - width) / (1.0 + width)
         high[t] = (z_t + width) / (1.0 - width)
         prefix[t + 1] = prefix[t] + d2[by_z[t]]
-    best_count = -1
+        weight[t + 1] = weight[t] + 1.0 / (by_z[t] + 1.0)
+    best_count = -1.0
     best_d2 = np.inf
     best_z0 = np.inf
     first = 0
@@ -127,9 +137,9 @@ def window_members(z, d2, n, width, member, scratch):
             last += 1
         while high[first] < z0:
             first += 1
-        count = last - first + 1
+        count = weight[last + 1] - weight[first]
         total = prefix[last + 1] - prefix[first]
-        if (count > best_count or (count == best_count and (
+        if (count > best_count + WINDOW_TIE or (abs(count - best_count) <= WINDOW_TIE and (
                 total < best_d2 or (total == best_d2 and z0 < best_z0)))):
             best_count, best_d2, best_z0 = count, total, z0
     m = 0
