@@ -165,13 +165,13 @@ class PhotoZModel:
         non-detection, -99 mag and a flux of -99 missing (docs: bad_input).
     window : float or None, optional
         Before the fit, keep only the neighbours whose redshifts lie within
-        ``window * (1 + z0)`` of the redshift z0 that has the most of them
-        within that distance: where the neighbours' redshifts split into
-        groups (a colour degeneracy), the fit follows the largest group
-        instead of averaging across groups. Between 0 and 1; 0.15
-        (default) is the outlier threshold, so the group kept is the one
-        the most neighbours would call a non-outlier. None fits all ``k``
-        (the paper). Clipping then applies to the neighbours kept.
+        ``window * (1 + z0)`` of the redshift z0 whose such neighbours weigh
+        most, the n-th nearest weighing 1/n: where the neighbours'
+        redshifts split into groups (a colour degeneracy), the fit follows
+        the group nearest in colour, not an average across groups.
+        Between 0 and 1; 0.15 (default) is the outlier threshold. None
+        fits all ``k`` (the paper). Clipping then applies to the
+        neighbours kept.
     softening : Quantity, dict or None, optional
         Flux bands are read as asinh magnitudes (Lupton, Gunn & Szalay
         1999) with this softening, a flux density: one for all bands or a
