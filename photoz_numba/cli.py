@@ -151,13 +151,14 @@ def _reproduce(args):
     per_seed, predictions = run_paper_protocol(
         catalogue, seeds=seeds, tune=tune, n_iter=n_iter,
         progress=_Progress(not getattr(args, "quiet", False), unit="steps"))
-    header = (f"{'seed':>4} {'k':>3} {'gamma':>6} {'lam':>7} {'sigma_NMAD':>10} "
-              f"{'outliers':>9} {'bias':>8} {'seconds':>7}")
+    header = (f"{'seed':>4} {'k':>3} {'gamma':>6} {'lam':>7} {'window':>6} {'clip':>5} "
+              f"{'sigma_NMAD':>10} {'outliers':>9} {'bias':>8} {'seconds':>7}")
     print(header)
     print("-" * len(header))
     for row in per_seed:
         print(f"{row['seed']:>4} {row['k']:>3} {row['gamma']:>6.3f} {row['lam']:>7.4f} "
-              f"{row['sigma_nmad']:>10.5f} {100 * row['outlier_fraction']:>8.2f}% "
+              f"{row['window']:>6.3f} {row['clip_sigma']:>5.2f} {row['sigma_nmad']:>10.5f} "
+              f"{100 * row['outlier_fraction']:>8.2f}% "
               f"{row['bias']:>8.5f} {row['seconds']:>7.2f}")
     print("-" * len(header))
     summary = summarise(per_seed)
@@ -182,7 +183,8 @@ def _reproduce(args):
                 table.write(tmp, overwrite=True)
             written.append(name)
 
-        write("hyperparameters.ecsv", per_seed["seed", "k", "gamma", "lam", "cv_score"])
+        write("hyperparameters.ecsv", per_seed["seed", "k", "gamma", "lam", "window",
+                                               "clip_sigma", "cv_score"])
         write("metrics.ecsv", per_seed)
         write("predictions.ecsv", predictions)
         write("predictions.fits", predictions)
@@ -274,16 +276,22 @@ def _fit(args):
                                   f"replace it")
     table = _read_table(args.train, "training table")
     params = {name: getattr(args, name) for name in
-              ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps")
+              ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps",
+               "window")
               if getattr(args, name) is not None}
-    if params.get("clip_sigma", 1) <= 0:
-        params["clip_sigma"] = None
+    for name in ("clip_sigma", "window"):
+        if params.get(name, 1) <= 0:
+            params[name] = None
     if params.get("magnitude_band") == "none":
         params["magnitude_band"] = None
-    model = PhotoZModel(
-        [band.strip() for band in args.bands.split(",") if band.strip()],
-        columns=_band_map(args.band) or None, units=_units(args.unit),
-        sentinels=_sentinels(args), **params)
+    bands = [band.strip() for band in args.bands.split(",") if band.strip()]
+    columns = _band_map(args.band) or None
+    if args.asinh:
+        from .photometry import lupton_softening
+        params["softening"] = lupton_softening(
+            table, {band: (columns or {}).get(band, band) for band in bands})
+    model = PhotoZModel(bands, columns=columns, units=_units(args.unit),
+                        sentinels=_sentinels(args), **params)
     if args.command == "tune":
         model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
                    random_state=args.seed, progress=_Progress(True, unit="trials"))
@@ -540,8 +548,10 @@ def _parser():
     fit.set_defaults(run=_fit)
 
     tune = commands.add_parser(
-        "tune", help="tune k, gamma and lam by cross-validation, fit, and write",
-        description="Tune k, gamma and lam by Bayesian optimisation with "
+        "tune", help="tune k, gamma, lam, window and clip_sigma by cross-validation, "
+                     "fit, and write",
+        description="Tune k, gamma, lam, window and clip_sigma by Bayesian optimisation "
+                    "with "
                     "stratified k-fold cross-validation on a training table, "
                     "fit on all of it and write the model file.")
     _model_options(tune)
@@ -653,6 +663,12 @@ def _model_options(parser):
     parser.add_argument("--lam", type=float, help="ridge regularisation")
     parser.add_argument("--clip-sigma", type=float,
                         help="clipping threshold in RMS residuals; <= 0 disables")
+    parser.add_argument("--window", type=float,
+                        help="redshift window, in units of 1 + z, that the fitted "
+                             "neighbours must share (default 0.15); <= 0 fits all k")
+    parser.add_argument("--asinh", action="store_true",
+                        help="asinh magnitudes for flux bands, softened by 1.042 times "
+                             "each band's median training flux error (forced photometry)")
     parser.add_argument("--search-eps", type=float,
                         help="0 (default): exact neighbours; > 0: approximate search "
                              "(within 1 + eps of the true distances) for large training sets")

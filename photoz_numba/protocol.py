@@ -136,6 +136,9 @@ def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
         history = getattr(model, "tuning_history_", None)
         rows.append({"seed": seed, "n_train": len(train), "n_test": len(test),
                      "k": model.k, "gamma": model.gamma, "lam": model.lam,
+                     # NaN: switched off (None).
+                     "window": np.nan if model.window is None else model.window,
+                     "clip_sigma": np.nan if model.clip_sigma is None else model.clip_sigma,
                      "cv_score": (float(np.min(history["cv_score"])) if history
                                   is not None else np.nan),
                      "n_unpredicted": int((~ok).sum()),

@@ -29,9 +29,9 @@ def test_reproduce_prints_per_seed_table_and_summary(catalogue, tmp_path):
     metrics = Table.read(tmp_path / "metrics.ecsv")
     assert list(metrics["seed"]) == [0, 1] and (metrics["n_test"] == 921).all()
     # The printed figures are the written ones.
-    assert f"{metrics['sigma_nmad'][0]:.5f}" == seed_rows[0][4]
+    assert f"{metrics['sigma_nmad'][0]:.5f}" == seed_rows[0][6]
     params = Table.read(tmp_path / "hyperparameters.ecsv")
-    assert params.colnames == ["seed", "k", "gamma", "lam", "cv_score"]
+    assert params.colnames == ["seed", "k", "gamma", "lam", "window", "clip_sigma", "cv_score"]
     assert int(seed_rows[1][1]) == params["k"][1]
     assert len(Table.read(tmp_path / "predictions.ecsv")) == 2 * 921
     assert len(Table.read(tmp_path / "predictions.fits")) == 2 * 921
@@ -49,7 +49,7 @@ def test_reproduce_without_tuning_uses_the_defaults(catalogue):
     row = next(line.split() for line in result.stdout.splitlines()
                if line.split()[:1] == ["0"])
     # Seed 0 with the defaults (docs: reproduce page).
-    assert row[1:5] == ["40", "0.100", "0.1000", "0.01582"]
+    assert row[1:7] == ["40", "0.100", "0.1000", "0.150", "3.00", "0.01582"]
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -220,7 +220,17 @@ def test_fit_hyper_parameters(files, tmp_path):
         (25, None, None, "mean")
     # Options not given keep the model's defaults.
     defaults = PhotoZModel(["a", "b"])
-    assert (model.gamma, model.lam) == (defaults.gamma, defaults.lam)
+    assert (model.gamma, model.lam, model.window) == (defaults.gamma, defaults.lam, 0.15)
+    assert model.softening is None
+    result = run("fit", str(files / "train.fits"), "--bands", BANDS, "-o",
+                 str(tmp_path / "w.fits"), "--window", "0", "--asinh")
+    assert result.returncode == 0, result.stderr
+    model = PhotoZModel.read(tmp_path / "w.fits")
+    assert model.window is None
+    # --asinh: softening 1.042 times each band's median training error.
+    train = Table.read(files / "train.fits")
+    expected = 1.042 * np.median(u.Quantity(train["f150w_err"]).to_value(u.uJy))
+    assert model.softening["f150w"].to_value(u.uJy) == pytest.approx(expected, rel=1e-12)
 
 
 def test_tune_writes_model_and_history(files, tmp_path):
