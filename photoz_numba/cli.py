@@ -402,6 +402,10 @@ class _Progress:
         self.start = time.perf_counter()
 
     def __call__(self, done, total):
+        if done == 0:
+            # The work starts now (kernels compiled): rates count from here.
+            self.start = time.perf_counter()
+            return
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start
