@@ -26,7 +26,8 @@ Sections (``--skip`` any of them):
     whole scan.
 ``startup``
     A fresh process's import + fit + first predict of 1000 galaxies, with
-    an empty Numba cache (cold: compiles) and with it warm.
+    an empty Numba cache (cold: compiles) and with it warm, medians of
+    ``--repeat`` (``benchmarks/bench_startup.py``, which also runs alone).
 ``memory``
     Peak resident memory (``VmHWM``, reset just before the call) of
     predicting 10^6 galaxies in a fresh process, less the resident memory
@@ -53,7 +54,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 
@@ -67,6 +67,7 @@ from photoz_numba.selection import stratified_split
 
 from ._common import (BANDS, full_pattern, load, numpy_baseline, quiet_fit, rate,
                       resample, resample_training, standardised, timed)
+from .bench_startup import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -219,38 +220,15 @@ def large(train, sample, args, results):
           f"(tree x{nn_rate['tree'] / nn_rate['brute']:.0f})", flush=True)
 
 
-STARTUP_CODE = """
-import time; t0 = time.perf_counter()
-import warnings; warnings.simplefilter('ignore')
-from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
-from photoz_numba.selection import stratified_split
-t1 = time.perf_counter()
-s = paper_sample(load_kalna2024()); tr, te = stratified_split(s, seed=0)
-t2 = time.perf_counter()
-m = PhotoZModel(list(KALNA2024_BANDS)).fit(tr)
-q = __import__('astropy.table', fromlist=['vstack']).vstack([te, te])[:1000]
-t3 = time.perf_counter(); m.predict(q); t4 = time.perf_counter()
-# import + fit + first predict, not the catalogue's reading
-print((t1 - t0) + (t4 - t2), t4 - t3)
-"""
-
-
 def startup(args, results):
-    def once(cache):
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", STARTUP_CODE], env=env, check=True,
-                             capture_output=True, text=True).stdout.split()
-        return float(out[0]), float(out[1])
-    with tempfile.TemporaryDirectory() as cache:
-        cold = once(cache)
-        warm = [once(cache) for _ in range(3)]
-    best_warm = min(warm)
-    results["startup"] = {"cold_s": cold[0], "cold_predict_s": cold[1],
-                          "warm_s": best_warm[0], "warm_predict_s": best_warm[1]}
-    print(f"fresh process, import + fit + first predict of 1000: cold cache {cold[0]:.2f} s "
-          f"(predict {cold[1]:.2f} s), warm cache {best_warm[0]:.2f} s "
-          f"(predict {best_warm[1]:.3f} s; best of 3)", flush=True)
+    """Cold and warm start, median of ``--repeat`` fresh processes each
+    (`benchmarks.bench_startup`)."""
+    _, summary = measure(args.repeat)
+    results["startup"] = summary
+    print(f"fresh process, import + fit + first predict of 1000: cold cache "
+          f"{summary['cold_s']:.2f} s (predict {summary['cold_predict_s']:.2f} s), warm "
+          f"cache {summary['warm_s']:.2f} s (predict {summary['warm_predict_s']:.3f} s); "
+          f"medians of {args.repeat}", flush=True)
 
 
 MEMORY_CODE = """
