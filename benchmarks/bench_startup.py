@@ -82,8 +82,8 @@ def measure(repeat=3):
                "load_average_after": list(os.getloadavg())}
     for start in ("cold", "warm"):
         runs = table[table["start"] == start]
-        summary[f"{start}_s"] = statistics.median(runs["seconds"])
-        summary[f"{start}_predict_s"] = statistics.median(runs["predict_seconds"])
+        summary[f"{start}_s"] = float(statistics.median(runs["seconds"]))
+        summary[f"{start}_predict_s"] = float(statistics.median(runs["predict_seconds"]))
     return table, summary
 
 

@@ -138,6 +138,69 @@ def plot_throughput(table, path):
     print(f"plot: {path}")
 
 
+def plot_overview(table, path):
+    """Throughput against k, the cold and warm start and the memory of a
+    recorded run, side by side (for the docs' performance page)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return
+    meta = table.meta
+    fig, (rate_ax, start_ax, memory_ax) = plt.subplots(
+        1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.5, 1, 1]})
+    rate_ax.plot(table["k"], table["rate_2_threads"], "o-", label="2 threads")
+    rate_ax.plot(table["k"], table["rate_1_thread"], "s-", label="1 thread")
+    rate_ax.plot(table["k"], table["rate_numpy"], "^--", label="NumPy + cKDTree")
+    rate_ax.axhline(meta.get("published_rate", PUBLISHED_RATE), color="grey", ls=":",
+                    label="published code (k=50)")
+    rate_ax.set_xscale("log")
+    rate_ax.set_yscale("log")
+    rate_ax.set_xticks(list(table["k"]), [str(k) for k in table["k"]])
+    rate_ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    rate_ax.set_xlabel("neighbours k")
+    rate_ax.set_ylabel("galaxies per second")
+    rate_ax.set_title("predict throughput")
+    low, high = rate_ax.get_ylim()
+    rate_ax.set_ylim(low, high * 4)       # room for the legend above the curves
+    rate_ax.legend(fontsize=8, loc="upper right")
+    startup = meta.get("startup", {})
+    if startup:
+        values = [startup["cold_s"], startup["warm_s"]]
+        bars = start_ax.bar(["cold cache\n(compiles)", "warm cache\n(loads)"], values,
+                            color=["C3", "C2"])
+        for bar, value in zip(bars, values):
+            start_ax.annotate(f"{value:.1f} s", (bar.get_x() + bar.get_width() / 2, value),
+                              ha="center", va="bottom", fontsize=9)
+        start_ax.set_ylim(0, 1.2 * max(values))
+        n = startup.get("repeat")
+        start_ax.set_title("fresh process: fit + predict 1000"
+                           + (f"\n(median of {n})" if n else ""), fontsize=10)
+    start_ax.set_ylabel("seconds")
+    memory = meta.get("memory", {})
+    if memory:
+        parts = [("input table", memory["input_mb"], "C0"),
+                 ("output table", memory["output_mb"], "C1"),
+                 ("beyond input and output", memory["extra_mb"], "C3")]
+        bottom = memory["rss_before_mb"] - memory["input_mb"]
+        memory_ax.bar([0], [bottom], color="lightgrey", label="process before the call")
+        for label, value, color in parts:
+            memory_ax.bar([0], [value], bottom=[bottom], color=color,
+                          label=f"{label}: {value:.0f} MB")
+            bottom += value
+        memory_ax.set_xticks([0], [f"predict {memory['n']:,}"])
+        memory_ax.set_xlim(-0.5, 2.9)
+        memory_ax.set_ylim(0, 1.05 * max(bottom, memory["peak_mb"]))
+        memory_ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(0.3, 0.5))
+        memory_ax.set_title(f"peak resident memory {memory['peak_mb']:.0f} MB", fontsize=10)
+    memory_ax.set_ylabel("MB")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
 def large(train, sample, args, results):
     from scipy.spatial import cKDTree
     from photoz_numba._kernels.search import build_index, nearest_neighbours
