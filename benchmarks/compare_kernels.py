@@ -133,7 +133,8 @@ class NewKernels:
     def __init__(self, package):
         self.search = importlib.import_module(f"{package}._kernels.search")
         self.predict = importlib.import_module(f"{package}._kernels.predict")
-        self.dispatcher = self.predict.predict_kernel
+        # The compiled loop (a Python function now calls it).
+        self.dispatcher = getattr(self.predict, "_predict_all", self.predict.predict_kernel)
         # Each version's default redshift window (none before it existed).
         model = importlib.import_module(f"{package}.model")
         parameters = inspect.signature(model.PhotoZModel.__init__).parameters

@@ -26,7 +26,8 @@ Sections (``--skip`` any of them):
     whole scan.
 ``startup``
     A fresh process's import + fit + first predict of 1000 galaxies, with
-    an empty Numba cache (cold: compiles) and with it warm.
+    an empty Numba cache (cold: compiles) and with it warm, medians of
+    ``--repeat`` (``benchmarks/bench_startup.py``, which also runs alone).
 ``memory``
     Peak resident memory (``VmHWM``, reset just before the call) of
     predicting 10^6 galaxies in a fresh process, less the resident memory
@@ -53,7 +54,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 
@@ -67,6 +67,7 @@ from photoz_numba.selection import stratified_split
 
 from ._common import (BANDS, full_pattern, load, numpy_baseline, quiet_fit, rate,
                       resample, resample_training, standardised, timed)
+from .bench_startup import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -132,6 +133,69 @@ def plot_throughput(table, path):
     ax.set_xlabel("neighbours k")
     ax.set_ylabel("galaxies per second")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
+def plot_overview(table, path):
+    """Throughput against k, the cold and warm start and the memory of a
+    recorded run, side by side (for the docs' performance page)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return
+    meta = table.meta
+    fig, (rate_ax, start_ax, memory_ax) = plt.subplots(
+        1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.5, 1, 1]})
+    rate_ax.plot(table["k"], table["rate_2_threads"], "o-", label="2 threads")
+    rate_ax.plot(table["k"], table["rate_1_thread"], "s-", label="1 thread")
+    rate_ax.plot(table["k"], table["rate_numpy"], "^--", label="NumPy + cKDTree")
+    rate_ax.axhline(meta.get("published_rate", PUBLISHED_RATE), color="grey", ls=":",
+                    label="published code (k=50)")
+    rate_ax.set_xscale("log")
+    rate_ax.set_yscale("log")
+    rate_ax.set_xticks(list(table["k"]), [str(k) for k in table["k"]])
+    rate_ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    rate_ax.set_xlabel("neighbours k")
+    rate_ax.set_ylabel("galaxies per second")
+    rate_ax.set_title("predict throughput")
+    low, high = rate_ax.get_ylim()
+    rate_ax.set_ylim(low, high * 4)       # room for the legend above the curves
+    rate_ax.legend(fontsize=8, loc="upper right")
+    startup = meta.get("startup", {})
+    if startup:
+        values = [startup["cold_s"], startup["warm_s"]]
+        bars = start_ax.bar(["cold cache\n(compiles)", "warm cache\n(loads)"], values,
+                            color=["C3", "C2"])
+        for bar, value in zip(bars, values):
+            start_ax.annotate(f"{value:.1f} s", (bar.get_x() + bar.get_width() / 2, value),
+                              ha="center", va="bottom", fontsize=9)
+        start_ax.set_ylim(0, 1.2 * max(values))
+        n = startup.get("repeat")
+        start_ax.set_title("fresh process: fit + predict 1000"
+                           + (f"\n(median of {n})" if n else ""), fontsize=10)
+    start_ax.set_ylabel("seconds")
+    memory = meta.get("memory", {})
+    if memory:
+        parts = [("input table", memory["input_mb"], "C0"),
+                 ("output table", memory["output_mb"], "C1"),
+                 ("beyond input and output", memory["extra_mb"], "C3")]
+        bottom = memory["rss_before_mb"] - memory["input_mb"]
+        memory_ax.bar([0], [bottom], color="lightgrey", label="process before the call")
+        for label, value, color in parts:
+            memory_ax.bar([0], [value], bottom=[bottom], color=color,
+                          label=f"{label}: {value:.0f} MB")
+            bottom += value
+        memory_ax.set_xticks([0], [f"predict {memory['n']:,}"])
+        memory_ax.set_xlim(-0.5, 2.9)
+        memory_ax.set_ylim(0, 1.05 * max(bottom, memory["peak_mb"]))
+        memory_ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(0.3, 0.5))
+        memory_ax.set_title(f"peak resident memory {memory['peak_mb']:.0f} MB", fontsize=10)
+    memory_ax.set_ylabel("MB")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot: {path}")
@@ -219,38 +283,15 @@ def large(train, sample, args, results):
           f"(tree x{nn_rate['tree'] / nn_rate['brute']:.0f})", flush=True)
 
 
-STARTUP_CODE = """
-import time; t0 = time.perf_counter()
-import warnings; warnings.simplefilter('ignore')
-from photoz_numba import PhotoZModel
-from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
-from photoz_numba.selection import stratified_split
-t1 = time.perf_counter()
-s = paper_sample(load_kalna2024()); tr, te = stratified_split(s, seed=0)
-t2 = time.perf_counter()
-m = PhotoZModel(list(KALNA2024_BANDS)).fit(tr)
-q = __import__('astropy.table', fromlist=['vstack']).vstack([te, te])[:1000]
-t3 = time.perf_counter(); m.predict(q); t4 = time.perf_counter()
-# import + fit + first predict, not the catalogue's reading
-print((t1 - t0) + (t4 - t2), t4 - t3)
-"""
-
-
 def startup(args, results):
-    def once(cache):
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", STARTUP_CODE], env=env, check=True,
-                             capture_output=True, text=True).stdout.split()
-        return float(out[0]), float(out[1])
-    with tempfile.TemporaryDirectory() as cache:
-        cold = once(cache)
-        warm = [once(cache) for _ in range(3)]
-    best_warm = min(warm)
-    results["startup"] = {"cold_s": cold[0], "cold_predict_s": cold[1],
-                          "warm_s": best_warm[0], "warm_predict_s": best_warm[1]}
-    print(f"fresh process, import + fit + first predict of 1000: cold cache {cold[0]:.2f} s "
-          f"(predict {cold[1]:.2f} s), warm cache {best_warm[0]:.2f} s "
-          f"(predict {best_warm[1]:.3f} s; best of 3)", flush=True)
+    """Cold and warm start, median of ``--repeat`` fresh processes each
+    (`benchmarks.bench_startup`)."""
+    _, summary = measure(args.repeat)
+    results["startup"] = summary
+    print(f"fresh process, import + fit + first predict of 1000: cold cache "
+          f"{summary['cold_s']:.2f} s (predict {summary['cold_predict_s']:.2f} s), warm "
+          f"cache {summary['warm_s']:.2f} s (predict {summary['warm_predict_s']:.3f} s); "
+          f"medians of {args.repeat}", flush=True)
 
 
 MEMORY_CODE = """

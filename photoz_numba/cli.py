@@ -348,10 +348,11 @@ def _calibrate(args):
     written.append("calibration_report.ecsv")
     try:
         from .plotting import plot_coverage, plot_pit, plot_pulls
+        label = args.label or args.z_phot_err
         for filename, ax in (
-                ("pulls.png", plot_pulls(report, errors=args.z_phot_err)),
-                ("pit.png", plot_pit(report, errors=args.z_phot_err)),
-                ("coverage.png", plot_coverage(report, labels=[args.z_phot_err]))):
+                ("pulls.png", plot_pulls(report, errors=label)),
+                ("pit.png", plot_pit(report, errors=label)),
+                ("coverage.png", plot_coverage(report, labels=[label]))):
             with atomic_output(os.path.join(args.output, filename), overwrite=True) as tmp:
                 ax.figure.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
             written.append(filename)
@@ -410,6 +411,10 @@ class _Progress:
         self.start = time.perf_counter()
 
     def __call__(self, done, total):
+        if done == 0:
+            # The work starts now (kernels compiled): rates count from here.
+            self.start = time.perf_counter()
+            return
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start
@@ -617,6 +622,9 @@ def _parser():
     calibrate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
     calibrate.add_argument("--z-phot", default="z_phot", help="photometric redshift column")
     calibrate.add_argument("--z-phot-err", default="z_phot_err", help="error column")
+    calibrate.add_argument("--label", metavar="TEXT",
+                           help="how the plots name the errors, e.g. 'z_phot_err "
+                                "(calibrated)' (default: the error column's name)")
     calibrate.add_argument("-o", "--output", required=True, metavar="DIR",
                            help="directory for calibration_report.ecsv, pulls.png, "
                                 "pit.png and coverage.png (replaced if there)")

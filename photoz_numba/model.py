@@ -653,7 +653,8 @@ class PhotoZModel:
             Seeds the folds and the optimiser: the same seed gives the same
             result, whatever the number of threads.
         progress : callable, optional
-            Called as ``progress(trials_done, n_iter)``.
+            Called as ``progress(trials_done, n_iter)``, with 0 when the
+            first trial starts.
 
         Returns
         -------
@@ -981,8 +982,9 @@ class PhotoZModel:
     def warm_up(self):
         """Compile the kernels `predict` runs, or load them from Numba's
         on-disk cache (the first call on a machine compiles them, in some
-        seconds; later ones load them). Timings call this first, so that no
-        reported rate includes the compilation.
+        seconds, and says so once through the ``photoz_numba`` logger;
+        later ones load them). Timings call this first, so that no reported
+        rate includes the compilation.
 
         Returns
         -------

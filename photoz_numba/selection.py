@@ -277,6 +277,12 @@ class OutOfFold:
             fold_model = type(model)(**model.get_params()).fit(table[~held_out], z=z)
             self._parts.append((held_out, fold_model, table[held_out]))
 
+    def warm_up(self):
+        """Compile the fold models' kernels, or load them from the cache
+        (`~photoz_numba.PhotoZModel.warm_up`), before anything is timed."""
+        for _, fold_model, _ in self._parts:
+            fold_model.warm_up()
+
     @property
     def n_train(self):
         """The fewest training galaxies of any fold's model."""

@@ -92,7 +92,9 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
         Seeds the folds and the optimiser: the same seed gives the same
         result, whatever the number of threads.
     progress : callable, optional
-        Called as ``progress(trials_done, n_iter)`` after each trial.
+        Called as ``progress(trials_done, n_iter)`` after each trial, and
+        as ``progress(0, n_iter)`` when the first starts (after the
+        kernels are compiled or loaded).
 
     Returns
     -------
@@ -146,6 +148,9 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     if largest_k < SEARCH_SPACE["k"][0]:
         raise ValueError(f"too few usable training galaxies ({folds.z.size}) to "
                          f"tune k over {SEARCH_SPACE['k'][:2]} with {n_folds} folds")
+    folds.warm_up()
+    if progress is not None:
+        progress(0, n_iter)
     rows = []
     floats = ["gamma", "lam"] + [name for name in ("window", "clip_sigma")
                                  if getattr(model, name) is not None]

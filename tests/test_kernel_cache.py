@@ -92,3 +92,45 @@ def test_a_change_to_any_kernel_file_recompiles(tmp_path):
     search = copy / "search.py"
     search.write_text(search.read_text() + "\n# touched\n")
     assert _run(tmp_path, cache) == (12.0, 0)
+
+
+_FIRST_PREDICT = textwrap.dedent('''
+    import logging, sys
+    import numpy as np
+    from photoz_numba import PhotoZModel
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba._kernels import predict, ridge, search
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    log = logging.getLogger("photoz_numba")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    table = toy_catalogue(400)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
+    model.predict(table)
+    model.predict(table[:50])
+    counts = {f.__name__: len(f.signatures) for f in (
+        search._build_tree, search._walk, search._scan, search._nearest, ridge.ridge_fit,
+        ridge.refit_without, ridge._cho_solve, predict._predict_block, predict._predict_all)}
+    notices = [m for m in records if m.startswith("compiling kernels")]
+    print(repr((counts, len(notices), len(records))))
+''')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
+def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path):
+    """Contract: a model scanned whole (400 training galaxies) compiles no
+    tree build and no tree walk, every kernel it runs for one set of
+    argument types, and logs one notice of the compilation, then its
+    duration; the second predict compiles and logs nothing."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("NUMBA_DISABLE_JIT", None)
+    out = subprocess.run([sys.executable, "-c", _FIRST_PREDICT], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    counts, notices, records = eval(out.strip().splitlines()[-1])
+    assert counts == {"_build_tree": 0, "_walk": 0, "_scan": 1, "_nearest": 1,
+                      "ridge_fit": 1, "refit_without": 1, "_cho_solve": 1,
+                      "_predict_block": 1, "_predict_all": 1}
+    assert (notices, records) == (1, 2)

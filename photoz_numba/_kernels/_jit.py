@@ -12,9 +12,12 @@ them invalidates every cached kernel. Each kernel module imports this
 module before it defines a kernel, which registers the locator.
 """
 
+import contextlib
 import hashlib
+import logging
 import os
 import tempfile
+import time
 import warnings
 
 from astropy.utils.exceptions import AstropyUserWarning
@@ -152,3 +155,43 @@ _FASTMATH = {"contract", "nsz", "arcp"}
 # as their callers are inlined this way, since the inlined code is
 # compiled with the caller's flags.
 _INLINE = dict(inline="always", **_JIT)
+# Every specialisation of a kernel is one more compilation (seconds for the
+# larger ones, on every machine's first run), so the kernels are called
+# with one type per argument: a count that starts at a constant and is
+# passed to another kernel starts at ``np.int64(0)``, since Numba's type
+# inference would otherwise compile that kernel for the constant
+# (``Literal[int](0)``) as well as for int64.
+
+
+def is_ready(dispatcher, args):
+    """Whether a call of ``dispatcher`` with ``args`` finds its compiled
+    code in this process or in the on-disk cache (False when unsure)."""
+    try:
+        signature = tuple(dispatcher.typeof_pyval(a) for a in args)
+        if signature in dispatcher.overloads:
+            return True
+        index = dispatcher._cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - no cache, or another Numba's internals
+        return False
+    return any(key[0] == signature for key in index)
+
+
+@contextlib.contextmanager
+def compile_notice(calls):
+    """Announce, once, a compilation about to happen: around the first call
+    of each kernel in ``calls`` (pairs of a dispatcher and its arguments),
+    logs through the ``photoz_numba`` logger that the kernels are being
+    compiled and then how long it took, unless all are in the cache. The
+    callers keep that time out of every rate they report (see
+    `photoz_numba.PhotoZModel.warm_up`)."""
+    if all(is_ready(dispatcher, args) for dispatcher, args in calls):
+        yield
+        return
+    log = logging.getLogger("photoz_numba")
+    where = cache_directory()
+    once = ("once per machine: later runs load them from Numba's cache in "
+            f"{where}" if where else "in every process: no writable cache directory")
+    log.info(f"compiling kernels, {once} ...")
+    start = time.perf_counter()
+    yield
+    log.info(f"compiled kernels in {time.perf_counter() - start:.1f} s")

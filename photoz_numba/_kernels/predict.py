@@ -27,10 +27,11 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from ._jit import _JIT
+from ._jit import _JIT, compile_notice
 from .ridge import (drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
                     refit_without, ridge_fit)
-from .search import _BLOCK, _nearest, bound_from, query_order, search_scratch
+from .search import (_BLOCK, _nearest, _query_keys, bound_from, query_order, search_mode,
+                     search_scratch)
 
 __all__ = []
 
@@ -157,7 +158,6 @@ def empty_outputs(n, k=0):
                           np.empty(n, np.int64), np.empty((n if k else 0, max(k, 1)), np.int64))
 
 
-@njit(parallel=True, **_JIT)
 def predict_kernel(index, z_train, x_query, predictable, params, out):
     """Predict redshifts for every row of ``x_query``.
 
@@ -196,6 +196,45 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     >>> print(np.round(out.z_phot, 2), out.status)
     [1. 2.] [0 0]
     """
+    mode = search_mode(index)
+    if mode in _READY:
+        _predict_all(index, z_train, x_query, predictable, params, out,
+                     query_order(index, x_query), *mode)
+        return
+    with compile_notice([(_query_keys, (index, x_query)),
+                         (_predict_all, (index, z_train, x_query, predictable, params, out,
+                                         np.empty(0, np.int64), *mode))]):
+        _predict_all(index, z_train, x_query, predictable, params, out,
+                     query_order(index, x_query), *mode)
+    _READY.add(mode)
+
+
+# The search modes whose loop this process has compiled or loaded.
+_READY = set()
+
+
+# Compiled for the search `search_mode` selects, and only that search.
+@njit(parallel=True, **_JIT)
+def _predict_all(index, z_train, x_query, predictable, params, out, by_place, scan, tree,
+                 approx):
+    """`predict_kernel`: the parallel loop over blocks of queries, each
+    block `_predict_block`, in the order ``by_place`` (`query_order`).
+    (The loop body is a call: Numba's parallel passes then analyse a few
+    lines rather than the whole block's work, which took most of the
+    compile time.)"""
+    n_blocks = (x_query.shape[0] + _BLOCK - 1) // _BLOCK
+    for block in prange(n_blocks):
+        # int64: the parallel loop's own index is unsigned in one of the
+        # two places Numba types this call, and each type is a compilation.
+        _predict_block(np.int64(block), by_place, index, z_train, x_query, predictable,
+                       params, out, scan, tree, approx)
+
+
+@njit(**_JIT)
+def _predict_block(block, by_place, index, z_train, x_query, predictable, params, out,
+                   scan, tree, approx):
+    """Queries ``by_place[block * _BLOCK:(block + 1) * _BLOCK]`` of
+    `predict_kernel`, with scratch buffers of their own."""
     k, gamma, lam = params.k, params.gamma, params.lam
     clip_sigma, offset_mode, window = params.clip_sigma, params.offset_mode, params.window
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
@@ -203,135 +242,132 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     keep_neighbours = neighbours.shape[0] == x_query.shape[0] and neighbours.shape[1] == params.k
     x_rows, order, child, shrink = index.x_rows, index.order, index.child, index.shrink
     n_query, n_feat = x_query.shape
-    n_blocks = (n_query + _BLOCK - 1) // _BLOCK
     n_packed = max(k * (k - 1) // 2, 1)
-    by_place = query_order(index, x_query)
-    scan = child[0] < 0
-    for block in prange(n_blocks):
-        search = search_scratch(x_rows.shape[0], scan, k, n_feat)
-        nbr_pos, nbr_d2 = search.nbr_pos, search.nbr_d2
-        # Flat buffers, viewed as (n_feat, n) and (n, n) for each galaxy's
-        # n neighbours: contiguous views, as the BLAS product wants.
-        nbr_flat = np.empty(n_feat * k)
-        dots_flat = np.empty(k * k)
-        gram = np.empty((k, k))
-        exponent = np.empty(n_packed)
-        packed = np.empty(n_packed)
-        fit = fit_scratch(k)
-        chol_t, alpha = fit.chol_t, fit.alpha
-        kvec = np.empty(k)
-        z_nbr = np.empty(k)
-        row = np.empty(k)
-        keep = np.empty(k, np.int64)
-        member = np.empty(k, np.int64)
-        member_d2 = np.empty(k)
-        by_window = window_scratch(k)
-        dropped = np.empty(k, np.int64)
-        max_drops = max_block_drops(k)
-        drop = drop_scratch(k)
-        n_previous = 0
-        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
-            q = by_place[rank]
-            if not predictable[q]:
-                z_phot[q] = np.nan
-                z_phot_err[q] = np.nan
-                n_used[q] = 0
-                status[q] = STATUS_SKIPPED
-                if keep_neighbours:
-                    for i in range(k):
-                        neighbours[q, i] = -1
-                continue
-            query = x_query[q]
-            bound = np.inf
-            # Seeding with the previous galaxy's neighbours is exact-safe
-            # only: an approximate search's result would then depend on
-            # which galaxy came before (on chunking, say).
-            if n_previous == k and not scan and shrink == 1.0:
-                bound = bound_from(x_rows, query, nbr_pos, k)
-            n = _nearest(index, query, k, search, bound)
-            n_previous = n
+    whole_scan = child[0] < 0
+    search = search_scratch(x_rows.shape[0], whole_scan, k, n_feat)
+    nbr_pos, nbr_d2 = search.nbr_pos, search.nbr_d2
+    # Flat buffers, viewed as (n_feat, n) and (n, n) for each galaxy's
+    # n neighbours: contiguous views, as the BLAS product wants.
+    nbr_flat = np.empty(n_feat * k)
+    dots_flat = np.empty(k * k)
+    gram = np.empty((k, k))
+    exponent = np.empty(n_packed)
+    packed = np.empty(n_packed)
+    fit = fit_scratch(k)
+    chol_t, alpha = fit.chol_t, fit.alpha
+    kvec = np.empty(k)
+    z_nbr = np.empty(k)
+    row = np.empty(k)
+    keep = np.empty(k, np.int64)
+    member = np.empty(k, np.int64)
+    member_d2 = np.empty(k)
+    by_window = window_scratch(k)
+    dropped = np.empty(k, np.int64)
+    max_drops = max_block_drops(k)
+    drop = drop_scratch(k)
+    n_previous = 0
+    for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
+        q = by_place[rank]
+        if not predictable[q]:
+            z_phot[q] = np.nan
+            z_phot_err[q] = np.nan
+            n_used[q] = 0
+            status[q] = STATUS_SKIPPED
             if keep_neighbours:
-                for i in range(n):
-                    neighbours[q, i] = order[nbr_pos[i]]
-                for i in range(n, k):
+                for i in range(k):
                     neighbours[q, i] = -1
-            flag = STATUS_OK
+            continue
+        query = x_query[q]
+        bound = np.inf
+        # Seeding with the previous galaxy's neighbours is exact-safe
+        # only: an approximate search's result would then depend on
+        # which galaxy came before (on chunking, say).
+        if n_previous == k and not whole_scan and shrink == 1.0:
+            bound = bound_from(x_rows, query, nbr_pos, k)
+        n = _nearest(index, query, k, search, bound, scan, tree, approx)
+        n_previous = n
+        if keep_neighbours:
             for i in range(n):
-                z_nbr[i] = z_train[order[nbr_pos[i]]]
-            if window < np.inf:
-                n = window_members(z_nbr, nbr_d2, n, window, member, by_window)
-                for i in range(n):
-                    z_nbr[i] = z_nbr[member[i]]
-            else:
-                for i in range(n):
-                    member[i] = i
+                neighbours[q, i] = order[nbr_pos[i]]
+            for i in range(n, k):
+                neighbours[q, i] = -1
+        flag = STATUS_OK
+        for i in range(n):
+            z_nbr[i] = z_train[order[nbr_pos[i]]]
+        if window < np.inf:
+            n = window_members(z_nbr, nbr_d2, n, window, member, by_window)
             for i in range(n):
-                member_d2[i] = nbr_d2[member[i]]
-            # Neighbours relative to the query, feature-major.
-            nbr_xt = nbr_flat[:n_feat * n].reshape((n_feat, n))
+                z_nbr[i] = z_nbr[member[i]]
+        else:
             for i in range(n):
-                x_row = x_rows[nbr_pos[member[i]]]
-                for f in range(n_feat):
-                    nbr_xt[f, i] = x_row[f] - query[f]
+                member[i] = i
+        for i in range(n):
+            member_d2[i] = nbr_d2[member[i]]
+        # Neighbours relative to the query, feature-major.
+        nbr_xt = nbr_flat[:n_feat * n].reshape((n_feat, n))
+        for i in range(n):
+            x_row = x_rows[nbr_pos[member[i]]]
             for f in range(n_feat):
-                offsets = nbr_xt[f]
-                low = np.inf
-                high = -np.inf
-                for i in range(n):
-                    low = min(low, offsets[i])
-                    high = max(high, offsets[i])
-                if low > 0.0 or high < 0.0:
-                    flag |= STATUS_EXTRAPOLATION
+                nbr_xt[f, i] = x_row[f] - query[f]
+        for f in range(n_feat):
+            offsets = nbr_xt[f]
+            low = np.inf
+            high = -np.inf
             for i in range(n):
-                row[i] = -gamma * member_d2[i]
-            exp_into(row, kvec, n)
-            rbf_gram(nbr_xt, member_d2, n, gamma, dots_flat[:n * n].reshape((n, n)), exponent,
-                     packed, gram)
-            zp, err, ok = ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode, 0, fit)
-            n_final = n
-            if ok:
-                limit = clip_sigma * err
-                n_keep = 0
-                n_drop = 0
-                for i in range(n):
-                    if not abs(lam * alpha[i]) > limit:
-                        keep[n_keep] = i
-                        row[n_keep] = z_nbr[i]
-                        n_keep += 1
-                    else:
-                        dropped[n_drop] = i
-                        n_drop += 1
-                refitted = False
-                if 0 < n_keep < n and n_drop <= max_drops:
-                    zp_new, err_new, refitted = refit_without(
-                        fit, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row, drop)
-                    if refitted:
-                        zp, err = zp_new, err_new
-                        n_final = n_keep
-                if 0 < n_keep < n and not refitted:
-                    # Compact in place (keep is increasing, keep[a] >= a).
-                    # Cholesky columns before the first dropped neighbour
-                    # are those of the submatrix's factor.
-                    first = 0
-                    while first < n_keep and keep[first] == first:
-                        first += 1
-                    for a in range(n_keep):
-                        z_nbr[a] = z_nbr[keep[a]]
-                        kvec[a] = kvec[keep[a]]
-                    # The refit reads Gram rows from ``first`` on only.
-                    for a in range(first, n_keep):
-                        ia = keep[a]
-                        for b in range(a + 1, n_keep):
-                            gram[a, b] = gram[ia, keep[b]]
-                    for m in range(first):
-                        for a in range(first, n_keep):
-                            chol_t[m, a] = chol_t[m, keep[a]]
-                    zp, err, ok = ridge_fit(gram, kvec, z_nbr, n_keep, lam,
-                                            offset_mode, first, fit)
+                low = min(low, offsets[i])
+                high = max(high, offsets[i])
+            if low > 0.0 or high < 0.0:
+                flag |= STATUS_EXTRAPOLATION
+        for i in range(n):
+            row[i] = -gamma * member_d2[i]
+        exp_into(row, kvec, n)
+        rbf_gram(nbr_xt, member_d2, n, gamma, dots_flat[:n * n].reshape((n, n)), exponent,
+                 packed, gram)
+        zp, err, ok = ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode, np.int64(0), fit)
+        n_final = n
+        if ok:
+            limit = clip_sigma * err
+            n_keep = np.int64(0)
+            n_drop = np.int64(0)
+            for i in range(n):
+                if not abs(lam * alpha[i]) > limit:
+                    keep[n_keep] = i
+                    row[n_keep] = z_nbr[i]
+                    n_keep += 1
+                else:
+                    dropped[n_drop] = i
+                    n_drop += 1
+            refitted = False
+            if 0 < n_keep < n and n_drop <= max_drops:
+                zp_new, err_new, refitted = refit_without(
+                    fit, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row, drop)
+                if refitted:
+                    zp, err = zp_new, err_new
                     n_final = n_keep
-            if not ok:
-                flag |= STATUS_SOLVE_FAILED
-            z_phot[q] = zp
-            z_phot_err[q] = err
-            n_used[q] = n_final
-            status[q] = flag
+            if 0 < n_keep < n and not refitted:
+                # Compact in place (keep is increasing, keep[a] >= a).
+                # Cholesky columns before the first dropped neighbour
+                # are those of the submatrix's factor.
+                first = np.int64(0)
+                while first < n_keep and keep[first] == first:
+                    first += 1
+                for a in range(n_keep):
+                    z_nbr[a] = z_nbr[keep[a]]
+                    kvec[a] = kvec[keep[a]]
+                # The refit reads Gram rows from ``first`` on only.
+                for a in range(first, n_keep):
+                    ia = keep[a]
+                    for b in range(a + 1, n_keep):
+                        gram[a, b] = gram[ia, keep[b]]
+                for m in range(first):
+                    for a in range(first, n_keep):
+                        chol_t[m, a] = chol_t[m, keep[a]]
+                zp, err, ok = ridge_fit(gram, kvec, z_nbr, n_keep, lam,
+                                        offset_mode, first, fit)
+                n_final = n_keep
+        if not ok:
+            flag |= STATUS_SOLVE_FAILED
+        z_phot[q] = zp
+        z_phot_err[q] = err
+        n_used[q] = n_final
+        status[q] = flag

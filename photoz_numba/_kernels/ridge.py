@@ -208,7 +208,7 @@ def ridge_fit(gram, kvec, z_nbr, n, lam, mode, first, fit):
             chol_t[i, m] = chol_t[m, i]
     for i in range(n):
         alpha[i] = y[i]
-    _cho_solve(chol_t, n, alpha, 0)
+    _cho_solve(chol_t, n, alpha, np.int64(0))
     z_phot = c
     for i in range(n):
         z_phot += alpha[i] * kvec[i]
@@ -304,7 +304,7 @@ def refit_without(fit, kvec, z_nbr, n, dropped, n_drop, lam, mode, kept_z, drop)
         v[i] = z_nbr[i] - c
     for b in range(n_drop):
         v[dropped[b]] = 0.0
-    _cho_solve(chol_t, n, v, 0)
+    _cho_solve(chol_t, n, v, np.int64(0))
     for b in range(n_drop):
         w_b = w[b]
         d_b = dropped[b]
@@ -383,7 +383,7 @@ def rbf_gram(offsets, nbr_d2, n, gamma, dots, exponent, packed, gram):
     a few ulp at most.
     """
     np.dot(offsets.T, offsets, dots)
-    start = 0
+    start = np.int64(0)
     for i in range(n - 1):
         m = n - i - 1
         t_row = exponent[start:start + m]

@@ -228,8 +228,27 @@ def build_index(x_train_t, leaf_size=None, eps=0.0):
     # that the scan's first rows are a random sample of the training set
     # whatever order it came in (a catalogue sorted by redshift, say).
     shuffle = np.random.default_rng(20241127).permutation(n)
-    index = SearchIndex(*_build_tree(x[shuffle], leaf_size), 1.0)
-    return index._replace(order=shuffle[index.order])
+    return _single_leaf(x[shuffle], shuffle)
+
+
+def _single_leaf(x_rows, order):
+    """The `SearchIndex` of one leaf holding the rows ``x_rows`` (training
+    rows ``order``): what `_build_tree` returns for a leaf size of at least
+    n, computed the same way (norms summed feature by feature) in NumPy,
+    so that a training set that is scanned whole never compiles the tree
+    builder."""
+    n, n_feat = x_rows.shape
+    norm2 = np.zeros(n)
+    for f in range(n_feat):
+        norm2 += x_rows[:, f] * x_rows[:, f]
+    max_norm = max(0.0, float(np.sqrt(norm2).max(initial=0.0)))
+    x32 = np.ascontiguousarray(x_rows.T, dtype=np.float32).ravel()
+    lo = (x_rows.min(axis=0) if n else np.full(n_feat, np.inf))[None, :]
+    hi = (x_rows.max(axis=0) if n else np.full(n_feat, -np.inf))[None, :]
+    return SearchIndex(np.ascontiguousarray(x_rows), x32, max_norm,
+                       np.ascontiguousarray(order, dtype=np.int64), np.zeros(1, np.int64),
+                       np.full(1, n, np.int64), np.full(1, -1, np.int64),
+                       np.ascontiguousarray(lo), np.ascontiguousarray(hi), 1.0)
 
 
 @njit(**_INLINE)
@@ -451,7 +470,7 @@ def _scan(index, query, k, slack, widen, scratch):
                     threshold * min(max((target / max(count, 0.5)) ** (2.0 / n_feat), 0.5), 2.0))
         if threshold > 0.0:
             state[0] = threshold
-    n_cand = _collect(d2_rows, n, -1.0, threshold, cand)
+    n_cand = _collect(d2_rows, n, np.float32(-1.0), threshold, cand)
     while n_cand < k and threshold < inf32:
         # Too few rows passed (rare): widen and take those it adds. (Only
         # a NaN query leaves fewer than k at an infinite threshold.)
@@ -472,7 +491,7 @@ def _scan(index, query, k, slack, widen, scratch):
             picked[c] = d2_rows[cand[c]]
         screen = _screen(_upper(_kth_bound(picked, n_cand, k), slack, widen),
                          slack, widen)
-        m = 0
+        m = np.int64(0)
         for c in range(n_cand):
             pos = cand[c]
             cand[m] = pos
@@ -530,8 +549,22 @@ def _insert(order, nbr_pos, nbr_d2, size, k, pos, d2):
     return size
 
 
+def search_mode(index):
+    """``(scan, tree, approx)``, the search `_nearest` makes in ``index``,
+    each True or None: ``scan`` for a single leaf (a whole scan), ``tree``
+    for a tree, ``approx`` for an approximate tree search. Passed to the
+    compiled loops as arguments: Numba drops a branch on an argument that
+    is None before it compiles anything, so only the search used is
+    compiled (a few thousand training galaxies never compile the tree
+    walk, an exact search never the approximate one's second pass)."""
+    scan = True if index.child[0] < 0 else None
+    tree = None if scan else True
+    approx = True if tree and index.shrink < 1.0 else None
+    return scan, tree, approx
+
+
 @njit(**_JIT)
-def _nearest(index, query, k, scratch, bound):
+def _nearest(index, query, k, scratch, bound, scan, tree, approx):
     """k nearest training rows to ``query``, ascending in (distance, index).
 
     Fills ``scratch.nbr_pos`` with tree positions (training row
@@ -544,7 +577,7 @@ def _nearest(index, query, k, scratch, bound):
     boxes beyond it are skipped from the start. The result does not depend
     on it. Returns the number found. A single-leaf index is searched by
     `_scan` instead (``bound`` unused). The scratch comes from
-    `search_scratch`.
+    `search_scratch`; ``scan``, ``tree`` and ``approx`` from `search_mode`.
 
     Rows are screened in float32 first (twice the vector width, half the
     memory traffic), against a threshold widened by a bound on that
@@ -560,8 +593,10 @@ def _nearest(index, query, k, scratch, bound):
     for f in range(n_feat):
         query32[f] = np.float32(query[f])
     slack, widen = _rounding_bounds(index.max_norm, query)
-    if index.child[0] < 0:
+    if scan is not None:
         return _scan(index, query, k, slack, widen, scratch)
+    if tree is None:
+        return 0        # not reached: scan or tree is None, not both
     # An approximate search ranks rows by their float32 distance and
     # measures only the k it keeps exactly, at the end: most of an exact
     # measurement's cost on a large training set is the cache miss of a
@@ -569,6 +604,8 @@ def _nearest(index, query, k, scratch, bound):
     # then be inf: it is an exact distance.)
     rank32 = shrink < 1.0
     size = _walk(index, query, k, scratch, bound, slack, widen, rank32)
+    if approx is None:
+        return size
     if rank32 and size == k:
         # Every row not kept is farther than the lower of the pruning
         # radius and the float32 k-th distance's exact lower bound; while
@@ -691,7 +728,7 @@ def _walk(index, query, k, scratch, bound, slack, widen, rank32):
 
 
 @njit(parallel=True, **_JIT)
-def _nearest_all(index, x_query, k, nbr_index, nbr_dist2):
+def _nearest_all(index, x_query, k, nbr_index, nbr_dist2, scan, tree, approx):
     order = index.order
     n_query = x_query.shape[0]
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
@@ -700,7 +737,7 @@ def _nearest_all(index, x_query, k, nbr_index, nbr_dist2):
                                  x_query.shape[1])
         nbr_pos, nbr_d2 = scratch.nbr_pos, scratch.nbr_d2
         for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
-            n = _nearest(index, x_query[q], k, scratch, np.inf)
+            n = _nearest(index, x_query[q], k, scratch, np.inf, scan, tree, approx)
             for i in range(n):
                 nbr_index[q, i] = order[nbr_pos[i]]
                 nbr_dist2[q, i] = nbr_d2[i]
@@ -748,7 +785,7 @@ def nearest_neighbours(index, x_query, k):
     x_query = np.ascontiguousarray(x_query, dtype=np.float64)
     nbr_index = np.empty((x_query.shape[0], k), np.int64)
     nbr_dist2 = np.empty((x_query.shape[0], k))
-    _nearest_all(index, x_query, k, nbr_index, nbr_dist2)
+    _nearest_all(index, x_query, k, nbr_index, nbr_dist2, *search_mode(index))
     return nbr_index, nbr_dist2
 
 
@@ -771,16 +808,24 @@ def bound_from(x_rows, query, nbr_pos, n):
     return bound
 
 
-@njit(parallel=True, **_JIT)
 def query_order(index, x_query):
     """An order of the queries that keeps neighbouring queries together:
     by the leaf they descend to, then along that leaf's widest feature.
     Only speed depends on it (each query's neighbours seed the next one's
-    search bound), never the results."""
+    search bound), never the results. (The keys in a serial kernel and
+    the sort in NumPy: a parallel kernel and Numba's sort took seconds
+    to compile, to save milliseconds.)"""
+    return np.argsort(_query_keys(index, x_query), kind="stable")
+
+
+@njit(**_JIT)
+def _query_keys(index, x_query):
+    """`query_order`'s sort keys: 2 * leaf + position along its widest
+    feature (0 to 1)."""
     child, lo, hi = index.child, index.lo, index.hi
     n_query, n_feat = x_query.shape
     key = np.empty(n_query)
-    for q in prange(n_query):
+    for q in range(n_query):
         query = x_query[q]
         node = 0
         while child[node] >= 0:
@@ -796,4 +841,4 @@ def query_order(index, x_query):
         if span > 0.0:
             within = min(max((query[widest] - lo[node, widest]) / span, 0.0), 1.0)
         key[q] = 2.0 * node + within
-    return np.argsort(key, kind="mergesort")
+    return key
