@@ -8,7 +8,7 @@ Paper protocol: for each seed, the stratified 4:1 split of the paper's
 sample, a model with the default hyper-parameters fitted and calibrated
 (`PhotoZModel.calibrate`, p(z) included) on the training part only, and
 the test part predicted. LSST-like benchmark: trained and calibrated on
-its training file, judged on its test file (``PHOTOZ_NUMBA_LSST_DIR``,
+its training file, judged on its test file (``PHOTOZ_NUMBA_LSST_LIKE``,
 default ``../shared/data``). Printed per seed and as mean ± std: coverage
 of [z_phot_160, z_phot_840] and [z_phot_025, z_phot_975], the PIT's
 Kolmogorov-Smirnov distance from uniform (per seed and pooled), the CDE
