@@ -111,6 +111,22 @@ def throughput(train, sample, args, results):
     plot_throughput(table, os.path.join(RESULTS, "throughput_vs_k.png"))
 
 
+def _throughput_axes(ax, table, published_rate, prefix=""):
+    """Rates against k on log axes: 2 threads, 1 thread, NumPy, and the
+    published code's rate as a line."""
+    import matplotlib
+    ax.plot(table["k"], table["rate_2_threads"], "o-", label=f"{prefix}2 threads")
+    ax.plot(table["k"], table["rate_1_thread"], "s-", label=f"{prefix}1 thread")
+    ax.plot(table["k"], table["rate_numpy"], "^--", label="NumPy + cKDTree")
+    ax.axhline(published_rate, color="grey", ls=":", label="published code (k=50)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(list(table["k"]), [str(k) for k in table["k"]])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("neighbours k")
+    ax.set_ylabel("galaxies per second")
+
+
 def plot_throughput(table, path):
     """Throughput against k of a run's table (also drawn for the docs by
     analysis/make_doc_figures.py from docs/measured/benchmarks.ecsv)."""
@@ -122,16 +138,7 @@ def plot_throughput(table, path):
         print("matplotlib not installed: no plot")
         return
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.plot(table["k"], table["rate_2_threads"], "o-", label="photoz_numba, 2 threads")
-    ax.plot(table["k"], table["rate_1_thread"], "s-", label="photoz_numba, 1 thread")
-    ax.plot(table["k"], table["rate_numpy"], "^--", label="NumPy + cKDTree")
-    ax.axhline(PUBLISHED_RATE, color="grey", ls=":", label="published code (k=50)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(list(table["k"]), [str(k) for k in table["k"]])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("neighbours k")
-    ax.set_ylabel("galaxies per second")
+    _throughput_axes(ax, table, PUBLISHED_RATE, "photoz_numba, ")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -151,17 +158,7 @@ def plot_overview(table, path):
     meta = table.meta
     fig, (rate_ax, start_ax, memory_ax) = plt.subplots(
         1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1.5, 1, 1]})
-    rate_ax.plot(table["k"], table["rate_2_threads"], "o-", label="2 threads")
-    rate_ax.plot(table["k"], table["rate_1_thread"], "s-", label="1 thread")
-    rate_ax.plot(table["k"], table["rate_numpy"], "^--", label="NumPy + cKDTree")
-    rate_ax.axhline(meta.get("published_rate", PUBLISHED_RATE), color="grey", ls=":",
-                    label="published code (k=50)")
-    rate_ax.set_xscale("log")
-    rate_ax.set_yscale("log")
-    rate_ax.set_xticks(list(table["k"]), [str(k) for k in table["k"]])
-    rate_ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    rate_ax.set_xlabel("neighbours k")
-    rate_ax.set_ylabel("galaxies per second")
+    _throughput_axes(rate_ax, table, meta.get("published_rate", PUBLISHED_RATE))
     rate_ax.set_title("predict throughput")
     low, high = rate_ax.get_ylim()
     rate_ax.set_ylim(low, high * 4)       # room for the legend above the curves

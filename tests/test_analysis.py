@@ -59,13 +59,19 @@ def test_choose_defaults(run_analysis, tmp_path):
     assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "cv_score")
 
 
-def test_ideas(run_analysis, tmp_path):
-    path = tmp_path / "ideas.ecsv"
-    run_analysis("ideas", str(path))
+def _ideas_table(run_analysis, tmp_path, name, rows):
+    """Run an ideas analysis; its table has ``rows`` rows of finite CV and
+    test figures."""
+    path = tmp_path / f"{name}.ecsv"
+    run_analysis(name, str(path))
     table = Table.read(path)
-    assert len(table) == 3
+    assert len(table) == rows
     assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "test_sigma_nmad",
                   "test_outlier_fraction")
+
+
+def test_ideas(run_analysis, tmp_path):
+    _ideas_table(run_analysis, tmp_path, "ideas", 3)
 
 
 def test_survey_ideas(run_analysis, tmp_path):
@@ -74,12 +80,7 @@ def test_survey_ideas(run_analysis, tmp_path):
                                          ROOT.parent / "shared" / "data"))
     if not (folder / "lsst_like_train.fits").exists():
         pytest.skip(f"the LSST-like benchmark is not in {folder}")
-    path = tmp_path / "survey_ideas.ecsv"
-    run_analysis("survey_ideas", str(path))
-    table = Table.read(path)
-    assert len(table) == 6
-    assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "test_sigma_nmad",
-                  "test_outlier_fraction")
+    _ideas_table(run_analysis, tmp_path, "survey_ideas", 6)
 
 
 def test_missing_bands(run_analysis, tmp_path):
