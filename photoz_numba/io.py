@@ -50,6 +50,7 @@ from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 
 from ._config import __version__
+from .photometry import softening_by_band
 from .schema import FittedState
 
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
@@ -330,9 +331,9 @@ def write_model(model, path, overwrite=False):
                    "error_column": [error_columns.get(band, "") for band in band_names],
                    "stated_unit": [str(stated.get(band, "")) for band in band_names],
                    "fit_unit": [str(unit) for unit in state.band_units]})
-    softening = _softening_ujy(params.get("softening"), band_names)
-    if softening is not None:
-        bands["softening"] = softening
+    if params.get("softening") is not None:
+        softening = softening_by_band(params["softening"], band_names)
+        bands["softening"] = [softening.get(band, np.nan) for band in band_names]
         bands["softening"].unit = "uJy"
     training = Table({band: state.train_magnitudes[:, i]
                       for i, band in enumerate(band_names)})
@@ -522,17 +523,6 @@ def read_model_state(path):
     return FittedState(params=params, band_units=[str(unit) for unit in bands["fit_unit"]],
                        train_magnitudes=magnitudes, train_redshifts=redshifts,
                        calibration=calibration, pz=pz)
-
-
-def _softening_ujy(softening, band_names):
-    """A model's ``softening`` as one float per band in uJy (NaN: none),
-    or None without softening."""
-    if softening is None:
-        return None
-    if not isinstance(softening, dict):
-        softening = {band: softening for band in band_names}
-    return np.array([u.Quantity(softening[band]).to_value(u.uJy) if band in softening
-                     else np.nan for band in band_names])
 
 
 #: Model-file keywords of the sentinels, by kind of column.

@@ -19,14 +19,13 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 import numpy as np
-from astropy import units as u
 from astropy.table import MaskedColumn
 
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
 from .photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION, _resolve_unit,
                          adjacent_colours, band_magnitudes, check_table, colour_names,
-                         resolve_sentinels)
+                         resolve_sentinels, softening_by_band)
 from .schema import PERCENTILES, FittedState, output_columns
 from .selection import training_redshifts
 
@@ -418,27 +417,11 @@ class PhotoZModel:
 
     def _softening_ujy(self):
         """Softening in uJy keyed by column name ({} without)."""
-        softening = self.softening
-        if softening is None:
+        if self.softening is None:
             return {}
-        if not isinstance(softening, dict):
-            softening = {band: softening for band in self.bands}
-        unknown = set(softening) - set(self.bands)
-        if unknown:
-            raise ValueError(f"softening names bands that are not in bands: {sorted(unknown)}")
         names = dict(zip(self.bands, self.band_columns))
-        values = {}
-        for band, value in softening.items():
-            try:
-                flux = u.Quantity(value).to_value(u.uJy)
-            except (TypeError, u.UnitsError):
-                raise ValueError(f"softening of band {band!r} must be a flux density "
-                                 f"(e.g. 1 * u.nJy), not {value!r}") from None
-            if not (np.ndim(flux) == 0 and np.isfinite(flux) and flux > 0):
-                raise ValueError(f"softening of band {band!r} must be one finite flux "
-                                 f"density > 0, not {value!r}")
-            values[names[band]] = float(flux)
-        return values
+        return {names[band]: value
+                for band, value in softening_by_band(self.softening, self.bands).items()}
 
     def _column_units(self, units):
         """Stated units keyed by column name."""

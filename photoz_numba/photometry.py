@@ -185,6 +185,37 @@ def asinh_magnitude(flux, softening):
     return _AB_ZEROPOINT_UJY - 2.5 / np.log(10) * scaled
 
 
+def softening_by_band(softening, bands):
+    """A model's ``softening`` (None, one flux density for all bands, or a
+    dict keyed by band) as floats in uJy keyed by band ({} for None).
+
+    Raises
+    ------
+    ValueError
+        A key that is not one of ``bands``, or a value that is not one
+        finite flux density > 0 (the message names the band).
+    """
+    if softening is None:
+        return {}
+    if not isinstance(softening, dict):
+        softening = {band: softening for band in bands}
+    unknown = set(softening) - set(bands)
+    if unknown:
+        raise ValueError(f"softening names bands that are not in bands: {sorted(unknown)}")
+    values = {}
+    for band, value in softening.items():
+        try:
+            flux = u.Quantity(value).to_value(u.uJy)
+        except (TypeError, u.UnitsError):
+            raise ValueError(f"softening of band {band!r} must be a flux density "
+                             f"(e.g. 1 * u.nJy), not {value!r}") from None
+        if not (np.ndim(flux) == 0 and np.isfinite(flux) and flux > 0):
+            raise ValueError(f"softening of band {band!r} must be one finite flux "
+                             f"density > 0, not {value!r}")
+        values[band] = float(flux)
+    return values
+
+
 def lupton_softening(table, columns, errors=None):
     """Softening of each band's asinh magnitudes from a table's flux errors.
 
