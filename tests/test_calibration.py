@@ -314,7 +314,7 @@ def test_calibrate_bad_input():
         model.calibrate(table, z="z")
     # Too few galaxies for the folds' fits (k + 1 = 21 per fit).
     with pytest.raises(ValueError, match="k=20 needs at least 21"):
-        model.calibrate(table[:24])
+        model.calibrate(table[:24], n_folds=5)
     out = model.calibrate(table, form="scale").predict(table[:5])
     with pytest.raises(ValueError, match="z_phot_err_raw"):
         model.predict(out["g", "r", "i", "z_phot_err_raw"])

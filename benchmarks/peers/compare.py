@@ -14,7 +14,11 @@ Our model: `PhotoZModel` with its default hyper-parameters (or tuned on
 the training part, ``--tune N`` trials), calibrated on the training part
 (`PhotoZModel.calibrate`); on the LSST-like (forced) photometry, with
 asinh magnitudes softened by the training file's flux errors
-(`photoz_numba.photometry.lupton_softening`). FlexZBoost: RAIL's informer and estimator with
+(`photoz_numba.photometry.lupton_softening`). Two rows are ours: its
+p(z) (``photoz_numba``), and the calibrated Gaussian N(z_phot,
+z_phot_err) of the same model without its p(z) (``photoz_numba
+Gaussian``), so that the p(z) is judged against the Gaussian it replaces
+on the same splits and grid. FlexZBoost: RAIL's informer and estimator with
 their defaults, run by ``flexzboost_worker.py`` in RAIL's own virtual
 environment (made by ``setup_rail.sh`` when missing), given magnitudes and
 magnitude errors, non-detections (flux <= 0) at RAIL's non-detection value,
@@ -31,6 +35,7 @@ files, to test the plumbing.
 """
 
 import argparse
+import copy
 import datetime
 import os
 import pathlib
@@ -57,7 +62,9 @@ RESULTS = HERE.parent / "results"
 DEFAULT_VENV = pathlib.Path.home() / ".cache" / "photoz_numba-peers" / "rail-venv"
 LSST_BANDS = list("ugrizy")
 PERCENTILES = ("z_phot_160", "z_phot_840", "z_phot_025", "z_phot_975")
-CODES = ("photoz_numba", "FlexZBoost")
+#: The rows of the comparison: our p(z), the calibrated Gaussian of the
+#: same model (N(z_phot, z_phot_err), what the p(z) replaces) and FlexZBoost.
+CODES = ("photoz_numba", "photoz_numba Gaussian", "FlexZBoost")
 
 
 class Dataset:
@@ -112,6 +119,14 @@ def our_model(data, train, tune, seed):
     return model
 
 
+def gaussian_of(model):
+    """A copy of a calibrated model without its p(z): its ``z_phot_err``
+    is then the calibrated Gaussian error and ``z_phot`` the kernel's."""
+    gaussian = copy.copy(model)
+    gaussian.pz_ = None
+    return gaussian
+
+
 def our_outputs(model, test, z_true, z_grid):
     """Point estimate, 68 % and 95 % intervals, p(z) on the grid and PIT
     of the rows the model predicts (a dict with ``predicted``, the mask of
@@ -119,8 +134,8 @@ def our_outputs(model, test, z_true, z_grid):
 
     The intervals are the percentile columns of `predict` where it gives
     them, else z_phot +- 1 and 2 z_phot_err; the p(z) and the PIT are
-    `PhotoZModel.pdf` and `PhotoZModel.cdf` where they exist, else those of
-    the Gaussian N(z_phot, z_phot_err) on the grid.
+    `PhotoZModel.pdf` and `PhotoZModel.cdf` where the model has a p(z),
+    else those of the Gaussian N(z_phot, z_phot_err) on the grid.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -139,13 +154,11 @@ def our_outputs(model, test, z_true, z_grid):
             z_phot + 2 * err
         intervals = "z_phot +- 1, 2 z_phot_err"
     rows = test[predicted]
-    if hasattr(model, "pdf"):
+    if getattr(model, "pz_", None) is not None:
         pdf = metrics.normalise(model.pdf(rows, z_grid), z_grid)
-    else:
-        pdf = metrics.gaussian_pdf(z_phot, err, z_grid)
-    if hasattr(model, "cdf"):
         pit = np.asarray(model.cdf(rows, z_true), dtype=float)
     else:
+        pdf = metrics.gaussian_pdf(z_phot, err, z_grid)
         pit = metrics.pit_from_pdf(pdf, z_grid, z_true)
     return {"predicted": predicted, "z_phot": z_phot, "z_true": z_true,
             "intervals": (low68, high68, low95, high95), "interval_kind": intervals,
@@ -250,16 +263,18 @@ def run_dataset(data, python, tune, log):
         model = our_model(data, train, tune, seed)
         ours = our_outputs(model, test, z_true, data.z_grid)
         ours_seconds = time.perf_counter() - start
+        gaussian = our_outputs(gaussian_of(model), test, z_true, data.z_grid)
         start = time.perf_counter()
         result = flexzboost(python, data, train, test, seed, log)
         theirs = flexzboost_outputs(result, z_true, data.z_grid)
         theirs_seconds = time.perf_counter() - start
         for code, out, seconds in (("photoz_numba", ours, ours_seconds),
+                                   ("photoz_numba Gaussian", gaussian, ours_seconds),
                                    ("FlexZBoost", theirs, theirs_seconds)):
             row = {"seed": seed, "code": code, "n_train": len(train), "n_test": len(test),
                    "n_predicted": int(out["predicted"].sum()), **score(out, data.z_grid),
                    "intervals": out["interval_kind"], "seconds": seconds}
-            if code == "photoz_numba":
+            if code.startswith("photoz_numba"):
                 row["params"] = (f"k={model.k} gamma={model.gamma:.4g} lam={model.lam:.4g} "
                                  f"window={model.window} clip_sigma={model.clip_sigma}"
                                  + (" asinh" if model.softening else ""))
@@ -271,7 +286,7 @@ def run_dataset(data, python, tune, log):
                 pooled[code][name].append(out[name])
         print(f"  {data.name} seed {seed}: "
               + "; ".join(f"{r['code']} {r['sigma_nmad']:.4f} / {100 * r['outlier_fraction']:.2f} %"
-                          for r in rows[-2:])
+                          for r in rows[-len(CODES):])
               + f" ({ours_seconds:.0f} s, {theirs_seconds:.0f} s)", flush=True)
     per_seed = Table(rows)
     summary, by_z = [], []
@@ -286,6 +301,10 @@ def run_dataset(data, python, tune, log):
             entry[f"{name}_std"] = float(np.std(mine[name], ddof=1)) if len(mine) > 1 else 0.0
         entry["pit_ks_pooled"] = metrics.ks_uniform(pit)
         entry["pit_ks_mean"] = float(np.mean(mine["pit_ks"]))
+        # What a perfectly calibrated p(z) would score: the mean KS distance
+        # of as many uniform draws as a test part has rows.
+        entry["pit_ks_mean_if_uniform"] = metrics.ks_uniform_expected(
+            int(np.median(mine["n_predicted"])))
         entry["seconds"] = float(np.sum(mine["seconds"]))
         summary.append(entry)
         for row in metrics.per_bin_table(z_phot, z_true):
