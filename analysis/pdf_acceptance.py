@@ -3,6 +3,7 @@ Calibration and sharpness of the p(z) (docs: calibration, "Redshift
 probability distributions"):
 
     python -m analysis.pdf_acceptance [--dataset paper|lsst|both] [--seeds 0-9]
+                                      [--folds N]
 
 Paper protocol: for each seed, the stratified 4:1 split of the paper's
 sample, a model with the default hyper-parameters fitted and calibrated
@@ -14,7 +15,10 @@ of [z_phot_160, z_phot_840] and [z_phot_025, z_phot_975], the PIT's
 Kolmogorov-Smirnov distance from uniform (per seed and pooled), the CDE
 loss (Izbicki & Lee 2017), sigma_NMAD and outlier fraction of z_phot.
 
-``--smoke`` runs seed 0 of the paper on 1500 training galaxies.
+``--folds N``: the folds of `PhotoZModel.calibrate` (its default when
+not given), to see how the fold models' share of the training set
+changes the calibration. ``--smoke`` runs seed 0 of the paper on 1500
+training galaxies.
 """
 
 import argparse
@@ -74,9 +78,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=("paper", "lsst", "both"), default="both")
     parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="calibrate's n_folds (default: calibrate's own)")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     first, _, last = args.seeds.partition("-")
+    folds = {} if args.folds is None else {"n_folds": args.folds}
     seeds = [0] if args.smoke else list(range(int(first), int(last or first) + 1))
     start = time.perf_counter()
     if args.dataset in ("paper", "both"):
@@ -86,7 +93,7 @@ def main(argv=None):
             train, test = stratified_split(sample, z="zspec", seed=seed)
             if args.smoke:
                 train = train[:1500]
-            model = PhotoZModel(list(KALNA2024_BANDS)).fit(train).calibrate(train)
+            model = PhotoZModel(list(KALNA2024_BANDS)).fit(train).calibrate(train, **folds)
             figures, pit = judge(model, test, "zspec")
             rows.append({"seed": seed, **figures})
             pits.append(pit)
@@ -101,7 +108,7 @@ def main(argv=None):
         columns = {band: f"{band}_flux" for band in LSST_BANDS}
         model = PhotoZModel(LSST_BANDS, columns=columns,
                             softening=lupton_softening(train, columns))
-        model.fit(train, z="redshift").calibrate(train, z="redshift")
+        model.fit(train, z="redshift").calibrate(train, z="redshift", **folds)
         figures, pit = judge(model, test, "redshift")
         report("LSST-like benchmark, default hyper-parameters, test file",
                [{"seed": 0, **figures}], [pit])
