@@ -3,7 +3,7 @@ Calibration and sharpness of the p(z) (docs: calibration, "Redshift
 probability distributions"):
 
     python -m analysis.pdf_acceptance [--dataset paper|lsst|both] [--seeds 0-9]
-                                      [--folds N]
+                                      [--folds N] [--knots M]
 
 Paper protocol: for each seed, the stratified 4:1 split of the paper's
 sample, a model with the default hyper-parameters fitted and calibrated
@@ -17,7 +17,8 @@ loss (Izbicki & Lee 2017), sigma_NMAD and outlier fraction of z_phot.
 
 ``--folds N``: the folds of `PhotoZModel.calibrate` (its default when
 not given), to see how the fold models' share of the training set
-changes the calibration. ``--smoke`` runs seed 0 of the paper on 1500
+changes the calibration. ``--knots M``: M + 1 knots of the p(z)'s PIT
+recalibration instead of `photoz_numba.pdf.PIT_LEVELS`' 21. ``--smoke`` runs seed 0 of the paper on 1500
 training galaxies.
 """
 
@@ -31,6 +32,7 @@ from astropy.table import Table
 from photoz_numba import PhotoZModel
 from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
 from photoz_numba.metrics import outlier_fraction, sigma_nmad
+from photoz_numba import pdf
 from photoz_numba.pdf import pit_ks, pz_scores
 from photoz_numba.photometry import lupton_softening
 from photoz_numba.selection import stratified_split
@@ -80,10 +82,14 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--folds", type=int, default=None,
                         help="calibrate's n_folds (default: calibrate's own)")
+    parser.add_argument("--knots", type=int, default=None,
+                        help="M: the PIT map's knots at levels 0, 1/M, ..., 1")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     first, _, last = args.seeds.partition("-")
     folds = {} if args.folds is None else {"n_folds": args.folds}
+    if args.knots is not None:
+        pdf.PIT_LEVELS = np.linspace(0.0, 1.0, args.knots + 1)
     seeds = [0] if args.smoke else list(range(int(first), int(last or first) + 1))
     start = time.perf_counter()
     if args.dataset in ("paper", "both"):
