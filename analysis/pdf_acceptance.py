@@ -18,7 +18,8 @@ loss (Izbicki & Lee 2017), sigma_NMAD and outlier fraction of z_phot.
 ``--folds N``: the folds of `PhotoZModel.calibrate` (its default when
 not given), to see how the fold models' share of the training set
 changes the calibration. ``--knots M``: M + 1 knots of the p(z)'s PIT
-recalibration instead of `photoz_numba.pdf.PIT_LEVELS`' 21. ``--smoke`` runs seed 0 of the paper on 1500
+recalibration instead of the 21 of `photoz_numba.pdf.PIT_LEVELS`.
+``--smoke`` runs seed 0 of the paper on 1500
 training galaxies.
 """
 
