@@ -695,3 +695,16 @@ def test_a_block_that_fails_is_counted_not_lost(rng, monkeypatch):
     expected = np.ones(len(x_query))
     expected[_BLOCK:2 * _BLOCK] = 0.0
     np.testing.assert_array_equal(out.z_phot, expected)
+
+
+def test_single_leaf_query_order_matches_the_kernel(rng):
+    """Contract: a whole scan's query order is computed in NumPy (no
+    kernel to compile); its keys are those of the compiled descent,
+    queries outside the box and with NaN included."""
+    from photoz_numba._kernels.search import _leaf_keys, _query_keys, build_index
+    index = build_index(rng.normal(size=(500, 4)).T)
+    assert index.child[0] < 0
+    x_query = rng.normal(scale=2.0, size=(300, 4))
+    x_query[5, 1] = np.nan
+    x_query[7] = np.nan
+    np.testing.assert_array_equal(_leaf_keys(index, x_query), _query_keys(index, x_query))

@@ -203,11 +203,12 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     no_order = np.empty(0, np.int64)
     block_args = (np.int64(0), no_order, index, z_train, x_query, predictable, params, out,
                   *mode)
-    with compile_notice([(_query_keys, (index, x_query)),
-                         (_predict_block, block_args),
-                         (_predict_all, (kernel_pointer(_predict_block, block_args), no_order,
-                                         index, z_train, x_query, predictable, params,
-                                         out, *mode))]):
+    # A single leaf's query order needs no kernel (`query_order`).
+    order_kernel = [] if mode[0] else [(_query_keys, (index, x_query))]
+    loop_args = (kernel_pointer(_predict_block, block_args), no_order, index, z_train, x_query,
+                 predictable, params, out, *mode)
+    with compile_notice(order_kernel + [(_predict_block, block_args),
+                                        (_predict_all, loop_args)]):
         _run_blocks(index, z_train, x_query, predictable, params, out, mode)
     _READY.add(mode)
 

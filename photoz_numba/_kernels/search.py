@@ -815,7 +815,25 @@ def query_order(index, x_query):
     search bound), never the results. (The keys in a serial kernel and
     the sort in NumPy: a parallel kernel and Numba's sort took seconds
     to compile, to save milliseconds.)"""
+    if index.child[0] < 0:
+        return np.argsort(_leaf_keys(index, x_query), kind="stable")
     return np.argsort(_query_keys(index, x_query), kind="stable")
+
+
+def _leaf_keys(index, x_query):
+    """`_query_keys` of a single-leaf index (a whole scan), where every
+    query descends to the root: its position along the root's widest
+    feature, computed in NumPy, so that a training set scanned whole
+    compiles no kernel for its order."""
+    lo, hi = index.lo[0], index.hi[0]
+    widest = 0
+    for f in range(1, len(lo)):
+        if hi[f] - lo[f] > hi[widest] - lo[widest]:
+            widest = f
+    span = hi[widest] - lo[widest]
+    if not span > 0.0:
+        return np.zeros(len(x_query))
+    return np.minimum(np.maximum((x_query[:, widest] - lo[widest]) / span, 0.0), 1.0)
 
 
 @njit(**_JIT)
