@@ -27,7 +27,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from ._jit import _JIT, compile_notice, kernel_pointer
+from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
 from .ridge import (drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
                     refit_without, ridge_fit)
 from .search import (_BLOCK, _nearest, _query_keys, bound_from, query_order, search_mode,
@@ -79,7 +79,7 @@ def ridge_params(k, gamma, lam, clip_sigma, offset, window=None):
 WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix", "weight"])
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def window_scratch(k):
     """A `WindowScratch` for up to ``k`` neighbours."""
     return WindowScratch(np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k + 1),
@@ -91,7 +91,7 @@ def window_scratch(k):
 WINDOW_TIE = 1e-12
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def window_members(z, d2, n, width, member, scratch):
     """The neighbours in the densest redshift window, into ``member``.
 
