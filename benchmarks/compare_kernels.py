@@ -98,7 +98,27 @@ def import_package(name, path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    name_kernel_tuples(name, path)
     return module
+
+
+def name_kernel_tuples(name, path):
+    """Prefix the names of the kernels' namedtuple classes (``SearchIndex``,
+    ``PredictOutputs``, ...) of the version imported as ``name`` with that
+    name. Numba tells function-pointer types apart by their names alone
+    (the predict loop calls its block kernel through one), so two versions'
+    equally named tuples would be taken for each other in one process."""
+    kernels = os.path.join(path, "_kernels")
+    if not os.path.isdir(kernels):
+        return
+    for file in sorted(os.listdir(kernels)):
+        if not file.endswith(".py") or file.startswith("_"):
+            continue
+        module = importlib.import_module(f"{name}._kernels.{file[:-3]}")
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, tuple)
+                    and hasattr(value, "_fields") and value.__module__ == module.__name__):
+                value.__name__ = f"{name}_{value.__name__}"
 
 
 class OldKernels:

@@ -6,6 +6,8 @@ analytic case); the others are contracts (bit-identical results whatever
 the threads, chunks, search structure or cache).
 """
 
+import os
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -602,6 +604,8 @@ def test_predict_in_row_chunks_is_bit_identical(split, monkeypatch):
 
 _PREDICT_SCRIPT = """
 import sys, warnings
+import os
+
 import numpy as np
 warnings.simplefilter("ignore")
 from photoz_numba import PhotoZModel
@@ -649,3 +653,58 @@ def test_window_members_match_reference_with_ties(rng):
         m = window_members(z, d2, n, width, member, window_scratch(60))
         expected = np.flatnonzero(reference.window_members(z, d2, width))
         np.testing.assert_array_equal(member[:m], expected)
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+                    reason="no function pointers with NUMBA_DISABLE_JIT")
+def test_a_block_that_fails_is_counted_not_lost(rng, monkeypatch):
+    """Contract: the parallel loop calls each block's kernel through a
+    function pointer, across which an exception cannot pass: a block that
+    fails returns 0 and reports its error as unraisable, the loop's count
+    of blocks done is one short, and the other blocks are done."""
+    import sys
+
+    from numba import njit
+
+    from photoz_numba._kernels._jit import KernelPointer
+    from photoz_numba._kernels.predict import _BLOCK, _predict_all, empty_outputs, ridge_params
+    from photoz_numba._kernels.search import build_index, search_mode
+
+    @njit
+    def fails_in_block_one(block, by_place, index, z_train, x_query, predictable, params, out,
+                           scan, tree, approx):
+        if block == 1:
+            raise MemoryError("block 1")
+        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, x_query.shape[0])):
+            out.z_phot[by_place[rank]] = 1.0
+        return np.int64(1)
+
+    x_train = rng.normal(size=(300, 3))
+    x_query = rng.normal(size=(3 * _BLOCK - 10, 3))
+    index = build_index(x_train.T)
+    out = empty_outputs(len(x_query))
+    out.z_phot[:] = 0.0
+    by_place = np.arange(len(x_query))
+    args = (by_place, index, rng.uniform(0, 3, 300), x_query, np.ones(len(x_query), bool),
+            ridge_params(10, 0.1, 0.1, 3.0, "median"), out, *search_mode(index))
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    done = _predict_all(KernelPointer(fails_in_block_one, (np.int64(0),) + args), *args)
+    assert done == 2
+    assert [type(error.exc_value) for error in unraisable] == [MemoryError]
+    expected = np.ones(len(x_query))
+    expected[_BLOCK:2 * _BLOCK] = 0.0
+    np.testing.assert_array_equal(out.z_phot, expected)
+
+
+def test_single_leaf_query_order_matches_the_kernel(rng):
+    """Contract: a whole scan's query order is computed in NumPy (no
+    kernel to compile); its keys are those of the compiled descent,
+    queries outside the box and with NaN included."""
+    from photoz_numba._kernels.search import _leaf_keys, _query_keys, build_index
+    index = build_index(rng.normal(size=(500, 4)).T)
+    assert index.child[0] < 0
+    x_query = rng.normal(scale=2.0, size=(300, 4))
+    x_query[5, 1] = np.nan
+    x_query[7] = np.nan
+    np.testing.assert_array_equal(_leaf_keys(index, x_query), _query_keys(index, x_query))

@@ -27,7 +27,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from ._jit import _JIT, compile_notice
+from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
 from .ridge import (drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
                     refit_without, ridge_fit)
 from .search import (_BLOCK, _nearest, _query_keys, bound_from, query_order, search_mode,
@@ -79,7 +79,7 @@ def ridge_params(k, gamma, lam, clip_sigma, offset, window=None):
 WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix", "weight"])
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def window_scratch(k):
     """A `WindowScratch` for up to ``k`` neighbours."""
     return WindowScratch(np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k + 1),
@@ -91,7 +91,7 @@ def window_scratch(k):
 WINDOW_TIE = 1e-12
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def window_members(z, d2, n, width, member, scratch):
     """The neighbours in the densest redshift window, into ``member``.
 
@@ -198,14 +198,18 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     """
     mode = search_mode(index)
     if mode in _READY:
-        _predict_all(index, z_train, x_query, predictable, params, out,
-                     query_order(index, x_query), *mode)
+        _run_blocks(index, z_train, x_query, predictable, params, out, mode)
         return
-    with compile_notice([(_query_keys, (index, x_query)),
-                         (_predict_all, (index, z_train, x_query, predictable, params, out,
-                                         np.empty(0, np.int64), *mode))]):
-        _predict_all(index, z_train, x_query, predictable, params, out,
-                     query_order(index, x_query), *mode)
+    no_order = np.empty(0, np.int64)
+    block_args = (np.int64(0), no_order, index, z_train, x_query, predictable, params, out,
+                  *mode)
+    # A single leaf's query order needs no kernel (`query_order`).
+    order_kernel = [] if mode[0] else [(_query_keys, (index, x_query))]
+    loop_args = (kernel_pointer(_predict_block, block_args), no_order, index, z_train, x_query,
+                 predictable, params, out, *mode)
+    with compile_notice(order_kernel + [(_predict_block, block_args),
+                                        (_predict_all, loop_args)]):
+        _run_blocks(index, z_train, x_query, predictable, params, out, mode)
     _READY.add(mode)
 
 
@@ -213,28 +217,46 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
 _READY = set()
 
 
+def _run_blocks(index, z_train, x_query, predictable, params, out, mode):
+    """`predict_kernel` once its notice is dealt with: the queries' order,
+    then the parallel loop over their blocks."""
+    by_place = query_order(index, x_query)
+    args = (by_place, index, z_train, x_query, predictable, params, out, *mode)
+    done = _predict_all(kernel_pointer(_predict_block, (np.int64(0),) + args), *args)
+    n_blocks = (x_query.shape[0] + _BLOCK - 1) // _BLOCK
+    if done != n_blocks:
+        # Only a failed allocation can stop a block; the error that did
+        # was printed, since it cannot cross the call through a pointer.
+        raise MemoryError(f"{n_blocks - done} of the {n_blocks} blocks of galaxies "
+                          "could not be predicted (the error is printed above)")
+
+
 # Compiled for the search `search_mode` selects, and only that search.
 @njit(parallel=True, **_JIT)
-def _predict_all(index, z_train, x_query, predictable, params, out, by_place, scan, tree,
-                 approx):
+def _predict_all(block_kernel, by_place, index, z_train, x_query, predictable, params, out,
+                 scan, tree, approx):
     """`predict_kernel`: the parallel loop over blocks of queries, each
-    block `_predict_block`, in the order ``by_place`` (`query_order`).
-    (The loop body is a call: Numba's parallel passes then analyse a few
-    lines rather than the whole block's work, which took most of the
-    compile time.)"""
+    block `_predict_block`, in the order ``by_place`` (`query_order`),
+    called through ``block_kernel``, its `KernelPointer`. (The loop body
+    is a call: Numba's parallel passes then analyse a few lines rather
+    than the whole block's work; and a call through a pointer, so that
+    they do not compile that work again either.) Returns the number of
+    blocks done: a block whose kernel failed returns 0 through the
+    pointer."""
     n_blocks = (x_query.shape[0] + _BLOCK - 1) // _BLOCK
+    done = 0
     for block in prange(n_blocks):
-        # int64: the parallel loop's own index is unsigned in one of the
-        # two places Numba types this call, and each type is a compilation.
-        _predict_block(np.int64(block), by_place, index, z_train, x_query, predictable,
-                       params, out, scan, tree, approx)
+        # int64: the parallel loop's own index is unsigned.
+        done += block_kernel(np.int64(block), by_place, index, z_train, x_query,
+                             predictable, params, out, scan, tree, approx)
+    return done
 
 
 @njit(**_JIT)
 def _predict_block(block, by_place, index, z_train, x_query, predictable, params, out,
                    scan, tree, approx):
     """Queries ``by_place[block * _BLOCK:(block + 1) * _BLOCK]`` of
-    `predict_kernel`, with scratch buffers of their own."""
+    `predict_kernel`, with scratch buffers of their own. Returns 1."""
     k, gamma, lam = params.k, params.gamma, params.lam
     clip_sigma, offset_mode, window = params.clip_sigma, params.offset_mode, params.window
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
@@ -371,3 +393,4 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
         z_phot_err[q] = err
         n_used[q] = n_final
         status[q] = flag
+    return np.int64(1)

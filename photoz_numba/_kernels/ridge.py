@@ -17,7 +17,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ._jit import _FASTMATH, _JIT
+from ._jit import _FASTMATH, _INLINE, _JIT
 
 __all__ = []
 
@@ -32,14 +32,14 @@ FitScratch = namedtuple("FitScratch", ["chol_t", "work", "work2", "y", "alpha", 
 DropScratch = namedtuple("DropScratch", ["w", "w_dd", "t"])
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def fit_scratch(k):
     """A `FitScratch` for up to ``k`` neighbours."""
     return FitScratch(np.empty((k, k)), np.empty(k), np.empty(k), np.empty(k), np.empty(k),
                       np.empty(k))
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def drop_scratch(k):
     """A `DropScratch` for up to `max_block_drops` (k) dropped neighbours."""
     max_drops = max_block_drops(k)
@@ -244,7 +244,7 @@ def _cho_solve(chol_t, n, x, first):
     x[0] = x[0] / chol_t[0, 0]
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def max_block_drops(k):
     """Most dropped neighbours whose refit `refit_without` does from the
     full fit's factor (each costs two triangular solves, O(k^2); a new

@@ -281,7 +281,7 @@ def _row_d2(x_rows, pos, query):
     return d2
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _rounding_bounds(max_norm, query):
     """How far a float32 squared distance (summed as the searches sum it)
     can be from the exact one, for rows no longer than ``max_norm``:
@@ -306,7 +306,7 @@ def _rounding_bounds(max_norm, query):
     return slack, widen
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _screen(worst, slack, widen):
     """The float32 squared distance that every row within the exact
     squared distance ``worst`` stays under when screened in float32
@@ -316,7 +316,7 @@ def _screen(worst, slack, widen):
     return np.float32(reach * reach * widen * (1.0 + 1e-6))
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _unscreen(screened, slack, widen):
     """A lower bound of the exact squared distance of a row whose float32
     squared distance is ``screened``: `_screen`'s bound solved the other
@@ -328,7 +328,7 @@ def _unscreen(screened, slack, widen):
     return root * root * (1.0 - 1e-12)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _upper(screened, slack, widen):
     """An upper bound of the exact squared distance of a row whose float32
     squared distance is ``screened`` (`_unscreen`'s counterpart)."""
@@ -336,7 +336,7 @@ def _upper(screened, slack, widen):
     return root * root * (1.0 + 1e-12)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _kth_bound(values, n, k):
     """A float32 value with exactly k of the non-negative ``values[:n]`` at
     or below it (k <= n): at least the k-th smallest and less than the
@@ -362,7 +362,7 @@ def _kth_bound(values, n, k):
     return np.int32(high).view(np.float32)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _rank_into(x_rows, order, query, cand, m, k, nbr_pos, nbr_d2, exact, keys):
     """The k nearest of the ``m`` candidate rows ``cand[:m]`` (m >= k)
     into ``nbr_pos``, ``nbr_d2``, ascending in (distance, index): each
@@ -384,7 +384,7 @@ def _rank_into(x_rows, order, query, cand, m, k, nbr_pos, nbr_d2, exact, keys):
     return k
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def search_scratch(n_train, scan, k, n_feat):
     """A `SearchScratch` for k neighbours in ``n_feat`` features among
     ``n_train`` rows, searched by a whole scan (``scan``) or a tree."""
@@ -397,7 +397,7 @@ def search_scratch(n_train, scan, k, n_feat):
         np.empty(k, np.int64), np.empty(k), np.zeros(1, np.float32))
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _collect(d2_rows, n, low, high, cand):
     """Rows with ``low < d2_rows[j] <= high`` into ``cand``; their number.
     Branch-free: most rows fail the test at random."""
@@ -797,7 +797,7 @@ _LN2_HI = 0.6931471803691238
 _LN2_LO = 1.9082149292705877e-10
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def bound_from(x_rows, query, nbr_pos, n):
     """Largest squared distance from ``query`` to the rows ``nbr_pos[:n]``,
     summed as in `_nearest`: n distinct rows are at most that far, so the
@@ -815,7 +815,25 @@ def query_order(index, x_query):
     search bound), never the results. (The keys in a serial kernel and
     the sort in NumPy: a parallel kernel and Numba's sort took seconds
     to compile, to save milliseconds.)"""
+    if index.child[0] < 0:
+        return np.argsort(_leaf_keys(index, x_query), kind="stable")
     return np.argsort(_query_keys(index, x_query), kind="stable")
+
+
+def _leaf_keys(index, x_query):
+    """`_query_keys` of a single-leaf index (a whole scan), where every
+    query descends to the root: its position along the root's widest
+    feature, computed in NumPy, so that a training set scanned whole
+    compiles no kernel for its order."""
+    lo, hi = index.lo[0], index.hi[0]
+    widest = 0
+    for f in range(1, len(lo)):
+        if hi[f] - lo[f] > hi[widest] - lo[widest]:
+            widest = f
+    span = hi[widest] - lo[widest]
+    if not span > 0.0:
+        return np.zeros(len(x_query))
+    return np.minimum(np.maximum((x_query[:, widest] - lo[widest]) / span, 0.0), 1.0)
 
 
 @njit(**_JIT)
