@@ -1393,7 +1393,7 @@ class PhotoZModel:
         rows of its k neighbours (-1 where there is none).
         """
         from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_SOLVE_FAILED,
-                                       empty_outputs, predict_kernel, ridge_params)
+                                       STATUS_SPLIT, empty_outputs, predict_kernel, ridge_params)
         mag, state = self._magnitudes(table, units)
         n = len(table)
         flag = np.zeros(n, dtype=np.int16)
@@ -1428,6 +1428,7 @@ class PhotoZModel:
                                            train["rows"][out.neighbours], -1)
         flag[(status & STATUS_SOLVE_FAILED) != 0] |= _flags.SOLVE_FAILED
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
+        flag[(status & STATUS_SPLIT) != 0] |= _flags.SPLIT_NEIGHBOURS
         if nearest:
             distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
         return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance, found

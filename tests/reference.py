@@ -76,3 +76,21 @@ def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
             zp, err, _ = _fit(x_train[nbr], z_train[nbr], d2[nbr], gamma, lam, offset)
         z_phot[q], z_err[q], n_used[q] = zp, err, len(nbr)
     return z_phot, z_err, n_used
+
+
+def split_neighbours(x_train, z_train, x_query, z_phot, k, share=0.25, distance=0.15):
+    """Whether each galaxy's k nearest neighbours (brute force, ties to the
+    lower index) whose redshift z_j would make z_phot an outlier,
+    ``|z_phot - z_j| > distance (1 + z_j)``, hold at least ``share`` of
+    the rank weight (the j-th nearest weighing 1 / j); and that share."""
+    index = np.arange(len(x_train))
+    weight = 1.0 / np.arange(1, k + 1)
+    shares = np.empty(len(x_query))
+    for q in range(len(x_query)):
+        d2 = np.zeros(len(x_train))
+        for f in range(x_train.shape[1]):
+            d2 += (x_train[:, f] - x_query[q, f]) ** 2
+        z_nbr = z_train[np.lexsort((index, d2))[:k]]
+        far = np.abs(z_phot[q] - z_nbr) > distance * (1 + z_nbr)
+        shares[q] = weight[far].sum() / weight.sum()
+    return shares >= share, shares

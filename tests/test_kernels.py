@@ -649,3 +649,46 @@ def test_window_members_match_reference_with_ties(rng):
         m = window_members(z, d2, n, width, member, window_scratch(60))
         expected = np.flatnonzero(reference.window_members(z, d2, width))
         np.testing.assert_array_equal(member[:m], expected)
+
+
+def test_split_weight_analytic():
+    """Rank weights 1, 1/2, 1/3, 1/4 (sum 25/12): against z_phot = 1 only
+    the second neighbour, at z = 5.5, is an outlier's distance away (6/25
+    of the weight); against 5.5, the other three (19/25). A neighbour just
+    inside 0.15 (1 + z_j) does not count."""
+    from photoz_numba._kernels.predict import SPLIT_SHARE, split_weight
+    z_train = np.array([1.0, 5.5, 1.0, 1.29])
+    order = np.arange(4)
+    assert split_weight(z_train, order, order, 4, 1.0) == pytest.approx(6 / 25, abs=1e-15)
+    assert split_weight(z_train, order, order, 4, 5.5) == pytest.approx(19 / 25, abs=1e-15)
+    # |1.0 - 1.29| = 0.29 < 0.15 * 2.29; |1.0 - 5.5| = 4.5 > 0.15 * 6.5.
+    assert split_weight(z_train, order, order[::-1].copy(), 4, 1.0) == pytest.approx(
+        (1 / 3) / (25 / 12), abs=1e-15)
+    assert split_weight(z_train, order, order, 0, 1.0) == 0.0
+    assert SPLIT_SHARE == 0.25
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("window", [0.15, None])
+def test_split_neighbours_flag_matches_numpy_reference(split, window):
+    """The split_neighbours bit is set exactly where the brute-force
+    neighbours at an outlier's distance from z_phot hold a quarter of the
+    rank weight. Reference: tests/reference.py (NumPy)."""
+    from photoz_numba.flags import SPLIT_NEIGHBOURS
+    train, test = split
+    model = PhotoZModel(BANDS, window=window).fit(train, z="zspec")
+    out = model.predict(test)
+    index = BANDS.index("f150w")
+    x_train, x_test = reference.standardise(
+        reference.features_from_fluxes(_flux_array(train), index),
+        reference.features_from_fluxes(_flux_array(test), index))
+    expected, shares = reference.split_neighbours(
+        x_train, np.asarray(train["zspec"], dtype=float), x_test,
+        np.asarray(out["z_phot"]), 40)
+    flagged = (np.asarray(out["z_phot_flag"]) & SPLIT_NEIGHBOURS) != 0
+    near = np.abs(shares - 0.25) < 1e-9      # rounding could go either way
+    assert near.sum() <= 2
+    np.testing.assert_array_equal(flagged[~near], expected[~near])
+    # Both kinds occur, and flagged galaxies really have far neighbours.
+    assert 10 < flagged.sum() < len(test) // 4
+    assert shares[flagged].min() >= 0.25 - 1e-9

@@ -44,6 +44,16 @@ STATUS_OK = 0
 STATUS_SKIPPED = 1          # the caller marked the galaxy as not predictable
 STATUS_SOLVE_FAILED = 2     # K + lam I was not positive definite in floating point
 STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some feature
+STATUS_SPLIT = 8            # neighbours at a distant redshift hold SPLIT_SHARE of the weight
+
+#: `STATUS_SPLIT` is set when the neighbours whose redshift z_j would make
+#: ``z_phot`` an outlier, ``|z_phot - z_j| > SPLIT_DISTANCE (1 + z_j)``,
+#: hold at least this share of the k neighbours' rank weight (the n-th
+#: nearest weighing 1/n, as in `window_members`). Chosen by
+#: cross-validation on the paper's training parts (docs: method).
+SPLIT_SHARE = 0.25
+#: The outlier threshold on ``|dz| / (1 + z)``.
+SPLIT_DISTANCE = 0.15
 
 #: The method's hyper-parameters as the kernel takes them: ``k``
 #: neighbours, RBF width ``gamma`` and ridge ``lam`` (both > 0), the
@@ -149,6 +159,24 @@ def window_members(z, d2, n, width, member, scratch):
             member[m] = j
             m += 1
     return m
+
+
+@njit(**_JIT)
+def split_weight(z_train, order, nbr_pos, n, zp):
+    """The share of the rank weight of ``n`` neighbours (training rows
+    ``order[nbr_pos[:n]]``, nearest first, the j-th weighing 1 / j) held
+    by those whose redshift z_j is an outlier's distance from ``zp``:
+    ``|zp - z_j| > SPLIT_DISTANCE (1 + z_j)``, as if z_j were the truth.
+    With the window these are neighbours it left out."""
+    total = 0.0
+    far = 0.0
+    for i in range(n):
+        weight = 1.0 / (i + 1.0)
+        total += weight
+        z_i = z_train[order[nbr_pos[i]]]
+        if abs(zp - z_i) > SPLIT_DISTANCE * (1.0 + z_i):
+            far += weight
+    return far / total if total > 0.0 else 0.0
 
 
 def empty_outputs(n, k=0):
@@ -286,6 +314,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
             bound = bound_from(x_rows, query, nbr_pos, k)
         n = _nearest(index, query, k, search, bound, scan, tree, approx)
         n_previous = n
+        n_found = n
         if keep_neighbours:
             for i in range(n):
                 neighbours[q, i] = order[nbr_pos[i]]
@@ -367,6 +396,8 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                 n_final = n_keep
         if not ok:
             flag |= STATUS_SOLVE_FAILED
+        elif split_weight(z_train, order, nbr_pos, n_found, zp) >= SPLIT_SHARE:
+            flag |= STATUS_SPLIT
         z_phot[q] = zp
         z_phot_err[q] = err
         n_used[q] = n_final
