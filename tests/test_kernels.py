@@ -37,7 +37,8 @@ SETTINGS = [
     # The paper's form: no offset, colours only.
     dict(k=50, gamma=0.1, lam=1e-3, offset="none", magnitude_band=None, window=None),
     # The package defaults.
-    dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w", window=0.15),
+    dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w", window=0.15,
+         second_group=0.5),
     # Few neighbours, wide kernel, mean offset, tighter clipping, no window.
     dict(k=15, gamma=0.5, lam=0.03, offset="mean", magnitude_band="f444w",
          clip_sigma=2.0, window=None),
@@ -69,7 +70,8 @@ def test_matches_numpy_reference_on_paper_data(split, params):
     z_ref, err_ref, used_ref = reference.predict(
         x_train, np.asarray(train["zspec"], dtype=float), x_test,
         params["k"], params["gamma"], params["lam"],
-        params.get("clip_sigma", 3.0), params["offset"], window=params["window"])
+        params.get("clip_sigma", 3.0), params["offset"], window=params["window"],
+        second_group=params.get("second_group"))
 
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
@@ -81,26 +83,37 @@ def test_matches_numpy_reference_on_paper_data(split, params):
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("window, clip_sigma", [(0.15, 3.0), (0.05, None)])
-def test_redshift_window_matches_numpy_reference(split, window, clip_sigma):
-    """The densest-redshift-window selection, then the fit (and clipping)
-    on the neighbours kept. Reference: tests/reference.py (NumPy), which
-    tries every end point of the neighbours' ranges of windows."""
+@pytest.mark.parametrize("window, clip_sigma, second_group",
+                         [(0.15, 3.0, 0.5), (0.05, None, None), (0.1, 3.0, 0.3)])
+def test_redshift_window_matches_numpy_reference(split, window, clip_sigma, second_group):
+    """The densest-redshift-window selection (and the second group), then
+    the fit (and clipping) on the neighbours kept. Reference:
+    tests/reference.py (NumPy), which tries every end point of the
+    neighbours' ranges of windows."""
     train, test = split
     params = dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w")
-    model = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma, **params)
+    model = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma,
+                        second_group=second_group, **params)
     out = model.fit(train, z="zspec").predict(test)
     x_train, x_test = reference.standardise(
         reference.features_from_fluxes(_flux_array(train), BANDS.index("f150w")),
         reference.features_from_fluxes(_flux_array(test), BANDS.index("f150w")))
     z_ref, err_ref, used_ref = reference.predict(
         x_train, np.asarray(train["zspec"], dtype=float), x_test, 40, 0.1, 0.1,
-        np.inf if clip_sigma is None else clip_sigma, "median", window=window)
+        np.inf if clip_sigma is None else clip_sigma, "median", window=window,
+        second_group=second_group)
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(out["z_phot_nused"], used_ref)
     # The window left neighbours out: more than clipping alone would.
     assert (used_ref <= 40 - 5).sum() > 20
+    if second_group is not None:
+        # The second group was fitted for a few galaxies (1 of 921 at
+        # 0.15 and 0.5: it is rare away from z > 4).
+        first_only = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma,
+                                 second_group=None, **params)
+        first = first_only.fit(train, z="zspec").predict(test)
+        assert (np.asarray(first["z_phot"]) != np.asarray(out["z_phot"])).sum() >= 1
 
 
 def test_results_do_not_depend_on_thread_count(split):
@@ -148,7 +161,8 @@ def test_ties_and_duplicates_match_reference(rng):
     x_train, x_query = reference.standardise(mags[:, :-1] - mags[:, 1:],
                                              q_mags[:, :-1] - q_mags[:, 1:])
     z_ref, err_ref, used_ref = reference.predict(
-        x_train, np.asarray(doubled["zspec"]), x_query, 10, 0.3, 0.05, window=0.15)
+        x_train, np.asarray(doubled["zspec"]), x_query, 10, 0.3, 0.05, window=0.15,
+        second_group=0.5)
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
     assert (out["z_phot_flag"] & 4).sum() == 0   # no failed solve
@@ -692,3 +706,45 @@ def test_split_neighbours_flag_matches_numpy_reference(split, window):
     # Both kinds occur, and flagged galaxies really have far neighbours.
     assert 10 < flagged.sum() < len(test) // 4
     assert shares[flagged].min() >= 0.25 - 1e-9
+
+
+@pytest.mark.reference
+def test_closer_group_matches_reference_with_ties(rng):
+    """The second group's choice, with repeated redshifts and distances
+    and shares around the first's weight. Reference: tests/reference.py."""
+    from photoz_numba._kernels.predict import closer_group, window_members, window_scratch
+    chosen = 0
+    for trial in range(300):
+        n = int(rng.integers(2, 60))
+        z = np.round(rng.choice([rng.uniform(0, 1, n), rng.uniform(0, 7, n)]), 1)
+        d2 = np.round(rng.uniform(0, 3, n), int(rng.integers(0, 3)))
+        width = float(rng.choice([0.05, 0.15, 0.3]))
+        share = float(rng.choice([0.3, 0.5, 1.0]))
+        scratch = window_scratch(60)
+        member = np.empty(60, np.int64)
+        m = window_members(z, d2, n, width, member, scratch)
+        first = member[:m].copy()
+        m = closer_group(z, d2, n, width, 0.5, share, member, m, scratch)
+        inside = np.zeros(n, bool)
+        inside[first] = True
+        expected = np.flatnonzero(reference.closer_group(z, d2, width, 0.5, share, inside))
+        np.testing.assert_array_equal(member[:m], expected)
+        chosen += not np.array_equal(member[:m], first)
+    assert chosen > 10
+
+
+def test_closer_group_analytic():
+    """Neighbours 0 and 1 at z = 5.5 (rank weights 1 + 1/2 = 1.5) and 2 to
+    11 at z = 1 (1/3 + ... + 1/12 = 1.603): the low-z window wins on
+    weight. Its members are farther (d2 = 4 against 1), so with share 0.5
+    the near pair is fitted; with share 1 (1.5 < 1.603) it is not."""
+    from photoz_numba._kernels.predict import closer_group, window_members, window_scratch
+    z = np.array([5.5, 5.5] + [1.0] * 10)
+    d2 = np.array([1.0, 1.0] + [4.0] * 10)
+    scratch = window_scratch(12)
+    for share, expected in ((0.5, [0, 1]), (1.0, list(range(2, 12)))):
+        member = np.empty(12, np.int64)
+        m = window_members(z, d2, 12, 0.15, member, scratch)
+        assert list(member[:m]) == list(range(2, 12))
+        m = closer_group(z, d2, 12, 0.15, 0.1, share, member, m, scratch)
+        assert list(member[:m]) == expected
