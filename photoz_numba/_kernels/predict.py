@@ -214,30 +214,37 @@ def closer_group(z, d2, n, width, gamma, share, member, m, scratch):
     rank, z_rest, d2_rest, w_rest = scratch.rank, scratch.z_rest, scratch.d2_rest, scratch.w_rest
     at, second = scratch.at, scratch.second
     weight_first = 0.0
-    near_first = 0.0
+    weight_rest = 0.0
     n_rest = 0
     a = 0
     for j in range(n):
         if a < m and member[a] == j:
             weight_first += rank[j]
-            near_first += np.exp(-gamma * d2[j])
             a += 1
         else:
             z_rest[n_rest] = z[j]
             d2_rest[n_rest] = d2[j]
             w_rest[n_rest] = rank[j]        # each keeps its rank's weight
+            weight_rest += rank[j]
             at[n_rest] = j
             n_rest += 1
-    if n_rest == 0:
+    # Most galaxies stop here: the rest together are too light (with a
+    # margin for the rounding of sums in another order).
+    if n_rest == 0 or weight_rest < share * weight_first * (1.0 - 1e-12):
         return m
     m_second = weighted_window(z_rest, d2_rest, w_rest, n_rest, width, second, scratch)
     weight_second = 0.0
+    for i in range(m_second):
+        weight_second += rank[at[second[i]]]
+    if not weight_second >= share * weight_first:
+        return m
+    near_first = 0.0
+    for a in range(m):
+        near_first += np.exp(-gamma * d2[member[a]])
     near_second = 0.0
     for i in range(m_second):
-        j = at[second[i]]
-        weight_second += rank[j]
-        near_second += np.exp(-gamma * d2[j])
-    if weight_second >= share * weight_first and near_second * m > near_first * m_second:
+        near_second += np.exp(-gamma * d2[at[second[i]]])
+    if near_second * m > near_first * m_second:
         for i in range(m_second):
             member[i] = at[second[i]]
         return m_second
