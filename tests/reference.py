@@ -59,15 +59,15 @@ def window_members(z, d2, width, rank=None):
 def closer_group(z, d2, width, gamma, share, first):
     """The window's members ``first``, or the heaviest window of the other
     neighbours (their rank weights 1 / (j + 1) kept) when it holds at
-    least ``share`` of the first's rank weight and its mean exp(-gamma d2)
-    is larger."""
+    least ``share`` of the first's rank weight, has at least 3 members,
+    and its mean exp(-gamma d2) is larger."""
     rank = 1.0 / np.arange(1, z.size + 1)
     rest = np.flatnonzero(~first)
     if rest.size == 0:
         return first
     second = np.zeros(z.size, bool)
     second[rest[window_members(z[rest], d2[rest], width, rank[rest])]] = True
-    heavy = rank[second].sum() >= share * rank[first].sum()
+    heavy = rank[second].sum() >= share * rank[first].sum() and second.sum() >= 3
     nearer = np.exp(-gamma * d2[second]).mean() > np.exp(-gamma * d2[first]).mean()
     return second if heavy and nearer else first
 

@@ -734,17 +734,20 @@ def test_closer_group_matches_reference_with_ties(rng):
 
 
 def test_closer_group_analytic():
-    """Neighbours 0 and 1 at z = 5.5 (rank weights 1 + 1/2 = 1.5) and 2 to
-    11 at z = 1 (1/3 + ... + 1/12 = 1.603): the low-z window wins on
-    weight. Its members are farther (d2 = 4 against 1), so with share 0.5
-    the near pair is fitted; with share 1 (1.5 < 1.603) it is not."""
+    """Neighbours 0 to 2 at z = 5.5 (rank weights 1 + 1/2 + 1/3 = 1.833)
+    and 3 to 21 at z = 1 (1/4 + ... + 1/22 = 1.858): the low-z window wins
+    on weight. Its members are farther (d2 = 4 against 1), so with share
+    0.5 the near three are fitted; with share 1 (1.833 < 1.858) they are
+    not; and two near ones (the third moved to z = 3) are too few."""
     from photoz_numba._kernels.predict import closer_group, window_members, window_scratch
-    z = np.array([5.5, 5.5] + [1.0] * 10)
-    d2 = np.array([1.0, 1.0] + [4.0] * 10)
-    scratch = window_scratch(12)
-    for share, expected in ((0.5, [0, 1]), (1.0, list(range(2, 12)))):
-        member = np.empty(12, np.int64)
-        m = window_members(z, d2, 12, 0.15, member, scratch)
-        assert list(member[:m]) == list(range(2, 12))
-        m = closer_group(z, d2, 12, 0.15, 0.1, share, member, m, scratch)
+    z = np.array([5.5] * 3 + [1.0] * 19)
+    d2 = np.array([1.0] * 3 + [4.0] * 19)
+    low = list(range(3, 22))
+    scratch = window_scratch(22)
+    for share, expected, z_third in ((0.5, [0, 1, 2], 5.5), (1.0, low, 5.5), (0.5, low, 3.0)):
+        z[2] = z_third
+        member = np.empty(22, np.int64)
+        m = window_members(z, d2, 22, 0.15, member, scratch)
+        assert list(member[:m]) == low
+        m = closer_group(z, d2, 22, 0.15, 0.1, share, member, m, scratch)
         assert list(member[:m]) == expected

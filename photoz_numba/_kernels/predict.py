@@ -110,6 +110,11 @@ def window_scratch(k):
                          np.empty(k, np.int64), np.empty(k, np.int64))
 
 
+#: The fewest neighbours a second group (`closer_group`) may have: a
+#: lone neighbour would always be nearer on average, and a fit to one or
+#: two has no spread to give ``z_phot_err``.
+SECOND_GROUP_MIN = 3
+
 #: Window weights closer than this count as equal (then the squared
 #: distances decide): sums of the same 1 / rank in another order.
 WINDOW_TIE = 1e-12
@@ -206,8 +211,9 @@ def closer_group(z, d2, n, width, gamma, share, member, m, scratch):
     or a second group. The second group is the heaviest window
     (`weighted_window`, rank weights kept) of the neighbours not in the
     first; it replaces the first when it holds at least ``share`` of the
-    first's rank weight and its members are nearer on average in the
-    kernel's sense, ``mean exp(-gamma d2)`` larger. Where the colours are
+    first's rank weight, has at least `SECOND_GROUP_MIN` members, and its
+    members are nearer on average in the kernel's sense, ``mean
+    exp(-gamma d2)`` larger. Where the colours are
     degenerate, the many neighbours of a common population can outweigh a
     few near ones of another; this lets the near ones win. Writes the
     members, increasing, to ``member`` and returns how many."""
@@ -230,9 +236,11 @@ def closer_group(z, d2, n, width, gamma, share, member, m, scratch):
             n_rest += 1
     # Most galaxies stop here: the rest together are too light (with a
     # margin for the rounding of sums in another order).
-    if n_rest == 0 or weight_rest < share * weight_first * (1.0 - 1e-12):
+    if n_rest < SECOND_GROUP_MIN or weight_rest < share * weight_first * (1.0 - 1e-12):
         return m
     m_second = weighted_window(z_rest, d2_rest, w_rest, n_rest, width, second, scratch)
+    if m_second < SECOND_GROUP_MIN:
+        return m
     weight_second = 0.0
     for i in range(m_second):
         weight_second += rank[at[second[i]]]
