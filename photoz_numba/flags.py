@@ -51,7 +51,7 @@ FLAGS = (
      "1/n); with the window, these are neighbours it left out. The colours "
      "fit two distant redshifts and z_phot follows one of them (in the "
      "cross-validation of the paper's training parts, 4 % of galaxies are "
-     "flagged, and 26 % of them are outliers against 1.5 % of the others)"),
+     "flagged, and 25 % of them are outliers against 1.5 % of the others)"),
 )
 
 #: Bits for which ``z_phot`` is masked.

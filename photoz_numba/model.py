@@ -174,8 +174,9 @@ class PhotoZModel:
     second_group : float or None, optional
         With the window: the heaviest window of the neighbours it left out
         is fitted instead when it holds at least this share of the first
-        window's rank weight and its neighbours are nearer on average in
-        the kernel's sense (mean ``exp(-gamma d^2)`` larger). Where a few
+        window's rank weight, has at least three neighbours and they are
+        nearer on average in the kernel's sense (mean ``exp(-gamma d^2)``
+        larger). Where a few
         near neighbours at one redshift are outweighed by many farther
         ones at another (the Lyman/Balmer break degeneracy at z 5-6), the
         near ones win. 0.5 (default), chosen by cross-validation on the
