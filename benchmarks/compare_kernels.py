@@ -155,10 +155,13 @@ class NewKernels:
         self.predict = importlib.import_module(f"{package}._kernels.predict")
         # The compiled loop (a Python function now calls it).
         self.dispatcher = getattr(self.predict, "_predict_all", self.predict.predict_kernel)
-        # Each version's default redshift window (none before it existed).
+        # Each version's default redshift window and second group (none
+        # before they existed).
         model = importlib.import_module(f"{package}.model")
         parameters = inspect.signature(model.PhotoZModel.__init__).parameters
         self.window = parameters["window"].default if "window" in parameters else None
+        self.second_group = (parameters["second_group"].default
+                             if "second_group" in parameters else None)
 
     def build_index(self, x_train_t, eps):
         return self.search.build_index(x_train_t, eps=eps)
@@ -168,8 +171,11 @@ class NewKernels:
         out = self.predict.empty_outputs(n)
         if self.window is None:
             params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset)
-        else:
+        elif self.second_group is None:
             params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset, self.window)
+        else:
+            params = self.predict.ridge_params(k, gamma, lam, clip_sigma, offset, self.window,
+                                               self.second_group)
         predictable = np.ones(n, bool)
 
         def predict():

@@ -277,9 +277,9 @@ def _fit(args):
     table = _read_table(args.train, "training table")
     params = {name: getattr(args, name) for name in
               ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps",
-               "window")
-              if getattr(args, name) is not None}
-    for name in ("clip_sigma", "window"):
+               "window", "second_group")
+              if getattr(args, name, None) is not None}
+    for name in ("clip_sigma", "window", "second_group"):
         if params.get(name, 1) <= 0:
             params[name] = None
     if params.get("magnitude_band") == "none":
@@ -674,6 +674,10 @@ def _model_options(parser):
     parser.add_argument("--window", type=float,
                         help="redshift window, in units of 1 + z, that the fitted "
                              "neighbours must share (default 0.15); <= 0 fits all k")
+    parser.add_argument("--second-group", type=float,
+                        help="share of the window's rank weight at which the nearer group "
+                             "of the neighbours it left out is fitted instead (default "
+                             "0.5); <= 0: the window's group always")
     parser.add_argument("--asinh", action="store_true",
                         help="asinh magnitudes for flux bands, softened by 1.042 times "
                              "each band's median training flux error (forced photometry)")

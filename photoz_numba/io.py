@@ -309,6 +309,9 @@ def write_model(model, path, overwrite=False):
                          "neighbour search: 0 exact, else 1+eps approx")
     if params.get("window") is not None:
         header["WINDOW"] = (float(params["window"]), "neighbours in densest z window")
+    if params.get("second_group") is not None:
+        header["SECONDGR"] = (float(params["second_group"]),
+                              "share for the window's second group")
     sentinels = params.get("sentinels")
     for kind, keyword in _SENTINEL_KEYWORDS.items():
         if sentinels is not None and kind in sentinels:
@@ -476,7 +479,9 @@ def read_model_state(path):
                               if np.isfinite(value)} or None)
                   if "softening" in bands.colnames else None,
                   # No WINDOW: all k neighbours are fitted.
-                  window=keyword("WINDOW", float) if "WINDOW" in header else None)
+                  window=keyword("WINDOW", float) if "WINDOW" in header else None,
+                  # No SECONDGR (files before it, or None): the first window.
+                  second_group=keyword("SECONDGR", float) if "SECONDGR" in header else None)
     n_train = keyword("NTRAIN", int)
     stored_hash = keyword("PZHASH", str)
     if "PZSTATE" in header:
@@ -532,7 +537,7 @@ _STATE_KEYWORDS = ("PZHASH", "K", "GAMMA", "LAM", "CLIPSIG", "OFFSET", "MAGBAND"
                    "MINBANDS", "SNRMIN", "SRCHEPS", "PZCALIB", "SENTMAG", "SENTFLX", "PZPDF")
 #: Keywords added later: in the digest only when present, so that older
 #: files still verify.
-_LATER_KEYWORDS = ("WINDOW", "ZCOLUMN")
+_LATER_KEYWORDS = ("WINDOW", "ZCOLUMN", "SECONDGR")
 _BAND_FIELDS = ("band", "column", "error_column", "stated_unit", "fit_unit")
 #: BANDS columns added later, in the digest only when present.
 _LATER_BAND_FIELDS = ("softening",)

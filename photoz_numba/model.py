@@ -171,6 +171,17 @@ class PhotoZModel:
         Between 0 and 1; 0.15 (default) is the outlier threshold. None
         fits all ``k`` (the paper). Clipping then applies to the
         neighbours kept.
+    second_group : float or None, optional
+        With the window: the heaviest window of the neighbours it left out
+        is fitted instead when it holds at least this share of the first
+        window's rank weight, has at least three neighbours and they are
+        nearer on average in the kernel's sense (mean ``exp(-gamma d^2)``
+        larger). Where a few
+        near neighbours at one redshift are outweighed by many farther
+        ones at another (the Lyman/Balmer break degeneracy at z 5-6), the
+        near ones win. 0.5 (default), chosen by cross-validation on the
+        paper's training parts (docs: method); None: the first window
+        always.
     softening : Quantity, dict or None, optional
         Flux bands are read as asinh magnitudes (Lupton, Gunn & Szalay
         1999) with this softening, a flux density: one for all bands or a
@@ -203,7 +214,7 @@ class PhotoZModel:
     def __init__(self, bands, k=40, gamma=0.1, lam=0.1, clip_sigma=3.0,
                  offset="median", magnitude_band="auto", columns=None,
                  units=None, min_bands=2, snr_min=None, error_columns=None, search_eps=0.0,
-                 sentinels=None, window=0.15, softening=None):
+                 sentinels=None, window=0.15, softening=None, second_group=0.5):
         self.bands = bands
         self.k = k
         self.gamma = gamma
@@ -220,13 +231,15 @@ class PhotoZModel:
         self.sentinels = sentinels
         self.window = window
         self.softening = softening
+        self.second_group = second_group
         self._check_params()
 
     # -- scikit-learn style parameter access ---------------------------------
 
     _PARAMS = ("bands", "k", "gamma", "lam", "clip_sigma", "offset",
                "magnitude_band", "columns", "units", "min_bands", "snr_min",
-               "error_columns", "search_eps", "sentinels", "window", "softening")
+               "error_columns", "search_eps", "sentinels", "window", "softening",
+               "second_group")
 
     def get_params(self):
         """The constructor's keyword arguments, as a dict.
@@ -247,7 +260,7 @@ class PhotoZModel:
         >>> PhotoZModel(**params)  # doctest: +NORMALIZE_WHITESPACE
         PhotoZModel(bands=['g', 'r', 'i'], k=20, gamma=0.1, lam=0.1, clip_sigma=3.0,
                     offset='median', magnitude_band='auto', min_bands=2, search_eps=0.0,
-                    window=0.15)
+                    window=0.15, second_group=0.5)
         """
         return {name: getattr(self, name) for name in self._PARAMS}
 
@@ -325,6 +338,12 @@ class PhotoZModel:
                 or not 0 < self.window < 1):
             raise ValueError(f"window must be a number between 0 and 1 or None, not "
                              f"{self.window!r}")
+        if self.second_group is not None and (
+                isinstance(self.second_group, bool)
+                or not isinstance(self.second_group, numbers.Real)
+                or not 0 < self.second_group < np.inf):
+            raise ValueError(f"second_group must be a positive number or None, not "
+                             f"{self.second_group!r}")
         self._softening_ujy()     # raises, naming softening
         if (isinstance(self.search_eps, bool) or not isinstance(self.search_eps, numbers.Real)
                 or not 0 <= self.search_eps < np.inf):
@@ -991,7 +1010,7 @@ class PhotoZModel:
         out = empty_outputs(1, self.k if has_pz else 0)
         predict_kernel(train["index"], train["z"], x_query, np.ones(1, dtype=bool),
                        ridge_params(self.k, self.gamma, self.lam, self.clip_sigma,
-                                    self.offset, self.window),
+                                    self.offset, self.window, self.second_group),
                        out)
         if has_pz:
             from .pdf import pz_cdf, pz_percentiles
@@ -1399,7 +1418,7 @@ class PhotoZModel:
         rows of its k neighbours (-1 where there is none).
         """
         from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_SOLVE_FAILED,
-                                       empty_outputs, predict_kernel, ridge_params)
+                                       STATUS_SPLIT, empty_outputs, predict_kernel, ridge_params)
         mag, state = self._magnitudes(table, units)
         n = len(table)
         flag = np.zeros(n, dtype=np.int16)
@@ -1414,7 +1433,7 @@ class PhotoZModel:
         distance = np.full(n, np.nan) if nearest else None
         found = np.full((n, self.k), -1, dtype=np.int64) if neighbours else None
         params = ridge_params(self.k, self.gamma, self.lam, self.clip_sigma, self.offset,
-                              self.window)
+                              self.window, self.second_group)
         with _numba_threads(n_threads):
             for rows, usable, bands in self._groups(state):
                 if bands is None:
@@ -1434,6 +1453,7 @@ class PhotoZModel:
                                            train["rows"][out.neighbours], -1)
         flag[(status & STATUS_SOLVE_FAILED) != 0] |= _flags.SOLVE_FAILED
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
+        flag[(status & STATUS_SPLIT) != 0] |= _flags.SPLIT_NEIGHBOURS
         if nearest:
             distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
         return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance, found

@@ -38,24 +38,42 @@ def _fit(x_nbr, z_nbr, d2_query, gamma, lam, offset):
     return z_phot, np.sqrt(np.mean(resid ** 2)), resid
 
 
-def window_members(z, d2, width):
+def window_members(z, d2, width, rank=None):
     """Boolean mask of the neighbours in the densest redshift window
     ``|z - z0| <= width (1 + z0)``: the most weight, neighbour j (nearest
-    first) weighing 1 / (j + 1), equal to 1e-12; then least summed d2,
-    then lowest z0. Neighbour j is in the window of z0 for z0 in
+    first) weighing rank[j], by default 1 / (j + 1), equal to 1e-12; then
+    least summed d2, then lowest z0. Neighbour j is in the window of z0 for z0 in
     [(z_j - width) / (1 + width), (z_j + width) / (1 - width)], so every
     membership set occurs at one of those end points; all are tried."""
     low, high = (z - width) / (1 + width), (z + width) / (1 - width)
     z0 = np.concatenate([low, high])
     inside = (low[None, :] <= z0[:, None]) & (z0[:, None] <= high[None, :])
-    weight = inside @ (1.0 / np.arange(1, z.size + 1))
+    if rank is None:
+        rank = 1.0 / np.arange(1, z.size + 1)
+    weight = inside @ rank
     tied = np.flatnonzero(weight >= weight.max() - 1e-12)
     best = tied[np.lexsort((z0[tied], (inside @ d2)[tied]))[0]]
     return inside[best]
 
 
+def closer_group(z, d2, width, gamma, share, first):
+    """The window's members ``first``, or the heaviest window of the other
+    neighbours (their rank weights 1 / (j + 1) kept) when it holds at
+    least ``share`` of the first's rank weight, has at least 3 members,
+    and its mean exp(-gamma d2) is larger."""
+    rank = 1.0 / np.arange(1, z.size + 1)
+    rest = np.flatnonzero(~first)
+    if rest.size == 0:
+        return first
+    second = np.zeros(z.size, bool)
+    second[rest[window_members(z[rest], d2[rest], width, rank[rest])]] = True
+    heavy = rank[second].sum() >= share * rank[first].sum() and second.sum() >= 3
+    nearer = np.exp(-gamma * d2[second]).mean() > np.exp(-gamma * d2[first]).mean()
+    return second if heavy and nearer else first
+
+
 def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
-            offset="median", window=None):
+            offset="median", window=None, second_group=None):
     """z_phot, z_phot_err and neighbours used, galaxy by galaxy."""
     n = len(x_query)
     z_phot = np.empty(n)
@@ -68,7 +86,11 @@ def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
             d2 += (x_train[:, f] - x_query[q, f]) ** 2
         nbr = np.lexsort((index, d2))[:k]   # ties go to the lower index
         if window is not None:
-            nbr = nbr[window_members(z_train[nbr], d2[nbr], window)]
+            inside = window_members(z_train[nbr], d2[nbr], window)
+            if second_group is not None:
+                inside = closer_group(z_train[nbr], d2[nbr], window, gamma, second_group,
+                                      inside)
+            nbr = nbr[inside]
         zp, err, resid = _fit(x_train[nbr], z_train[nbr], d2[nbr], gamma, lam, offset)
         keep = np.abs(resid) <= clip_sigma * err
         if 0 < keep.sum() < len(nbr):
@@ -76,3 +98,21 @@ def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
             zp, err, _ = _fit(x_train[nbr], z_train[nbr], d2[nbr], gamma, lam, offset)
         z_phot[q], z_err[q], n_used[q] = zp, err, len(nbr)
     return z_phot, z_err, n_used
+
+
+def split_neighbours(x_train, z_train, x_query, z_phot, k, share=0.25, distance=0.15):
+    """Whether each galaxy's k nearest neighbours (brute force, ties to the
+    lower index) whose redshift z_j would make z_phot an outlier,
+    ``|z_phot - z_j| > distance (1 + z_j)``, hold at least ``share`` of
+    the rank weight (the j-th nearest weighing 1 / j); and that share."""
+    index = np.arange(len(x_train))
+    weight = 1.0 / np.arange(1, k + 1)
+    shares = np.empty(len(x_query))
+    for q in range(len(x_query)):
+        d2 = np.zeros(len(x_train))
+        for f in range(x_train.shape[1]):
+            d2 += (x_train[:, f] - x_query[q, f]) ** 2
+        z_nbr = z_train[np.lexsort((index, d2))[:k]]
+        far = np.abs(z_phot[q] - z_nbr) > distance * (1 + z_nbr)
+        shares[q] = weight[far].sum() / weight.sum()
+    return shares >= share, shares

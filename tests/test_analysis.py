@@ -42,6 +42,18 @@ def test_approximate_search_accuracy(run_analysis, tmp_path):
     assert 0 < table["sigma_nmad_approx"][0] < 0.1
 
 
+def test_high_z(run_analysis, tmp_path):
+    path = tmp_path / "high_z.ecsv"
+    out = run_analysis("high_z", str(path))
+    table = Table.read(path)
+    assert table["idea"][2] == "second group, share 0.5: the defaults" and len(table) == 13
+    assert_finite(table, "sigma_nmad", "outlier_fraction", "outlier_fraction_5_6")
+    # The flag's share recomputed in NumPy is the kernel's bit.
+    assert "(share >= 0.25) on 100.0000% of galaxies" in out
+    flags = Table.read(tmp_path / "high_z_flag.ecsv")
+    assert np.all(flags["outliers_flagged"] > flags["outliers_unflagged"])
+
+
 def test_calibration_protocol(run_analysis, tmp_path):
     run_analysis("calibration_protocol", "--output", str(tmp_path))
     per_seed = Table.read(tmp_path / "calibration_protocol.ecsv")

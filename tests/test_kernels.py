@@ -39,7 +39,8 @@ SETTINGS = [
     # The paper's form: no offset, colours only.
     dict(k=50, gamma=0.1, lam=1e-3, offset="none", magnitude_band=None, window=None),
     # The package defaults.
-    dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w", window=0.15),
+    dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w", window=0.15,
+         second_group=0.5),
     # Few neighbours, wide kernel, mean offset, tighter clipping, no window.
     dict(k=15, gamma=0.5, lam=0.03, offset="mean", magnitude_band="f444w",
          clip_sigma=2.0, window=None),
@@ -71,7 +72,8 @@ def test_matches_numpy_reference_on_paper_data(split, params):
     z_ref, err_ref, used_ref = reference.predict(
         x_train, np.asarray(train["zspec"], dtype=float), x_test,
         params["k"], params["gamma"], params["lam"],
-        params.get("clip_sigma", 3.0), params["offset"], window=params["window"])
+        params.get("clip_sigma", 3.0), params["offset"], window=params["window"],
+        second_group=params.get("second_group"))
 
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
@@ -83,26 +85,37 @@ def test_matches_numpy_reference_on_paper_data(split, params):
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("window, clip_sigma", [(0.15, 3.0), (0.05, None)])
-def test_redshift_window_matches_numpy_reference(split, window, clip_sigma):
-    """The densest-redshift-window selection, then the fit (and clipping)
-    on the neighbours kept. Reference: tests/reference.py (NumPy), which
-    tries every end point of the neighbours' ranges of windows."""
+@pytest.mark.parametrize("window, clip_sigma, second_group",
+                         [(0.15, 3.0, 0.5), (0.05, None, None), (0.1, 3.0, 0.3)])
+def test_redshift_window_matches_numpy_reference(split, window, clip_sigma, second_group):
+    """The densest-redshift-window selection (and the second group), then
+    the fit (and clipping) on the neighbours kept. Reference:
+    tests/reference.py (NumPy), which tries every end point of the
+    neighbours' ranges of windows."""
     train, test = split
     params = dict(k=40, gamma=0.1, lam=0.1, offset="median", magnitude_band="f150w")
-    model = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma, **params)
+    model = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma,
+                        second_group=second_group, **params)
     out = model.fit(train, z="zspec").predict(test)
     x_train, x_test = reference.standardise(
         reference.features_from_fluxes(_flux_array(train), BANDS.index("f150w")),
         reference.features_from_fluxes(_flux_array(test), BANDS.index("f150w")))
     z_ref, err_ref, used_ref = reference.predict(
         x_train, np.asarray(train["zspec"], dtype=float), x_test, 40, 0.1, 0.1,
-        np.inf if clip_sigma is None else clip_sigma, "median", window=window)
+        np.inf if clip_sigma is None else clip_sigma, "median", window=window,
+        second_group=second_group)
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(out["z_phot_nused"], used_ref)
     # The window left neighbours out: more than clipping alone would.
     assert (used_ref <= 40 - 5).sum() > 20
+    if second_group is not None:
+        # The second group was fitted for a few galaxies (1 of 921 at
+        # 0.15 and 0.5: it is rare away from z > 4).
+        first_only = PhotoZModel(BANDS, window=window, clip_sigma=clip_sigma,
+                                 second_group=None, **params)
+        first = first_only.fit(train, z="zspec").predict(test)
+        assert (np.asarray(first["z_phot"]) != np.asarray(out["z_phot"])).sum() >= 1
 
 
 def test_results_do_not_depend_on_thread_count(split):
@@ -150,7 +163,8 @@ def test_ties_and_duplicates_match_reference(rng):
     x_train, x_query = reference.standardise(mags[:, :-1] - mags[:, 1:],
                                              q_mags[:, :-1] - q_mags[:, 1:])
     z_ref, err_ref, used_ref = reference.predict(
-        x_train, np.asarray(doubled["zspec"]), x_query, 10, 0.3, 0.05, window=0.15)
+        x_train, np.asarray(doubled["zspec"]), x_query, 10, 0.3, 0.05, window=0.15,
+        second_group=0.5)
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
     assert (out["z_phot_flag"] & 4).sum() == 0   # no failed solve
@@ -708,3 +722,91 @@ def test_single_leaf_query_order_matches_the_kernel(rng):
     x_query[5, 1] = np.nan
     x_query[7] = np.nan
     np.testing.assert_array_equal(_leaf_keys(index, x_query), _query_keys(index, x_query))
+
+
+def test_split_weight_analytic():
+    """Rank weights 1, 1/2, 1/3, 1/4 (sum 25/12): against z_phot = 1 only
+    the second neighbour, at z = 5.5, is an outlier's distance away (6/25
+    of the weight); against 5.5, the other three (19/25). A neighbour just
+    inside 0.15 (1 + z_j) does not count."""
+    from photoz_numba._kernels.predict import SPLIT_SHARE, split_weight
+    z_train = np.array([1.0, 5.5, 1.0, 1.29])
+    order = np.arange(4)
+    assert split_weight(z_train, order, order, 4, 1.0) == pytest.approx(6 / 25, abs=1e-15)
+    assert split_weight(z_train, order, order, 4, 5.5) == pytest.approx(19 / 25, abs=1e-15)
+    # |1.0 - 1.29| = 0.29 < 0.15 * 2.29; |1.0 - 5.5| = 4.5 > 0.15 * 6.5.
+    assert split_weight(z_train, order, order[::-1].copy(), 4, 1.0) == pytest.approx(
+        (1 / 3) / (25 / 12), abs=1e-15)
+    assert split_weight(z_train, order, order, 0, 1.0) == 0.0
+    assert SPLIT_SHARE == 0.25
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("window", [0.15, None])
+def test_split_neighbours_flag_matches_numpy_reference(split, window):
+    """The split_neighbours bit is set exactly where the brute-force
+    neighbours at an outlier's distance from z_phot hold a quarter of the
+    rank weight. Reference: tests/reference.py (NumPy)."""
+    from photoz_numba.flags import SPLIT_NEIGHBOURS
+    train, test = split
+    model = PhotoZModel(BANDS, window=window).fit(train, z="zspec")
+    out = model.predict(test)
+    index = BANDS.index("f150w")
+    x_train, x_test = reference.standardise(
+        reference.features_from_fluxes(_flux_array(train), index),
+        reference.features_from_fluxes(_flux_array(test), index))
+    expected, shares = reference.split_neighbours(
+        x_train, np.asarray(train["zspec"], dtype=float), x_test,
+        np.asarray(out["z_phot"]), 40)
+    flagged = (np.asarray(out["z_phot_flag"]) & SPLIT_NEIGHBOURS) != 0
+    near = np.abs(shares - 0.25) < 1e-9      # rounding could go either way
+    assert near.sum() <= 2
+    np.testing.assert_array_equal(flagged[~near], expected[~near])
+    # Both kinds occur, and flagged galaxies really have far neighbours.
+    assert 10 < flagged.sum() < len(test) // 4
+    assert shares[flagged].min() >= 0.25 - 1e-9
+
+
+@pytest.mark.reference
+def test_closer_group_matches_reference_with_ties(rng):
+    """The second group's choice, with repeated redshifts and distances
+    and shares around the first's weight. Reference: tests/reference.py."""
+    from photoz_numba._kernels.predict import closer_group, window_members, window_scratch
+    chosen = 0
+    for trial in range(300):
+        n = int(rng.integers(2, 60))
+        z = np.round(rng.choice([rng.uniform(0, 1, n), rng.uniform(0, 7, n)]), 1)
+        d2 = np.round(rng.uniform(0, 3, n), int(rng.integers(0, 3)))
+        width = float(rng.choice([0.05, 0.15, 0.3]))
+        share = float(rng.choice([0.3, 0.5, 1.0]))
+        scratch = window_scratch(60)
+        member = np.empty(60, np.int64)
+        m = window_members(z, d2, n, width, member, scratch)
+        first = member[:m].copy()
+        m = closer_group(z, d2, n, width, 0.5, share, member, m, scratch)
+        inside = np.zeros(n, bool)
+        inside[first] = True
+        expected = np.flatnonzero(reference.closer_group(z, d2, width, 0.5, share, inside))
+        np.testing.assert_array_equal(member[:m], expected)
+        chosen += not np.array_equal(member[:m], first)
+    assert chosen > 10
+
+
+def test_closer_group_analytic():
+    """Neighbours 0 to 2 at z = 5.5 (rank weights 1 + 1/2 + 1/3 = 1.833)
+    and 3 to 21 at z = 1 (1/4 + ... + 1/22 = 1.858): the low-z window wins
+    on weight. Its members are farther (d2 = 4 against 1), so with share
+    0.5 the near three are fitted; with share 1 (1.833 < 1.858) they are
+    not; and two near ones (the third moved to z = 3) are too few."""
+    from photoz_numba._kernels.predict import closer_group, window_members, window_scratch
+    z = np.array([5.5] * 3 + [1.0] * 19)
+    d2 = np.array([1.0] * 3 + [4.0] * 19)
+    low = list(range(3, 22))
+    scratch = window_scratch(22)
+    for share, expected, z_third in ((0.5, [0, 1, 2], 5.5), (1.0, low, 5.5), (0.5, low, 3.0)):
+        z[2] = z_third
+        member = np.empty(22, np.int64)
+        m = window_members(z, d2, 22, 0.15, member, scratch)
+        assert list(member[:m]) == low
+        m = closer_group(z, d2, 22, 0.15, 0.1, share, member, m, scratch)
+        assert list(member[:m]) == expected

@@ -3,6 +3,7 @@ photoz_numba against RAIL's FlexZBoost on the same splits, in one run:
 
     python -m benchmarks.peers.compare [--dataset paper|lsst|both] [--seeds 0-9]
                                        [--quick] [--tune N] [--rail-venv DIR]
+                                       [--softening F] [--no-peer]
 
 ``paper``: the 10 stratified 4:1 splits (`photoz_numba.selection.stratified_split`,
 seeds ``--seeds``) of the paper's sample (``PHOTOZ_NUMBA_KALNA2024``), 11
@@ -14,7 +15,8 @@ Our model: `PhotoZModel` with its default hyper-parameters (or tuned on
 the training part, ``--tune N`` trials), calibrated on the training part
 (`PhotoZModel.calibrate`); on the LSST-like (forced) photometry, with
 asinh magnitudes softened by the training file's flux errors
-(`photoz_numba.photometry.lupton_softening`). Two rows are ours: its
+(`photoz_numba.photometry.lupton_softening`); ``--softening F``: on the
+paper's data too, with F times that softening. Two rows are ours: its
 p(z) (``photoz_numba``), and the calibrated Gaussian N(z_phot,
 z_phot_err) of the same model without its p(z) (``photoz_numba
 Gaussian``), so that the p(z) is judged against the Gaussian it replaces
@@ -29,7 +31,10 @@ on a test part.
 
 Writes ``benchmarks/results/peers_<dataset>.ecsv`` (one row per code),
 ``peers_<dataset>_per_seed.ecsv`` and ``peers_<dataset>_by_z.ecsv`` (with
-``_quick`` and ``_tune<N>`` in the names for those runs), and prints them.
+``_quick``, ``_tune<N>``, ``_asinh<F>`` and ``_ours`` (``--no-peer``:
+FlexZBoost not run) in the names for those runs), and prints them. The
+per-bin table gives our ``split_neighbours`` flag too: the fraction
+flagged and the outlier fractions of flagged and unflagged galaxies.
 ``--quick``: the first seed only, and 3000 + 3000 rows of the LSST-like
 files, to test the plumbing.
 """
@@ -52,6 +57,7 @@ from astropy.table import Table
 
 from photoz_numba import PhotoZModel
 from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
+from photoz_numba.flags import SPLIT_NEIGHBOURS
 from photoz_numba.photometry import lupton_softening
 from photoz_numba.selection import stratified_split
 
@@ -76,15 +82,21 @@ class Dataset:
         self.z, self.z_grid, self.splits, self.ref_band = z, z_grid, splits, ref_band
         #: Forced photometry (fluxes <= 0 are measurements): asinh magnitudes.
         self.forced = forced
+        #: Factor on the Lupton softening, for asinh magnitudes without
+        #: forced photometry (0: log magnitudes).
+        self.softening = 0.0
 
 
-def paper_dataset(seeds):
-    """The paper protocol: a (seed, train, test) per seed."""
+def paper_dataset(seeds, softening=0.0):
+    """The paper protocol: a (seed, train, test) per seed; asinh
+    magnitudes with ``softening`` times the Lupton softening when > 0."""
     sample = paper_sample(load_kalna2024())
     bands = list(KALNA2024_BANDS)
     splits = [(seed, *stratified_split(sample, z="zspec", seed=seed)) for seed in seeds]
-    return Dataset("paper", bands, {b: b for b in bands}, {b: f"{b}_err" for b in bands},
+    data = Dataset("paper", bands, {b: b for b in bands}, {b: f"{b}_err" for b in bands},
                    "zspec", np.linspace(0.0, 7.0, 701), splits, ref_band="f150w")
+    data.softening = softening
+    return data
 
 
 def lsst_dataset(quick):
@@ -106,8 +118,11 @@ def our_model(data, train, tune, seed):
     """PhotoZModel fitted (or tuned) and calibrated on the training part;
     for forced photometry, asinh magnitudes softened by the training part's
     flux errors (the documented rule, docs: method)."""
-    softening = (lupton_softening(train, data.columns, data.errors) if data.forced
-                 else None)
+    softening = None
+    if data.forced or data.softening:
+        softening = lupton_softening(train, data.columns, data.errors)
+        if data.softening:
+            softening = {band: data.softening * value for band, value in softening.items()}
     model = PhotoZModel(data.bands, columns=data.columns, softening=softening)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -130,7 +145,7 @@ def gaussian_of(model):
 def our_outputs(model, test, z_true, z_grid):
     """Point estimate, 68 % and 95 % intervals, p(z) on the grid and PIT
     of the rows the model predicts (a dict with ``predicted``, the mask of
-    those rows).
+    those rows, and ``split``, their split_neighbours flag).
 
     The intervals are the percentile columns of `predict` where it gives
     them, else z_phot +- 1 and 2 z_phot_err; the p(z) and the PIT are
@@ -160,9 +175,10 @@ def our_outputs(model, test, z_true, z_grid):
     else:
         pdf = metrics.gaussian_pdf(z_phot, err, z_grid)
         pit = metrics.pit_from_pdf(pdf, z_grid, z_true)
+    split = (np.asarray(out["z_phot_flag"])[predicted] & SPLIT_NEIGHBOURS) != 0
     return {"predicted": predicted, "z_phot": z_phot, "z_true": z_true,
             "intervals": (low68, high68, low95, high95), "interval_kind": intervals,
-            "pdf": pdf, "pit": pit}
+            "pdf": pdf, "pit": pit, "split": split}
 
 
 # -- FlexZBoost ---------------------------------------------------------------
@@ -254,23 +270,27 @@ def score(out, z_grid):
 
 
 def run_dataset(data, python, tune, log):
-    """Both codes on every split of ``data``: (per-seed table, summary
-    table, per-bin table)."""
-    rows, pooled = [], {code: {"z_phot": [], "z_true": [], "pit": []} for code in CODES}
+    """Both codes (ours only when ``python`` is None) on every split of
+    ``data``: (per-seed table, summary table, per-bin table)."""
+    codes = CODES if python is not None else CODES[:2]
+    rows, pooled = [], {code: {"z_phot": [], "z_true": [], "pit": []} for code in codes}
+    split_flag = []
     for seed, train, test in data.splits:
         z_true = np.asarray(test[data.z], dtype=float)
         start = time.perf_counter()
         model = our_model(data, train, tune, seed)
         ours = our_outputs(model, test, z_true, data.z_grid)
         ours_seconds = time.perf_counter() - start
+        split_flag.append(ours["split"])
         gaussian = our_outputs(gaussian_of(model), test, z_true, data.z_grid)
-        start = time.perf_counter()
-        result = flexzboost(python, data, train, test, seed, log)
-        theirs = flexzboost_outputs(result, z_true, data.z_grid)
-        theirs_seconds = time.perf_counter() - start
-        for code, out, seconds in (("photoz_numba", ours, ours_seconds),
-                                   ("photoz_numba Gaussian", gaussian, ours_seconds),
-                                   ("FlexZBoost", theirs, theirs_seconds)):
+        runs = [("photoz_numba", ours, ours_seconds),
+                ("photoz_numba Gaussian", gaussian, ours_seconds)]
+        if python is not None:
+            start = time.perf_counter()
+            result = flexzboost(python, data, train, test, seed, log)
+            theirs = flexzboost_outputs(result, z_true, data.z_grid)
+            runs.append(("FlexZBoost", theirs, time.perf_counter() - start))
+        for code, out, seconds in runs:
             row = {"seed": seed, "code": code, "n_train": len(train), "n_test": len(test),
                    "n_predicted": int(out["predicted"].sum()), **score(out, data.z_grid),
                    "intervals": out["interval_kind"], "seconds": seconds}
@@ -286,11 +306,12 @@ def run_dataset(data, python, tune, log):
                 pooled[code][name].append(out[name])
         print(f"  {data.name} seed {seed}: "
               + "; ".join(f"{r['code']} {r['sigma_nmad']:.4f} / {100 * r['outlier_fraction']:.2f} %"
-                          for r in rows[-len(CODES):])
-              + f" ({ours_seconds:.0f} s, {theirs_seconds:.0f} s)", flush=True)
+                          for r in rows[-len(runs):])
+              + f" ({', '.join(f'{run[2]:.0f} s' for run in runs)})", flush=True)
     per_seed = Table(rows)
     summary, by_z = [], []
-    for code in CODES:
+    split_flag = np.concatenate(split_flag)
+    for code in codes:
         mine = per_seed[per_seed["code"] == code]
         z_phot, z_true, pit = (np.concatenate(pooled[code][name])
                                for name in ("z_phot", "z_true", "pit"))
@@ -309,8 +330,27 @@ def run_dataset(data, python, tune, log):
         summary.append(entry)
         for row in metrics.per_bin_table(z_phot, z_true):
             if row["count"]:
-                by_z.append({"code": code, **row})
+                by_z.append({"code": code, **row, **split_figures(
+                    z_phot, z_true, split_flag if code == "photoz_numba" else None, row)})
     return per_seed, Table(summary), Table(by_z)
+
+
+def split_figures(z_phot, z_true, flagged, row):
+    """In one bin of z_true: the fraction of galaxies with the
+    split_neighbours flag and the outlier fractions of flagged and
+    unflagged ones (NaN without flags)."""
+    if flagged is None:
+        return dict.fromkeys(("split_flagged", "outliers_flagged", "outliers_unflagged"),
+                             np.nan)
+    inside = (z_true >= row["z_low"]) & (z_true <= row["z_high"])
+    if row["z_high"] < metrics.Z_BINS[-1]:
+        inside &= z_true < row["z_high"]
+    outlier = np.abs(z_phot - z_true) / (1 + z_true) > 0.15
+    flag = flagged[inside]
+    return {"split_flagged": float(flag.mean()),
+            "outliers_flagged": float(outlier[inside][flag].mean()) if flag.any() else np.nan,
+            "outliers_unflagged": (float(outlier[inside][~flag].mean()) if (~flag).any()
+                                   else np.nan)}
 
 
 def parse_seeds(text):
@@ -351,26 +391,35 @@ def main(argv=None):
                         default=pathlib.Path(os.environ.get("PHOTOZ_NUMBA_RAIL_VENV",
                                                             DEFAULT_VENV)))
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
+    parser.add_argument("--softening", type=float, default=0.0, metavar="F",
+                        help="paper data: asinh magnitudes, F times the Lupton softening")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="our code only: FlexZBoost is not run")
     args = parser.parse_args(argv)
     seeds = parse_seeds(args.seeds)[:1] if args.quick else parse_seeds(args.seeds)
     args.results.mkdir(parents=True, exist_ok=True)
-    python = rail_python(args.rail_venv)
-    freeze = subprocess.run([str(python), "-m", "pip", "freeze"], check=True,
-                            stdout=subprocess.PIPE, text=True).stdout
-    rail = [line for line in freeze.splitlines()
-            if line.split("==")[0].lower() in ("pz-rail-base", "pz-rail-flexzboost",
-                                               "flexcode", "xgboost", "qp-prob")]
+    python, rail = None, []
+    if not args.no_peer:
+        python = rail_python(args.rail_venv)
+        freeze = subprocess.run([str(python), "-m", "pip", "freeze"], check=True,
+                                stdout=subprocess.PIPE, text=True).stdout
+        rail = [line for line in freeze.splitlines()
+                if line.split("==")[0].lower() in ("pz-rail-base", "pz-rail-flexzboost",
+                                                   "flexcode", "xgboost", "qp-prob")]
     started = time.perf_counter()
     load = os.getloadavg()
     print(f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, "
           f"{os.cpu_count()} CPUs, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"python {sys.version.split()[0]}; RAIL venv: {', '.join(rail)}", flush=True)
-    suffix = ("_quick" if args.quick else "") + (f"_tune{args.tune}" if args.tune else "")
+    suffix = (("_quick" if args.quick else "") + (f"_tune{args.tune}" if args.tune else "")
+              + (f"_asinh{args.softening:g}" if args.softening else "")
+              + ("_ours" if args.no_peer else ""))
     log = args.results / f"peers_flexzboost{suffix}.log"
     log.write_text("")
     names = ("paper", "lsst") if args.dataset == "both" else (args.dataset,)
     for name in names:
-        data = paper_dataset(seeds) if name == "paper" else lsst_dataset(args.quick)
+        data = (paper_dataset(seeds, args.softening) if name == "paper"
+                else lsst_dataset(args.quick))
         per_seed, summary, by_z = run_dataset(data, python, args.tune, log)
         meta = {"dataset": name, "tune": args.tune, "quick": args.quick,
                 "date": f"{datetime.date.today()}", "cpus": os.cpu_count(),

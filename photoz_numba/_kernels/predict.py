@@ -44,6 +44,16 @@ STATUS_OK = 0
 STATUS_SKIPPED = 1          # the caller marked the galaxy as not predictable
 STATUS_SOLVE_FAILED = 2     # K + lam I was not positive definite in floating point
 STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some feature
+STATUS_SPLIT = 8            # neighbours at a distant redshift hold SPLIT_SHARE of the weight
+
+#: `STATUS_SPLIT` is set when the neighbours whose redshift z_j would make
+#: ``z_phot`` an outlier, ``|z_phot - z_j| > SPLIT_DISTANCE (1 + z_j)``,
+#: hold at least this share of the k neighbours' rank weight (the n-th
+#: nearest weighing 1/n, as in `window_members`). Chosen by
+#: cross-validation on the paper's training parts (docs: method).
+SPLIT_SHARE = 0.25
+#: The outlier threshold on ``|dz| / (1 + z)``.
+SPLIT_DISTANCE = 0.15
 
 #: The method's hyper-parameters as the kernel takes them: ``k``
 #: neighbours, RBF width ``gamma`` and ridge ``lam`` (both > 0), the
@@ -51,9 +61,12 @@ STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some featu
 #: disables it) and ``offset_mode``, a value of `OFFSET_MODES`.
 #: ``window``: the neighbours fitted are those within ``window (1 + z0)``
 #: of the redshift z0 that has the most of them within that distance (inf
-#: fits them all).
+#: fits them all). ``second_group``: the window's group gives way to the
+#: heaviest window of the other neighbours when that holds at least this
+#: share of the first's rank weight and is nearer on average in the
+#: kernel's sense (`closer_group`); inf never.
 RidgeParams = namedtuple("RidgeParams", ["k", "gamma", "lam", "clip_sigma", "offset_mode",
-                                         "window"], defaults=(np.inf,))
+                                         "window", "second_group"], defaults=(np.inf, np.inf))
 #: Arrays the kernel fills, one entry per query: ``z_phot`` and
 #: ``z_phot_err`` (float64), ``n_used`` (neighbours in the final fit) and
 #: ``status`` (``STATUS_*`` bits), both int64; and ``neighbours`` (int64,
@@ -64,27 +77,43 @@ PredictOutputs = namedtuple("PredictOutputs", ["z_phot", "z_phot_err", "n_used",
                                                "neighbours"])
 
 
-def ridge_params(k, gamma, lam, clip_sigma, offset, window=None):
+def ridge_params(k, gamma, lam, clip_sigma, offset, window=None, second_group=None):
     """`RidgeParams` with the types the compiled kernel expects, from a
-    model's settings (``clip_sigma`` and ``window`` None disable clipping
-    and the redshift window; ``offset`` a key of `OFFSET_MODES`)."""
+    model's settings (``clip_sigma``, ``window`` and ``second_group`` None
+    disable clipping, the redshift window and the second group; ``offset``
+    a key of `OFFSET_MODES`)."""
     clip = np.inf if clip_sigma is None else float(clip_sigma)
     window = np.inf if window is None else float(window)
-    return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset], window)
+    second = np.inf if second_group is None else float(second_group)
+    return RidgeParams(int(k), float(gamma), float(lam), clip, OFFSET_MODES[offset], window,
+                       second)
 
 
 #: Scratch of `window_members` for up to k neighbours: their order by
-#: redshift, the window bounds in that order and the prefix sums of their
-#: squared distances (k + 1).
-WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix", "weight"])
+#: redshift, the window bounds in that order, the prefix sums of their
+#: squared distances and rank weights (k + 1), their rank weights, and
+#: for `closer_group` the other neighbours' redshifts, squared distances,
+#: rank weights and positions and the second window's members.
+WindowScratch = namedtuple("WindowScratch", ["by_z", "low", "high", "prefix", "weight",
+                                             "rank", "z_rest", "d2_rest", "w_rest", "at",
+                                             "second"])
 
 
 @njit(**_INLINE)
 def window_scratch(k):
     """A `WindowScratch` for up to ``k`` neighbours."""
+    rank = np.empty(k)
+    for j in range(k):
+        rank[j] = 1.0 / (j + 1.0)
     return WindowScratch(np.empty(k, np.int64), np.empty(k), np.empty(k), np.empty(k + 1),
-                         np.empty(k + 1))
+                         np.empty(k + 1), rank, np.empty(k), np.empty(k), np.empty(k),
+                         np.empty(k, np.int64), np.empty(k, np.int64))
 
+
+#: The fewest neighbours a second group (`closer_group`) may have: a
+#: lone neighbour would always be nearer on average, and a fit to one or
+#: two has no spread to give ``z_phot_err``.
+SECOND_GROUP_MIN = 3
 
 #: Window weights closer than this count as equal (then the squared
 #: distances decide): sums of the same 1 / rank in another order.
@@ -93,12 +122,19 @@ WINDOW_TIE = 1e-12
 
 @njit(**_INLINE)
 def window_members(z, d2, n, width, member, scratch):
+    """`weighted_window` with the rank weights: neighbour j (nearest
+    first: j = 0 the nearest) weighing ``1 / (j + 1)``."""
+    return weighted_window(z, d2, scratch.rank, n, width, member, scratch)
+
+
+@njit(**_JIT)
+def weighted_window(z, d2, rank, n, width, member, scratch):
     """The neighbours in the densest redshift window, into ``member``.
 
     Of the windows ``|z - z0| <= width (1 + z0)`` (0 < width < 1), the one
-    whose neighbours weigh most, neighbour j (nearest first: j = 0 the
-    nearest) weighing ``1 / (j + 1)``, so that the nearest neighbours
-    count most; among equals (within `WINDOW_TIE`), the one whose members'
+    whose neighbours weigh most, neighbour j weighing ``rank[j]`` (the
+    rank weight, so that the nearest neighbours count most); among equals
+    (within `WINDOW_TIE`), the one whose members'
     squared distances ``d2`` sum least, then the lowest z0. Neighbour j
     is in the window of z0 when ``low_j = (z_j - width) / (1 + width) <=
     z0 <= (z_j + width) / (1 - width) = high_j``, which is how membership
@@ -125,7 +161,7 @@ def window_members(z, d2, n, width, member, scratch):
         low[t] = (z_t - width) / (1.0 + width)
         high[t] = (z_t + width) / (1.0 - width)
         prefix[t + 1] = prefix[t] + d2[by_z[t]]
-        weight[t + 1] = weight[t] + 1.0 / (by_z[t] + 1.0)
+        weight[t + 1] = weight[t] + rank[by_z[t]]
     best_count = -1.0
     best_d2 = np.inf
     best_z0 = np.inf
@@ -148,6 +184,78 @@ def window_members(z, d2, n, width, member, scratch):
         if (z[j] - width) / (1.0 + width) <= best_z0 <= (z[j] + width) / (1.0 - width):
             member[m] = j
             m += 1
+    return m
+
+
+@njit(**_JIT)
+def split_weight(z_train, order, nbr_pos, n, zp):
+    """The share of the rank weight of ``n`` neighbours (training rows
+    ``order[nbr_pos[:n]]``, nearest first, the j-th weighing 1 / j) held
+    by those whose redshift z_j is an outlier's distance from ``zp``:
+    ``|zp - z_j| > SPLIT_DISTANCE (1 + z_j)``, as if z_j were the truth.
+    With the window these are neighbours it left out."""
+    total = 0.0
+    far = 0.0
+    for i in range(n):
+        weight = 1.0 / (i + 1.0)
+        total += weight
+        z_i = z_train[order[nbr_pos[i]]]
+        if abs(zp - z_i) > SPLIT_DISTANCE * (1.0 + z_i):
+            far += weight
+    return far / total if total > 0.0 else 0.0
+
+
+@njit(**_JIT)
+def closer_group(z, d2, n, width, gamma, share, member, m, scratch):
+    """The neighbours to fit: the window's ``member[:m]`` (`window_members`)
+    or a second group. The second group is the heaviest window
+    (`weighted_window`, rank weights kept) of the neighbours not in the
+    first; it replaces the first when it holds at least ``share`` of the
+    first's rank weight, has at least `SECOND_GROUP_MIN` members, and its
+    members are nearer on average in the kernel's sense, ``mean
+    exp(-gamma d2)`` larger. Where the colours are
+    degenerate, the many neighbours of a common population can outweigh a
+    few near ones of another; this lets the near ones win. Writes the
+    members, increasing, to ``member`` and returns how many."""
+    rank, z_rest, d2_rest, w_rest = scratch.rank, scratch.z_rest, scratch.d2_rest, scratch.w_rest
+    at, second = scratch.at, scratch.second
+    weight_first = 0.0
+    weight_rest = 0.0
+    n_rest = 0
+    a = 0
+    for j in range(n):
+        if a < m and member[a] == j:
+            weight_first += rank[j]
+            a += 1
+        else:
+            z_rest[n_rest] = z[j]
+            d2_rest[n_rest] = d2[j]
+            w_rest[n_rest] = rank[j]        # each keeps its rank's weight
+            weight_rest += rank[j]
+            at[n_rest] = j
+            n_rest += 1
+    # Most galaxies stop here: the rest together are too light (with a
+    # margin for the rounding of sums in another order).
+    if n_rest < SECOND_GROUP_MIN or weight_rest < share * weight_first * (1.0 - 1e-12):
+        return m
+    m_second = weighted_window(z_rest, d2_rest, w_rest, n_rest, width, second, scratch)
+    if m_second < SECOND_GROUP_MIN:
+        return m
+    weight_second = 0.0
+    for i in range(m_second):
+        weight_second += rank[at[second[i]]]
+    if not weight_second >= share * weight_first:
+        return m
+    near_first = 0.0
+    for a in range(m):
+        near_first += np.exp(-gamma * d2[member[a]])
+    near_second = 0.0
+    for i in range(m_second):
+        near_second += np.exp(-gamma * d2[at[second[i]]])
+    if near_second * m > near_first * m_second:
+        for i in range(m_second):
+            member[i] = at[second[i]]
+        return m_second
     return m
 
 
@@ -259,6 +367,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
     `predict_kernel`, with scratch buffers of their own. Returns 1."""
     k, gamma, lam = params.k, params.gamma, params.lam
     clip_sigma, offset_mode, window = params.clip_sigma, params.offset_mode, params.window
+    second_group = params.second_group
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
     neighbours = out.neighbours
     keep_neighbours = neighbours.shape[0] == x_query.shape[0] and neighbours.shape[1] == params.k
@@ -308,6 +417,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
             bound = bound_from(x_rows, query, nbr_pos, k)
         n = _nearest(index, query, k, search, bound, scan, tree, approx)
         n_previous = n
+        n_found = n
         if keep_neighbours:
             for i in range(n):
                 neighbours[q, i] = order[nbr_pos[i]]
@@ -317,7 +427,11 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
         for i in range(n):
             z_nbr[i] = z_train[order[nbr_pos[i]]]
         if window < np.inf:
-            n = window_members(z_nbr, nbr_d2, n, window, member, by_window)
+            m = window_members(z_nbr, nbr_d2, n, window, member, by_window)
+            if second_group < np.inf and m < n:
+                m = closer_group(z_nbr, nbr_d2, n, window, gamma, second_group, member, m,
+                                 by_window)
+            n = m
             for i in range(n):
                 z_nbr[i] = z_nbr[member[i]]
         else:
@@ -389,6 +503,8 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                 n_final = n_keep
         if not ok:
             flag |= STATUS_SOLVE_FAILED
+        elif split_weight(z_train, order, nbr_pos, n_found, zp) >= SPLIT_SHARE:
+            flag |= STATUS_SPLIT
         z_phot[q] = zp
         z_phot_err[q] = err
         n_used[q] = n_final
