@@ -14,10 +14,12 @@ galaxies). No test part is used. Figures: sigma_NMAD and outlier fraction
 over all, and per bin of z_spec (5-6, 6-7) with the median dz.
 
 Ideas, each against the window's first group (``second_group=None``,
-the defaults before it) unless said:
+the defaults) unless said:
 
 - the window's second group (``second_group``, the share 0.4, 0.5 and
-  0.6): kept, 0.5 the default;
+  0.6): kept as an option, 0.5 the setting documented for JWST-like
+  catalogues (not the default: it costs outliers on the LSST-like
+  benchmark, docs: method);
 - asinh magnitudes, ``softening`` = f times `lupton_softening` of the
   training part (f = 0.5, 1, 2);
 - S/N-aware fluxes: every flux f read as sqrt(f^2 + (c sigma)^2), sigma
@@ -200,16 +202,15 @@ def main(output="high_z.ecsv", seeds=range(10)):
 
     first = {"second_group": None}
     base = out_of_fold(trains, params=first, details=True)
-    add("first group only (defaults before)", base["z"], base["z_phot"])
+    add("first group only (the defaults)", base["z"], base["z_phot"])
     for share in (0.4, 0.5, 0.6):
         run = out_of_fold(trains, params={"second_group": share})
-        add(f"second group, share {share:g}" + (": the defaults" if share == 0.5 else ""),
-            run["z"], run["z_phot"])
+        add(f"second group, share {share:g}", run["z"], run["z_phot"])
     for f in (0.5, 1.0, 2.0):
         run = out_of_fold(trains, params=first, softening=f)
         add(f"asinh magnitudes, softening {f:g} x lupton", run["z"], run["z_phot"])
-    run = out_of_fold(trains, softening=0.5)
-    add("defaults, asinh magnitudes 0.5 x lupton", run["z"], run["z_phot"])
+    run = out_of_fold(trains, params={"second_group": 0.5}, softening=0.5)
+    add("second group 0.5, asinh magnitudes 0.5 x lupton", run["z"], run["z_phot"])
     for c in (0.5, 1.0):
         run = out_of_fold(trains, params=first, transform=lambda t, c=c: snr_floor(t, c))
         add(f"fluxes sqrt(f^2 + ({c:g} err)^2)", run["z"], run["z_phot"])

@@ -676,8 +676,9 @@ def _model_options(parser):
                              "neighbours must share (default 0.15); <= 0 fits all k")
     parser.add_argument("--second-group", type=float,
                         help="share of the window's rank weight at which the nearer group "
-                             "of the neighbours it left out is fitted instead (default "
-                             "0.5); <= 0: the window's group always")
+                             "of the neighbours it left out is fitted instead (0.5 for "
+                             "JWST-like catalogues; default: the window's group always, "
+                             "as with <= 0)")
     parser.add_argument("--asinh", action="store_true",
                         help="asinh magnitudes for flux bands, softened by 1.042 times "
                              "each band's median training flux error (forced photometry)")

@@ -42,15 +42,15 @@ def test_reproduce_prints_per_seed_table_and_summary(catalogue, tmp_path):
 @pytest.mark.regression
 def test_reproduce_without_tuning_uses_the_defaults(catalogue):
     """Pins this package's own earlier output: seed 0 with the defaults,
-    sigma_NMAD 0.01581 (0.01582 before the window's second group, as on
-    the seed-0 line of docs/reproduce.rst; 0.01639 before the redshift
-    window became a default)."""
+    sigma_NMAD 0.01582 (docs/reproduce.rst, the seed-0 line; 0.01581 with
+    the window's second group, 0.01639 before the redshift window became
+    a default)."""
     result = run("reproduce", "--seeds", "0", "--no-tune")
     assert result.returncode == 0, result.stderr
     row = next(line.split() for line in result.stdout.splitlines()
                if line.split()[:1] == ["0"])
     # Seed 0 with the defaults (docs: reproduce page).
-    assert row[1:7] == ["40", "0.100", "0.1000", "0.150", "3.00", "0.01581"]
+    assert row[1:7] == ["40", "0.100", "0.1000", "0.150", "3.00", "0.01582"]
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -135,11 +135,11 @@ def test_fit_predict_evaluate(predicted):
 @pytest.mark.regression
 def test_evaluate_of_seed_0_is_unchanged(predicted):
     """Pins this package's own earlier output: seed 0 with the defaults,
-    sigma_NMAD 0.01581 and 3.15 % outliers (0.01582 and 3.15 % before the
-    window's second group, as on the seed-0 line of docs/reproduce.rst;
-    0.01639 and 4.13 % before the redshift window became a default)."""
+    sigma_NMAD 0.01582 and 3.15 % outliers (docs/reproduce.rst, the seed-0
+    line; 0.01581 and 3.15 % with the window's second group, 0.01639 and
+    4.13 % before the redshift window became a default)."""
     _, _, evaluate_stdout = predicted
-    assert "sigma_NMAD 0.01581" in evaluate_stdout and "3.15%" in evaluate_stdout
+    assert "sigma_NMAD 0.01582" in evaluate_stdout and "3.15%" in evaluate_stdout
 
 
 def test_predict_refuses_to_overwrite(files, tmp_path):

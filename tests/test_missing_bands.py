@@ -60,8 +60,7 @@ def test_masked_bands_match_numpy_reference(split, missing, magnitude_band):
         reference.features_from_fluxes(_flux(train, kept), mag_index),
         reference.features_from_fluxes(_flux(query, kept), mag_index))
     z_ref, err_ref, used_ref = reference.predict(
-        x_train, np.asarray(train["zspec"], float), x_query, 35, 0.2, 0.05, window=0.15,
-        second_group=0.5)
+        x_train, np.asarray(train["zspec"], float), x_query, 35, 0.2, 0.05, window=0.15)
     np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
     np.testing.assert_allclose(out["z_phot_err"], err_ref, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(out["z_phot_nused"], used_ref)
