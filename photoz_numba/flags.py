@@ -46,7 +46,7 @@ FLAGS = (
      "its S/N cannot be judged, and the band is used as measured"),
     (SPLIT_NEIGHBOURS, "split_neighbours", False,
      "the neighbours disagree: those whose redshift z_j is an outlier's "
-     "distance from z_phot (|z_phot - z_j| > 0.15 (1 + z_j)) hold at least "
+     "distance from z_phot (abs(z_phot - z_j) > 0.15 (1 + z_j)) hold at least "
      "a quarter of the k neighbours' rank weight (the n-th nearest weighing "
      "1/n); with the window, these are neighbours it left out. The colours "
      "fit two distant redshifts and z_phot follows one of them (in the "
