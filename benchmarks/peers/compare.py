@@ -342,10 +342,8 @@ def split_figures(z_phot, z_true, flagged, row):
     if flagged is None:
         return dict.fromkeys(("split_flagged", "outliers_flagged", "outliers_unflagged"),
                              np.nan)
-    inside = (z_true >= row["z_low"]) & (z_true <= row["z_high"])
-    if row["z_high"] < metrics.Z_BINS[-1]:
-        inside &= z_true < row["z_high"]
-    outlier = np.abs(z_phot - z_true) / (1 + z_true) > 0.15
+    inside = metrics.in_bin(z_true, row["z_low"], row["z_high"])
+    outlier = np.abs(z_phot - z_true) / (1 + z_true) > metrics.OUTLIER
     flag = flagged[inside]
     return {"split_flagged": float(flag.mean()),
             "outliers_flagged": float(outlier[inside][flag].mean()) if flag.any() else np.nan,

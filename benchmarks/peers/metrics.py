@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["OUTLIER", "Z_BINS", "point_metrics", "normalise", "gaussian_pdf",
            "cdf_on_grid", "pit_from_pdf", "quantiles_from_pdf", "coverage",
-           "ks_uniform", "ks_uniform_expected", "cde_loss", "per_bin_table"]
+           "ks_uniform", "ks_uniform_expected", "cde_loss", "in_bin", "per_bin_table"]
 
 #: |dz| / (1 + z) above which a galaxy is an outlier.
 OUTLIER = 0.15
@@ -155,6 +155,14 @@ def cde_loss(pdf, z_grid, z_true):
     return float(np.mean(term1 - 2 * term2))
 
 
+def in_bin(z_true, low, high, edges=Z_BINS):
+    """The rows with z_true in [low, high), or [low, high] for the last
+    bin of ``edges``."""
+    z_true = np.asarray(z_true, dtype=float)
+    upper = (z_true <= high) if high >= edges[-1] else (z_true < high)
+    return (z_true >= low) & upper
+
+
 def per_bin_table(z_phot, z_true, edges=Z_BINS):
     """Rows of (z_low, z_high, count, sigma_NMAD, outlier fraction, median
     dz) for z_true in [z_low, z_high) (the last bin closed), as a list of
@@ -162,9 +170,8 @@ def per_bin_table(z_phot, z_true, edges=Z_BINS):
     z_phot = np.asarray(z_phot, dtype=float)
     z_true = np.asarray(z_true, dtype=float)
     rows = []
-    for i, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
-        last = i == len(edges) - 2
-        inside = (z_true >= low) & ((z_true <= high) if last else (z_true < high))
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = in_bin(z_true, low, high, edges)
         rows.append({"z_low": low, "z_high": high, "count": int(inside.sum()),
                      **point_metrics(z_phot[inside], z_true[inside])})
     return rows
