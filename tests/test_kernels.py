@@ -681,12 +681,13 @@ def test_a_block_that_fails_is_counted_not_lost(rng, monkeypatch):
     from numba import njit
 
     from photoz_numba._kernels._jit import KernelPointer
-    from photoz_numba._kernels.predict import _BLOCK, _predict_all, empty_outputs, ridge_params
-    from photoz_numba._kernels.search import build_index, search_mode
+    from photoz_numba._kernels.predict import (_BLOCK, _predict_all, empty_outputs, kernel_mode,
+                                               ridge_params)
+    from photoz_numba._kernels.search import build_index
 
     @njit
     def fails_in_block_one(block, by_place, index, z_train, x_query, predictable, params, out,
-                           scan, tree, approx):
+                           scan, tree, approx, second):
         if block == 1:
             raise MemoryError("block 1")
         for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, x_query.shape[0])):
@@ -699,8 +700,9 @@ def test_a_block_that_fails_is_counted_not_lost(rng, monkeypatch):
     out = empty_outputs(len(x_query))
     out.z_phot[:] = 0.0
     by_place = np.arange(len(x_query))
+    params = ridge_params(10, 0.1, 0.1, 3.0, "median")
     args = (by_place, index, rng.uniform(0, 3, 300), x_query, np.ones(len(x_query), bool),
-            ridge_params(10, 0.1, 0.1, 3.0, "median"), out, *search_mode(index))
+            params, out, *kernel_mode(index, params))
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     done = _predict_all(KernelPointer(fails_in_block_one, (np.int64(0),) + args), *args)

@@ -304,7 +304,7 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     >>> print(np.round(out.z_phot, 2), out.status)
     [1. 2.] [0 0]
     """
-    mode = search_mode(index)
+    mode = kernel_mode(index, params)
     if mode in _READY:
         _run_blocks(index, z_train, x_query, predictable, params, out, mode)
         return
@@ -321,8 +321,18 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     _READY.add(mode)
 
 
-# The search modes whose loop this process has compiled or loaded.
+# The modes (`kernel_mode`) whose loop this process has compiled or loaded.
 _READY = set()
+
+
+def kernel_mode(index, params):
+    """``(scan, tree, approx, second)``, each True or None: the search
+    `search_mode` selects, and ``second`` True when ``params`` asks for a
+    second group (`closer_group`). Passed to the compiled loops as
+    arguments, so that Numba drops the branches on those that are None
+    before it compiles anything: a model without a second group never
+    compiles `closer_group` (more than a second of a cold start)."""
+    return search_mode(index) + (True if params.second_group < np.inf else None,)
 
 
 def _run_blocks(index, z_train, x_query, predictable, params, out, mode):
@@ -342,7 +352,7 @@ def _run_blocks(index, z_train, x_query, predictable, params, out, mode):
 # Compiled for the search `search_mode` selects, and only that search.
 @njit(parallel=True, **_JIT)
 def _predict_all(block_kernel, by_place, index, z_train, x_query, predictable, params, out,
-                 scan, tree, approx):
+                 scan, tree, approx, second):
     """`predict_kernel`: the parallel loop over blocks of queries, each
     block `_predict_block`, in the order ``by_place`` (`query_order`),
     called through ``block_kernel``, its `KernelPointer`. (The loop body
@@ -356,18 +366,17 @@ def _predict_all(block_kernel, by_place, index, z_train, x_query, predictable, p
     for block in prange(n_blocks):
         # int64: the parallel loop's own index is unsigned.
         done += block_kernel(np.int64(block), by_place, index, z_train, x_query,
-                             predictable, params, out, scan, tree, approx)
+                             predictable, params, out, scan, tree, approx, second)
     return done
 
 
 @njit(**_JIT)
 def _predict_block(block, by_place, index, z_train, x_query, predictable, params, out,
-                   scan, tree, approx):
+                   scan, tree, approx, second):
     """Queries ``by_place[block * _BLOCK:(block + 1) * _BLOCK]`` of
     `predict_kernel`, with scratch buffers of their own. Returns 1."""
     k, gamma, lam = params.k, params.gamma, params.lam
     clip_sigma, offset_mode, window = params.clip_sigma, params.offset_mode, params.window
-    second_group = params.second_group
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
     neighbours = out.neighbours
     keep_neighbours = neighbours.shape[0] == x_query.shape[0] and neighbours.shape[1] == params.k
@@ -428,9 +437,11 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
             z_nbr[i] = z_train[order[nbr_pos[i]]]
         if window < np.inf:
             m = window_members(z_nbr, nbr_d2, n, window, member, by_window)
-            if second_group < np.inf and m < n:
-                m = closer_group(z_nbr, nbr_d2, n, window, gamma, second_group, member, m,
-                                 by_window)
+            # (A separate test on ``second`` alone: Numba prunes it when None.)
+            if second is not None:
+                if m < n:
+                    m = closer_group(z_nbr, nbr_d2, n, window, gamma, params.second_group,
+                                     member, m, by_window)
             n = m
             for i in range(n):
                 z_nbr[i] = z_nbr[member[i]]
