@@ -9,7 +9,11 @@ median absolute deviation of dz from its median; an outlier has
 
 import numpy as np
 
-__all__ = ["dz", "sigma_nmad", "outlier_fraction", "bias", "evaluate", "Z_BINS", "evaluate_by_z"]
+__all__ = ["dz", "sigma_nmad", "outlier_fraction", "bias", "evaluate", "Z_BINS", "evaluate_by_z",
+           "OUTLIER"]
+
+#: The paper's outlier threshold on ``|dz|``.
+OUTLIER = 0.15
 
 # Scales the median absolute deviation to a Gaussian's standard deviation.
 NMAD_SCALE = 1.4826
@@ -95,7 +99,7 @@ def sigma_nmad(z_phot, z_spec):
     return NMAD_SCALE * np.median(np.abs(d - np.median(d)))
 
 
-def outlier_fraction(z_phot, z_spec, threshold=0.15):
+def outlier_fraction(z_phot, z_spec, threshold=OUTLIER):
     """Fraction of galaxies with ``|dz| > threshold`` (0.15 by default).
 
     Parameters
@@ -157,7 +161,7 @@ def bias(z_phot, z_spec):
     return np.median(dz(z_phot, z_spec))
 
 
-def evaluate(z_phot, z_spec, threshold=0.15):
+def evaluate(z_phot, z_spec, threshold=OUTLIER):
     """All three metrics and the count, as a dict.
 
     Parameters
@@ -198,7 +202,7 @@ def evaluate(z_phot, z_spec, threshold=0.15):
 Z_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 
 
-def evaluate_by_z(z_phot, z_spec, edges=Z_BINS, threshold=0.15):
+def evaluate_by_z(z_phot, z_spec, edges=Z_BINS, threshold=OUTLIER):
     """`evaluate` in bins of the spectroscopic redshift.
 
     Global figures hide the high-redshift end, where few galaxies lie:

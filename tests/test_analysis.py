@@ -87,13 +87,35 @@ def test_ideas(run_analysis, tmp_path):
 
 
 def test_survey_ideas(run_analysis, tmp_path):
-    # The analysis's own default: ../shared/data beside the repository.
+    _lsst_folder()
+    _ideas_table(run_analysis, tmp_path, "survey_ideas", 6)
+
+
+def _lsst_folder():
+    # The analyses' own default: ../shared/data beside the repository.
     root = pathlib.Path(__file__).resolve().parents[1]
     folder = pathlib.Path(os.environ.get("PHOTOZ_NUMBA_LSST_LIKE",
                                          root.parent / "shared" / "data"))
     if not (folder / "lsst_like_train.fits").exists():
         pytest.skip(f"the LSST-like benchmark is not in {folder}")
-    _ideas_table(run_analysis, tmp_path, "survey_ideas", 6)
+
+
+def test_survey_neighbourhoods(run_analysis, tmp_path):
+    """The NumPy version's line for the method as it is equals the
+    package's own CV (independent implementations of the same maths), and
+    the outliers divided by share add up to its outlier count."""
+    _lsst_folder()
+    path = tmp_path / "neighbourhoods.ecsv"
+    run_analysis("survey_neighbourhoods", str(path))
+    table = Table.read(path)
+    assert len(table) == 2
+    own = table.meta["package_cv"]
+    np.testing.assert_allclose(table["cv_sigma_nmad"][0], own["sigma_nmad"], rtol=1e-9)
+    np.testing.assert_allclose(table["cv_outlier_fraction"][0], own["outlier_fraction"],
+                               rtol=1e-9)
+    shares = table.meta["outliers_by_true_share"]
+    assert sum(shares["galaxies"]) == 2000
+    assert sum(shares["outliers"]) == round(own["outlier_fraction"] * 2000)
 
 
 def test_missing_bands(run_analysis, tmp_path):
