@@ -12,13 +12,17 @@ the test part predicted. LSST-like benchmark: trained and calibrated on
 its training file, judged on its test file (``PHOTOZ_NUMBA_LSST_LIKE``,
 default ``../shared/data``). Printed per seed and as mean ± std: coverage
 of [z_phot_160, z_phot_840] and [z_phot_025, z_phot_975], the PIT's
-Kolmogorov-Smirnov distance from uniform (per seed and pooled), the CDE
+Kolmogorov-Smirnov distance from uniform (per seed and pooled, and pooled
+in regions of z_phot), the number of regions of the p(z)'s PIT
+recalibration (`photoz_numba.pdf.pit_regions`), the CDE
 loss (Izbicki & Lee 2017), sigma_NMAD and outlier fraction of z_phot.
 
 ``--folds N``: the folds of `PhotoZModel.calibrate` (its default when
 not given), to see how the fold models' share of the training set
 changes the calibration. ``--knots M``: M + 1 knots of the p(z)'s PIT
 recalibration instead of the 21 of `photoz_numba.pdf.PIT_LEVELS`.
+``--regions 1``: one PIT recalibration for all galaxies, as before it was
+learnt region by region (``--regions 1,2,4`` to choose among those).
 ``--smoke`` runs seed 0 of the paper on 1500
 training galaxies.
 """
@@ -39,6 +43,8 @@ from photoz_numba.photometry import lupton_softening
 from photoz_numba.selection import stratified_split
 
 LSST_BANDS = ["u", "g", "r", "i", "z", "y"]
+#: Edges of the z_phot regions of the pooled PIT's KS distance.
+REGIONS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 8.0)
 
 
 def judge(model, test, z):
@@ -59,7 +65,9 @@ def judge(model, test, z):
             "cde_loss": float(scores[:, 0].mean() - 2 * scores[:, 1].mean()),
             "sigma_nmad": float(sigma_nmad(z_phot, z_spec[ok])),
             "outlier_fraction": float(outlier_fraction(z_phot, z_spec[ok])),
-            "point": model.pz_.point}, pit
+            "point": model.pz_.point,
+            "pit_regions": 1 if model.pz_.pit_centres is None else len(model.pz_.pit_centres),
+            }, (pit, z_phot)
 
 
 def report(name, rows, pits):
@@ -67,13 +75,21 @@ def report(name, rows, pits):
     for column in ("c68", "c95", "pit_ks", "cde_loss", "sigma_nmad", "outlier_fraction"):
         table[column].format = ".4f"
     print(f"\n{name}")
-    print(table)
+    print("\n".join(table.pformat(max_width=-1, max_lines=-1)))
     if len(table) > 1:
         print("mean ± std: " + ", ".join(
             f"{column} {np.mean(table[column]):.4f} ± {np.std(table[column], ddof=1):.4f}"
             for column in ("c68", "c95", "pit_ks", "cde_loss", "sigma_nmad",
                            "outlier_fraction")))
-    print(f"pooled PIT KS distance: {pit_ks(np.concatenate(pits)):.4f}")
+    pit = np.concatenate([p for p, _ in pits])
+    z_phot = np.concatenate([z for _, z in pits])
+    print(f"pooled PIT KS distance: {pit_ks(pit):.4f}")
+    regions = []
+    for low, high in zip(REGIONS[:-1], REGIONS[1:]):
+        inside = (z_phot >= low) & (z_phot < high)
+        if inside.any():
+            regions.append(f"{low}-{high}: {pit_ks(pit[inside]):.3f} ({inside.sum()})")
+    print("pooled PIT KS distance by z_phot (galaxies): " + ", ".join(regions))
     return table
 
 
@@ -85,12 +101,18 @@ def main(argv=None):
                         help="calibrate's n_folds (default: calibrate's own)")
     parser.add_argument("--knots", type=int, default=None,
                         help="M: the PIT map's knots at levels 0, 1/M, ..., 1")
+    parser.add_argument("--regions", default=None,
+                        help="numbers of regions of the PIT recalibration to choose among, "
+                             "comma-separated (default: photoz_numba.pdf.PIT_REGIONS); 1 for "
+                             "one recalibration of all galaxies")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     first, _, last = args.seeds.partition("-")
     folds = {} if args.folds is None else {"n_folds": args.folds}
     if args.knots is not None:
         pdf.PIT_LEVELS = np.linspace(0.0, 1.0, args.knots + 1)
+    if args.regions is not None:
+        pdf.PIT_REGIONS = tuple(int(r) for r in args.regions.split(","))
     seeds = [0] if args.smoke else list(range(int(first), int(last or first) + 1))
     start = time.perf_counter()
     if args.dataset in ("paper", "both"):

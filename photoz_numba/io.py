@@ -20,7 +20,9 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 - ``PDF`` and ``PDFSHAPE`` tables, only for a model with a p(z)
   (`~photoz_numba.PhotoZModel.calibrate`): each training galaxy's
   out-of-fold pull, the mixture's shape and its PIT recalibration
-  (`photoz_numba.pdf`), all part of ``PZHASH``; ``PZPDF`` in the primary
+  (`photoz_numba.pdf`: ``pit_knots``, one row per region of the
+  prediction when ``pit_centres`` gives the regions' centres), all part
+  of ``PZHASH``; ``PZPDF`` in the primary
   header names the statistic ``z_phot`` is;
 - ``CALIBRATION`` table, only for a calibrated model
   (`~photoz_numba.PhotoZModel.calibrate`): the form and float64
@@ -242,6 +244,8 @@ def _model_arrays(magnitudes, redshifts, calibration, pz=None):
         arrays.append(np.asarray(pz.pulls, dtype=np.float64))
         arrays.append(np.array([getattr(pz, name) for name in _PZ_SHAPE], dtype=np.float64))
         arrays.append(np.asarray(pz.pit_knots, dtype=np.float64))
+        if pz.pit_centres is not None:
+            arrays.append(np.asarray(pz.pit_centres, dtype=np.float64))
     return arrays
 
 
@@ -355,9 +359,13 @@ def write_model(model, path, overwrite=False):
         tables.append(("CALIBRATION", calibration.to_table()))
     if pz is not None:
         tables.append(("PDF", Table({"pull": np.asarray(pz.pulls, dtype=np.float64)})))
+        # A 2-d pit_knots cell (one row per region of z_hat) has its centres.
+        regions = ({} if pz.pit_centres is None
+                   else {"pit_centres": [np.asarray(pz.pit_centres, float)]})
         tables.append(("PDFSHAPE", Table({**{name: [float(getattr(pz, name))]
                                              for name in _PZ_SHAPE},
-                                          "pit_knots": [np.asarray(pz.pit_knots, float)]})))
+                                          "pit_knots": [np.asarray(pz.pit_knots, float)],
+                                          **regions})))
     for name, table in tables:
         hdu = fits.table_to_hdu(table)
         hdu.name = name
@@ -514,9 +522,16 @@ def read_model_state(path):
         from .schema import PzState
         try:
             shape = {name: float(pz_tables[1][name][0]) for name in _PZ_SHAPE}
+            centres = (np.asarray(pz_tables[1]["pit_centres"][0], dtype=np.float64)
+                       if "pit_centres" in pz_tables[1].colnames else None)
+            knots = np.asarray(pz_tables[1]["pit_knots"][0], dtype=np.float64)
+            if knots.ndim != (1 if centres is None else 2) or (
+                    centres is not None and centres.shape != knots.shape[:1]):
+                raise ValueError(f"pit_knots of shape {knots.shape} do not match "
+                                 f"{'no' if centres is None else centres.size} pit_centres")
             pz = PzState(pulls=np.asarray(pz_tables[0]["pull"], dtype=np.float64),
-                         pit_knots=np.asarray(pz_tables[1]["pit_knots"][0], dtype=np.float64),
-                         point=str(header["PZPDF"]), **shape)
+                         pit_knots=knots, point=str(header["PZPDF"]), pit_centres=centres,
+                         **shape)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"{path!r}: unreadable PDF tables ({exc})") from None
     if _digest(_model_arrays(magnitudes, redshifts, calibration, pz)) != stored_hash:

@@ -107,9 +107,11 @@ FittedState.__new__.__defaults__ = (None,)
 #: order; NaN where a galaxy had no out-of-fold prediction), the mixture's
 #: ``core_weight``, ``core_width``, ``tail_weight``, ``tail_width``,
 #: ``pull_scale`` and ``pull_width``, the ``pit_knots`` of its
-#: recalibration (see `photoz_numba.pdf`), and ``point``, the statistic of
+#: recalibration (see `photoz_numba.pdf`), ``point``, the statistic of
 #: p(z) that ``z_phot`` is: ``'kernel'`` (the kernel-ridge prediction, p(z)'s core)
-#: or ``'median'``.
+#: or ``'median'``, and ``pit_centres``: None for one recalibration of all
+#: galaxies (``pit_knots`` 1-d), or the increasing centres in ``z_hat`` of
+#: the regions whose recalibrations are the rows of a 2-d ``pit_knots``.
 PzState = namedtuple("PzState", ["pulls", "core_weight", "core_width", "tail_weight",
                                  "tail_width", "pull_scale", "pull_width", "pit_knots",
-                                 "point"])
+                                 "point", "pit_centres"], defaults=(None,))

@@ -21,7 +21,11 @@ truncated at ``z_min`` (0) and renormalised, and recalibrated by a
 monotone map of its CDF, ``F -> G(F)``, with ``G`` the distribution of the
 training galaxies' out-of-fold PIT values (``pit_knots``: its quantiles at
 evenly spaced levels, piecewise linear in between; ``0, 1/m, ..., 1`` is
-no change). The triweight kernel has
+no change). ``pit_knots`` has one row per region of ``z_hat``, learnt on
+the training galaxies of that region, with the regions' centres in
+``pit_centres`` (increasing): a galaxy's knots are interpolated linearly
+in ``z_hat`` between the two rows around it (the first or last row
+beyond the ends), which keeps them increasing, so its map stays monotone. The triweight kernel has
 compact support and a polynomial CDF, so a CDF costs one erfc (the core)
 and a few polynomials (the components within reach of z; those below are
 counted on the sorted centres).
@@ -40,7 +44,8 @@ __all__ = []
 #: Shape of the mixture (see the module docstring); chosen by
 #: cross-validation in `~photoz_numba.PhotoZModel.calibrate`.
 PzParams = namedtuple("PzParams", ["core_weight", "core_width", "tail_weight", "tail_width",
-                                   "pull_scale", "pull_width", "z_min", "pit_knots"])
+                                   "pull_scale", "pull_width", "z_min", "pit_knots",
+                                   "pit_centres"])
 
 _BISECTIONS = 60
 
@@ -154,6 +159,26 @@ def _unmap(p, knots):
 
 
 @njit(**_JIT)
+def _galaxy_knots(z_hat, params, knots):
+    """The PIT map's knots of a galaxy at ``z_hat``, into ``knots``: the
+    rows of ``params.pit_knots`` interpolated linearly between the region
+    centres around ``z_hat`` (the end rows beyond them)."""
+    table, centres = params.pit_knots, params.pit_centres
+    last = centres.shape[0] - 1
+    low = 0
+    frac = 0.0
+    if last > 0 and z_hat >= centres[last]:
+        low = last
+    elif last > 0 and z_hat > centres[0]:
+        while centres[low + 1] <= z_hat:
+            low += 1
+        frac = (z_hat - centres[low]) / (centres[low + 1] - centres[low])
+    high = min(low + 1, last)
+    for j in range(table.shape[1]):
+        knots[j] = (1.0 - frac) * table[low, j] + frac * table[high, j]
+
+
+@njit(**_JIT)
 def _usable(z_hat, scale):
     return np.isfinite(z_hat) and np.isfinite(scale) and scale > 0.0
 
@@ -172,10 +197,11 @@ def _support(z_hat, scale, centres, n, params):
 
 
 @njit(**_JIT)
-def _quantile(probability, low, high, z_hat, scale, centres, n, params, below):
+def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, knots):
     """The redshift of recalibrated CDF ``probability`` in [low, high], by
-    bisection to 1e-7 of the scale; returns it and the bracket's low end."""
-    target = _unmap(probability, params.pit_knots)
+    bisection to 1e-7 of the scale (``knots``: the galaxy's map,
+    `_galaxy_knots`); returns it and the bracket's low end."""
+    target = _unmap(probability, knots)
     tolerance = 1e-7 * scale
     for _ in range(_BISECTIONS):
         if high - low <= tolerance:
@@ -195,11 +221,13 @@ def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
     n_query = z_hat.shape[0]
     for q in prange(n_query):
         centres = np.empty(neighbours.shape[1])
+        knots = np.empty(params.pit_knots.shape[1])
         if not _usable(z_hat[q], scale[q]):
             for p in range(probs.shape[0]):
                 out[q, p] = np.nan
             continue
         n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+        _galaxy_knots(z_hat[q], params, knots)
         s = scale[q]
         lowest, highest = _support(z_hat[q], s, centres, n, params)
         below = _raw_cdf(params.z_min, z_hat[q], s, centres, n, params)
@@ -208,7 +236,7 @@ def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
         start = lowest
         for p in range(probs.shape[0]):
             out[q, p], low = _quantile(probs[p], start, highest, z_hat[q], s, centres, n,
-                                       params, below)
+                                       params, below, knots)
             if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
                 start = low
 
@@ -219,11 +247,13 @@ def pz_cdf(z_hat, scale, pulls, neighbours, params, z, out):
     the galaxy has no p(z))."""
     for q in prange(z_hat.shape[0]):
         centres = np.empty(neighbours.shape[1])
+        knots = np.empty(params.pit_knots.shape[1])
         if not _usable(z_hat[q], scale[q]):
             for j in range(z.shape[1]):
                 out[q, j] = np.nan
             continue
         n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+        _galaxy_knots(z_hat[q], params, knots)
         below = _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
         for j in range(z.shape[1]):
             value = z[q, j]
@@ -231,7 +261,7 @@ def pz_cdf(z_hat, scale, pulls, neighbours, params, z, out):
                 out[q, j] = np.nan
             else:
                 out[q, j] = _map(_cdf(value, z_hat[q], scale[q], centres, n, params, below),
-                                 params.pit_knots)
+                                 knots)
 
 
 @njit(**_JIT)
@@ -263,11 +293,13 @@ def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
     """``out[q, j]``: galaxy q's p(z) (per unit redshift) at z[q, j]."""
     for q in prange(z_hat.shape[0]):
         centres = np.empty(neighbours.shape[1])
+        knots = np.empty(params.pit_knots.shape[1])
         if not _usable(z_hat[q], scale[q]):
             for j in range(z.shape[1]):
                 out[q, j] = np.nan
             continue
         n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+        _galaxy_knots(z_hat[q], params, knots)
         below = _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
         for j in range(z.shape[1]):
             value = z[q, j]
@@ -277,7 +309,7 @@ def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
                 out[q, j] = 0.0
             else:
                 F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
-                out[q, j] = (_map_slope(F, params.pit_knots)
+                out[q, j] = (_map_slope(F, knots)
                              * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
                              / (1.0 - below))
 
@@ -293,6 +325,7 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
     the terms of the CDE loss and the calibration."""
     for q in prange(z_hat.shape[0]):
         centres = np.empty(neighbours.shape[1])
+        knots = np.empty(params.pit_knots.shape[1])
         if not _usable(z_hat[q], scale[q]):
             out[q, 0] = np.nan
             out[q, 1] = np.nan
@@ -300,16 +333,18 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
             continue
         zq, s = z_hat[q], scale[q]
         n = _sorted_centres(zq, s, pulls, neighbours, q, params, centres)
+        _galaxy_knots(zq, params, knots)
         below = _raw_cdf(params.z_min, zq, s, centres, n, params)
         lowest, highest = _support(zq, s, centres, n, params)
-        first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below)[0]
-        last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below)[0]
+        first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below, knots)[0]
+        last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below,
+                         knots)[0]
         step = (last - first) / (_QUADRATURE - 1)
         total = 0.0
         for i in range(_QUADRATURE):
             z = first + i * step
             F = _cdf(z, zq, s, centres, n, params, below)
-            density = (_map_slope(F, params.pit_knots)
+            density = (_map_slope(F, knots)
                        * _raw_pdf(z, zq, s, centres, n, params) / (1.0 - below))
             weight = 0.5 if i == 0 or i == _QUADRATURE - 1 else 1.0
             total += weight * density * density
@@ -320,6 +355,6 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
             out[q, 2] = 0.0
         else:
             F = _cdf(zt, zq, s, centres, n, params, below)
-            out[q, 1] = (_map_slope(F, params.pit_knots)
+            out[q, 1] = (_map_slope(F, knots)
                          * _raw_pdf(zt, zq, s, centres, n, params) / (1.0 - below))
-            out[q, 2] = _map(F, params.pit_knots)
+            out[q, 2] = _map(F, knots)
