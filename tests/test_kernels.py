@@ -731,15 +731,17 @@ def test_split_weight_analytic():
     the second neighbour, at z = 5.5, is an outlier's distance away (6/25
     of the weight); against 5.5, the other three (19/25). A neighbour just
     inside 0.15 (1 + z_j) does not count."""
-    from photoz_numba._kernels.predict import SPLIT_SHARE, split_weight
+    from photoz_numba._kernels.predict import SPLIT_SHARE, split_weight, window_scratch
     z_train = np.array([1.0, 5.5, 1.0, 1.29])
     order = np.arange(4)
-    assert split_weight(z_train, order, order, 4, 1.0) == pytest.approx(6 / 25, abs=1e-15)
-    assert split_weight(z_train, order, order, 4, 5.5) == pytest.approx(19 / 25, abs=1e-15)
+    rank = window_scratch(4).rank
+    assert split_weight(z_train, order, order, 4, 1.0, rank) == pytest.approx(6 / 25, abs=1e-15)
+    assert split_weight(z_train, order, order, 4, 5.5, rank) == pytest.approx(19 / 25,
+                                                                               abs=1e-15)
     # |1.0 - 1.29| = 0.29 < 0.15 * 2.29; |1.0 - 5.5| = 4.5 > 0.15 * 6.5.
-    assert split_weight(z_train, order, order[::-1].copy(), 4, 1.0) == pytest.approx(
+    assert split_weight(z_train, order, order[::-1].copy(), 4, 1.0, rank) == pytest.approx(
         (1 / 3) / (25 / 12), abs=1e-15)
-    assert split_weight(z_train, order, order, 0, 1.0) == 0.0
+    assert split_weight(z_train, order, order, 0, 1.0, rank) == 0.0
     assert SPLIT_SHARE == 0.25
 
 

@@ -3,7 +3,7 @@ photoz_numba against RAIL's FlexZBoost on the same splits, in one run:
 
     python -m benchmarks.peers.compare [--dataset paper|lsst|both] [--seeds 0-9]
                                        [--quick] [--tune N] [--rail-venv DIR]
-                                       [--softening F] [--no-peer]
+                                       [--softening F] [--second-group S] [--no-peer]
 
 ``paper``: the 10 stratified 4:1 splits (`photoz_numba.selection.stratified_split`,
 seeds ``--seeds``) of the paper's sample (``PHOTOZ_NUMBA_KALNA2024``), 11
@@ -16,7 +16,9 @@ the training part, ``--tune N`` trials), calibrated on the training part
 (`PhotoZModel.calibrate`); on the LSST-like (forced) photometry, with
 asinh magnitudes softened by the training file's flux errors
 (`photoz_numba.photometry.lupton_softening`); ``--softening F``: on the
-paper's data too, with F times that softening. Two rows are ours: its
+paper's data too, with F times that softening; ``--second-group S``:
+``PhotoZModel(second_group=S)`` (the rule for JWST-like catalogues, docs:
+method), on both data sets. Two rows are ours: its
 p(z) (``photoz_numba``), and the calibrated Gaussian N(z_phot,
 z_phot_err) of the same model without its p(z) (``photoz_numba
 Gaussian``), so that the p(z) is judged against the Gaussian it replaces
@@ -31,7 +33,7 @@ on a test part.
 
 Writes ``benchmarks/results/peers_<dataset>.ecsv`` (one row per code),
 ``peers_<dataset>_per_seed.ecsv`` and ``peers_<dataset>_by_z.ecsv`` (with
-``_quick``, ``_tune<N>``, ``_asinh<F>`` and ``_ours`` (``--no-peer``:
+``_quick``, ``_tune<N>``, ``_asinh<F>``, ``_second<S>`` and ``_ours`` (``--no-peer``:
 FlexZBoost not run) in the names for those runs), and prints them. The
 per-bin table gives our ``split_neighbours`` flag too: the fraction
 flagged and the outlier fractions of flagged and unflagged galaxies.
@@ -114,7 +116,7 @@ def lsst_dataset(quick):
 
 # -- photoz_numba -------------------------------------------------------------
 
-def our_model(data, train, tune, seed):
+def our_model(data, train, tune, seed, second_group=None):
     """PhotoZModel fitted (or tuned) and calibrated on the training part;
     for forced photometry, asinh magnitudes softened by the training part's
     flux errors (the documented rule, docs: method)."""
@@ -123,7 +125,8 @@ def our_model(data, train, tune, seed):
         softening = lupton_softening(train, data.columns, data.errors)
         if data.softening:
             softening = {band: data.softening * value for band, value in softening.items()}
-    model = PhotoZModel(data.bands, columns=data.columns, softening=softening)
+    model = PhotoZModel(data.bands, columns=data.columns, softening=softening,
+                        second_group=second_group)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if tune:
@@ -269,7 +272,7 @@ def score(out, z_grid):
             "cde_loss": metrics.cde_loss(out["pdf"], z_grid, z_true)}
 
 
-def run_dataset(data, python, tune, log):
+def run_dataset(data, python, tune, log, second_group=None):
     """Both codes (ours only when ``python`` is None) on every split of
     ``data``: (per-seed table, summary table, per-bin table)."""
     codes = CODES if python is not None else CODES[:2]
@@ -278,7 +281,7 @@ def run_dataset(data, python, tune, log):
     for seed, train, test in data.splits:
         z_true = np.asarray(test[data.z], dtype=float)
         start = time.perf_counter()
-        model = our_model(data, train, tune, seed)
+        model = our_model(data, train, tune, seed, second_group)
         ours = our_outputs(model, test, z_true, data.z_grid)
         ours_seconds = time.perf_counter() - start
         split_flag.append(ours["split"])
@@ -391,6 +394,8 @@ def main(argv=None):
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--softening", type=float, default=0.0, metavar="F",
                         help="paper data: asinh magnitudes, F times the Lupton softening")
+    parser.add_argument("--second-group", type=float, default=None, metavar="S",
+                        help="our model with second_group=S")
     parser.add_argument("--no-peer", action="store_true",
                         help="our code only: FlexZBoost is not run")
     args = parser.parse_args(argv)
@@ -411,6 +416,7 @@ def main(argv=None):
           f"python {sys.version.split()[0]}; RAIL venv: {', '.join(rail)}", flush=True)
     suffix = (("_quick" if args.quick else "") + (f"_tune{args.tune}" if args.tune else "")
               + (f"_asinh{args.softening:g}" if args.softening else "")
+              + (f"_second{args.second_group:g}" if args.second_group else "")
               + ("_ours" if args.no_peer else ""))
     log = args.results / f"peers_flexzboost{suffix}.log"
     log.write_text("")
@@ -418,8 +424,10 @@ def main(argv=None):
     for name in names:
         data = (paper_dataset(seeds, args.softening) if name == "paper"
                 else lsst_dataset(args.quick))
-        per_seed, summary, by_z = run_dataset(data, python, args.tune, log)
+        per_seed, summary, by_z = run_dataset(data, python, args.tune, log,
+                                              args.second_group)
         meta = {"dataset": name, "tune": args.tune, "quick": args.quick,
+                "softening": args.softening, "second_group": args.second_group,
                 "date": f"{datetime.date.today()}", "cpus": os.cpu_count(),
                 "load_at_start": list(load), "rail": rail,
                 "z_grid": [float(data.z_grid[0]), float(data.z_grid[-1]), len(data.z_grid)]}

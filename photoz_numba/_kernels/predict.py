@@ -27,6 +27,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
+from ..metrics import OUTLIER
 from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
 from .ridge import (drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
                     refit_without, ridge_fit)
@@ -53,7 +54,7 @@ STATUS_SPLIT = 8            # neighbours at a distant redshift hold SPLIT_SHARE 
 #: cross-validation on the paper's training parts (docs: method).
 SPLIT_SHARE = 0.25
 #: The outlier threshold on ``|dz| / (1 + z)``.
-SPLIT_DISTANCE = 0.15
+SPLIT_DISTANCE = OUTLIER
 
 #: The method's hyper-parameters as the kernel takes them: ``k``
 #: neighbours, RBF width ``gamma`` and ridge ``lam`` (both > 0), the
@@ -188,16 +189,17 @@ def weighted_window(z, d2, rank, n, width, member, scratch):
 
 
 @njit(**_JIT)
-def split_weight(z_train, order, nbr_pos, n, zp):
+def split_weight(z_train, order, nbr_pos, n, zp, rank):
     """The share of the rank weight of ``n`` neighbours (training rows
-    ``order[nbr_pos[:n]]``, nearest first, the j-th weighing 1 / j) held
-    by those whose redshift z_j is an outlier's distance from ``zp``:
-    ``|zp - z_j| > SPLIT_DISTANCE (1 + z_j)``, as if z_j were the truth.
-    With the window these are neighbours it left out."""
+    ``order[nbr_pos[:n]]``, nearest first, the j-th weighing ``rank[j]``,
+    1 / (j + 1) from `window_scratch`) held by those whose redshift z_j is
+    an outlier's distance from ``zp``: ``|zp - z_j| > SPLIT_DISTANCE (1 +
+    z_j)``, as if z_j were the truth. With the window these are neighbours
+    it left out."""
     total = 0.0
     far = 0.0
     for i in range(n):
-        weight = 1.0 / (i + 1.0)
+        weight = rank[i]
         total += weight
         z_i = z_train[order[nbr_pos[i]]]
         if abs(zp - z_i) > SPLIT_DISTANCE * (1.0 + z_i):
@@ -514,7 +516,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                 n_final = n_keep
         if not ok:
             flag |= STATUS_SOLVE_FAILED
-        elif split_weight(z_train, order, nbr_pos, n_found, zp) >= SPLIT_SHARE:
+        elif split_weight(z_train, order, nbr_pos, n_found, zp, by_window.rank) >= SPLIT_SHARE:
             flag |= STATUS_SPLIT
         z_phot[q] = zp
         z_phot_err[q] = err
