@@ -47,6 +47,7 @@ from astropy.table import Table
 from scipy.linalg import cho_factor, cho_solve
 
 from photoz_numba import PhotoZModel
+from photoz_numba._kernels.predict import MIN_FIT
 from photoz_numba.datasets import KALNA2024_BANDS, load_kalna2024, paper_sample
 from photoz_numba.flags import SPLIT_NEIGHBOURS
 from photoz_numba.metrics import evaluate, evaluate_by_z
@@ -148,7 +149,7 @@ def ridge(x_nbr, z_nbr, x_query, gamma=0.1, lam=0.1, clip_sigma=3.0):
         return z_phot, np.sqrt(np.mean(resid ** 2)), resid
     z_phot, err, resid = fit(x_nbr, z_nbr)
     keep = np.abs(resid) <= clip_sigma * err
-    if 0 < keep.sum() < len(z_nbr):
+    if MIN_FIT <= keep.sum() < len(z_nbr):
         z_phot = fit(x_nbr[keep], z_nbr[keep])[0]
     return z_phot
 

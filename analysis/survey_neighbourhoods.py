@@ -86,7 +86,7 @@ def predict_one(x_train, z_train, query, nbr, d2, params, adaptive, shape):
     zp, err, resid = reference._fit(x, z_train[nbr], d2, params["gamma"], params["lam"],
                                     "median")
     keep = np.abs(resid) <= params["clip_sigma"] * err
-    if 0 < keep.sum() < nbr.size:
+    if reference.MIN_FIT <= keep.sum() < nbr.size:
         zp, _, _ = reference._fit(x[keep], z_train[nbr[keep]], d2[keep], params["gamma"],
                                   params["lam"], "median")
     return zp

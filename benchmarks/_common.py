@@ -92,7 +92,7 @@ def numpy_baseline(model, table, k):
         zp, err, resid = reference._fit(x_train[nbr], z_train[nbr], d2,
                                         model.gamma, model.lam, model.offset)
         keep = np.abs(resid) <= model.clip_sigma * err
-        if 0 < keep.sum() < k:
+        if reference.MIN_FIT <= keep.sum() < k:
             zp, _, _ = reference._fit(x_train[nbr[keep]], z_train[nbr[keep]],
                                       d2[keep], model.gamma, model.lam, model.offset)
         z_phot[q] = zp

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
            "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "BAD_ERROR", "SPLIT_NEIGHBOURS",
-           "UNPREDICTED",
+           "NO_ERROR", "UNPREDICTED", "NO_ERROR_COLUMNS",
            "decode_z_phot_flags"]
 
 MISSING_BAND = 1
@@ -21,6 +21,7 @@ TOO_FEW_BANDS = 16
 BAND_IGNORED = 32
 BAD_ERROR = 64
 SPLIT_NEIGHBOURS = 128
+NO_ERROR = 256
 
 #: (bit value, name, z_phot masked?, description) of every flag bit.
 FLAGS = (
@@ -52,10 +53,17 @@ FLAGS = (
      "fit two distant redshifts and z_phot follows one of them (in the "
      "cross-validation of the paper's training parts, 4 % of galaxies are "
      "flagged, and 25 % of them are outliers against 1.5 % of the others)"),
+    (NO_ERROR, "no_error", False,
+     "the neighbours of the final fit all have the same redshift, so their RMS "
+     "residual is 0: z_phot is given, but no error or p(z) (z_phot_err and the "
+     "percentile columns are masked; z_phot_err_raw is 0)"),
 )
 
 #: Bits for which ``z_phot`` is masked.
 UNPREDICTED = sum(bit for bit, _, masked, _ in FLAGS if masked)
+#: Columns masked where `NO_ERROR` is set (as well as where `UNPREDICTED` is).
+NO_ERROR_COLUMNS = ("z_phot_err", "z_phot_025", "z_phot_160", "z_phot_500", "z_phot_840",
+                    "z_phot_975")
 
 __doc__ += "\nBits:\n\n" + "\n".join(
     f"- {bit} ``{name}``: {text}" for bit, name, _, text in FLAGS)

@@ -64,6 +64,14 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
         """Rows without a prediction (masked in a Table), as a bool array."""
         return (self.z_phot_flag & _flags.UNPREDICTED) != 0
 
+    def masked(self, name):
+        """Rows where output column ``name`` has no value: those
+        `unpredicted`, and for the error and percentile columns those
+        flagged ``no_error`` too."""
+        if name in _flags.NO_ERROR_COLUMNS:
+            return (self.z_phot_flag & (_flags.UNPREDICTED | _flags.NO_ERROR)) != 0
+        return self.unpredicted
+
     def column(self, name):
         """The values of output column ``name`` (`photoz_numba.schema`)."""
         for position, (percentile, _) in enumerate(PERCENTILES):
@@ -75,7 +83,7 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
         """The values of an `~photoz_numba.schema.OutputColumn`, NaN where
         it is masked (no prediction), as files and DataFrames hold them."""
         values = self.column(column.name)
-        return np.where(self.unpredicted, np.nan, values) if column.masked else values
+        return np.where(self.masked(column.name), np.nan, values) if column.masked else values
 
 
 @contextmanager
@@ -1085,10 +1093,10 @@ class PhotoZModel:
                              f"remove or rename them before predicting")
         prediction = self.predict_arrays(table, units, n_threads)
         out = table.copy()
-        unpredicted = prediction.unpredicted
         for column in schema:
             out[column.name] = MaskedColumn(prediction.column(column.name),
-                                            mask=unpredicted if column.masked else None,
+                                            mask=(prediction.masked(column.name)
+                                                  if column.masked else None),
                                             unit=column.unit or None,
                                             description=column.description)
         return out
@@ -1349,6 +1357,8 @@ class PhotoZModel:
         has_pz = getattr(self, "pz_", None) is not None
         z_phot, raw, flag, n_used, distance, neighbours = self._predict_rows(
             table, units, n_threads, nearest or needs_distance, neighbours=has_pz)
+        # The fitted neighbours all had one redshift: no spread, no error.
+        flag[np.isfinite(z_phot) & (raw == 0.0)] |= _flags.NO_ERROR
         err = raw
         if self.is_calibrated:
             with np.errstate(invalid="ignore"):
@@ -1361,7 +1371,8 @@ class PhotoZModel:
                 percentiles = pz_percentiles(self.pz_, z_phot, err, neighbours,
                                              [p for _, p in PERCENTILES])
             if self.pz_.point == "median":
-                z_phot = percentiles[:, 2].copy()
+                # (Where there is no p(z), no_error, z_phot stays the kernel's.)
+                z_phot = np.where(np.isfinite(percentiles[:, 2]), percentiles[:, 2], z_phot)
             err = 0.5 * (percentiles[:, 3] - percentiles[:, 1])
         return Prediction(z_phot, err, raw, flag, n_used, distance if nearest else None,
                           percentiles)

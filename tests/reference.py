@@ -10,6 +10,8 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 AB_ZEROPOINT_UJY = 23.9
+#: Clipping never leaves fewer neighbours than this (then the first fit stands).
+MIN_FIT = 3
 
 
 def features_from_fluxes(flux_ujy, magnitude_band=None):
@@ -93,7 +95,7 @@ def predict(x_train, z_train, x_query, k, gamma, lam, clip_sigma=3.0,
             nbr = nbr[inside]
         zp, err, resid = _fit(x_train[nbr], z_train[nbr], d2[nbr], gamma, lam, offset)
         keep = np.abs(resid) <= clip_sigma * err
-        if 0 < keep.sum() < len(nbr):
+        if MIN_FIT <= keep.sum() < len(nbr):
             nbr = nbr[keep]
             zp, err, _ = _fit(x_train[nbr], z_train[nbr], d2[nbr], gamma, lam, offset)
         z_phot[q], z_err[q], n_used[q] = zp, err, len(nbr)

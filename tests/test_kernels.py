@@ -85,6 +85,32 @@ def test_matches_numpy_reference_on_paper_data(split, params):
 
 
 @pytest.mark.reference
+def test_clipping_leaves_at_least_three_neighbours(split):
+    """With k = 4 and clip_sigma = 0.5 the clipping would often leave one
+    or two neighbours, whose RMS residual is 0 or nearly: the first fit
+    then stands. Reference: tests/reference.py (NumPy), and the count of
+    such galaxies from its first fit, so that the case is really met."""
+    train, test = split
+    params = dict(k=4, gamma=0.1, lam=0.1, clip_sigma=0.5, offset="median", window=None)
+    out = PhotoZModel(BANDS, magnitude_band="f150w", **params).fit(train).predict(test)
+    x_train, x_test = reference.standardise(
+        reference.features_from_fluxes(_flux_array(train), BANDS.index("f150w")),
+        reference.features_from_fluxes(_flux_array(test), BANDS.index("f150w")))
+    z_train = np.asarray(train["zspec"], dtype=float)
+    z_ref, err_ref, used_ref = reference.predict(x_train, z_train, x_test, 4, 0.1, 0.1, 0.5)
+    np.testing.assert_allclose(out["z_phot"], z_ref, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(out["z_phot_nused"], used_ref)
+    assert (used_ref >= reference.MIN_FIT).all()
+    would_leave = 0
+    for q in range(len(x_test)):
+        d2 = ((x_train - x_test[q]) ** 2).sum(axis=1)
+        nbr = np.lexsort((np.arange(len(d2)), d2))[:4]
+        _, err, resid = reference._fit(x_train[nbr], z_train[nbr], d2[nbr], 0.1, 0.1, "median")
+        would_leave += 0 < (np.abs(resid) <= 0.5 * err).sum() < reference.MIN_FIT
+    assert would_leave > 20
+
+
+@pytest.mark.reference
 @pytest.mark.parametrize("window, clip_sigma, second_group",
                          [(0.15, 3.0, 0.5), (0.05, None, None), (0.1, 3.0, 0.3)])
 def test_redshift_window_matches_numpy_reference(split, window, clip_sigma, second_group):

@@ -411,3 +411,37 @@ def test_cli_calibrate_reports_the_pz(calibrated, tmp_path):
     # Exact at the percentiles' own central level 95 %; interpolated elsewhere.
     at = exact["level"] == 0.95
     assert approx["coverage"][at][0] == exact["coverage"][at][0]
+
+
+def test_neighbours_of_one_redshift_give_no_error():
+    """Contract: a galaxy whose fitted neighbours all have one redshift (a
+    group quoted at the same z) gets that z as z_phot and the no_error
+    flag, with z_phot_err and the p(z) percentiles masked: not a zero
+    error, nor NaN in a column that is not masked."""
+    from astropy.table import vstack
+
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.flags import NO_ERROR, decode_z_phot_flags
+    table = toy_catalogue(1000, seed=3)
+    clump = vstack([table[:1]] * 6)
+    for band in ("g", "r", "i"):
+        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
+    clump["zspec"] = 1.25
+    train = vstack([table[1:], clump])
+    query = table[:1]
+    for calibrate in (False, True):
+        model = PhotoZModel(["g", "r", "i"], k=5).fit(train)
+        if calibrate:
+            with pytest.warns(PhotoZWarning, match="zero error"):
+                model.calibrate(train)
+        out = model.predict(query)
+        assert out["z_phot"][0] == 1.25 and not np.ma.is_masked(out["z_phot"][0])
+        assert "no_error" in decode_z_phot_flags(int(out["z_phot_flag"][0]))
+        assert out["z_phot_flag"][0] & NO_ERROR
+        assert np.ma.is_masked(out["z_phot_err"][0])
+        if calibrate:
+            assert out["z_phot_err_raw"][0] == 0.0
+            for name in ("z_phot_025", "z_phot_500", "z_phot_975"):
+                assert np.ma.is_masked(out[name][0])
+    # Other galaxies are not flagged.
+    assert not (model.predict(table[1:200])["z_phot_flag"] & NO_ERROR).any()

@@ -15,7 +15,8 @@ galaxy the loop does:
 4. clipping: the neighbours' residuals ``r = (z - c) - K alpha``, which
    equal ``lam alpha`` since ``(K + lam I) alpha = z - c``, give
    ``sigma = sqrt(mean(r^2))``; neighbours with ``|r| > clip_sigma *
-   sigma`` are dropped and steps 2-3 are redone once on the rest: from the
+   sigma`` are dropped and steps 2-3 are redone once on the rest (unless
+   fewer than `MIN_FIT` would be left: then the first fit stands): from the
    full fit's factor for a few dropped neighbours, otherwise reusing the
    Cholesky columns before the first dropped neighbour (they are those of
    the submatrix's factor). The RMS residual of the final fit is
@@ -111,10 +112,13 @@ def window_scratch(k):
                          np.empty(k, np.int64), np.empty(k, np.int64))
 
 
-#: The fewest neighbours a second group (`closer_group`) may have: a
-#: lone neighbour would always be nearer on average, and a fit to one or
-#: two has no spread to give ``z_phot_err``.
-SECOND_GROUP_MIN = 3
+#: The fewest neighbours a fit may rest on after clipping, and a second
+#: group (`closer_group`) may have: a fit to one or two has no spread to
+#: give ``z_phot_err`` (their RMS residual is 0 or nearly), and a lone
+#: neighbour would always be nearer on average. Clipping that would leave
+#: fewer keeps the unclipped fit.
+MIN_FIT = 3
+SECOND_GROUP_MIN = MIN_FIT
 
 #: Window weights closer than this count as equal (then the squared
 #: distances decide): sums of the same 1 / rank in another order.
@@ -487,13 +491,13 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                     dropped[n_drop] = i
                     n_drop += 1
             refitted = False
-            if 0 < n_keep < n and n_drop <= max_drops:
+            if MIN_FIT <= n_keep < n and n_drop <= max_drops:
                 zp_new, err_new, refitted = refit_without(
                     fit, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row, drop)
                 if refitted:
                     zp, err = zp_new, err_new
                     n_final = n_keep
-            if 0 < n_keep < n and not refitted:
+            if MIN_FIT <= n_keep < n and not refitted:
                 # Compact in place (keep is increasing, keep[a] >= a).
                 # Cholesky columns before the first dropped neighbour
                 # are those of the submatrix's factor.
