@@ -171,17 +171,22 @@ def our_outputs(model, test, z_true, z_grid):
         low68, high68, low95, high95 = z_phot - err, z_phot + err, z_phot - 2 * err, \
             z_phot + 2 * err
         intervals = "z_phot +- 1, 2 z_phot_err"
-    rows = test[predicted]
+    # A row flagged no_error has z_phot but no error and no p(z): it counts
+    # in the point figures, not in those of the p(z) (``n_no_pdf`` says how
+    # many were left out).
+    has_pdf = np.isfinite(err)
+    rows = test[predicted][has_pdf]
     if getattr(model, "pz_", None) is not None:
         pdf = metrics.normalise(model.pdf(rows, z_grid), z_grid)
-        pit = np.asarray(model.cdf(rows, z_true), dtype=float)
+        pit = np.asarray(model.cdf(rows, z_true[has_pdf]), dtype=float)
     else:
-        pdf = metrics.gaussian_pdf(z_phot, err, z_grid)
-        pit = metrics.pit_from_pdf(pdf, z_grid, z_true)
+        pdf = metrics.gaussian_pdf(z_phot[has_pdf], err[has_pdf], z_grid)
+        pit = metrics.pit_from_pdf(pdf, z_grid, z_true[has_pdf])
     split = (np.asarray(out["z_phot_flag"])[predicted] & SPLIT_NEIGHBOURS) != 0
     return {"predicted": predicted, "z_phot": z_phot, "z_true": z_true,
-            "intervals": (low68, high68, low95, high95), "interval_kind": intervals,
-            "pdf": pdf, "pit": pit, "split": split}
+            "intervals": tuple(bound[has_pdf] for bound in (low68, high68, low95, high95)),
+            "interval_kind": intervals, "pdf": pdf, "pit": pit, "split": split,
+            "has_pdf": has_pdf}
 
 
 # -- FlexZBoost ---------------------------------------------------------------
@@ -265,11 +270,14 @@ def score(out, z_grid):
     """The per-seed figures of one code's outputs, as a dict."""
     low68, high68, low95, high95 = out["intervals"]
     z_true = out["z_true"]
+    has_pdf = out.get("has_pdf", np.ones(z_true.size, dtype=bool))
+    z_pdf = z_true[has_pdf]
     return {**metrics.point_metrics(out["z_phot"], z_true),
-            "coverage_68": metrics.coverage(z_true, low68, high68),
-            "coverage_95": metrics.coverage(z_true, low95, high95),
+            "n_no_pdf": int((~has_pdf).sum()),
+            "coverage_68": metrics.coverage(z_pdf, low68, high68),
+            "coverage_95": metrics.coverage(z_pdf, low95, high95),
             "pit_ks": metrics.ks_uniform(out["pit"]),
-            "cde_loss": metrics.cde_loss(out["pdf"], z_grid, z_true)}
+            "cde_loss": metrics.cde_loss(out["pdf"], z_grid, z_pdf)}
 
 
 def run_dataset(data, python, tune, log, second_group=None):
