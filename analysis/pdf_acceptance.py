@@ -22,7 +22,8 @@ not given), to see how the fold models' share of the training set
 changes the calibration. ``--knots M``: M + 1 knots of the p(z)'s PIT
 recalibration instead of the 21 of `photoz_numba.pdf.PIT_LEVELS`.
 ``--regions 1``: one PIT recalibration for all galaxies, as before it was
-learnt region by region (``--regions 1,2,4`` to choose among those).
+learnt region by region (``--regions 1,2,4`` to choose among those; one
+region is taken when the training set allows none of those given).
 ``--smoke`` runs seed 0 of the paper on 1500
 training galaxies.
 """

@@ -140,8 +140,8 @@ def main(output="survey_neighbourhoods.ecsv", smoke=False):
     train, _ = load(smoke)          # the test file is not used
     model = PhotoZModel(BANDS, columns=COLUMNS, softening=lupton_softening(train, COLUMNS))
     model.tune(train, z="redshift", n_iter=3 if smoke else 50, random_state=0)
-    params = {name: getattr(model, name) for name in ("k", "gamma", "lam", "window",
-                                                       "clip_sigma")}
+    names = ("k", "gamma", "lam", "window", "clip_sigma")
+    params = {name: getattr(model, name) for name in names}
     folds = OutOfFold(model, train, z="redshift", seed=0)
     own = folds.predict().z_phot
     parts = fold_inputs(folds)

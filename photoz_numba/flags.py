@@ -8,6 +8,8 @@ Bit flags of the ``z_phot_flag`` column.
 
 import numpy as np
 
+from .schema import PERCENTILES
+
 __all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
            "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "BAD_ERROR", "SPLIT_NEIGHBOURS",
            "NO_ERROR", "UNPREDICTED", "NO_ERROR_COLUMNS",
@@ -54,16 +56,16 @@ FLAGS = (
      "cross-validation of the paper's training parts, 4 % of galaxies are "
      "flagged, and 25 % of them are outliers against 1.5 % of the others)"),
     (NO_ERROR, "no_error", False,
-     "the neighbours of the final fit all have the same redshift, so their RMS "
-     "residual is 0: z_phot is given, but no error or p(z) (z_phot_err and the "
-     "percentile columns are masked; z_phot_err_raw is 0)"),
+     "fewer than three neighbours in the final fit, or all of them at one "
+     "redshift: their spread gives no error (the RMS residual is 0 or nearly). "
+     "z_phot is given, but not z_phot_err nor the p(z): those columns are "
+     "masked (z_phot_err_raw keeps the RMS residual)"),
 )
 
 #: Bits for which ``z_phot`` is masked.
 UNPREDICTED = sum(bit for bit, _, masked, _ in FLAGS if masked)
 #: Columns masked where `NO_ERROR` is set (as well as where `UNPREDICTED` is).
-NO_ERROR_COLUMNS = ("z_phot_err", "z_phot_025", "z_phot_160", "z_phot_500", "z_phot_840",
-                    "z_phot_975")
+NO_ERROR_COLUMNS = ("z_phot_err",) + tuple(name for name, _ in PERCENTILES)
 
 __doc__ += "\nBits:\n\n" + "\n".join(
     f"- {bit} ``{name}``: {text}" for bit, name, _, text in FLAGS)

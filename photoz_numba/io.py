@@ -519,16 +519,14 @@ def read_model_state(path):
                              f"{calibration.form!r}, the header says {header['PZCALIB']!r}")
     pz = None
     if pz_tables is not None:
+        from .pdf import check_recalibration
         from .schema import PzState
         try:
             shape = {name: float(pz_tables[1][name][0]) for name in _PZ_SHAPE}
             centres = (np.asarray(pz_tables[1]["pit_centres"][0], dtype=np.float64)
                        if "pit_centres" in pz_tables[1].colnames else None)
             knots = np.asarray(pz_tables[1]["pit_knots"][0], dtype=np.float64)
-            if knots.ndim != (1 if centres is None else 2) or (
-                    centres is not None and centres.shape != knots.shape[:1]):
-                raise ValueError(f"pit_knots of shape {knots.shape} do not match "
-                                 f"{'no' if centres is None else centres.size} pit_centres")
+            check_recalibration(knots, centres)
             pz = PzState(pulls=np.asarray(pz_tables[0]["pull"], dtype=np.float64),
                          pit_knots=knots, point=str(header["PZPDF"]), pit_centres=centres,
                          **shape)

@@ -46,9 +46,11 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
     """Predictions as plain arrays, one entry per input row, in order.
 
     ``z_phot`` and ``z_phot_err`` (float64) are NaN where no prediction
-    could be made (see `unpredicted`); ``z_phot_err`` is the calibrated
-    error for a calibrated model and ``z_phot_err_raw`` the kernel's RMS
-    residual (the same array as ``z_phot_err`` without a calibration);
+    could be made (see `unpredicted`), and ``z_phot_err`` where the fit
+    had no spread to give an error (flag ``no_error``, see `masked`);
+    ``z_phot_err`` is the calibrated error for a calibrated model and
+    ``z_phot_err_raw`` the kernel's RMS residual (the same values as
+    ``z_phot_err`` without a calibration, but for ``no_error`` rows);
     ``z_phot_flag`` (int16) holds the bits of `photoz_numba.flags`;
     ``z_phot_nused`` (int32) the neighbours in the final fit;
     ``nearest_distance`` the distance to the nearest training galaxy in
@@ -126,7 +128,8 @@ class PhotoZModel:
         Ridge regularisation added to the Gram matrix; > 0.
     clip_sigma : float or None, optional
         Neighbours with ``|residual| > clip_sigma * rms`` are dropped before
-        the refit (3 in the paper); None disables clipping.
+        the refit (3 in the paper), unless fewer than three would be left;
+        None disables clipping.
     offset : {'median', 'none', 'mean'}, optional
         What the ridge is fitted around: ``'none'`` fits ``z`` itself (the
         paper), ``'median'`` or ``'mean'`` fit ``z`` minus the neighbours'
@@ -1047,7 +1050,8 @@ class PhotoZModel:
         out : `~astropy.table.Table`
             A copy of ``table`` (same class) with four columns added:
             ``z_phot`` and ``z_phot_err`` (masked where no prediction could
-            be made), ``z_phot_flag`` (bits in `photoz_numba.flags`) and
+            be made; ``z_phot_err`` also where the fit had no spread to give
+            an error, flag ``no_error``), ``z_phot_flag`` (bits in `photoz_numba.flags`) and
             ``z_phot_nused`` (neighbours in the final fit). Every input row
             is there, in the input order. A calibrated model (`calibrate`)
             adds a fifth, ``z_phot_err_raw``, after ``z_phot_err``: the
@@ -1357,8 +1361,6 @@ class PhotoZModel:
         has_pz = getattr(self, "pz_", None) is not None
         z_phot, raw, flag, n_used, distance, neighbours = self._predict_rows(
             table, units, n_threads, nearest or needs_distance, neighbours=has_pz)
-        # The fitted neighbours all had one redshift: no spread, no error.
-        flag[np.isfinite(z_phot) & (raw == 0.0)] |= _flags.NO_ERROR
         err = raw
         if self.is_calibrated:
             with np.errstate(invalid="ignore"):
@@ -1374,6 +1376,9 @@ class PhotoZModel:
                 # (Where there is no p(z), no_error, z_phot stays the kernel's.)
                 z_phot = np.where(np.isfinite(percentiles[:, 2]), percentiles[:, 2], z_phot)
             err = 0.5 * (percentiles[:, 3] - percentiles[:, 1])
+        # No spread among the fitted neighbours, no error (the RMS residual
+        # stays in z_phot_err_raw).
+        err = np.where((flag & _flags.NO_ERROR) != 0, np.nan, err)
         return Prediction(z_phot, err, raw, flag, n_used, distance if nearest else None,
                           percentiles)
 
@@ -1430,8 +1435,9 @@ class PhotoZModel:
         group (NaN where not predicted); with ``neighbours``: the training
         rows of its k neighbours (-1 where there is none).
         """
-        from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_SOLVE_FAILED,
-                                       STATUS_SPLIT, empty_outputs, predict_kernel, ridge_params)
+        from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_NO_SPREAD,
+                                       STATUS_SOLVE_FAILED, STATUS_SPLIT, empty_outputs,
+                                       predict_kernel, ridge_params)
         mag, state = self._magnitudes(table, units)
         n = len(table)
         flag = np.zeros(n, dtype=np.int16)
@@ -1467,6 +1473,7 @@ class PhotoZModel:
         flag[(status & STATUS_SOLVE_FAILED) != 0] |= _flags.SOLVE_FAILED
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
         flag[(status & STATUS_SPLIT) != 0] |= _flags.SPLIT_NEIGHBOURS
+        flag[(status & STATUS_NO_SPREAD) != 0] |= _flags.NO_ERROR
         if nearest:
             distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
         return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance, found

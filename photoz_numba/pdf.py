@@ -36,15 +36,36 @@ from .metrics import outlier_fraction, sigma_nmad
 from .schema import PzState
 
 __all__ = ["PzState", "to_qp", "pz_percentiles", "pz_cdf", "pz_density", "fit_pz_shape",
-           "pit_regions", "regional_knots", "central_coverage", "pit_ks", "check_grid"]
+           "pit_regions", "regional_knots", "check_recalibration", "central_coverage",
+           "pit_ks", "check_grid"]
 
 #: Coverage that the mixture's shape is held to on the training galaxies.
 _NOMINAL = (0.6827, 0.9545)
 _COVERAGE_WEIGHT = 200.0
 
 
+def check_recalibration(pit_knots, pit_centres):
+    """ValueError unless ``pit_knots`` and ``pit_centres`` make a PIT
+    recalibration (`PzState`): 1-d knots and no centres, or one row of
+    knots per centre, the centres finite and increasing."""
+    knots = np.asarray(pit_knots, dtype=np.float64)
+    if pit_centres is None:
+        if knots.ndim != 1 or knots.size < 2:
+            raise ValueError(f"pit_knots without pit_centres must be 1-d, of 2 or more "
+                             f"knots, not of shape {knots.shape}")
+        return
+    centres = np.asarray(pit_centres, dtype=np.float64)
+    if centres.ndim != 1 or knots.ndim != 2 or knots.shape[0] != centres.size \
+            or knots.shape[1] < 2:
+        raise ValueError(f"pit_knots of shape {knots.shape} do not match pit_centres of "
+                         f"shape {centres.shape}: one row of knots per centre")
+    if not (np.isfinite(centres).all() and (np.diff(centres) > 0).all()):
+        raise ValueError(f"pit_centres must be finite and increasing, not {centres}")
+
+
 def _params(state):
     from ._kernels.pz import PzParams
+    check_recalibration(state.pit_knots, state.pit_centres)
     knots = np.ascontiguousarray(np.atleast_2d(state.pit_knots), dtype=np.float64)
     centres = (np.zeros(1) if state.pit_centres is None
                else np.ascontiguousarray(state.pit_centres, dtype=np.float64))
@@ -184,7 +205,8 @@ def regional_knots(z_hat, pit, n_regions):
     """PIT recalibrations of ``n_regions`` regions of ``z_hat`` holding as
     many galaxies each (its quantiles): their centres (the median
     ``z_hat`` of each) and knots (`pit_knots` of each region's raw PIT
-    values, one row each). None when a region would hold fewer than
+    values, one row each); for one region, None and the 1-d knots of all.
+    None instead of the pair when a region would hold fewer than
     `PIT_REGION_MIN` galaxies or the centres do not increase (ties)."""
     if n_regions == 1:
         return None, pit_knots(pit)
@@ -213,7 +235,7 @@ def pit_regions(state, z_hat, scale, neighbours, z_spec, seed=0):
     raw = pz_scores(state._replace(pit_knots=PIT_LEVELS, pit_centres=None), z_hat, scale,
                     neighbours, z_spec)[:, 2]
     halves = np.random.default_rng(seed).permutation(z_hat.size) % 2 == 0
-    best, best_loss = 1, np.inf
+    losses = []
     for n_regions in PIT_REGIONS:
         loss = 0.0
         for learn in (halves, ~halves):
@@ -225,10 +247,13 @@ def pit_regions(state, z_hat, scale, neighbours, z_spec, seed=0):
             held = ~learn
             loss += _cde_loss(trial, z_hat[held], scale[held], neighbours[held],
                               z_spec[held]) * held.sum()
-        if loss < best_loss:
-            best, best_loss = n_regions, loss
-    centres, knots = regional_knots(z_hat, raw, best)
-    return state._replace(pit_centres=centres, pit_knots=knots)
+        losses.append((loss, n_regions))
+    # The best that the whole set allows too (its centres could tie where
+    # the halves' did not); one region always can.
+    for _, n_regions in sorted(losses + [(np.inf, 1)]):
+        learnt = regional_knots(z_hat, raw, n_regions)
+        if learnt is not None:
+            return state._replace(pit_centres=learnt[0], pit_knots=learnt[1])
 
 
 def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec):
@@ -266,8 +291,7 @@ def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec):
         trial = PzState(pulls, *shape, PIT_LEVELS, "kernel")
         raw_pit = pz_scores(trial, z_hat, scale, neighbours, z_spec)[:, 2]
         trial = trial._replace(pit_knots=pit_knots(raw_pit))
-        scores = pz_scores(trial, z_hat, scale, neighbours, z_spec)
-        loss = np.mean(scores[:, 0]) - 2.0 * np.mean(scores[:, 1])
+        loss = _cde_loss(trial, z_hat, scale, neighbours, z_spec)
         if loss < best_loss:
             best, best_loss = trial, loss
     best = pit_regions(best, z_hat, scale, neighbours, z_spec)

@@ -20,7 +20,9 @@ __all__ = ["OutputColumn", "OUTPUT_COLUMNS", "PERCENTILES", "output_columns", "F
 #: One output column: its ``name``, NumPy ``dtype``, ``unit`` (a string,
 #: empty for a dimensionless quantity), ``description``, binary-table
 #: ``fits_format`` (TFORM) and whether it is ``masked`` where no
-#: prediction could be made (NaN in files and DataFrames).
+#: prediction could be made (NaN in files and DataFrames); the error and
+#: percentile columns are masked on ``no_error`` rows too
+#: (`photoz_numba.flags.NO_ERROR_COLUMNS`).
 OutputColumn = namedtuple("OutputColumn", ["name", "dtype", "unit", "description",
                                            "fits_format", "masked"])
 

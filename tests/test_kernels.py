@@ -237,7 +237,11 @@ def test_clipping_drops_a_planted_outlier():
     assert out["z_phot_nused"][0] == 19
     # All kept neighbours sit on the median: the refit is exactly z = 1.
     assert out["z_phot"][0] == 1.0
-    assert out["z_phot_err"][0] == 0.0
+    # ... with no spread to give an error: flagged no_error, the RMS residual 0.
+    from photoz_numba.flags import NO_ERROR
+    assert out["z_phot_flag"][0] & NO_ERROR and np.ma.is_masked(out["z_phot_err"][0])
+    assert PhotoZModel(["a", "b", "c"], **params).fit(train).predict_arrays(
+        train[:1]).z_phot_err_raw[0] == 0.0
     no_clip = PhotoZModel(["a", "b", "c"], clip_sigma=None, **params)
     no_clip = no_clip.fit(train).predict(train[:1])
     assert no_clip["z_phot_nused"][0] == 20
@@ -762,8 +766,8 @@ def test_split_weight_analytic():
     order = np.arange(4)
     rank = window_scratch(4).rank
     assert split_weight(z_train, order, order, 4, 1.0, rank) == pytest.approx(6 / 25, abs=1e-15)
-    assert split_weight(z_train, order, order, 4, 5.5, rank) == pytest.approx(19 / 25,
-                                                                               abs=1e-15)
+    expected = pytest.approx(19 / 25, abs=1e-15)
+    assert split_weight(z_train, order, order, 4, 5.5, rank) == expected
     # |1.0 - 1.29| = 0.29 < 0.15 * 2.29; |1.0 - 5.5| = 4.5 > 0.15 * 6.5.
     assert split_weight(z_train, order, order[::-1].copy(), 4, 1.0, rank) == pytest.approx(
         (1 / 3) / (25 / 12), abs=1e-15)

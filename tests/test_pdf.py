@@ -133,7 +133,7 @@ def test_pit_regions_mend_a_calibration_that_differs_by_region(rng):
     do no harm."""
     from photoz_numba.pdf import pit_knots, pit_regions
     state = PzState(np.zeros(1), 1.0, 1.0, 0.0, 20.0, 1.0, 0.7, PIT_LEVELS, "kernel")
-    # (Some 2200 galaxies below z_hat = 1.5: a uniform PIT's KS distance
+    # (Some 1950 galaxies below z_hat = 1.5: a uniform PIT's KS distance
     # is about 0.02 there, rarely above 0.04.)
     for shift, most in ((1.0, 0.06), (0.0, 0.06)):
         z_hat, scale, neighbours, z = _biased_sample(rng, 6000, shift)
@@ -300,7 +300,6 @@ def test_pz_survives_model_files_and_streaming(calibrated, tmp_path):
     catalogue = tmp_path / "test.fits"
     test.write(catalogue)
     predict_fits(model, catalogue, tmp_path / "out.fits", chunk_size=100)
-    from astropy.table import Table
     streamed = Table.read(tmp_path / "out.fits")
     for name in ("z_phot_025", "z_phot_500", "z_phot_975", "z_phot_err"):
         np.testing.assert_array_equal(streamed[name], out[name])
@@ -345,7 +344,7 @@ def test_regional_recalibration_survives_model_files(calibrated, tmp_path):
         hdus["PDFSHAPE"] = fits.table_to_hdu(shape)
         hdus["PDFSHAPE"].name = "PDFSHAPE"
         hdus.writeto(tmp_path / "broken.fits", checksum=True)      # checksums valid
-    with pytest.raises(ValueError, match="pit_knots of shape"):
+    with pytest.raises(ValueError, match="pit_knots without pit_centres must be 1-d"):
         PhotoZModel.read(tmp_path / "broken.fits")
 
 
@@ -361,8 +360,6 @@ def test_a_model_file_without_pz_reads_as_before(tmp_path):
 def test_pit_from_percentiles_is_exact_at_their_levels():
     """Reference: analytic, a Gaussian's percentiles; the PIT of a true
     redshift at a percentile is that percentile's level."""
-    from astropy.table import Table
-
     from photoz_numba.calibration import pit_from_percentiles
     from photoz_numba.schema import PERCENTILES
     centre, width = np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.05])
@@ -401,7 +398,6 @@ def test_cli_calibrate_reports_the_pz(calibrated, tmp_path):
         out = tmp_path / ("approx" if approximate else "exact")
         assert main(["calibrate", str(tmp_path / "predictions.fits"), "-o", str(out),
                      "--no-mixture", *extra]) == 0
-        from astropy.table import Table
         table = Table.read(out / "pdf_report.ecsv")
         assert table.meta["approximate"] is approximate
         assert (table.meta["cde_loss"] is None) is approximate
@@ -445,3 +441,94 @@ def test_neighbours_of_one_redshift_give_no_error():
                 assert np.ma.is_masked(out[name][0])
     # Other galaxies are not flagged.
     assert not (model.predict(table[1:200])["z_phot_flag"] & NO_ERROR).any()
+
+
+def test_pit_regions_fall_back_when_the_whole_set_ties():
+    """Contract: two regions win the cross-validation, but on the whole
+    set half the galaxies share one z_hat and the two regions' centres
+    tie: the best count the whole set allows is taken (here one region),
+    not a crash."""
+    from photoz_numba.pdf import pit_regions, regional_knots
+    rng = np.random.default_rng(5)
+    n = 2400
+    halves = np.random.default_rng(0).permutation(n) % 2 == 0   # pit_regions' own halves
+    first, second = np.flatnonzero(halves), np.flatnonzero(~halves)
+    z_hat = np.full(n, 1.0)
+    z_hat[first[:300]] = rng.uniform(0.2, 0.9, 300)
+    z_hat[first[300:598]] = rng.uniform(1.1, 3, 298)
+    z_hat[second[:299]] = rng.uniform(0.2, 0.9, 299)
+    z_hat[second[299:599]] = rng.uniform(1.1, 3, 300)
+    assert regional_knots(z_hat, np.zeros(n), 2) is None
+    assert all(regional_knots(z_hat[part], np.zeros(part.sum()), 2) is not None
+               for part in (halves, ~halves))
+    z = z_hat + 0.1 * (rng.normal(size=n) + np.where(z_hat <= 1.0, 1.5, -1.5))
+    state = PzState(np.zeros(1), 1.0, 1.0, 0.0, 20.0, 1.0, 0.7, PIT_LEVELS, "kernel")
+    out = pit_regions(state, z_hat, np.full(n, 0.1), np.full((n, 3), -1), z)
+    assert out.pit_centres is None and out.pit_knots.shape == PIT_LEVELS.shape
+
+
+def test_a_recalibration_that_does_not_fit_its_centres_is_refused(mixture):
+    """Bad input: knots that do not match their centres, or centres that do
+    not increase, are a clear error, not a read out of bounds."""
+    state, z_hat, scale, neighbours = mixture
+    for knots, centres, match in (
+            (PIT_LEVELS, [0.5, 1.0, 1.5], "do not match pit_centres"),
+            (np.array([PIT_LEVELS] * 2), [1.0, 0.5], "finite and increasing"),
+            (np.array([PIT_LEVELS] * 2), None, "must be 1-d")):
+        bad = state._replace(pit_knots=knots, pit_centres=centres)
+        with pytest.raises(ValueError, match=match):
+            pz_percentiles(bad, z_hat, scale, neighbours, [0.5])
+
+
+@pytest.mark.parametrize("offset", ["median", "mean", "none"])
+def test_no_spread_whatever_the_offset(offset):
+    """Contract: neighbours of one redshift are flagged no_error whatever
+    the offset (with the mean, their mean is not always that redshift in
+    floating point, and their RMS residual not exactly 0), and so is a fit
+    that the window leaves with fewer than three neighbours; no other row
+    is flagged."""
+    from astropy.table import vstack
+
+    from photoz_numba.flags import NO_ERROR
+    table = toy_catalogue(1000, seed=3)
+    clump = vstack([table[:1]] * 6)
+    for band in ("g", "r", "i"):
+        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
+    clump["zspec"] = 0.1 + 0.1 + 0.1
+    train = vstack([table[1:], clump])
+    out = PhotoZModel(["g", "r", "i"], k=3, offset=offset).fit(train).predict(table[:1])
+    assert out["z_phot_flag"][0] & NO_ERROR and np.ma.is_masked(out["z_phot_err"][0])
+    if offset != "none":        # (without an offset the ridge shrinks z towards 0)
+        assert abs(out["z_phot"][0] - 0.3) < 1e-12
+    # A very narrow window leaves one or two neighbours of ten for some.
+    noisy = toy_catalogue(1000, seed=4)
+    noisy["zspec"] = noisy["zspec"] + np.random.default_rng(1).normal(0, 0.3, len(noisy))
+    out = PhotoZModel(["g", "r", "i"], k=10, window=0.01, offset=offset).fit(
+        noisy[:800]).predict(noisy[800:])
+    few = np.asarray(out["z_phot_nused"]) < 3
+    flagged = (np.asarray(out["z_phot_flag"]) & NO_ERROR) != 0
+    assert few.sum() > 5
+    np.testing.assert_array_equal(flagged, few)
+    np.testing.assert_array_equal(np.ma.getmaskarray(out["z_phot_err"]), few)
+
+
+def test_a_median_point_keeps_the_kernel_z_phot_without_a_pz(calibrated, tmp_path):
+    """Contract: a model whose z_phot is the p(z) median gives the kernel's
+    z_phot (not NaN) on a no_error row, which has no p(z)."""
+    from astropy.table import vstack
+
+    from photoz_numba.flags import NO_ERROR
+    table = toy_catalogue(1000, seed=3)
+    clump = vstack([table[:1]] * 6)
+    for band in ("g", "r", "i"):
+        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
+    clump["zspec"] = 1.25
+    train = vstack([table[1:], clump])
+    model = PhotoZModel(["g", "r", "i"], k=5).fit(train)
+    with pytest.warns(Warning):
+        model.calibrate(train)
+    model.pz_ = model.pz_._replace(point="median")
+    out = model.predict(table[:3])
+    assert out["z_phot_flag"][0] & NO_ERROR and out["z_phot"][0] == 1.25
+    assert not (out["z_phot_flag"][1:] & NO_ERROR).any()
+    np.testing.assert_array_equal(out["z_phot"][1:], out["z_phot_500"][1:])

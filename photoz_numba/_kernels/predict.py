@@ -47,6 +47,7 @@ STATUS_SKIPPED = 1          # the caller marked the galaxy as not predictable
 STATUS_SOLVE_FAILED = 2     # K + lam I was not positive definite in floating point
 STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some feature
 STATUS_SPLIT = 8            # neighbours at a distant redshift hold SPLIT_SHARE of the weight
+STATUS_NO_SPREAD = 16       # fewer than MIN_FIT neighbours fitted, or all at one redshift
 
 #: `STATUS_SPLIT` is set when the neighbours whose redshift z_j would make
 #: ``z_phot`` an outlier, ``|z_phot - z_j| > SPLIT_DISTANCE (1 + z_j)``,
@@ -263,6 +264,19 @@ def closer_group(z, d2, n, width, gamma, share, member, m, scratch):
             member[i] = at[second[i]]
         return m_second
     return m
+
+
+@njit(**_INLINE)
+def no_spread(z, n):
+    """Whether the ``n`` redshifts ``z[:n]`` of a final fit have no spread
+    to give an error: fewer than `MIN_FIT` of them, or all equal (their
+    RMS residual is then 0 or nearly, whatever the offset)."""
+    if n < MIN_FIT:
+        return True
+    for i in range(1, n):
+        if z[i] != z[0]:
+            return False
+    return True
 
 
 def empty_outputs(n, k=0):
@@ -520,8 +534,13 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                 n_final = n_keep
         if not ok:
             flag |= STATUS_SOLVE_FAILED
-        elif split_weight(z_train, order, nbr_pos, n_found, zp, by_window.rank) >= SPLIT_SHARE:
-            flag |= STATUS_SPLIT
+        else:
+            if split_weight(z_train, order, nbr_pos, n_found, zp, by_window.rank) >= SPLIT_SHARE:
+                flag |= STATUS_SPLIT
+            # The fitted redshifts: z_nbr[:n] unclipped, else the kept ones,
+            # in row[:n_keep] (both refits leave them there).
+            if no_spread(z_nbr if n_final == n else row, n_final):
+                flag |= STATUS_NO_SPREAD
         z_phot[q] = zp
         z_phot_err[q] = err
         n_used[q] = n_final
