@@ -26,8 +26,9 @@ on average but can be off at the ends of the redshift range, where the
 prediction leans towards the bulk of the training set. p(z) is truncated
 at z = 0.
 
-The percentiles are found by bisection of the mixture's CDF, compiled by
-Numba, so p(z) adds little to the cost of a prediction (docs: calibration).
+The percentiles are found by Newton's method on the mixture's CDF, kept
+in a bisection bracket, compiled by Numba, so p(z) adds little to the cost
+of a prediction (docs: calibration).
 """
 
 import numpy as np

@@ -198,20 +198,34 @@ def _support(z_hat, scale, centres, n, params):
 
 @njit(**_JIT)
 def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, knots):
-    """The redshift of recalibrated CDF ``probability`` in [low, high], by
-    bisection to 1e-7 of the scale (``knots``: the galaxy's map,
-    `_galaxy_knots`); returns it and the bracket's low end."""
+    """The redshift of recalibrated CDF ``probability`` in [low, high]
+    (``knots``: the galaxy's map, `_galaxy_knots`), to 1e-7 of the scale:
+    Newton's method on the CDF (its derivative is the density), kept in a
+    bracket that each evaluation narrows; a step that would leave the
+    bracket bisects it instead. Returns the redshift and the bracket's low
+    end (below the quantile, where the search for a higher one can
+    start)."""
     target = _unmap(probability, knots)
     tolerance = 1e-7 * scale
+    z = 0.5 * (low + high)
     for _ in range(_BISECTIONS):
-        if high - low <= tolerance:
-            break
-        mid = 0.5 * (low + high)
-        if _cdf(mid, z_hat, scale, centres, n, params, below) < target:
-            low = mid
+        F = _cdf(z, z_hat, scale, centres, n, params, below)
+        if F < target:
+            low = z
         else:
-            high = mid
-    return 0.5 * (low + high), low
+            high = z
+        if high - low <= tolerance:
+            return 0.5 * (low + high), low
+        density = _raw_pdf(z, z_hat, scale, centres, n, params) / (1.0 - below)
+        if z > params.z_min and density > 0.0:
+            step = (target - F) / density
+            if abs(step) <= tolerance and low <= z + step <= high:
+                return z + step, low
+            if low < z + step < high:
+                z += step
+                continue
+        z = 0.5 * (low + high)
+    return z, low
 
 
 @njit(parallel=True, **_JIT)
