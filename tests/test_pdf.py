@@ -409,21 +409,27 @@ def test_cli_calibrate_reports_the_pz(calibrated, tmp_path):
     assert approx["coverage"][at][0] == exact["coverage"][at][0]
 
 
+def _one_redshift_clump(z):
+    """A toy catalogue and a training set made of all its rows but the
+    first, plus six near copies of the first row's photometry all at
+    redshift ``z``: the first row's nearest neighbours share one redshift."""
+    from astropy.table import vstack
+    table = toy_catalogue(1000, seed=3)
+    clump = vstack([table[:1]] * 6)
+    for band in ("g", "r", "i"):
+        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
+    clump["zspec"] = z
+    return table, vstack([table[1:], clump])
+
+
 def test_neighbours_of_one_redshift_give_no_error():
     """Contract: a galaxy whose fitted neighbours all have one redshift (a
     group quoted at the same z) gets that z as z_phot and the no_error
     flag, with z_phot_err and the p(z) percentiles masked: not a zero
     error, nor NaN in a column that is not masked."""
-    from astropy.table import vstack
-
     from photoz_numba.exceptions import PhotoZWarning
     from photoz_numba.flags import NO_ERROR, decode_z_phot_flags
-    table = toy_catalogue(1000, seed=3)
-    clump = vstack([table[:1]] * 6)
-    for band in ("g", "r", "i"):
-        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
-    clump["zspec"] = 1.25
-    train = vstack([table[1:], clump])
+    table, train = _one_redshift_clump(1.25)
     query = table[:1]
     for calibrate in (False, True):
         model = PhotoZModel(["g", "r", "i"], k=5).fit(train)
@@ -487,15 +493,8 @@ def test_no_spread_whatever_the_offset(offset):
     floating point, and their RMS residual not exactly 0), and so is a fit
     that the window leaves with fewer than three neighbours; no other row
     is flagged."""
-    from astropy.table import vstack
-
     from photoz_numba.flags import NO_ERROR
-    table = toy_catalogue(1000, seed=3)
-    clump = vstack([table[:1]] * 6)
-    for band in ("g", "r", "i"):
-        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
-    clump["zspec"] = 0.1 + 0.1 + 0.1
-    train = vstack([table[1:], clump])
+    table, train = _one_redshift_clump(0.1 + 0.1 + 0.1)
     out = PhotoZModel(["g", "r", "i"], k=3, offset=offset).fit(train).predict(table[:1])
     assert out["z_phot_flag"][0] & NO_ERROR and np.ma.is_masked(out["z_phot_err"][0])
     if offset != "none":        # (without an offset the ridge shrinks z towards 0)
@@ -515,15 +514,8 @@ def test_no_spread_whatever_the_offset(offset):
 def test_a_median_point_keeps_the_kernel_z_phot_without_a_pz(calibrated, tmp_path):
     """Contract: a model whose z_phot is the p(z) median gives the kernel's
     z_phot (not NaN) on a no_error row, which has no p(z)."""
-    from astropy.table import vstack
-
     from photoz_numba.flags import NO_ERROR
-    table = toy_catalogue(1000, seed=3)
-    clump = vstack([table[:1]] * 6)
-    for band in ("g", "r", "i"):
-        clump[band] = clump[band] * (1 + 1e-4 * np.arange(6))
-    clump["zspec"] = 1.25
-    train = vstack([table[1:], clump])
+    table, train = _one_redshift_clump(1.25)
     model = PhotoZModel(["g", "r", "i"], k=5).fit(train)
     with pytest.warns(Warning):
         model.calibrate(train)
