@@ -63,7 +63,7 @@ def judge(model, test, z):
     z_phot = np.asarray(out["z_phot"][ok])
     return {"n": int(ok.sum()), "c68": float(inside["c68"][ok].mean()),
             "c95": float(inside["c95"][ok].mean()), "pit_ks": pit_ks(pit),
-            "cde_loss": float(scores[:, 0].mean() - 2 * scores[:, 1].mean()),
+            "cde_loss": pdf.cde_from_scores(scores),
             "sigma_nmad": float(sigma_nmad(z_phot, z_spec[ok])),
             "outlier_fraction": float(outlier_fraction(z_phot, z_spec[ok])),
             "point": model.pz_.point,

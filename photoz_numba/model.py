@@ -1317,14 +1317,13 @@ class PhotoZModel:
         >>> print(f"{model.cde_loss(table[1000:], 'zspec'):.0f}")   # sharp toy p(z)
         -102
         """
-        from .pdf import pz_scores
+        from .pdf import cde_from_scores, pz_scores
         self._check_pz()
         values = self._per_row(table, z)
         with _numba_threads(n_threads):
             z_hat, scale, neighbours = self._pz_inputs(table, units, None)
             scores = pz_scores(self.pz_, z_hat, scale, neighbours, values)
-        ok = np.isfinite(scores).all(axis=1)
-        return float(np.mean(scores[ok, 0]) - 2.0 * np.mean(scores[ok, 1]))
+        return cde_from_scores(scores)
 
     def probability_above(self, table, z0, units=None, n_threads=None):
         """P(Z > z0) under each row's p(z): a high-redshift selection.

@@ -179,6 +179,17 @@ def _galaxy_knots(z_hat, params, knots):
 
 
 @njit(**_JIT)
+def _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots):
+    """What every p(z) of galaxy q needs: its components' centres, sorted,
+    into ``centres`` (`_sorted_centres`), its PIT map into ``knots``
+    (`_galaxy_knots`); returns their number and the raw CDF at ``z_min``
+    (the truncated mass)."""
+    n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
+    _galaxy_knots(z_hat[q], params, knots)
+    return n, _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
+
+
+@njit(**_JIT)
 def _usable(z_hat, scale):
     return np.isfinite(z_hat) and np.isfinite(scale) and scale > 0.0
 
@@ -240,11 +251,9 @@ def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
             for p in range(probs.shape[0]):
                 out[q, p] = np.nan
             continue
-        n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
-        _galaxy_knots(z_hat[q], params, knots)
+        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
         s = scale[q]
         lowest, highest = _support(z_hat[q], s, centres, n, params)
-        below = _raw_cdf(params.z_min, z_hat[q], s, centres, n, params)
         # With the probabilities in ascending order, each quantile is
         # searched above the last.
         start = lowest
@@ -266,9 +275,7 @@ def pz_cdf(z_hat, scale, pulls, neighbours, params, z, out):
             for j in range(z.shape[1]):
                 out[q, j] = np.nan
             continue
-        n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
-        _galaxy_knots(z_hat[q], params, knots)
-        below = _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
+        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
         for j in range(z.shape[1]):
             value = z[q, j]
             if np.isnan(value):
@@ -312,9 +319,7 @@ def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
             for j in range(z.shape[1]):
                 out[q, j] = np.nan
             continue
-        n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
-        _galaxy_knots(z_hat[q], params, knots)
-        below = _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
+        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
         for j in range(z.shape[1]):
             value = z[q, j]
             if np.isnan(value):
@@ -346,9 +351,7 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
             out[q, 2] = np.nan
             continue
         zq, s = z_hat[q], scale[q]
-        n = _sorted_centres(zq, s, pulls, neighbours, q, params, centres)
-        _galaxy_knots(zq, params, knots)
-        below = _raw_cdf(params.z_min, zq, s, centres, n, params)
+        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
         lowest, highest = _support(zq, s, centres, n, params)
         first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below, knots)[0]
         last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below,
