@@ -22,6 +22,12 @@ class Conf(_config.ConfigNamespace):
         "downloaded into astropy's cache. The environment variable "
         "PHOTOZ_NUMBA_KALNA2024 takes precedence over this item.",
         module="photoz_numba")
+    compile_in_parallel = _config.ConfigItem(
+        True,
+        "At a first predict that must compile the kernels (once per machine), "
+        "compile part of them in a second process, on a second CPU, while "
+        "this one compiles the rest. Off: this process compiles them all.",
+        module="photoz_numba")
 
 
 conf = Conf()

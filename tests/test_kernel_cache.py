@@ -95,11 +95,11 @@ def test_a_change_to_any_kernel_file_recompiles(tmp_path):
 
 
 _FIRST_PREDICT = textwrap.dedent('''
-    import logging, sys
-    import numpy as np
-    from photoz_numba import PhotoZModel
+    import glob, logging, os, pickle, sys, time
+    from photoz_numba import PhotoZModel, conf
     from photoz_numba.datasets import toy_catalogue
-    from photoz_numba._kernels import predict, ridge, search
+    from photoz_numba._kernels._jit import cache_directory
+    conf.compile_in_parallel = sys.argv[1] == "parallel"
     records = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())
@@ -110,27 +110,47 @@ _FIRST_PREDICT = textwrap.dedent('''
     model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
     model.predict(table)
     model.predict(table[:50])
-    counts = {f.__name__: len(f.signatures) for f in (
-        search._build_tree, search._walk, search._scan, search._nearest, ridge.ridge_fit,
-        ridge.refit_without, ridge._cho_solve, predict._predict_block, predict._predict_all)}
+    # Cache entries per kernel, written by this process or its helper.
+    counts = {}
+    for path in glob.glob(os.path.join(cache_directory(), "*.nbi")):
+        name = os.path.basename(path).split("-")[0].split(".")[1]
+        with open(path, "rb") as f:
+            pickle.load(f)
+            counts[name] = len(pickle.loads(f.read())[1])
     notices = [m for m in records if m.startswith("compiling kernels")]
-    print(repr((counts, len(notices), len(records))))
+    z_first = [float(z) for z in model.predict(table)["z_phot"][:5]]
+    print(repr((counts, z_first, len(notices), len(records))))
 ''')
+
+
+def _first_predict(cache, how):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env.pop("NUMBA_DISABLE_JIT", None)
+    out = subprocess.run([sys.executable, "-c", _FIRST_PREDICT, how], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return eval(out.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
-def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path):
+@pytest.mark.parametrize("how", ["parallel", "serial"])
+def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path, how):
     """Contract: a model scanned whole (400 training galaxies) compiles no
-    tree build and no tree walk, every kernel it runs for one set of
-    argument types, and logs one notice of the compilation, then its
-    duration; the second predict compiles and logs nothing."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("NUMBA_DISABLE_JIT", None)
-    out = subprocess.run([sys.executable, "-c", _FIRST_PREDICT], env=env, check=True,
-                         capture_output=True, text=True).stdout
-    counts, notices, records = eval(out.strip().splitlines()[-1])
-    assert counts == {"_build_tree": 0, "_walk": 0, "_scan": 1, "_nearest": 1,
-                      "ridge_fit": 1, "refit_without": 1, "_cho_solve": 1,
-                      "_predict_block": 1, "_predict_all": 1}
+    tree build and no tree walk, and every kernel it runs for one set of
+    argument types, whether part of them is compiled by a second process
+    (``conf.compile_in_parallel``, the default) or not. It logs one notice
+    of the compilation, then its duration; the second predict compiles
+    and logs nothing, and a second process compiles nothing and logs
+    nothing. Both ways give the same redshifts."""
+    counts, z_first, notices, records = _first_predict(tmp_path / "cache", how)
+    used = {"_scan", "_nearest", "ridge_fit", "refit_without", "_cho_solve",
+            "_predict_block", "_predict_all"}
+    assert {name: counts.get(name, 0) for name in used} == dict.fromkeys(used, 1)
+    assert "_build_tree" not in counts and "_walk" not in counts
+    assert all(count == 1 for count in counts.values()), counts
     assert (notices, records) == (1, 2)
+    again = _first_predict(tmp_path / "cache", how)
+    assert again == (counts, z_first, 0, 0)
+    if how == "parallel":
+        serial = _first_predict(tmp_path / "serial-cache", "serial")
+        assert serial[:2] == (counts, z_first)

@@ -711,17 +711,17 @@ def test_a_block_that_fails_is_counted_not_lost(rng, monkeypatch):
     from numba import njit
 
     from photoz_numba._kernels._jit import KernelPointer
-    from photoz_numba._kernels.predict import (_BLOCK, _predict_all, empty_outputs, kernel_mode,
-                                               ridge_params)
+    from photoz_numba._kernels.predict import (_BLOCK, Queries, _predict_all, empty_outputs,
+                                               kernel_mode, ridge_params, step_pointers)
     from photoz_numba._kernels.search import build_index
 
     @njit
-    def fails_in_block_one(block, by_place, index, z_train, x_query, predictable, params, out,
-                           scan, tree, approx, second):
+    def fails_in_block_one(block, queries, index, z_train, params, out, steps, scan, tree,
+                           approx, second):
         if block == 1:
             raise MemoryError("block 1")
-        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, x_query.shape[0])):
-            out.z_phot[by_place[rank]] = 1.0
+        for rank in range(block * _BLOCK, min((block + 1) * _BLOCK, queries.x.shape[0])):
+            out.z_phot[queries.by_place[rank]] = 1.0
         return np.int64(1)
 
     x_train = rng.normal(size=(300, 3))
@@ -731,8 +731,10 @@ def test_a_block_that_fails_is_counted_not_lost(rng, monkeypatch):
     out.z_phot[:] = 0.0
     by_place = np.arange(len(x_query))
     params = ridge_params(10, 0.1, 0.1, 3.0, "median")
-    args = (by_place, index, rng.uniform(0, 3, 300), x_query, np.ones(len(x_query), bool),
-            params, out, *kernel_mode(index, params))
+    mode = kernel_mode(index, params)
+    queries = Queries(x_query, np.ones(len(x_query), bool), by_place)
+    args = (queries, index, rng.uniform(0, 3, 300), params, out,
+            step_pointers(index, x_query, params, mode), *mode)
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     done = _predict_all(KernelPointer(fails_in_block_one, (np.int64(0),) + args), *args)

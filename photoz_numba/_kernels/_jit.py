@@ -16,6 +16,9 @@ import contextlib
 import hashlib
 import logging
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -190,31 +193,42 @@ class KernelPointer(types.WrapperAddressProtocol):
     the caller to check.
     """
 
-    def __init__(self, dispatcher, args):
-        self._dispatcher = dispatcher
-        self._signature = types.int64(*(typeof(a) for a in args))
+    def __init__(self, dispatcher, args, restype=types.int64):
+        self.dispatcher = dispatcher
+        self._signature = restype(*(typeof(a) for a in args))
 
     def signature(self):
         return self._signature
 
     def __wrapper_address__(self):
         # Compiles the kernel, or loads it from the cache, at the first call.
-        return _get_wrapper_address(self._dispatcher, self._signature)
+        return _get_wrapper_address(self.dispatcher, self._signature)
 
 
-def kernel_pointer(dispatcher, args):
-    """`KernelPointer` of ``dispatcher`` for ``args``; with
-    ``NUMBA_DISABLE_JIT`` the kernel is a Python function and is passed as
-    it is."""
-    return dispatcher if config.DISABLE_JIT else KernelPointer(dispatcher, args)
+def kernel_pointer(dispatcher, args, restype=types.int64):
+    """`KernelPointer` of ``dispatcher`` for ``args``, returning a
+    ``restype``; with ``NUMBA_DISABLE_JIT`` the kernel is a Python
+    function and is passed as it is."""
+    return dispatcher if config.DISABLE_JIT else KernelPointer(dispatcher, args, restype)
 
 
-def is_ready(dispatcher, args):
-    """Whether a call of ``dispatcher`` with ``args`` finds its compiled
-    code in this process or in the on-disk cache (False when unsure)."""
+def compile_key(call):
+    """``(dispatcher, signature)`` that a call compiles: a pair
+    ``(dispatcher, arguments)`` is compiled for the arguments' types, a
+    `KernelPointer` for its whole signature (the return type is part of
+    Numba's cache key too)."""
+    if isinstance(call, KernelPointer):
+        return call.dispatcher, call.signature()
+    dispatcher, args = call
+    return dispatcher, tuple(dispatcher.typeof_pyval(a) for a in args)
+
+
+def is_ready(dispatcher, signature):
+    """Whether ``dispatcher`` has its code for ``signature`` (a
+    `compile_key`) in this process or in the on-disk cache (False when
+    unsure)."""
     try:
-        signature = tuple(dispatcher.typeof_pyval(a) for a in args)
-        if signature in dispatcher.overloads:
+        if tuple(getattr(signature, "args", signature)) in dispatcher.overloads:
             return True
         index = dispatcher._cache._cache_file._load_index()
     except Exception:  # noqa: BLE001 - no cache, or another Numba's internals
@@ -222,15 +236,82 @@ def is_ready(dispatcher, args):
     return any(key[0] == signature for key in index)
 
 
+def _cpus():
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+# Run by the helper process of `compile_notice`: reads the import path,
+# the cache directory and the name of this module, then the kernels to
+# compile (module, name, signature), and compiles each into the on-disk
+# cache. It gives up (exit code 3) if its cache directory is not the
+# caller's.
+_HELPER = """
+import importlib, pickle, sys, warnings
+warnings.simplefilter("ignore")
+sys.path[:], where, jit_module = pickle.load(sys.stdin.buffer)
+if importlib.import_module(jit_module).cache_directory() != where:
+    sys.exit(3)
+for module, name, signature in pickle.load(sys.stdin.buffer):
+    getattr(importlib.import_module(module), name).compile(signature)
+"""
+
+
+def compile_elsewhere(keys):
+    """Start a second process that compiles the kernels of ``keys``
+    (`compile_key` pairs) into the on-disk cache, and return it (a
+    `subprocess.Popen`); None when there is nothing to compile, no cache,
+    a single CPU, or ``conf.compile_in_parallel`` is off. Numba compiles
+    one function at a time in a process; two processes compile on two
+    CPUs at once. Nothing depends on the helper: whatever it has not
+    compiled when the caller needs it, the caller compiles (or loads)
+    itself."""
+    from .._config import conf
+    if (not keys or config.DISABLE_JIT or cache_directory() is None
+            or not conf.compile_in_parallel or _cpus() < 2):
+        return None
+    jobs = [(d.py_func.__module__, d.py_func.__name__, signature) for d, signature in keys]
+    try:
+        payload = (pickle.dumps((list(sys.path), cache_directory(), __name__))
+                   + pickle.dumps(jobs))
+        helper = subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        helper.stdin.write(payload)
+        helper.stdin.close()
+    except (OSError, pickle.PicklingError, ValueError) as error:
+        logging.getLogger("photoz_numba").debug(f"no compiling process: {error}")
+        return None
+    return helper
+
+
+#: The longest a caller waits for `compile_elsewhere`'s process (s); then
+#: it compiles what is left itself.
+HELPER_TIMEOUT = 300
+
+
 @contextlib.contextmanager
-def compile_notice(calls):
+def compile_notice(calls, elsewhere=()):
     """Announce, once, a compilation about to happen: around the first call
-    of each kernel in ``calls`` (pairs of a dispatcher and its arguments),
-    logs through the ``photoz_numba`` logger that the kernels are being
-    compiled and then how long it took, unless all are in the cache. The
-    callers keep that time out of every rate they report (see
-    `photoz_numba.PhotoZModel.warm_up`)."""
-    if all(is_ready(dispatcher, args) for dispatcher, args in calls):
+    of each kernel in ``calls`` and ``elsewhere`` (pairs of a dispatcher
+    and its arguments, or `KernelPointer`), logs through the ``photoz_numba`` logger that the
+    kernels are being compiled and then how long it took, unless all are
+    in the cache. The callers keep that time out of every rate they report
+    (see `photoz_numba.PhotoZModel.warm_up`).
+
+    The kernels of ``elsewhere``, those the others call through pointers
+    (`KernelPointer`), are compiled by a second process
+    (`compile_elsewhere`) while this one compiles those of ``calls``; the
+    block then runs once that process is done, and loads its kernels from
+    the cache."""
+    if config.DISABLE_JIT:
+        yield
+        return
+    here = [key for key in map(compile_key, calls) if not is_ready(*key)]
+    there = [key for key in map(compile_key, elsewhere) if not is_ready(*key)]
+    if not here and not there:
         yield
         return
     log = logging.getLogger("photoz_numba")
@@ -239,5 +320,16 @@ def compile_notice(calls):
             f"{where}" if where else "in every process: no writable cache directory")
     log.info(f"compiling kernels, {once} ...")
     start = time.perf_counter()
+    helper = compile_elsewhere(there) if here else None
+    if helper is not None:
+        for dispatcher, signature in here:
+            dispatcher.compile(signature)
+        try:
+            code = helper.wait(HELPER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            code = helper.wait()
+        if code:
+            log.debug(f"the compiling process ended with code {code}")
     yield
     log.info(f"compiled kernels in {time.perf_counter() - start:.1f} s")

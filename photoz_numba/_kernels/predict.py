@@ -26,11 +26,11 @@ galaxy the loop does:
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 
 from ..metrics import OUTLIER
 from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
-from .ridge import (drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
+from .ridge import (DropScratch, drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
                     refit_without, ridge_fit)
 from .search import (_BLOCK, _nearest, _query_keys, bound_from, query_order, search_mode,
                      search_scratch)
@@ -325,19 +325,20 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     [1. 2.] [0 0]
     """
     mode = kernel_mode(index, params)
+    steps = step_pointers(index, x_query, params, mode)
     if mode in _READY:
-        _run_blocks(index, z_train, x_query, predictable, params, out, mode)
+        _run_blocks(index, z_train, x_query, predictable, params, out, steps, mode)
         return
     no_order = np.empty(0, np.int64)
-    block_args = (np.int64(0), no_order, index, z_train, x_query, predictable, params, out,
-                  *mode)
+    block_args = (np.int64(0), Queries(x_query, predictable, no_order), index, z_train, params,
+                  out, steps, *mode)
     # A single leaf's query order needs no kernel (`query_order`).
     order_kernel = [] if mode[0] else [(_query_keys, (index, x_query))]
-    loop_args = (kernel_pointer(_predict_block, block_args), no_order, index, z_train, x_query,
-                 predictable, params, out, *mode)
-    with compile_notice(order_kernel + [(_predict_block, block_args),
-                                        (_predict_all, loop_args)]):
-        _run_blocks(index, z_train, x_query, predictable, params, out, mode)
+    block_kernel = kernel_pointer(_predict_block, block_args)
+    loop = (_predict_all, (block_kernel,) + block_args[1:])
+    # The steps compile in a second process meanwhile (`compile_elsewhere`).
+    with compile_notice(order_kernel + [block_kernel, loop], elsewhere=steps):
+        _run_blocks(index, z_train, x_query, predictable, params, out, steps, mode)
     _READY.add(mode)
 
 
@@ -355,11 +356,11 @@ def kernel_mode(index, params):
     return search_mode(index) + (True if params.second_group < np.inf else None,)
 
 
-def _run_blocks(index, z_train, x_query, predictable, params, out, mode):
+def _run_blocks(index, z_train, x_query, predictable, params, out, steps, mode):
     """`predict_kernel` once its notice is dealt with: the queries' order,
     then the parallel loop over their blocks."""
-    by_place = query_order(index, x_query)
-    args = (by_place, index, z_train, x_query, predictable, params, out, *mode)
+    queries = Queries(x_query, predictable, query_order(index, x_query))
+    args = (queries, index, z_train, params, out, steps, *mode)
     done = _predict_all(kernel_pointer(_predict_block, (np.int64(0),) + args), *args)
     n_blocks = (x_query.shape[0] + _BLOCK - 1) // _BLOCK
     if done != n_blocks:
@@ -369,35 +370,73 @@ def _run_blocks(index, z_train, x_query, predictable, params, out, mode):
                           "could not be predicted (the error is printed above)")
 
 
+#: The per-galaxy steps `_predict_block` calls through pointers
+#: (`KernelPointer`), each compiled and cached on its own: the search
+#: (`_nearest`), the fit (`ridge_fit`) and the clipped refit
+#: (`refit_without`). Linked into the block's kernel instead, each would
+#: be optimised and turned into machine code again there, and the block's
+#: kernel could not be compiled until they were. One indirect call per
+#: galaxy and step costs nothing measurable beside the step's own work.
+Steps = namedtuple("Steps", ["nearest", "fit", "refit"])
+
+#: The galaxies `_predict_block` predicts: their features ``x`` (n_query
+#: x n_feat), ``predictable`` (False: skipped) and the order ``by_place``
+#: in which the blocks take them (`query_order`).
+Queries = namedtuple("Queries", ["x", "predictable", "by_place"])
+
+_FIT_RESULT = types.Tuple((types.float64, types.float64, types.boolean))
+
+
+def step_pointers(index, x_query, params, mode):
+    """`Steps` of pointers for `_predict_block` to call, typed as it calls
+    them (from stand-in arguments of the right types)."""
+    scan, tree, approx, _ = mode
+    n_feat = index.x_rows.shape[1]
+    k = np.int64(params.k)
+    one = np.int64(1)
+    fit = fit_scratch.py_func(1)
+    nearest = (index, np.empty(n_feat), k, search_scratch.py_func(1, True, 1, n_feat), 0.0,
+               scan, tree, approx)
+    solve = (np.empty((1, 1)), np.empty(1), np.empty(1), one, params.lam, params.offset_mode,
+             one, fit)
+    drop = DropScratch(np.empty((1, 1)), np.empty((1, 1)), np.empty(1))
+    refit = (fit, np.empty(1), np.empty(1), one, np.empty(1, np.int64), one, params.lam,
+             params.offset_mode, np.empty(1), drop)
+    return Steps(kernel_pointer(_nearest, nearest), kernel_pointer(ridge_fit, solve, _FIT_RESULT),
+                 kernel_pointer(refit_without, refit, _FIT_RESULT))
+
+
 # Compiled for the search `search_mode` selects, and only that search.
 @njit(parallel=True, **_JIT)
-def _predict_all(block_kernel, by_place, index, z_train, x_query, predictable, params, out,
-                 scan, tree, approx, second):
+def _predict_all(block_kernel, queries, index, z_train, params, out, steps, scan, tree, approx,
+                 second):
     """`predict_kernel`: the parallel loop over blocks of queries, each
-    block `_predict_block`, in the order ``by_place`` (`query_order`),
+    block `_predict_block`, in the order ``queries.by_place``,
     called through ``block_kernel``, its `KernelPointer`. (The loop body
     is a call: Numba's parallel passes then analyse a few lines rather
     than the whole block's work; and a call through a pointer, so that
     they do not compile that work again either.) Returns the number of
     blocks done: a block whose kernel failed returns 0 through the
     pointer."""
-    n_blocks = (x_query.shape[0] + _BLOCK - 1) // _BLOCK
+    n_blocks = (queries.x.shape[0] + _BLOCK - 1) // _BLOCK
     done = 0
     for block in prange(n_blocks):
         # int64: the parallel loop's own index is unsigned.
-        done += block_kernel(np.int64(block), by_place, index, z_train, x_query,
-                             predictable, params, out, scan, tree, approx, second)
+        done += block_kernel(np.int64(block), queries, index, z_train, params, out, steps,
+                             scan, tree, approx, second)
     return done
 
 
 @njit(**_JIT)
-def _predict_block(block, by_place, index, z_train, x_query, predictable, params, out,
-                   scan, tree, approx, second):
-    """Queries ``by_place[block * _BLOCK:(block + 1) * _BLOCK]`` of
-    `predict_kernel`, with scratch buffers of their own. Returns 1."""
+def _predict_block(block, queries, index, z_train, params, out, steps, scan, tree, approx,
+                   second):
+    """The galaxies ``queries.by_place[block * _BLOCK:(block + 1) * _BLOCK]``
+    of `predict_kernel`, with scratch buffers of their own and its steps
+    called through ``steps`` (`step_pointers`). Returns 1."""
     k, gamma, lam = params.k, params.gamma, params.lam
     clip_sigma, offset_mode, window = params.clip_sigma, params.offset_mode, params.window
     z_phot, z_phot_err, n_used, status = out.z_phot, out.z_phot_err, out.n_used, out.status
+    x_query, predictable, by_place = queries
     neighbours = out.neighbours
     keep_neighbours = neighbours.shape[0] == x_query.shape[0] and neighbours.shape[1] == params.k
     x_rows, order, child, shrink = index.x_rows, index.order, index.child, index.shrink
@@ -444,7 +483,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
         # which galaxy came before (on chunking, say).
         if n_previous == k and not whole_scan and shrink == 1.0:
             bound = bound_from(x_rows, query, nbr_pos, k)
-        n = _nearest(index, query, k, search, bound, scan, tree, approx)
+        n = steps.nearest(index, query, k, search, bound, scan, tree, approx)
         n_previous = n
         n_found = n
         if keep_neighbours:
@@ -490,7 +529,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
         exp_into(row, kvec, n)
         rbf_gram(nbr_xt, member_d2, n, gamma, dots_flat[:n * n].reshape((n, n)), exponent,
                  packed, gram)
-        zp, err, ok = ridge_fit(gram, kvec, z_nbr, n, lam, offset_mode, np.int64(0), fit)
+        zp, err, ok = steps.fit(gram, kvec, z_nbr, n, lam, offset_mode, np.int64(0), fit)
         n_final = n
         if ok:
             limit = clip_sigma * err
@@ -506,7 +545,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                     n_drop += 1
             refitted = False
             if MIN_FIT <= n_keep < n and n_drop <= max_drops:
-                zp_new, err_new, refitted = refit_without(
+                zp_new, err_new, refitted = steps.refit(
                     fit, kvec, z_nbr, n, dropped, n_drop, lam, offset_mode, row, drop)
                 if refitted:
                     zp, err = zp_new, err_new
@@ -529,7 +568,7 @@ def _predict_block(block, by_place, index, z_train, x_query, predictable, params
                 for m in range(first):
                     for a in range(first, n_keep):
                         chol_t[m, a] = chol_t[m, keep[a]]
-                zp, err, ok = ridge_fit(gram, kvec, z_nbr, n_keep, lam,
+                zp, err, ok = steps.fit(gram, kvec, z_nbr, n_keep, lam,
                                         offset_mode, first, fit)
                 n_final = n_keep
         if not ok:
