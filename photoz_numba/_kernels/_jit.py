@@ -189,8 +189,14 @@ class KernelPointer(types.WrapperAddressProtocol):
     loop compiles a few lines. The call costs an indirect jump per block
     of galaxies. The pointer goes through Numba's C wrapper of the kernel,
     which cannot pass on an exception: it prints it and returns 0, so a
-    kernel called this way returns something else when it succeeds, for
-    the caller to check.
+    kernel called this way either returns something else when it succeeds,
+    for the caller to check, or cannot raise (it allocates nothing and
+    raises nothing: the per-galaxy steps of `predict.step_pointers`, which
+    return a ``restype`` other than int64).
+
+    Each kernel called through a pointer is compiled on its own, so
+    several can be compiled at once, in other processes
+    (`compile_elsewhere`).
     """
 
     def __init__(self, dispatcher, args, restype=types.int64):
