@@ -98,8 +98,11 @@ _FIRST_PREDICT = textwrap.dedent('''
     import glob, logging, os, pickle, sys, time
     from photoz_numba import PhotoZModel, conf
     from photoz_numba.datasets import toy_catalogue
+    from photoz_numba._kernels import _jit
     from photoz_numba._kernels._jit import cache_directory
-    conf.compile_in_parallel = sys.argv[1] == "parallel"
+    conf.compile_in_parallel = sys.argv[1] != "serial"
+    if sys.argv[1] == "broken":     # a second process that fails at once
+        _jit._HELPER = "import sys; sys.exit(1)"
     records = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())
@@ -133,15 +136,16 @@ def _first_predict(cache, how):
 
 @pytest.mark.slow
 @pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
-@pytest.mark.parametrize("how", ["parallel", "serial"])
+@pytest.mark.parametrize("how", ["parallel", "serial", "broken"])
 def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path, how):
     """Contract: a model scanned whole (400 training galaxies) compiles no
     tree build and no tree walk, and every kernel it runs for one set of
     argument types, whether part of them is compiled by a second process
-    (``conf.compile_in_parallel``, the default) or not. It logs one notice
-    of the compilation, then its duration; the second predict compiles
-    and logs nothing, and a second process compiles nothing and logs
-    nothing. Both ways give the same redshifts."""
+    (``conf.compile_in_parallel``, the default), or not, or that second
+    process fails. It logs one notice of the compilation, then its
+    duration; the second predict compiles and logs nothing, and a second
+    process compiles nothing and logs nothing. All ways give the same
+    redshifts."""
     counts, z_first, notices, records = _first_predict(tmp_path / "cache", how)
     used = {"_scan", "_nearest", "ridge_fit", "refit_without", "_cho_solve",
             "_predict_block", "_predict_all"}
@@ -151,6 +155,6 @@ def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path, how
     assert (notices, records) == (1, 2)
     again = _first_predict(tmp_path / "cache", how)
     assert again == (counts, z_first, 0, 0)
-    if how == "parallel":
+    if how != "serial":
         serial = _first_predict(tmp_path / "serial-cache", "serial")
         assert serial[:2] == (counts, z_first)
