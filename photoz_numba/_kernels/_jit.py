@@ -26,7 +26,9 @@ import warnings
 from astropy.utils.exceptions import AstropyUserWarning
 from numba import typeof
 from numba.core import caching, config, types
-from numba.experimental.function_type import _get_wrapper_address
+# Imported for what it registers: the Numba type of a `KernelPointer`
+# (numba.types.WrapperAddressProtocol) as an argument.
+from numba.experimental import function_type  # noqa: F401
 
 __all__ = []
 
@@ -174,8 +176,9 @@ _INLINE = dict(inline="always", **_JIT)
 
 
 class KernelPointer(types.WrapperAddressProtocol):
-    """A kernel that returns an int64, compiled for the types of ``args``
-    and handed to another kernel as a function pointer (Numba's
+    """A kernel compiled for the types of ``args`` (returning a
+    ``restype``, int64 by default) and handed to another kernel as a
+    function pointer (Numba's
     first-class function type) rather than as a function: the caller then
     calls its machine code instead of linking a copy of it in.
 
@@ -196,7 +199,10 @@ class KernelPointer(types.WrapperAddressProtocol):
 
     Each kernel called through a pointer is compiled on its own, so
     several can be compiled at once, in other processes
-    (`compile_elsewhere`).
+    (`compile_elsewhere`). It is compiled, and cached, for its whole
+    signature, return type included, as `compile_key` says and the other
+    process does (Numba's own address lookup used the argument types only
+    before version 0.68, which would miss the other process's entries).
     """
 
     def __init__(self, dispatcher, args, restype=types.int64):
@@ -208,7 +214,16 @@ class KernelPointer(types.WrapperAddressProtocol):
 
     def __wrapper_address__(self):
         # Compiles the kernel, or loads it from the cache, at the first call.
-        return _get_wrapper_address(self.dispatcher, self._signature)
+        args = tuple(self._signature.args)
+        if args not in self.dispatcher.overloads:
+            self.dispatcher.compile(self._signature)
+        compiled = self.dispatcher.overloads[args]
+        if compiled.signature.return_type != self._signature.return_type:
+            raise TypeError(f"{self.dispatcher.py_func.__name__} returns "
+                            f"{compiled.signature.return_type}, not "
+                            f"{self._signature.return_type}")
+        return compiled.library.get_pointer_to_function(
+            compiled.fndesc.llvm_cfunc_wrapper_name)
 
 
 def kernel_pointer(dispatcher, args, restype=types.int64):
@@ -250,11 +265,12 @@ def _cpus():
         return os.cpu_count() or 1
 
 
-# Run by the helper process of `compile_notice`: reads the import path,
-# the cache directory and the name of this module, then the kernels to
-# compile (module, name, signature), and compiles each into the on-disk
-# cache. It gives up (exit code 3) if its cache directory is not the
-# caller's.
+# Run by the helper process of `compile_notice` (in Python's isolated
+# mode, so that nothing in the working directory shadows the modules it
+# needs first): reads the import path, the cache directory and the name
+# of this module, then the kernels to compile (module, name, signature),
+# and compiles each into the on-disk cache. It gives up (exit code 3) if
+# its cache directory is not the caller's.
 _HELPER = """
 import importlib, pickle, sys, warnings
 warnings.simplefilter("ignore")
@@ -270,42 +286,58 @@ def compile_elsewhere(keys):
     """Start a second process that compiles the kernels of ``keys``
     (`compile_key` pairs) into the on-disk cache, and return it (a
     `subprocess.Popen`); None when there is nothing to compile, no cache,
-    a single CPU, or ``conf.compile_in_parallel`` is off. Numba compiles
-    one function at a time in a process; two processes compile on two
-    CPUs at once. Nothing depends on the helper: whatever it has not
-    compiled when the caller needs it, the caller compiles (or loads)
-    itself."""
+    a single CPU, no Python executable to start (``sys.executable`` empty,
+    or a frozen application), or ``conf.compile_in_parallel`` is off.
+    Numba compiles one function at a time in a process; two processes
+    compile on two CPUs at once. Nothing depends on the helper: whatever
+    it has not compiled when the caller needs it, the caller compiles (or
+    loads) itself."""
     from .._config import conf
     if (not keys or config.DISABLE_JIT or cache_directory() is None
-            or not conf.compile_in_parallel or _cpus() < 2):
+            or not conf.compile_in_parallel or _cpus() < 2 or not sys.executable
+            or getattr(sys, "frozen", False)):
         return None
     jobs = [(d.py_func.__module__, d.py_func.__name__, signature) for d, signature in keys]
+    helper = None
     try:
         payload = (pickle.dumps((list(sys.path), cache_directory(), __name__))
                    + pickle.dumps(jobs))
-        helper = subprocess.Popen([sys.executable, "-c", _HELPER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        helper = subprocess.Popen([sys.executable, "-I", "-c", _HELPER],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         helper.stdin.write(payload)
         helper.stdin.close()
-    except (OSError, pickle.PicklingError, ValueError) as error:
+    except (OSError, TypeError, ValueError, pickle.PicklingError) as error:
         logging.getLogger("photoz_numba").debug(f"no compiling process: {error}")
+        if helper is not None:
+            _stop(helper)
         return None
     return helper
 
 
-#: The longest a caller waits for `compile_elsewhere`'s process (s); then
-#: it compiles what is left itself.
-HELPER_TIMEOUT = 300
+def _stop(helper):
+    """Kill ``helper`` (a no-op once it has ended) and reap it."""
+    helper.kill()
+    helper.wait()
+
+
+#: How long a caller waits for `compile_elsewhere`'s process after its
+#: own share: this many times as long as that share took, plus
+#: `HELPER_GRACE` seconds; then it stops the process and compiles what is
+#: left itself. (The two shares take about as long.)
+HELPER_PATIENCE = 4.0
+HELPER_GRACE = 30.0
 
 
 @contextlib.contextmanager
 def compile_notice(calls, elsewhere=()):
     """Announce, once, a compilation about to happen: around the first call
     of each kernel in ``calls`` and ``elsewhere`` (pairs of a dispatcher
-    and its arguments, or `KernelPointer`), logs through the ``photoz_numba`` logger that the
-    kernels are being compiled and then how long it took, unless all are
-    in the cache. The callers keep that time out of every rate they report
-    (see `photoz_numba.PhotoZModel.warm_up`).
+    and its arguments, or `KernelPointer`), logs through the
+    ``photoz_numba`` logger that the kernels are being compiled and then
+    how long it took, unless all are in the cache. The callers keep that
+    time out of every rate they report (see
+    `photoz_numba.PhotoZModel.warm_up`).
 
     The kernels of ``elsewhere``, those the others call through pointers
     (`KernelPointer`), are compiled by a second process
@@ -328,14 +360,18 @@ def compile_notice(calls, elsewhere=()):
     start = time.perf_counter()
     helper = compile_elsewhere(there) if here else None
     if helper is not None:
-        for dispatcher, signature in here:
-            dispatcher.compile(signature)
         try:
-            code = helper.wait(HELPER_TIMEOUT)
+            for dispatcher, signature in here:
+                dispatcher.compile(signature)
+            patience = HELPER_PATIENCE * (time.perf_counter() - start) + HELPER_GRACE
+            code = helper.wait(patience)
+            if code:
+                log.debug(f"the compiling process ended with code {code}")
         except subprocess.TimeoutExpired:
-            helper.kill()
-            code = helper.wait()
-        if code:
-            log.debug(f"the compiling process ended with code {code}")
+            log.debug("the compiling process took too long; compiling here")
+        finally:
+            # Stopped on any way out (an error, an interrupt, too long):
+            # Numba replaces a cache file whole, so none is left half written.
+            _stop(helper)
     yield
     log.info(f"compiled kernels in {time.perf_counter() - start:.1f} s")

@@ -27,6 +27,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange, types
+from numba.core import config
 
 from ..metrics import OUTLIER
 from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
@@ -228,7 +229,7 @@ def closer_group(z, d2, n, width, gamma, share, member, m, scratch):
     at, second = scratch.at, scratch.second
     weight_first = 0.0
     weight_rest = 0.0
-    n_rest = 0
+    n_rest = np.int64(0)
     a = 0
     for j in range(n):
         if a < m and member[a] == j:
@@ -324,8 +325,10 @@ def predict_kernel(index, z_train, x_query, predictable, params, out):
     >>> print(np.round(out.z_phot, 2), out.status)
     [1. 2.] [0 0]
     """
+    # One layout for the compiled loops (a strided view is copied).
+    x_query = np.ascontiguousarray(x_query, dtype=np.float64)
     mode = kernel_mode(index, params)
-    steps = step_pointers(index, x_query, params, mode)
+    steps = step_pointers(index, params, mode)
     if mode in _READY:
         _run_blocks(index, z_train, x_query, predictable, params, out, steps, mode)
         return
@@ -387,9 +390,12 @@ Queries = namedtuple("Queries", ["x", "predictable", "by_place"])
 _FIT_RESULT = types.Tuple((types.float64, types.float64, types.boolean))
 
 
-def step_pointers(index, x_query, params, mode):
+def step_pointers(index, params, mode):
     """`Steps` of pointers for `_predict_block` to call, typed as it calls
-    them (from stand-in arguments of the right types)."""
+    them (from stand-in arguments of the right types, for C-contiguous
+    float64 queries); the functions themselves with ``NUMBA_DISABLE_JIT``."""
+    if config.DISABLE_JIT:
+        return Steps(_nearest, ridge_fit, refit_without)
     scan, tree, approx, _ = mode
     n_feat = index.x_rows.shape[1]
     k = np.int64(params.k)
@@ -532,7 +538,9 @@ def _predict_block(block, queries, index, z_train, params, out, steps, scan, tre
         zp, err, ok = steps.fit(gram, kvec, z_nbr, n, lam, offset_mode, np.int64(0), fit)
         n_final = n
         if ok:
-            limit = clip_sigma * err
+            # (inf * 0 would be NaN: no clipping either way, but a warning
+            # in pure Python.)
+            limit = clip_sigma * err if clip_sigma < np.inf else np.inf
             n_keep = np.int64(0)
             n_drop = np.int64(0)
             for i in range(n):
