@@ -33,8 +33,8 @@ from ..metrics import OUTLIER
 from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
 from .ridge import (DropScratch, drop_scratch, exp_into, fit_scratch, max_block_drops, rbf_gram,
                     refit_without, ridge_fit)
-from .search import (_BLOCK, _nearest, _query_keys, bound_from, query_order, search_mode,
-                     search_scratch)
+from .search import (_BLOCK, _nearest, _query_keys, bound_from, nearest_pointer, query_order,
+                     search_mode, search_scratch)
 
 __all__ = []
 
@@ -396,19 +396,14 @@ def step_pointers(index, params, mode):
     float64 queries); the functions themselves with ``NUMBA_DISABLE_JIT``."""
     if config.DISABLE_JIT:
         return Steps(_nearest, ridge_fit, refit_without)
-    scan, tree, approx, _ = mode
-    n_feat = index.x_rows.shape[1]
-    k = np.int64(params.k)
     one = np.int64(1)
     fit = fit_scratch.py_func(1)
-    nearest = (index, np.empty(n_feat), k, search_scratch.py_func(1, True, 1, n_feat), 0.0,
-               scan, tree, approx)
     solve = (np.empty((1, 1)), np.empty(1), np.empty(1), one, params.lam, params.offset_mode,
              one, fit)
     drop = DropScratch(np.empty((1, 1)), np.empty((1, 1)), np.empty(1))
     refit = (fit, np.empty(1), np.empty(1), one, np.empty(1, np.int64), one, params.lam,
              params.offset_mode, np.empty(1), drop)
-    return Steps(kernel_pointer(_nearest, nearest), kernel_pointer(ridge_fit, solve, _FIT_RESULT),
+    return Steps(nearest_pointer(index, *mode[:3]), kernel_pointer(ridge_fit, solve, _FIT_RESULT),
                  kernel_pointer(refit_without, refit, _FIT_RESULT))
 
 

@@ -37,7 +37,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from ._jit import _JIT
+from ._jit import _JIT, kernel_pointer
 
 __all__ = []
 
@@ -239,50 +239,55 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
     return z, low
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _quantiles_of(q, z_hat, scale, pulls, neighbours, params, probs, out, centres, knots):
+    """Galaxy q of `pz_quantiles` (``centres`` and ``knots``: scratch)."""
+    if not _usable(z_hat[q], scale[q]):
+        for p in range(probs.shape[0]):
+            out[q, p] = np.nan
+        return np.int64(1)
+    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    s = scale[q]
+    lowest, highest = _support(z_hat[q], s, centres, n, params)
+    # With the probabilities in ascending order, each quantile is
+    # searched above the last.
+    start = lowest
+    for p in range(probs.shape[0]):
+        out[q, p], low = _quantile(probs[p], start, highest, z_hat[q], s, centres, n,
+                                   params, below, knots)
+        if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
+            start = low
+    return np.int64(1)
+
+
 def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
     """``out[q, p]``: the ``probs[p]`` quantile of galaxy q's p(z) (NaN
     where ``z_hat`` or ``scale`` is not finite)."""
-    n_query = z_hat.shape[0]
-    for q in prange(n_query):
-        centres = np.empty(neighbours.shape[1])
-        knots = np.empty(params.pit_knots.shape[1])
-        if not _usable(z_hat[q], scale[q]):
-            for p in range(probs.shape[0]):
-                out[q, p] = np.nan
-            continue
-        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-        s = scale[q]
-        lowest, highest = _support(z_hat[q], s, centres, n, params)
-        # With the probabilities in ascending order, each quantile is
-        # searched above the last.
-        start = lowest
-        for p in range(probs.shape[0]):
-            out[q, p], low = _quantile(probs[p], start, highest, z_hat[q], s, centres, n,
-                                       params, below, knots)
-            if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
-                start = low
+    _each_galaxy(_quantiles_of, z_hat, scale, pulls, neighbours, params, probs, out)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _cdf_of(q, z_hat, scale, pulls, neighbours, params, z, out, centres, knots):
+    """Galaxy q of `pz_cdf`."""
+    if not _usable(z_hat[q], scale[q]):
+        for j in range(z.shape[1]):
+            out[q, j] = np.nan
+        return np.int64(1)
+    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    for j in range(z.shape[1]):
+        value = z[q, j]
+        if np.isnan(value):
+            out[q, j] = np.nan
+        else:
+            out[q, j] = _map(_cdf(value, z_hat[q], scale[q], centres, n, params, below),
+                             knots)
+    return np.int64(1)
+
+
 def pz_cdf(z_hat, scale, pulls, neighbours, params, z, out):
     """``out[q, j]``: P(Z <= z[q, j]) for galaxy q (NaN where z is NaN or
     the galaxy has no p(z))."""
-    for q in prange(z_hat.shape[0]):
-        centres = np.empty(neighbours.shape[1])
-        knots = np.empty(params.pit_knots.shape[1])
-        if not _usable(z_hat[q], scale[q]):
-            for j in range(z.shape[1]):
-                out[q, j] = np.nan
-            continue
-        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-        for j in range(z.shape[1]):
-            value = z[q, j]
-            if np.isnan(value):
-                out[q, j] = np.nan
-            else:
-                out[q, j] = _map(_cdf(value, z_hat[q], scale[q], centres, n, params, below),
-                                 knots)
+    _each_galaxy(_cdf_of, z_hat, scale, pulls, neighbours, params, z, out)
 
 
 @njit(**_JIT)
@@ -309,69 +314,108 @@ def _raw_pdf(z, z_hat, scale, centres, n, params):
     return params.core_weight * core + params.tail_weight * tail + rest * total / (n * half)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _density_of(q, z_hat, scale, pulls, neighbours, params, z, out, centres, knots):
+    """Galaxy q of `pz_density`."""
+    if not _usable(z_hat[q], scale[q]):
+        for j in range(z.shape[1]):
+            out[q, j] = np.nan
+        return np.int64(1)
+    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    for j in range(z.shape[1]):
+        value = z[q, j]
+        if np.isnan(value):
+            out[q, j] = np.nan
+        elif value < params.z_min:
+            out[q, j] = 0.0
+        else:
+            F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
+            out[q, j] = (_map_slope(F, knots)
+                         * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
+                         / (1.0 - below))
+    return np.int64(1)
+
+
 def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
     """``out[q, j]``: galaxy q's p(z) (per unit redshift) at z[q, j]."""
-    for q in prange(z_hat.shape[0]):
-        centres = np.empty(neighbours.shape[1])
-        knots = np.empty(params.pit_knots.shape[1])
-        if not _usable(z_hat[q], scale[q]):
-            for j in range(z.shape[1]):
-                out[q, j] = np.nan
-            continue
-        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-        for j in range(z.shape[1]):
-            value = z[q, j]
-            if np.isnan(value):
-                out[q, j] = np.nan
-            elif value < params.z_min:
-                out[q, j] = 0.0
-            else:
-                F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
-                out[q, j] = (_map_slope(F, knots)
-                             * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
-                             / (1.0 - below))
+    _each_galaxy(_density_of, z_hat, scale, pulls, neighbours, params, z, out)
 
 
 _QUADRATURE = 400
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _scores_of(q, z_hat, scale, pulls, neighbours, params, z_true, out, centres, knots):
+    """Galaxy q of `pz_scores`."""
+    if not _usable(z_hat[q], scale[q]):
+        out[q, 0] = np.nan
+        out[q, 1] = np.nan
+        out[q, 2] = np.nan
+        return np.int64(1)
+    zq, s = z_hat[q], scale[q]
+    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    lowest, highest = _support(zq, s, centres, n, params)
+    first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below, knots)[0]
+    last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below,
+                     knots)[0]
+    step = (last - first) / (_QUADRATURE - 1)
+    total = 0.0
+    for i in range(_QUADRATURE):
+        z = first + i * step
+        F = _cdf(z, zq, s, centres, n, params, below)
+        density = (_map_slope(F, knots)
+                   * _raw_pdf(z, zq, s, centres, n, params) / (1.0 - below))
+        weight = 0.5 if i == 0 or i == _QUADRATURE - 1 else 1.0
+        total += weight * density * density
+    out[q, 0] = total * step
+    zt = z_true[q]
+    if zt < params.z_min:
+        out[q, 1] = 0.0
+        out[q, 2] = 0.0
+    else:
+        F = _cdf(zt, zq, s, centres, n, params, below)
+        out[q, 1] = (_map_slope(F, knots)
+                     * _raw_pdf(zt, zq, s, centres, n, params) / (1.0 - below))
+        out[q, 2] = _map(F, knots)
+    return np.int64(1)
+
+
 def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
     """Per galaxy: ``out[q, 0]`` the integral of p(z)^2 (by the trapezoid
     rule on 400 points between its 0.0001 and 0.9999 quantiles),
     ``out[q, 1]`` p(z_true) and ``out[q, 2]`` the PIT, P(Z <= z_true):
     the terms of the CDE loss and the calibration."""
+    _each_galaxy(_scores_of, z_hat, scale, pulls, neighbours, params, z_true, out)
+
+
+def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
+    """Run a p(z) kernel: ``body`` (``_quantiles_of``, ``_cdf_of``,
+    ``_density_of`` or ``_scores_of``) for every galaxy, in `_galaxies`'
+    parallel loop, called through a pointer (`KernelPointer`): each body
+    is compiled and cached once, on its own, and the parallel loop, a few
+    lines, once per type of ``extra`` and ``out``; linked into four
+    parallel loops instead, each body was compiled again in each of the
+    four functions Numba makes of a ``prange`` loop."""
+    args = (z_hat, scale, pulls, neighbours, params, extra, out)
+    scratch = (np.empty(1), np.empty(1))
+    done = _galaxies(kernel_pointer(body, (np.int64(0),) + args + scratch), *args)
+    if done != z_hat.shape[0]:
+        # A body allocates nothing and raises nothing; should one fail all
+        # the same, its error was printed (it cannot cross the call
+        # through a pointer), and no p(z) is returned half computed.
+        raise RuntimeError(f"{z_hat.shape[0] - done} of {z_hat.shape[0]} galaxies' p(z) "
+                           "could not be computed (the error is printed above)")
+
+
+@njit(parallel=True, **_JIT)
+def _galaxies(body, z_hat, scale, pulls, neighbours, params, extra, out):
+    """`_each_galaxy`'s loop: ``body(q, ...)`` with scratch of its own for
+    each galaxy q; returns the number of galaxies done (a body that failed
+    returns 0)."""
+    done = 0
     for q in prange(z_hat.shape[0]):
         centres = np.empty(neighbours.shape[1])
         knots = np.empty(params.pit_knots.shape[1])
-        if not _usable(z_hat[q], scale[q]):
-            out[q, 0] = np.nan
-            out[q, 1] = np.nan
-            out[q, 2] = np.nan
-            continue
-        zq, s = z_hat[q], scale[q]
-        n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-        lowest, highest = _support(zq, s, centres, n, params)
-        first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below, knots)[0]
-        last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below,
-                         knots)[0]
-        step = (last - first) / (_QUADRATURE - 1)
-        total = 0.0
-        for i in range(_QUADRATURE):
-            z = first + i * step
-            F = _cdf(z, zq, s, centres, n, params, below)
-            density = (_map_slope(F, knots)
-                       * _raw_pdf(z, zq, s, centres, n, params) / (1.0 - below))
-            weight = 0.5 if i == 0 or i == _QUADRATURE - 1 else 1.0
-            total += weight * density * density
-        out[q, 0] = total * step
-        zt = z_true[q]
-        if zt < params.z_min:
-            out[q, 1] = 0.0
-            out[q, 2] = 0.0
-        else:
-            F = _cdf(zt, zq, s, centres, n, params, below)
-            out[q, 1] = (_map_slope(F, knots)
-                         * _raw_pdf(zt, zq, s, centres, n, params) / (1.0 - below))
-            out[q, 2] = _map(F, knots)
+        done += body(np.int64(q), z_hat, scale, pulls, neighbours, params, extra, out,
+                     centres, knots)
+    return done

@@ -15,8 +15,9 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
+from numba.core import config
 
-from ._jit import _INLINE, _JIT
+from ._jit import _INLINE, _JIT, kernel_pointer
 
 __all__ = []
 
@@ -727,8 +728,25 @@ def _walk(index, query, k, scratch, bound, slack, widen, rank32):
     return size
 
 
+def nearest_pointer(index, scan, tree, approx):
+    """`_nearest` for ``index``'s search (`search_mode`) as a
+    `~photoz_numba._kernels._jit.KernelPointer`, typed for a C-contiguous
+    float64 query (from stand-in arguments), so that the loops that call
+    it (`_nearest_all`, the predict loop's blocks) share one compiled and
+    cached search instead of each linking in and compiling its own; the
+    function itself with ``NUMBA_DISABLE_JIT``."""
+    if config.DISABLE_JIT:
+        return _nearest
+    n_feat = index.x_rows.shape[1]
+    return kernel_pointer(_nearest, (index, np.empty(n_feat), np.int64(1),
+                                     search_scratch.py_func(1, True, 1, n_feat), 0.0, scan,
+                                     tree, approx))
+
+
 @njit(parallel=True, **_JIT)
-def _nearest_all(index, x_query, k, nbr_index, nbr_dist2, scan, tree, approx):
+def _nearest_all(nearest, index, x_query, k, nbr_index, nbr_dist2, scan, tree, approx):
+    """`nearest_neighbours`' parallel loop over blocks of queries, calling
+    `_nearest` through ``nearest`` (`nearest_pointer`)."""
     order = index.order
     n_query = x_query.shape[0]
     n_blocks = (n_query + _BLOCK - 1) // _BLOCK
@@ -737,7 +755,7 @@ def _nearest_all(index, x_query, k, nbr_index, nbr_dist2, scan, tree, approx):
                                  x_query.shape[1])
         nbr_pos, nbr_d2 = scratch.nbr_pos, scratch.nbr_d2
         for q in range(block * _BLOCK, min((block + 1) * _BLOCK, n_query)):
-            n = _nearest(index, x_query[q], k, scratch, np.inf, scan, tree, approx)
+            n = nearest(index, x_query[q], k, scratch, np.inf, scan, tree, approx)
             for i in range(n):
                 nbr_index[q, i] = order[nbr_pos[i]]
                 nbr_dist2[q, i] = nbr_d2[i]
@@ -785,7 +803,9 @@ def nearest_neighbours(index, x_query, k):
     x_query = np.ascontiguousarray(x_query, dtype=np.float64)
     nbr_index = np.empty((x_query.shape[0], k), np.int64)
     nbr_dist2 = np.empty((x_query.shape[0], k))
-    _nearest_all(index, x_query, k, nbr_index, nbr_dist2, *search_mode(index))
+    mode = search_mode(index)
+    _nearest_all(nearest_pointer(index, *mode), index, x_query, np.int64(k), nbr_index,
+                 nbr_dist2, *mode)
     return nbr_index, nbr_dist2
 
 
