@@ -267,8 +267,11 @@ def pz_quantiles(z_hat, scale, pulls, neighbours, params, probs, out):
 
 
 @njit(**_JIT)
-def _cdf_of(q, z_hat, scale, pulls, neighbours, params, z, out, centres, knots):
-    """Galaxy q of `pz_cdf`."""
+def _curve_of(q, z_hat, scale, pulls, neighbours, params, extra, out, centres, knots):
+    """Galaxy q of `pz_cdf` and `pz_density`: ``extra`` is ``(z,
+    density)``, the redshifts and whether to give p(z) (True) or its CDF
+    there."""
+    z, density = extra
     if not _usable(z_hat[q], scale[q]):
         for j in range(z.shape[1]):
             out[q, j] = np.nan
@@ -278,16 +281,23 @@ def _cdf_of(q, z_hat, scale, pulls, neighbours, params, z, out, centres, knots):
         value = z[q, j]
         if np.isnan(value):
             out[q, j] = np.nan
+        elif density and value < params.z_min:
+            out[q, j] = 0.0
         else:
-            out[q, j] = _map(_cdf(value, z_hat[q], scale[q], centres, n, params, below),
-                             knots)
+            F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
+            if density:
+                out[q, j] = (_map_slope(F, knots)
+                             * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
+                             / (1.0 - below))
+            else:
+                out[q, j] = _map(F, knots)
     return np.int64(1)
 
 
 def pz_cdf(z_hat, scale, pulls, neighbours, params, z, out):
     """``out[q, j]``: P(Z <= z[q, j]) for galaxy q (NaN where z is NaN or
     the galaxy has no p(z))."""
-    _each_galaxy(_cdf_of, z_hat, scale, pulls, neighbours, params, z, out)
+    _each_galaxy(_curve_of, z_hat, scale, pulls, neighbours, params, (z, False), out)
 
 
 @njit(**_JIT)
@@ -314,31 +324,9 @@ def _raw_pdf(z, z_hat, scale, centres, n, params):
     return params.core_weight * core + params.tail_weight * tail + rest * total / (n * half)
 
 
-@njit(**_JIT)
-def _density_of(q, z_hat, scale, pulls, neighbours, params, z, out, centres, knots):
-    """Galaxy q of `pz_density`."""
-    if not _usable(z_hat[q], scale[q]):
-        for j in range(z.shape[1]):
-            out[q, j] = np.nan
-        return np.int64(1)
-    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-    for j in range(z.shape[1]):
-        value = z[q, j]
-        if np.isnan(value):
-            out[q, j] = np.nan
-        elif value < params.z_min:
-            out[q, j] = 0.0
-        else:
-            F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
-            out[q, j] = (_map_slope(F, knots)
-                         * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
-                         / (1.0 - below))
-    return np.int64(1)
-
-
 def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
     """``out[q, j]``: galaxy q's p(z) (per unit redshift) at z[q, j]."""
-    _each_galaxy(_density_of, z_hat, scale, pulls, neighbours, params, z, out)
+    _each_galaxy(_curve_of, z_hat, scale, pulls, neighbours, params, (z, True), out)
 
 
 _QUADRATURE = 400
@@ -389,8 +377,8 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
 
 
 def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
-    """Run a p(z) kernel: ``body`` (``_quantiles_of``, ``_cdf_of``,
-    ``_density_of`` or ``_scores_of``) for every galaxy, in `_galaxies`'
+    """Run a p(z) kernel: ``body`` (``_quantiles_of``, ``_curve_of`` or
+    ``_scores_of``) for every galaxy, in `_galaxies`'
     parallel loop, called through a pointer (`KernelPointer`): each body
     is compiled and cached once, on its own, and the parallel loop, a few
     lines, once per type of ``extra`` and ``out``; linked into four
