@@ -228,7 +228,8 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
         if high - low <= tolerance:
             return 0.5 * (low + high), low
         density = _raw_pdf(z, z_hat, scale, centres, n, params) / (1.0 - below)
-        if z > params.z_min and density > 0.0:
+        # (A density below 1e-300 would let the step overflow: bisect.)
+        if z > params.z_min and density > 1e-300:
             step = (target - F) / density
             if abs(step) <= tolerance and low <= z + step <= high:
                 return z + step, low
