@@ -243,10 +243,6 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
 @njit(**_JIT)
 def _quantiles_of(q, z_hat, scale, pulls, neighbours, params, probs, out, centres, knots):
     """Galaxy q of `pz_quantiles` (``centres`` and ``knots``: scratch)."""
-    if not _usable(z_hat[q], scale[q]):
-        for p in range(probs.shape[0]):
-            out[q, p] = np.nan
-        return np.int64(1)
     n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
     s = scale[q]
     lowest, highest = _support(z_hat[q], s, centres, n, params)
@@ -273,10 +269,6 @@ def _curve_of(q, z_hat, scale, pulls, neighbours, params, extra, out, centres, k
     density)``, the redshifts and whether to give p(z) (True) or its CDF
     there."""
     z, density = extra
-    if not _usable(z_hat[q], scale[q]):
-        for j in range(z.shape[1]):
-            out[q, j] = np.nan
-        return np.int64(1)
     n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
     for j in range(z.shape[1]):
         value = z[q, j]
@@ -336,11 +328,6 @@ _QUADRATURE = 400
 @njit(**_JIT)
 def _scores_of(q, z_hat, scale, pulls, neighbours, params, z_true, out, centres, knots):
     """Galaxy q of `pz_scores`."""
-    if not _usable(z_hat[q], scale[q]):
-        out[q, 0] = np.nan
-        out[q, 1] = np.nan
-        out[q, 2] = np.nan
-        return np.int64(1)
     zq, s = z_hat[q], scale[q]
     n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
     lowest, highest = _support(zq, s, centres, n, params)
@@ -379,7 +366,8 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
 
 def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
     """Run a p(z) kernel: ``body`` (``_quantiles_of``, ``_curve_of`` or
-    ``_scores_of``) for every galaxy, in `_galaxies`'
+    ``_scores_of``, which fill their galaxy's row of ``out``) for every
+    galaxy, in `_galaxies`'
     parallel loop, called through a pointer (`KernelPointer`): each body
     is compiled and cached once, on its own, and the parallel loop, a few
     lines, once per type of ``extra`` and ``out``; linked into four
@@ -399,10 +387,16 @@ def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
 @njit(parallel=True, **_JIT)
 def _galaxies(body, z_hat, scale, pulls, neighbours, params, extra, out):
     """`_each_galaxy`'s loop: ``body(q, ...)`` with scratch of its own for
-    each galaxy q; returns the number of galaxies done (a body that failed
-    returns 0)."""
+    each galaxy q that has a p(z), a row of NaN in ``out`` for the others
+    (``z_hat`` or ``scale`` not finite); returns the number of galaxies
+    done (a body that failed returns 0)."""
     done = 0
     for q in prange(z_hat.shape[0]):
+        if not _usable(z_hat[q], scale[q]):
+            for j in range(out.shape[1]):
+                out[q, j] = np.nan
+            done += 1
+            continue
         centres = np.empty(neighbours.shape[1])
         knots = np.empty(params.pit_knots.shape[1])
         done += body(np.int64(q), z_hat, scale, pulls, neighbours, params, extra, out,
