@@ -169,12 +169,16 @@ def plot_overview(table, path):
         bars = start_ax.bar(["cold cache\n(compiles)", "warm cache\n(loads)"], values,
                             color=["C3", "C2"])
         for bar, value in zip(bars, values):
-            start_ax.annotate(f"{value:.1f} s", (bar.get_x() + bar.get_width() / 2, value),
+            start_ax.annotate(f"{value:.2f} s" if value < 2 else f"{value:.1f} s",
+                              (bar.get_x() + bar.get_width() / 2, value),
                               ha="center", va="bottom", fontsize=9)
         start_ax.set_ylim(0, 1.2 * max(values))
         n = startup.get("repeat")
+        where = ("new environment" if startup.get("environment", "").startswith("new")
+                 else "")
+        notes = ", ".join(note for note in (f"median of {n}" if n else "", where) if note)
         start_ax.set_title("fresh process: fit + predict 1000"
-                           + (f"\n(median of {n})" if n else ""), fontsize=10)
+                           + (f"\n({notes})" if notes else ""), fontsize=10)
     start_ax.set_ylabel("seconds")
     memory = meta.get("memory", {})
     if memory:
