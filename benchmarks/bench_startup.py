@@ -132,8 +132,8 @@ def main(argv=None):
                              "pip-installed, as a newcomer's (needs the package index)")
     args = parser.parse_args(argv)
     table, summary = measure(args.repeat, args.fresh_env)
-    print(f"{summary['environment']}: fresh process, import + fit + predict of 1000 galaxies, median of "
-          f"{args.repeat}: cold cache {summary['cold_s']:.2f} s (predict "
+    print(f"{summary['environment']}: fresh process, import + fit + predict of 1000 "
+          f"galaxies, median of {args.repeat}: cold cache {summary['cold_s']:.2f} s (predict "
           f"{summary['cold_predict_s']:.2f} s), warm cache {summary['warm_s']:.2f} s "
           f"(predict {summary['warm_predict_s']:.3f} s); load average "
           f"{summary['load_average_before'][0]:.2f} before, "

@@ -143,3 +143,17 @@ def test_pdf_acceptance(run_analysis):
     values = [float(v) for v in line.split()[2:8]]
     c68, c95, ks, cde = values[:4]
     assert 0.55 < c68 < 0.8 and 0.88 < c95 < 0.99 and 0 < ks < 0.1 and cde < -5
+
+
+def test_softening_choice(run_analysis, tmp_path):
+    path = tmp_path / "softening_choice.ecsv"
+    run_analysis("softening_choice", str(path))
+    table = Table.read(path)
+    assert list(table["choice"]) == ["log magnitudes", "softening 0.5",
+                                     "CV-chosen among 0, 0.5"]
+    assert_finite(table, "cv_score", "sigma_nmad", "outlier_fraction")
+    # The CV choice takes the run with the lower CV score, whose figures it
+    # then carries.
+    best = int(np.argmin(table["cv_score"][:2]))
+    assert table["cv_score"][2] == table["cv_score"][best]
+    assert table["sigma_nmad"][2] == table["sigma_nmad"][best]

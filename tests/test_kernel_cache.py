@@ -113,6 +113,10 @@ _FIRST_PREDICT = textwrap.dedent('''
     model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
     model.predict(table)
     model.predict(table[:50])
+    if len(sys.argv) > 2:   # then a first calibrate and a prediction with p(z)
+        records.clear()
+        model.calibrate(table, form="scale", n_folds=5)
+        model.predict(table[:50])
     # Cache entries per kernel, written by this process or its helper.
     counts = {}
     for path in glob.glob(os.path.join(cache_directory(), "*.nbi")):
@@ -120,17 +124,19 @@ _FIRST_PREDICT = textwrap.dedent('''
         with open(path, "rb") as f:
             pickle.load(f)
             counts[name] = len(pickle.loads(f.read())[1])
-    notices = [m for m in records if m.startswith("compiling kernels")]
-    z_first = [float(z) for z in model.predict(table)["z_phot"][:5]]
+    notices = [m for m in records if m.startswith("compiling ")]
+    out = model.predict(table)
+    z_first = [float(out[name][i]) for i in range(5)
+               for name in ("z_phot", "z_phot_840")[:1 + (len(sys.argv) > 2)]]
     print(repr((counts, z_first, len(notices), len(records))))
 ''')
 
 
-def _first_predict(cache, how):
+def _first_predict(cache, how, *calibrate):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     env.pop("NUMBA_DISABLE_JIT", None)
-    out = subprocess.run([sys.executable, "-c", _FIRST_PREDICT, how], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", _FIRST_PREDICT, how, *calibrate], env=env,
+                         check=True, capture_output=True, text=True).stdout
     return eval(out.strip().splitlines()[-1])
 
 
@@ -158,3 +164,25 @@ def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path, how
     if how != "serial":
         serial = _first_predict(tmp_path / "serial-cache", "serial")
         assert serial[:2] == (counts, z_first)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
+@pytest.mark.parametrize("how", ["parallel", "serial"])
+def test_first_calibrate_says_what_it_compiles_once(tmp_path, how):
+    """Contract: after a first prediction, a first ``calibrate`` compiles
+    the neighbour search's loop and the p(z) kernels, announcing each
+    group once with its duration (two notices, four records), every
+    kernel for one set of argument types; the next process compiles and
+    logs nothing. A second process compiling part of them (the default)
+    or not gives the same redshifts and percentiles."""
+    counts, values, notices, records = _first_predict(tmp_path / "cache", how, "calibrate")
+    assert (notices, records) == (2, 4)
+    used = {"_nearest_all", "_galaxies", "_scores_of", "_quantiles_of"}
+    assert {name: counts.get(name, 0) for name in used} == dict.fromkeys(used, 1)
+    assert all(count == 1 for count in counts.values()), counts
+    again = _first_predict(tmp_path / "cache", how, "calibrate")
+    assert again == (counts, values, 0, 0)
+    if how == "parallel":
+        serial = _first_predict(tmp_path / "serial-cache", "serial", "calibrate")
+        assert serial[:2] == (counts, values)

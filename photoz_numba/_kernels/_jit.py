@@ -330,7 +330,7 @@ HELPER_GRACE = 30.0
 
 
 @contextlib.contextmanager
-def compile_notice(calls, elsewhere=()):
+def compile_notice(calls, elsewhere=(), what="kernels"):
     """Announce, once, a compilation about to happen: around the first call
     of each kernel in ``calls`` and ``elsewhere`` (pairs of a dispatcher
     and its arguments, or `KernelPointer`), logs through the
@@ -343,7 +343,7 @@ def compile_notice(calls, elsewhere=()):
     (`KernelPointer`), are compiled by a second process
     (`compile_elsewhere`) while this one compiles those of ``calls``; the
     block then runs once that process is done, and loads its kernels from
-    the cache."""
+    the cache. ``what`` names them in the notice ("p(z) kernels", say)."""
     if config.DISABLE_JIT:
         yield
         return
@@ -356,7 +356,7 @@ def compile_notice(calls, elsewhere=()):
     where = cache_directory()
     once = ("once per machine: later runs load them from Numba's cache in "
             f"{where}" if where else "in every process: no writable cache directory")
-    log.info(f"compiling kernels, {once} ...")
+    log.info(f"compiling {what}, {once} ...")
     start = time.perf_counter()
     helper = compile_elsewhere(there) if here else None
     if helper is not None:
@@ -374,4 +374,4 @@ def compile_notice(calls, elsewhere=()):
             # Numba replaces a cache file whole, so none is left half written.
             _stop(helper)
     yield
-    log.info(f"compiled kernels in {time.perf_counter() - start:.1f} s")
+    log.info(f"compiled {what} in {time.perf_counter() - start:.1f} s")

@@ -36,8 +36,9 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
+from numba.core import config
 
-from ._jit import _JIT, kernel_pointer
+from ._jit import _JIT, compile_key, compile_notice, kernel_pointer
 
 __all__ = []
 
@@ -48,6 +49,10 @@ PzParams = namedtuple("PzParams", ["core_weight", "core_width", "tail_weight", "
                                    "pit_centres"])
 
 _BISECTIONS = 60
+
+#: The `compile_key` of each loop of `_galaxies` this process has compiled
+#: or loaded (no compile check on later calls).
+_READY = set()
 
 
 @njit(**_JIT)
@@ -375,7 +380,20 @@ def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
     four functions Numba makes of a ``prange`` loop."""
     args = (z_hat, scale, pulls, neighbours, params, extra, out)
     scratch = (np.empty(1), np.empty(1))
-    done = _galaxies(kernel_pointer(body, (np.int64(0),) + args + scratch), *args)
+    pointer = kernel_pointer(body, (np.int64(0),) + args + scratch)
+    if config.DISABLE_JIT:
+        done = _galaxies(pointer, *args)
+    else:
+        loop = (_galaxies, (pointer,) + args)
+        key = compile_key(loop)
+        if key in _READY:
+            done = _galaxies(pointer, *args)
+        else:
+            # A first call on a machine compiles (announced once); the body
+            # compiles in a second process meanwhile (`compile_elsewhere`).
+            with compile_notice([loop], elsewhere=[pointer], what="p(z) kernels"):
+                done = _galaxies(pointer, *args)
+            _READY.add(key)
     if done != z_hat.shape[0]:
         # A body allocates nothing and raises nothing; should one fail all
         # the same, its error was printed (it cannot cross the call

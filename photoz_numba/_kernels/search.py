@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 from numba.core import config
 
-from ._jit import _INLINE, _JIT, kernel_pointer
+from ._jit import _INLINE, _JIT, compile_notice, kernel_pointer
 
 __all__ = []
 
@@ -804,8 +804,16 @@ def nearest_neighbours(index, x_query, k):
     nbr_index = np.empty((x_query.shape[0], k), np.int64)
     nbr_dist2 = np.empty((x_query.shape[0], k))
     mode = search_mode(index)
-    _nearest_all(nearest_pointer(index, *mode), index, x_query, np.int64(k), nbr_index,
-                 nbr_dist2, *mode)
+    nearest = nearest_pointer(index, *mode)
+    args = (nearest, index, x_query, np.int64(k), nbr_index, nbr_dist2, *mode)
+    if config.DISABLE_JIT:
+        _nearest_all(*args)
+    else:
+        # A first call on a machine compiles (announced once); the search
+        # compiles in a second process meanwhile (`compile_elsewhere`).
+        with compile_notice([(_nearest_all, args)], elsewhere=[nearest],
+                            what="neighbour search kernels"):
+            _nearest_all(*args)
     return nbr_index, nbr_dist2
 
 
