@@ -31,6 +31,9 @@ _IN_CLI_TERMS = (
     ("pass path=...,", "pass --catalogue PATH,"),
     ("pass overwrite=True (--overwrite)", "pass --overwrite"),
     ("pass invalid='skip'", "pass --skip-invalid"),
+    ("give it with format=...", "give it with --format"),
+    ("name the error columns with errors={band: column}",
+     "name the error columns with --error BAND=COLUMN"),
 )
 
 
@@ -207,13 +210,17 @@ def _reproduce(args):
     return 0
 
 
-def _band_map(items):
-    """['f444w=F444W_FLUX', ...] -> {'f444w': 'F444W_FLUX'}."""
+def _band_map(items, option="--band", bands=None):
+    """['f444w=F444W_FLUX', ...] -> {'f444w': 'F444W_FLUX'}; each band
+    one of ``bands`` when given."""
     mapping = {}
     for item in items or []:
         band, sep, column = item.partition("=")
         if not sep or not band or not column:
-            raise ValueError(f"--band takes BAND=COLUMN, not {item!r}")
+            raise ValueError(f"{option} takes BAND=COLUMN, not {item!r}")
+        if bands is not None and band not in bands:
+            raise ValueError(f"{option} {item}: {band!r} is not one of --bands "
+                             f"({','.join(bands)})")
         mapping[band] = column
     return mapping
 
@@ -254,14 +261,30 @@ def _sentinels(args):
     return sentinels or None
 
 
-def _read_table(path, what):
+def _read_table(path, what, format=None):
     from astropy.table import Table
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
     try:
-        return Table.read(path)
+        return Table.read(path, format=format)
     except Exception as exc:  # astropy raises many types for unreadable files
-        raise ValueError(f"cannot read {what} {path!r} as a table: {exc}") from None
+        message = str(exc)
+        if format is None and "Format could not be identified" in message:
+            message = ("its format could not be identified from its name or content; "
+                       "give it with --format (an astropy format: ascii, ascii.ecsv, "
+                       "fits, votable, ...)")
+        raise ValueError(f"cannot read {what} {path!r} as a table: {message}") from None
+
+
+def _require_columns(table, path, **options):
+    """KeyError naming the option whose column is not in the table read
+    from ``path``, and the columns it has."""
+    for option, name in options.items():
+        if name not in table.colnames:
+            shown = ", ".join(table.colnames[:20]) + (", ..." if len(table.colnames) > 20
+                                                      else "")
+            raise KeyError(f"column {name!r} ({option}) is not in {path!r}; its columns: "
+                           f"{shown}")
 
 
 def _fit(args):
@@ -274,7 +297,8 @@ def _fit(args):
         if path and os.path.exists(path) and not args.overwrite:
             raise FileExistsError(f"{path!r} ({option}) exists; pass --overwrite to "
                                   f"replace it")
-    table = _read_table(args.train, "training table")
+    table = _read_table(args.train, "training table", args.format)
+    _require_columns(table, args.train, **{"--z": args.z})
     params = {name: getattr(args, name) for name in
               ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps",
                "window", "second_group")
@@ -285,12 +309,15 @@ def _fit(args):
     if params.get("magnitude_band") == "none":
         params["magnitude_band"] = None
     bands = [band.strip() for band in args.bands.split(",") if band.strip()]
-    columns = _band_map(args.band) or None
+    columns = _band_map(args.band, "--band", bands) or None
+    errors = _band_map(args.error, "--error", bands) or None
+    units = _units(args.unit)
     if args.asinh:
         from .photometry import lupton_softening
         params["softening"] = lupton_softening(
-            table, {band: (columns or {}).get(band, band) for band in bands})
-    model = PhotoZModel(bands, columns=columns, units=_units(args.unit),
+            table, {band: (columns or {}).get(band, band) for band in bands}, errors=errors,
+            units=units)
+    model = PhotoZModel(bands, columns=columns, units=units, error_columns=errors,
                         sentinels=_sentinels(args), **params)
     if args.command == "tune":
         model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
@@ -329,7 +356,10 @@ def _calibrate(args):
     if clash:
         raise ValueError(f"the output {clash[0]!r} in {args.output!r} would replace the "
                          f"input {args.predictions!r}: choose another directory")
-    table = _read_table(args.predictions, "predictions")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise FileExistsError(f"-o {args.output!r} is a file; -o names the directory the "
+                              f"report and plots go into")
+    table = _read_table(args.predictions, "predictions", args.format)
     try:
         report = calibration_report(
             table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
@@ -431,7 +461,7 @@ class _Progress:
 
 def _predict(args):
     from . import PhotoZModel
-    from .io import predict_file
+    from .io import check_output_format, predict_file
     if args.threads is not None:
         import numba
         most = numba.config.NUMBA_NUM_THREADS
@@ -441,13 +471,14 @@ def _predict(args):
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be at least 1, not {args.chunk_size}")
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
+    check_output_format(args.input, args.output, args.format)
     model = PhotoZModel.read(args.model)
     log.debug(f"model {args.model}: {model!r}")
     model.warm_up()     # compiled or loaded before the clock starts
     start = time.perf_counter()
     nrows = predict_file(model, args.input, args.output, chunk_size=args.chunk_size,
                          units=_units(args.unit), overwrite=args.overwrite,
-                         n_threads=args.threads, hdu=args.hdu,
+                         n_threads=args.threads, hdu=args.hdu, format=args.format,
                          progress=_Progress(not args.quiet))
     elapsed = time.perf_counter() - start
     log.info(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
@@ -458,10 +489,8 @@ def _predict(args):
 def _evaluate(args):
     import numpy as np
     from .metrics import evaluate
-    table = _read_table(args.predictions, "predictions")
-    for name in (args.z, args.z_phot):
-        if name not in table.colnames:
-            raise KeyError(f"column {name!r} is not in {args.predictions!r}")
+    table = _read_table(args.predictions, "predictions", args.format)
+    _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot})
     usable = ~(np.ma.getmaskarray(table[args.z_phot]) | np.ma.getmaskarray(table[args.z]))
     z_phot = np.ma.getdata(table[args.z_phot])[usable]
     z_spec = np.ma.getdata(table[args.z])[usable]
@@ -483,6 +512,10 @@ def _evaluate(args):
                       f"{100 * row['outlier_fraction']:7.1f}% {row['median_dz']:+9.3f}")
             else:
                 print(f"{bin_name:>11s} {0:6d} {'-':>10s} {'-':>8s} {'-':>9s}")
+        outside = int(metrics["n"] - sum(row["n"] for row in rows))
+        if outside:
+            print(f"{outside} of the {metrics['n']} rows evaluated have {args.z} outside "
+                  f"{args.by_z[0]:g}-{args.by_z[-1]:g} and are in no bin")
     return 0
 
 
@@ -580,6 +613,9 @@ def _parser():
     predict.add_argument("model", help="model file written by 'fit'")
     predict.add_argument("input", help="catalogue to predict")
     predict.add_argument("-o", "--output", required=True, help="file to write")
+    predict.add_argument("--format", metavar="FORMAT",
+                         help="astropy format of the input and the output (ascii, "
+                              "ascii.ecsv, fits, ...), where their names do not tell")
     predict.add_argument("--chunk-size", type=int, default=100_000,
                          help="rows per chunk when streaming FITS (default 100000)")
     predict.add_argument("--hdu", default=1,
@@ -598,6 +634,7 @@ def _parser():
         description="Metrics of a table with photometric and spectroscopic "
                     "redshifts; rows with either masked are skipped and counted.")
     evaluate.add_argument("predictions", help="table with z_phot and z_spec columns")
+    _format_option(evaluate)
     evaluate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
     evaluate.add_argument("--z-phot", default="z_phot", help="photometric redshift column")
     evaluate.add_argument("--by-z", type=_bin_edges, nargs="?", const="", default=None,
@@ -619,6 +656,7 @@ def _parser():
                     "pull, PIT and coverage plots (PNG) into DIR. Rows with a masked "
                     "z_phot are skipped and counted.")
     calibrate.add_argument("predictions", help="table with z_phot, z_phot_err and z_spec")
+    _format_option(calibrate)
     calibrate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
     calibrate.add_argument("--z-phot", default="z_phot", help="photometric redshift column")
     calibrate.add_argument("--z-phot-err", default="z_phot_err", help="error column")
@@ -627,7 +665,9 @@ def _parser():
                                 "(calibrated)' (default: the error column's name)")
     calibrate.add_argument("-o", "--output", required=True, metavar="DIR",
                            help="directory for calibration_report.ecsv, pulls.png, "
-                                "pit.png and coverage.png (replaced if there)")
+                                "pit.png and coverage.png (replaced if there), and "
+                                "pdf_report.ecsv, pdf_pit.png and pdf_coverage.png for "
+                                "a table with percentile columns")
     calibrate.add_argument("--skip-invalid", action="store_true",
                            help="skip (and count) rows with z_phot_err <= 0 or NaN "
                                 "instead of stopping")
@@ -660,6 +700,7 @@ def _verbosity_options(parser):
 def _model_options(parser):
     """Options shared by fit and tune."""
     parser.add_argument("train", help="training table (FITS, ECSV, ...)")
+    _format_option(parser)
     parser.add_argument("--bands", required=True,
                         help="comma-separated band names, in wavelength order")
     parser.add_argument("--z", default="zspec", help="redshift column (default zspec)")
@@ -699,8 +740,8 @@ def _model_options(parser):
     parser.add_argument("--flux-sentinel", action="append", metavar="VALUE=STATE",
                         help="the same for flux columns (default -99=missing)")
     parser.add_argument("--calibrate", action="store_true",
-                        help="also learn a correction of z_phot_err from 5-fold "
-                             "out-of-fold predictions on the training table")
+                        help="also learn a correction of z_phot_err and a p(z) from "
+                             "20-fold out-of-fold predictions on the training table")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing model file")
 
@@ -708,7 +749,16 @@ def _model_options(parser):
 def _column_options(parser):
     parser.add_argument("--band", action="append", metavar="BAND=COLUMN",
                         help="column of a band whose name differs (repeatable)")
+    parser.add_argument("--error", action="append", metavar="BAND=COLUMN",
+                        help="error column of a band, where it is not the band's "
+                             "column + '_err' (repeatable; used by --asinh)")
     _unit_option(parser)
+
+
+def _format_option(parser):
+    parser.add_argument("--format", metavar="FORMAT",
+                        help="astropy format of the input table (ascii, ascii.ecsv, fits, "
+                             "...), where its name does not tell")
 
 
 def _unit_option(parser):
@@ -798,7 +848,10 @@ def main(argv=None):
     except Exception as exc:  # noqa: BLE001 - the CLI reports, --debug shows
         if args.debug:
             raise
-        print(f"photoz-numba {args.command}: error: {_in_cli_terms(str(exc))}",
+        # A KeyError's str() is the repr of its message: print the message.
+        message = (exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1
+                   and isinstance(exc.args[0], str) else str(exc))
+        print(f"photoz-numba {args.command}: error: {_in_cli_terms(message)}",
               file=sys.stderr)
         return 1
     finally:

@@ -664,6 +664,25 @@ def _input_compression(path):
     return compression
 
 
+_GIVE_FORMAT = ("give it with format=... (an astropy format: ascii, ascii.ecsv, fits, "
+                "votable, ...)")
+
+
+def check_output_format(input_path, output_path, format=None):
+    """ValueError unless `predict_file` can tell how to write
+    ``output_path`` (from ``format``, or else from its name), before any
+    work is done."""
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    if format is not None or (_is_fits(input_path) and _is_fits(output_path)):
+        return
+    from astropy.io import registry
+    compression = _output_compression(output_path)
+    named = os.path.splitext(output_path)[0] if compression else output_path
+    if not registry.identify_format("write", Table, named, None, [], {}):
+        raise ValueError(f"the format of the output {output_path!r} cannot be told from "
+                         f"its name; {_GIVE_FORMAT}")
+
+
 def _output_compression(path):
     """The compression an output's name asks for ('out.fits.gz': gzip)."""
     return _BY_SUFFIX.get(os.path.splitext(path)[1].lower())
@@ -938,7 +957,7 @@ def _copy_bytes(source, sink, start, stop, block=1 << 24):
 
 
 def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
-                 overwrite=False, n_threads=None, progress=None, hdu=1):
+                 overwrite=False, n_threads=None, progress=None, hdu=1, format=None):
     """Predict a catalogue file into a new file.
 
     FITS to FITS (either compressed or not) streams in chunks
@@ -970,6 +989,10 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     hdu : int or str, optional
         The binary table HDU to predict, FITS to FITS (default: the first
         extension).
+    format : str, optional
+        Astropy's name of the format of the input and the output (``ascii``,
+        ``ascii.ecsv``, ...), for files whose names do not tell; both are
+        then read and written through memory.
 
     Returns
     -------
@@ -1011,26 +1034,30 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     1.320 0.174 0.581
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    if _is_fits(input_path) and _is_fits(output_path):
+    if format is None and _is_fits(input_path) and _is_fits(output_path):
         return predict_fits(model, input_path, output_path, hdu=hdu,
                             chunk_size=chunk_size, units=units, overwrite=overwrite,
                             n_threads=n_threads, progress=progress)
     _check_paths(input_path, output_path)
-    try:
-        table = Table.read(input_path)
-    except Exception as exc:  # astropy raises many types for unreadable files
-        raise ValueError(f"cannot read {input_path!r} as a table: {exc}") from None
-    out = model.predict(table, units=units, n_threads=n_threads)
+    check_output_format(input_path, output_path, format)
     compression = _output_compression(output_path)
+    try:
+        table = Table.read(input_path, format=format)
+    except Exception as exc:  # astropy raises many types for unreadable files
+        message = str(exc)
+        if format is None and "Format could not be identified" in message:
+            message = f"its format could not be identified; {_GIVE_FORMAT}"
+        raise ValueError(f"cannot read {input_path!r} as a table: {message}") from None
+    out = model.predict(table, units=units, n_threads=n_threads)
     with atomic_output(output_path, overwrite=overwrite) as tmp:
         if compression is None:
-            out.write(tmp, overwrite=True)
+            out.write(tmp, overwrite=True, format=format)
         else:
             # Written plain (its format inferred from the extension before
             # the compression suffix), then compressed.
             plain = os.path.splitext(tmp)[0]
             try:
-                out.write(plain, overwrite=True)
+                out.write(plain, overwrite=True, format=format)
                 with open(plain, "rb") as source, _open_stream(tmp, "wb", compression) as sink:
                     _copy_bytes(source, sink, 0, None)
             finally:

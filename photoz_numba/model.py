@@ -19,7 +19,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 import numpy as np
-from astropy.table import MaskedColumn
+from astropy.table import MaskedColumn, Table
 
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
@@ -1056,14 +1056,17 @@ class PhotoZModel:
             is there, in the input order. A calibrated model (`calibrate`)
             adds a fifth, ``z_phot_err_raw``, after ``z_phot_err``: the
             kernel's RMS residual, while ``z_phot_err`` is the calibrated
-            error.
+            error. A table without rows gives a table without rows, with
+            the output columns.
 
         Raises
         ------
         NotFittedError
             The model has not been fitted.
+        KeyError
+            A band column is not in the table.
         ValueError
-            The table already has one of the output columns, or no rows.
+            The table already has one of the output columns.
 
         Examples
         --------
@@ -1089,14 +1092,27 @@ class PhotoZModel:
         (True, ['missing_band', 'nondetection', 'too_few_bands'])
         """
         self.check_fitted()
-        check_table(table)
+        empty = isinstance(table, Table) and len(table) == 0
+        if not empty:
+            check_table(table)
         schema = self.output_schema()
         present = [column.name for column in schema if column.name in table.colnames]
         if present:
             raise ValueError(f"the table already has column(s) {present}; "
                              f"remove or rename them before predicting")
-        prediction = self.predict_arrays(table, units, n_threads)
         out = table.copy()
+        if empty:
+            # No rows, no work (an empty selection in a pipeline, as FITS
+            # streaming and Dask give): the output columns, empty.
+            missing = [name for name in self.input_columns if name not in table.colnames]
+            if missing:
+                raise KeyError(f"band column(s) {missing} not in the table")
+            for column in schema:
+                out[column.name] = MaskedColumn(np.empty(0, column.dtype),
+                                                unit=column.unit or None,
+                                                description=column.description)
+            return out
+        prediction = self.predict_arrays(table, units, n_threads)
         for column in schema:
             out[column.name] = MaskedColumn(prediction.column(column.name),
                                             mask=(prediction.masked(column.name)

@@ -216,7 +216,7 @@ def softening_by_band(softening, bands):
     return values
 
 
-def lupton_softening(table, columns, errors=None):
+def lupton_softening(table, columns, errors=None, units=None):
     """Softening of each band's asinh magnitudes from a table's flux errors.
 
     Lupton, Gunn & Szalay (1999) recommend ``b = 1.042 sigma``, sigma the
@@ -232,6 +232,10 @@ def lupton_softening(table, columns, errors=None):
         Band name -> flux column.
     errors : dict, optional
         Band name -> error column; by default the flux column + ``'_err'``.
+    units : unit, str or dict, optional
+        Unit of the flux columns without one: one for all bands, or band
+        name -> unit (as `~photoz_numba.PhotoZModel`'s ``units``); an
+        error column without a unit is in its flux column's.
 
     Returns
     -------
@@ -242,7 +246,7 @@ def lupton_softening(table, columns, errors=None):
     Raises
     ------
     KeyError
-        An error column is not in the table.
+        A flux or error column is not in the table.
     ValueError
         A band has no usable error (all masked, NaN or <= 0).
 
@@ -258,7 +262,14 @@ def lupton_softening(table, columns, errors=None):
     softening = {}
     for band, colname in columns.items():
         name = (errors or {}).get(band, f"{colname}_err")
-        unit = _resolve_unit(table[colname], colname, None)
+        for column, kind in ((colname, "flux"), (name, "error")):
+            if column not in table.colnames:
+                raise KeyError(f"asinh magnitudes take their softening from the flux "
+                               f"errors: the {kind} column {column!r} of band {band!r} is "
+                               f"not in the table; name the error columns with "
+                               f"errors={{band: column}}")
+        stated = units.get(band) if isinstance(units, dict) else units
+        unit = _resolve_unit(table[colname], colname, stated)
         err = _errors(table, {colname: name}, colname, unit, u.uJy)
         if not np.isfinite(err).any():
             raise ValueError(f"error column {name!r} of band {band!r} has no usable "

@@ -342,3 +342,88 @@ def test_evaluate_by_z_prints_each_bin(predicted):
     assert result.returncode == 0 and "2-4" in result.stdout
     result = run("evaluate", str(out), "--by-z", "0,3,1")
     assert result.returncode == 2 and "'0,3,1'" in result.stderr
+
+
+@pytest.fixture
+def unitless_files(tmp_path):
+    """A toy catalogue as ASCII without units, with flux errors named as
+    a survey might (``g_sigma``...) and a name astropy cannot place."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    rng = np.random.default_rng(1)
+    for band in ("g", "r", "i"):
+        flux = np.asarray(table[band])
+        table[band] = flux
+        table[f"{band}_sigma"] = 0.05 * flux * rng.uniform(0.5, 1.5, flux.size)
+    table[:500].write(tmp_path / "train.txt", format="ascii.basic")
+    table[500:].write(tmp_path / "survey.txt", format="ascii.basic")
+    return tmp_path, table
+
+
+def test_asinh_with_stated_units_error_columns_and_format(unitless_files):
+    """--asinh takes its softening from the error columns --error names,
+    in the unit --unit states (1.042 times each band's median training
+    error, in uJy); --format reads a file whose name does not tell its
+    format, and --format writes the predictions in it too."""
+    from photoz_numba import PhotoZModel
+    folder, table = unitless_files
+    model = str(folder / "m.fits")
+    base = ["fit", str(folder / "train.txt"), "--bands", "g,r,i", "--asinh", "-o", model]
+    result = run(*base)
+    assert result.returncode == 1
+    assert "give it with --format" in result.stderr and "Format could not" not in result.stderr
+    result = run(*base, "--format", "ascii")
+    assert result.returncode == 1
+    assert ("the error column 'g_err' of band 'g' is not in the table; name the error "
+            "columns with --error BAND=COLUMN") in result.stderr
+    errors = [arg for band in "gri" for arg in ("--error", f"{band}={band}_sigma")]
+    result = run(*base, "--format", "ascii", *errors)
+    assert result.returncode == 1 and "--unit BAND=UNIT" in result.stderr
+    result = run(*base, "--format", "ascii", "--unit", "nJy", *errors[:2], "--error",
+                 "q=g_sigma")
+    assert result.returncode == 1 and "--error q=g_sigma: 'q' is not one of --bands" \
+        in result.stderr
+    result = run(*base, "--format", "ascii", "--unit", "nJy", *errors)
+    assert result.returncode == 0, result.stderr
+    fitted = PhotoZModel.read(model)
+    for band in "gri":
+        expected = 1.042 * np.median(table[f"{band}_sigma"][:500]) * 1e-3    # nJy -> uJy
+        assert fitted.softening[band].to_value(u.uJy) == pytest.approx(expected, rel=1e-12)
+    out = folder / "out.dat"
+    result = run("predict", model, str(folder / "survey.txt"), "-o", str(out))
+    # Refused before any work: the output's name does not tell its format.
+    assert result.returncode == 1 and "--format" in result.stderr and not out.exists()
+    assert "compiling" not in result.stdout
+    result = run("predict", model, str(folder / "survey.txt"), "-o", str(out),
+                 "--format", "ascii", "--unit", "nJy")
+    assert result.returncode == 0, result.stderr
+    written = Table.read(out, format="ascii")
+    assert len(written) == 100 and "z_phot" in written.colnames
+
+
+def test_missing_column_errors_name_the_option_without_quotes(predicted, tmp_path):
+    out, _, _ = predicted
+    result = run("evaluate", str(out), "--z", "nope")
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.startswith("photoz-numba evaluate: error: column 'nope' (--z) is not "
+                              "in "), message
+    assert "its columns: " in message
+    # calibrate's -o is a directory: an existing file is refused before any work.
+    clash = tmp_path / "report.csv"
+    clash.write_text("keep me")
+    result = run("calibrate", str(out), "--z", "zspec", "-o", str(clash), "--no-mixture")
+    assert result.returncode == 1 and "is a file" in result.stderr
+    assert result.stdout == "" and clash.read_text() == "keep me"
+
+
+def test_evaluate_by_z_counts_the_rows_outside_the_edges(predicted):
+    out, _, _ = predicted
+    table = Table.read(out)
+    z = np.asarray(table["zspec"])[~np.ma.getmaskarray(table["z_phot"])]
+    outside = int(((z < 0) | (z > 1)).sum())
+    assert outside > 0
+    result = run("evaluate", str(out), "--z", "zspec", "--by-z", "0,1")
+    assert result.returncode == 0, result.stderr
+    assert (f"{outside} of the {z.size} rows evaluated have zspec outside 0-1 and are in "
+            f"no bin") in result.stdout

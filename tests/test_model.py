@@ -135,12 +135,20 @@ def test_redshift_column_absent():
 
 
 def test_empty_table():
+    """Fitting needs rows; predicting none gives none, with the output
+    columns (as FITS streaming and Dask do), and still names a missing
+    band column."""
     model = PhotoZModel(["g", "r", "i", "z"], k=5)
     with pytest.raises(ValueError, match="no rows"):
         model.fit(toy()[:0])
     model.fit(toy())
-    with pytest.raises(ValueError, match="no rows"):
-        model.predict(toy()[:0])
+    out = model.predict(toy()[:0])
+    assert len(out) == 0
+    assert out.colnames == toy().colnames + [c.name for c in model.output_schema()]
+    assert [out[c.name].dtype for c in model.output_schema()] == \
+        [c.dtype for c in model.output_schema()]
+    with pytest.raises(KeyError, match="'z'"):
+        model.predict(toy()[:0]["g", "r", "i"])
 
 
 def test_duplicated_training_rows_stay_solvable():
