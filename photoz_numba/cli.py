@@ -819,7 +819,7 @@ def main(argv=None):
     >>> code
     1
     >>> print(stderr.getvalue(), end="")  # doctest: +ELLIPSIS
-    photoz-numba evaluate: error: "column 'zp' is not in '.../predictions.fits'"
+    photoz-numba evaluate: error: column 'zp' (--z-phot) is not in '...'; its columns: ...
 
     Bad usage exits with argparse's code 2:
 
