@@ -41,7 +41,7 @@ def _error_name(errors):
 
 
 def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
-                     errors=None):
+                     errors=None, ax=None):
     """The paper's Figure 1: z_phot against z_spec, and dz below.
 
     Points are coloured by ``z_phot_err``; outliers (``|dz| > threshold``)
@@ -62,6 +62,9 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
         What ``z_phot_err`` is, for the colour bar's label, e.g.
         ``"z_phot_err (calibrated)"`` or ``"z_phot_err_raw (raw RMS
         residual)"``; default ``"z_phot_err"``.
+    ax : pair of `matplotlib.axes.Axes`, optional
+        ``axes`` under the name the other plotting functions use (give
+        one or the other).
 
     Returns
     -------
@@ -101,6 +104,13 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
         >>> top.figure.savefig(os.path.join(tempfile.mkdtemp(), "zphot_zspec.png"))
         >>> plt.close(top.figure)
     """
+    if ax is not None:
+        if axes is not None:
+            raise TypeError("give the two panels as ax= or as axes=, not both")
+        axes = ax
+    if axes is not None and np.size(np.asarray(axes, dtype=object)) != 2:
+        raise ValueError("plot_zphot_zspec draws two panels: ax (or axes) must be a pair "
+                         "of Axes (the z_phot and the dz panel)")
     plt = _pyplot()
     from matplotlib.colors import LogNorm
     z_spec, z_phot, z_err = (np.asarray(v, dtype=float) for v in (z_spec, z_phot, z_phot_err))

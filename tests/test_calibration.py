@@ -430,6 +430,14 @@ def test_plots_return_axes():
     out = plot_zphot_zspec(z, z * 1.01, np.full(50, 0.05), axes=pair, errors="calibrated")
     assert list(out) == list(pair) and "calibrated" in figure.axes[-1].get_ylabel()
     plt.close(figure)
+    # ax= is the same pair, under the other functions' name; one Axes is not.
+    figure, pair = plt.subplots(2, 1, sharex=True)
+    assert list(plot_zphot_zspec(z, z * 1.01, np.full(50, 0.05), ax=pair)) == list(pair)
+    with pytest.raises(ValueError, match="pair of Axes"):
+        plot_zphot_zspec(z, z * 1.01, np.full(50, 0.05), ax=pair[0])
+    with pytest.raises(TypeError, match="not both"):
+        plot_zphot_zspec(z, z * 1.01, np.full(50, 0.05), ax=pair, axes=pair)
+    plt.close(figure)
     # Coverage curve: errors 1.5 times too small fall below the diagonal;
     # the 1 and 2 sigma lines are labelled.
     ax = plot_coverage(before)
