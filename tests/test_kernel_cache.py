@@ -168,21 +168,18 @@ def test_first_predict_compiles_only_what_it_uses_once_and_says_so(tmp_path, how
 
 @pytest.mark.slow
 @pytest.mark.skipif(JIT_DISABLED, reason="no compiled kernels with NUMBA_DISABLE_JIT")
-@pytest.mark.parametrize("how", ["parallel", "serial"])
-def test_first_calibrate_says_what_it_compiles_once(tmp_path, how):
+def test_first_calibrate_says_what_it_compiles_once(tmp_path):
     """Contract: after a first prediction, a first ``calibrate`` compiles
-    the neighbour search's loop and the p(z) kernels, announcing each
-    group once with its duration (two notices, four records), every
-    kernel for one set of argument types; the next process compiles and
-    logs nothing. A second process compiling part of them (the default)
-    or not gives the same redshifts and percentiles."""
-    counts, values, notices, records = _first_predict(tmp_path / "cache", how, "calibrate")
-    assert (notices, records) == (2, 4)
+    the neighbour search's loop and the p(z) kernels (the loop with the
+    scores, then the quantiles), announcing each with its duration
+    (three notices, six records), every kernel for one set of argument
+    types; the next process compiles and logs nothing, and predicts the
+    same redshifts and percentiles."""
+    counts, values, notices, records = _first_predict(tmp_path / "cache", "serial",
+                                                      "calibrate")
+    assert (notices, records) == (3, 6)
     used = {"_nearest_all", "_galaxies", "_scores_of", "_quantiles_of"}
     assert {name: counts.get(name, 0) for name in used} == dict.fromkeys(used, 1)
     assert all(count == 1 for count in counts.values()), counts
-    again = _first_predict(tmp_path / "cache", how, "calibrate")
+    again = _first_predict(tmp_path / "cache", "serial", "calibrate")
     assert again == (counts, values, 0, 0)
-    if how == "parallel":
-        serial = _first_predict(tmp_path / "serial-cache", "serial", "calibrate")
-        assert serial[:2] == (counts, values)

@@ -50,8 +50,8 @@ PzParams = namedtuple("PzParams", ["core_weight", "core_width", "tail_weight", "
 
 _BISECTIONS = 60
 
-#: The `compile_key` of each loop of `_galaxies` this process has compiled
-#: or loaded (no compile check on later calls).
+#: Each body and `compile_key` of the loop of `_galaxies` that runs it that
+#: this process has compiled or loaded (no compile check on later calls).
 _READY = set()
 
 
@@ -385,13 +385,14 @@ def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
         done = _galaxies(pointer, *args)
     else:
         loop = (_galaxies, (pointer,) + args)
-        key = compile_key(loop)
+        key = (body, compile_key(loop))
         if key in _READY:
             done = _galaxies(pointer, *args)
         else:
-            # A first call on a machine compiles (announced once); the body
-            # compiles in a second process meanwhile (`compile_elsewhere`).
-            with compile_notice([loop], elsewhere=[pointer], what="p(z) kernels"):
+            # A first call on a machine compiles, announced once. (A second
+            # process compiling the body meanwhile, as a first prediction
+            # does, saved nothing measurable: the loop is short.)
+            with compile_notice([loop, pointer], what="p(z) kernels"):
                 done = _galaxies(pointer, *args)
             _READY.add(key)
     if done != z_hat.shape[0]:

@@ -809,9 +809,8 @@ def nearest_neighbours(index, x_query, k):
     if config.DISABLE_JIT:
         _nearest_all(*args)
     else:
-        # A first call on a machine compiles (announced once); the search
-        # compiles in a second process meanwhile (`compile_elsewhere`).
-        with compile_notice([(_nearest_all, args)], elsewhere=[nearest],
+        # A first call on a machine compiles, announced once.
+        with compile_notice([(_nearest_all, args), nearest],
                             what="neighbour search kernels"):
             _nearest_all(*args)
     return nbr_index, nbr_dist2
