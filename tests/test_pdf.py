@@ -381,6 +381,11 @@ def test_pdf_report_and_plots(calibrated):
     pit = model.cdf(test, "zspec")
     assert report.coverage[report.levels == 0.5][0] == np.mean(np.abs(pit - 0.5) <= 0.25)
     assert report.cde_loss < 0 and "CDE loss" in repr(report)
+    # The 1 and 2 sigma levels are measured and reported as such.
+    for level in (0.6827, 0.9545):
+        assert report.coverage[report.levels == level][0] == \
+            np.mean(np.abs(pit - 0.5) <= level / 2)
+        assert f"{100 * level:.2f} % intervals hold" in repr(report)
     ax = plot_pdf_pit(report)
     assert ax.get_ylabel() == "density"
     ax = plot_interval_coverage(report)

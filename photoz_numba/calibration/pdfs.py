@@ -18,8 +18,9 @@ from ..schema import PERCENTILES
 
 __all__ = ["PdfReport", "pdf_report", "pit_from_percentiles", "COVERAGE_LEVELS"]
 
-#: Levels of the central intervals whose coverage `pdf_report` measures.
-COVERAGE_LEVELS = np.round(np.arange(0.05, 0.951, 0.05), 2)
+#: Levels of the central intervals whose coverage `pdf_report` measures:
+#: every 5 %, and the 1 and 2 sigma levels of a Gaussian (68.27 and 95.45 %).
+COVERAGE_LEVELS = np.union1d(np.round(np.arange(0.05, 0.951, 0.05), 2), [0.6827, 0.9545])
 
 
 def pit_from_percentiles(table, z_spec="zspec"):
@@ -123,9 +124,9 @@ class PdfReport:
     def __repr__(self):
         source = " (PIT from percentiles)" if self.approximate else ""
         lines = [f"<PdfReport of {self.n} p(z){source}"]
-        for level in (0.68, 0.95):
+        for level in (0.6827, 0.9545):
             index = int(np.argmin(np.abs(self.levels - level)))
-            lines.append(f"  {100 * self.levels[index]:.0f} % intervals hold "
+            lines.append(f"  {100 * self.levels[index]:.2f} % intervals hold "
                          f"{100 * self.coverage[index]:.2f} %")
         inside = ((self.counts >= self.band[0]) & (self.counts <= self.band[1])).sum()
         lines.append(f"  PIT: KS distance {self.ks:.4f}; {inside} of {self.counts.size} bins "
