@@ -174,8 +174,9 @@ def plot_pulls(report, pull_range=6.0, bins=60, ax=None, errors=None):
     -------
     ax : `matplotlib.axes.Axes`
         The pull histogram (as a density), N(0, 1), the mixture density if
-        fitted, and the std, NMAD and coverage at 1 and 2 sigma in the top
-        right corner; the legend above the curves, in the top left.
+        fitted, and the std, NMAD and coverage at 1 and 2 sigma on the
+        right, below the legend's height; the legend above the curves, in
+        the top left.
 
     Raises
     ------
@@ -238,7 +239,9 @@ def plot_pulls(report, pull_range=6.0, bins=60, ax=None, errors=None):
     axis.set(xlabel=f"pull = (z_phot - z_spec) / {_error_name(errors)}",
              ylabel="density", xlim=(-pull_range, pull_range), ylim=(0, 1.5 * top))
     axis.legend(fontsize=8, loc="upper left", frameon=False)
-    axis.text(0.98, 0.97, f"std {report.std:.2f}\nNMAD {report.nmad:.2f}\n"
+    # The figures on the right, under the legend's height: clear of it in a
+    # small panel too, and of the curves (whose right side is low by then).
+    axis.text(0.98, 0.62, f"std {report.std:.2f}\nNMAD {report.nmad:.2f}\n"
               f"|pull| < 1: {100 * report.coverage[1]:.1f} %\n"
               f"|pull| < 2: {100 * report.coverage[2]:.1f} %",
               transform=axis.transAxes, ha="right", va="top", fontsize=8)
@@ -308,7 +311,9 @@ def plot_pit(report, ax=None, errors=None):
     axis.set(xlabel=f"PIT = CDF of N(z_phot, {_error_name(errors)}) at z_spec",
              ylabel="density", xlim=(0, 1),
              ylim=(0, 1.35 * max(1.5, density.max(), 1 + band)))
-    axis.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
+    # One column: narrow enough to leave the right corner to the chi-square
+    # in a small panel too.
+    axis.legend(fontsize=8, loc="upper left", ncol=1, frameon=False)
     axis.text(0.98, 0.97, f"chi2 = {report.pit_chi2:.0f} ({counts.size - 1} dof)",
               transform=axis.transAxes, ha="right", va="top", fontsize=8)
     return axis
