@@ -1215,9 +1215,10 @@ class PhotoZModel:
         ----------
         table : `~astropy.table.Table`
             Galaxies with the model's `input_columns`.
-        z : str or array-like
-            A column of ``table`` or an array of one redshift per row.
-            With the true redshifts, the result is the PIT.
+        z : str, float or array-like
+            A column of ``table``, an array of one redshift per row, or one
+            redshift for every row. With the true redshifts, the result is
+            the PIT.
         units, n_threads
             As for `predict`.
 
@@ -1249,6 +1250,8 @@ class PhotoZModel:
         nan
         """
         self._check_pz()
+        if not isinstance(z, str) and np.ndim(z) == 0:
+            z = np.full(len(table), np.ma.filled(np.ma.asarray(z, dtype=np.float64), np.nan))
         return self._pz_cdf(table, self._per_row(table, z), units, n_threads)
 
     def pdf(self, table, z_grid, units=None, n_threads=None):

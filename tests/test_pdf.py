@@ -529,3 +529,13 @@ def test_a_median_point_keeps_the_kernel_z_phot_without_a_pz(calibrated, tmp_pat
     assert out["z_phot_flag"][0] & NO_ERROR and out["z_phot"][0] == 1.25
     assert not (out["z_phot_flag"][1:] & NO_ERROR).any()
     np.testing.assert_array_equal(out["z_phot"][1:], out["z_phot_500"][1:])
+
+
+def test_cdf_of_one_redshift_for_every_row(calibrated):
+    """A scalar z is that redshift for every row: the same values as the
+    array of it, and 1 - probability_above there; NaN gives NaN rows."""
+    model, test = calibrated
+    one = model.cdf(test, 1.0)
+    np.testing.assert_array_equal(one, model.cdf(test, np.full(len(test), 1.0)))
+    np.testing.assert_allclose(one, 1 - model.probability_above(test, 1.0), atol=1e-15)
+    assert np.isnan(model.cdf(test, np.nan)).all()
