@@ -262,12 +262,14 @@ def lupton_softening(table, columns, errors=None, units=None):
     softening = {}
     for band, colname in columns.items():
         name = (errors or {}).get(band, f"{colname}_err")
-        for column, kind in ((colname, "flux"), (name, "error")):
-            if column not in table.colnames:
-                raise KeyError(f"asinh magnitudes take their softening from the flux "
-                               f"errors: the {kind} column {column!r} of band {band!r} is "
-                               f"not in the table; name the error columns with "
-                               f"errors={{band: column}}")
+        if colname not in table.colnames:
+            raise KeyError(f"band column {colname!r} is not in the table "
+                           f"(columns: {', '.join(table.colnames)})")
+        if name not in table.colnames:
+            raise KeyError(f"asinh magnitudes take their softening from the flux "
+                           f"errors: the error column {name!r} of band {band!r} is not "
+                           f"in the table; name the error columns with "
+                           f"errors={{band: column}}")
         stated = units.get(band) if isinstance(units, dict) else units
         unit = _resolve_unit(table[colname], colname, stated)
         err = _errors(table, {colname: name}, colname, unit, u.uJy)
