@@ -31,7 +31,10 @@ _IN_CLI_TERMS = (
     ("pass path=...,", "pass --catalogue PATH,"),
     ("pass overwrite=True (--overwrite)", "pass --overwrite"),
     ("pass invalid='skip'", "pass --skip-invalid"),
+    ("give it with output_format=...", "give it with --output-format"),
     ("give it with format=...", "give it with --format"),
+    ("(output_format)", "(--output-format)"),
+    ("(format)", "(--format)"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
 )
@@ -265,6 +268,13 @@ def _read_table(path, what, format=None):
     from astropy.table import Table
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
+    if format is not None:
+        from astropy.io import registry
+        try:
+            registry.get_reader(format, Table)
+        except registry.IORegistryError:
+            raise ValueError(f"astropy cannot read tables as {format!r} (--format); an "
+                             f"astropy format: ascii, ascii.ecsv, fits, votable, ...") from None
     try:
         return Table.read(path, format=format)
     except Exception as exc:  # astropy raises many types for unreadable files
@@ -311,7 +321,14 @@ def _fit(args):
     bands = [band.strip() for band in args.bands.split(",") if band.strip()]
     columns = _band_map(args.band, "--band", bands) or None
     errors = _band_map(args.error, "--error", bands) or None
+    if errors and not args.asinh:
+        raise ValueError("--error names the error columns that --asinh takes its softening "
+                         "from; without --asinh nothing uses it")
     units = _units(args.unit)
+    for band in units if isinstance(units, dict) else ():
+        if band not in bands:
+            raise ValueError(f"--unit {band}={units[band]}: {band!r} is not one of --bands "
+                             f"({','.join(bands)})")
     if args.asinh:
         from .photometry import lupton_softening
         params["softening"] = lupton_softening(
@@ -360,6 +377,8 @@ def _calibrate(args):
         raise FileExistsError(f"-o {args.output!r} is a file; -o names the directory the "
                               f"report and plots go into")
     table = _read_table(args.predictions, "predictions", args.format)
+    _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot,
+                                                 "--z-phot-err": args.z_phot_err})
     try:
         report = calibration_report(
             table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
@@ -471,7 +490,7 @@ def _predict(args):
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be at least 1, not {args.chunk_size}")
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
-    check_output_format(args.input, args.output, args.format)
+    check_output_format(args.input, args.output, args.format, args.output_format)
     model = PhotoZModel.read(args.model)
     log.debug(f"model {args.model}: {model!r}")
     model.warm_up()     # compiled or loaded before the clock starts
@@ -479,6 +498,7 @@ def _predict(args):
     nrows = predict_file(model, args.input, args.output, chunk_size=args.chunk_size,
                          units=_units(args.unit), overwrite=args.overwrite,
                          n_threads=args.threads, hdu=args.hdu, format=args.format,
+                         output_format=args.output_format,
                          progress=_Progress(not args.quiet))
     elapsed = time.perf_counter() - start
     log.info(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
@@ -614,8 +634,10 @@ def _parser():
     predict.add_argument("input", help="catalogue to predict")
     predict.add_argument("-o", "--output", required=True, help="file to write")
     predict.add_argument("--format", metavar="FORMAT",
-                         help="astropy format of the input and the output (ascii, "
-                              "ascii.ecsv, fits, ...), where their names do not tell")
+                         help="astropy format of the input (ascii, ascii.ecsv, fits, ...), "
+                              "where its name does not tell")
+    predict.add_argument("--output-format", metavar="FORMAT",
+                         help="astropy format of the output, where its name does not tell")
     predict.add_argument("--chunk-size", type=int, default=100_000,
                          help="rows per chunk when streaming FITS (default 100000)")
     predict.add_argument("--hdu", default=1,

@@ -664,23 +664,38 @@ def _input_compression(path):
     return compression
 
 
-_GIVE_FORMAT = ("give it with format=... (an astropy format: ascii, ascii.ecsv, fits, "
-                "votable, ...)")
+_FORMATS = "an astropy format: ascii, ascii.ecsv, fits, votable, ..."
+_GIVE_FORMAT = f"give it with format=... ({_FORMATS})"
 
 
-def check_output_format(input_path, output_path, format=None):
-    """ValueError unless `predict_file` can tell how to write
-    ``output_path`` (from ``format``, or else from its name), before any
-    work is done."""
-    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    if format is not None or (_is_fits(input_path) and _is_fits(output_path)):
-        return
+def _streams(input_path, output_path, format=None, output_format=None):
+    """Whether `predict_file` streams: FITS to FITS, by name or as stated."""
+    return (format in (None, "fits") and output_format in (None, "fits")
+            and _is_fits(input_path) and _is_fits(output_path))
+
+
+def check_output_format(input_path, output_path, format=None, output_format=None):
+    """ValueError unless astropy can read ``format`` and write
+    ``output_format`` (when given) and `predict_file` can tell how to write
+    ``output_path`` (from ``output_format``, or else from its name), before
+    any work is done."""
     from astropy.io import registry
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    for given, mode, option in ((format, "read", "format"),
+                                (output_format, "write", "output_format")):
+        if given is not None:
+            try:
+                (registry.get_reader if mode == "read" else registry.get_writer)(given, Table)
+            except registry.IORegistryError:
+                raise ValueError(f"astropy cannot {mode} tables as {given!r} ({option}); "
+                                 f"{_FORMATS}") from None
+    if output_format is not None or _streams(input_path, output_path, format):
+        return
     compression = _output_compression(output_path)
     named = os.path.splitext(output_path)[0] if compression else output_path
     if not registry.identify_format("write", Table, named, None, [], {}):
         raise ValueError(f"the format of the output {output_path!r} cannot be told from "
-                         f"its name; {_GIVE_FORMAT}")
+                         f"its name; give it with output_format=... ({_FORMATS})")
 
 
 def _output_compression(path):
@@ -957,7 +972,8 @@ def _copy_bytes(source, sink, start, stop, block=1 << 24):
 
 
 def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
-                 overwrite=False, n_threads=None, progress=None, hdu=1, format=None):
+                 overwrite=False, n_threads=None, progress=None, hdu=1, format=None,
+                 output_format=None):
     """Predict a catalogue file into a new file.
 
     FITS to FITS (either compressed or not) streams in chunks
@@ -987,12 +1003,13 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
         Called as ``progress(rows_done, rows_total)``: after each chunk
         (FITS to FITS), else once at the end.
     hdu : int or str, optional
-        The binary table HDU to predict, FITS to FITS (default: the first
+        The binary table HDU to predict of a FITS input (default: the first
         extension).
-    format : str, optional
-        Astropy's name of the format of the input and the output (``ascii``,
-        ``ascii.ecsv``, ...), for files whose names do not tell; both are
-        then read and written through memory.
+    format, output_format : str, optional
+        Astropy's name of the format of the input and of the output
+        (``ascii``, ``ascii.ecsv``, ``fits``, ...), for files whose names do
+        not tell; by default each is told from the file (the output's from
+        its name). FITS to FITS streams; other pairs go through memory.
 
     Returns
     -------
@@ -1034,15 +1051,16 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     1.320 0.174 0.581
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    if format is None and _is_fits(input_path) and _is_fits(output_path):
+    if _streams(input_path, output_path, format, output_format):
         return predict_fits(model, input_path, output_path, hdu=hdu,
                             chunk_size=chunk_size, units=units, overwrite=overwrite,
                             n_threads=n_threads, progress=progress)
     _check_paths(input_path, output_path)
-    check_output_format(input_path, output_path, format)
+    check_output_format(input_path, output_path, format, output_format)
     compression = _output_compression(output_path)
+    options = {"hdu": hdu} if format in (None, "fits") and _is_fits(input_path) else {}
     try:
-        table = Table.read(input_path, format=format)
+        table = Table.read(input_path, format=format, **options)
     except Exception as exc:  # astropy raises many types for unreadable files
         message = str(exc)
         if format is None and "Format could not be identified" in message:
@@ -1051,13 +1069,13 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     out = model.predict(table, units=units, n_threads=n_threads)
     with atomic_output(output_path, overwrite=overwrite) as tmp:
         if compression is None:
-            out.write(tmp, overwrite=True, format=format)
+            out.write(tmp, overwrite=True, format=output_format)
         else:
             # Written plain (its format inferred from the extension before
             # the compression suffix), then compressed.
             plain = os.path.splitext(tmp)[0]
             try:
-                out.write(plain, overwrite=True, format=format)
+                out.write(plain, overwrite=True, format=output_format)
                 with open(plain, "rb") as source, _open_stream(tmp, "wb", compression) as sink:
                     _copy_bytes(source, sink, 0, None)
             finally:

@@ -19,6 +19,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 import numpy as np
+from astropy import units as u
 from astropy.table import MaskedColumn, Table
 
 from . import flags as _flags
@@ -101,6 +102,15 @@ def _numba_threads(n_threads):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+def _as_redshifts(values):
+    """Redshifts as float64 (masked values NaN; a Quantity must be
+    dimensionless)."""
+    if isinstance(values, u.Quantity):
+        values = values.to_value(u.dimensionless_unscaled)
+    return np.asarray(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan),
+                      dtype=np.float64)
 
 
 class PhotoZModel:
@@ -1107,6 +1117,7 @@ class PhotoZModel:
             missing = [name for name in self.input_columns if name not in table.colnames]
             if missing:
                 raise KeyError(f"band column(s) {missing} not in the table")
+            self.stated_units(units)    # raises, as with rows, for bad units
             for column in schema:
                 out[column.name] = MaskedColumn(np.empty(0, column.dtype),
                                                 unit=column.unit or None,
@@ -1200,9 +1211,7 @@ class PhotoZModel:
     def _per_row(table, z):
         """One redshift per row, from a column name or an array (masked
         values as NaN)."""
-        values = table[z] if isinstance(z, str) else z
-        values = np.asarray(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan),
-                            dtype=np.float64)
+        values = _as_redshifts(table[z] if isinstance(z, str) else z)
         if values.shape != (len(table),):
             raise ValueError(f"z must hold one redshift per row ({len(table)}), not "
                              f"an array of shape {values.shape}")
@@ -1251,7 +1260,7 @@ class PhotoZModel:
         """
         self._check_pz()
         if not isinstance(z, str) and np.ndim(z) == 0:
-            z = np.full(len(table), np.ma.filled(np.ma.asarray(z, dtype=np.float64), np.nan))
+            z = np.full(len(table), _as_redshifts(z))
         return self._pz_cdf(table, self._per_row(table, z), units, n_threads)
 
     def pdf(self, table, z_grid, units=None, n_threads=None):
@@ -1370,7 +1379,7 @@ class PhotoZModel:
         >>> bool(abs((high > 0.5).mean() - (table["zspec"][1000:] > 2.0).mean()) < 0.05)
         True
         """
-        z0 = np.broadcast_to(np.asarray(z0, dtype=np.float64), (len(table),))
+        z0 = np.broadcast_to(_as_redshifts(z0), (len(table),))
         return 1.0 - self.cdf(table, np.array(z0), units, n_threads)
 
     def _predict_chunk(self, table, units, n_threads, nearest):

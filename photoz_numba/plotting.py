@@ -108,9 +108,11 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
         if axes is not None:
             raise TypeError("give the two panels as ax= or as axes=, not both")
         axes = ax
-    if axes is not None and np.size(np.asarray(axes, dtype=object)) != 2:
-        raise ValueError("plot_zphot_zspec draws two panels: ax (or axes) must be a pair "
-                         "of Axes (the z_phot and the dz panel)")
+    if axes is not None:
+        axes = np.ravel(np.asarray(axes, dtype=object))    # a (2,), (1, 2) or (2, 1) array
+        if axes.size != 2:
+            raise ValueError("plot_zphot_zspec draws two panels: ax (or axes) must be a "
+                             "pair of Axes (the z_phot and the dz panel)")
     plt = _pyplot()
     from matplotlib.colors import LogNorm
     z_spec, z_phot, z_err = (np.asarray(v, dtype=float) for v in (z_spec, z_phot, z_phot_err))
@@ -240,7 +242,7 @@ def plot_pulls(report, pull_range=6.0, bins=60, ax=None, errors=None):
              ylabel="density", xlim=(-pull_range, pull_range), ylim=(0, 1.5 * top))
     axis.legend(fontsize=8, loc="upper left", frameon=False)
     # The figures on the right, under the legend's height: clear of it in a
-    # small panel too, and of the curves (whose right side is low by then).
+    # small panel too (in a very small one they reach the curves).
     axis.text(0.98, 0.62, f"std {report.std:.2f}\nNMAD {report.nmad:.2f}\n"
               f"|pull| < 1: {100 * report.coverage[1]:.1f} %\n"
               f"|pull| < 2: {100 * report.coverage[2]:.1f} %",

@@ -364,7 +364,8 @@ def test_asinh_with_stated_units_error_columns_and_format(unitless_files):
     """--asinh takes its softening from the error columns --error names,
     in the unit --unit states (1.042 times each band's median training
     error, in uJy); --format reads a file whose name does not tell its
-    format, and --format writes the predictions in it too."""
+    format, --output-format writes one; the formats are checked before
+    any work."""
     from photoz_numba import PhotoZModel
     folder, table = unitless_files
     model = str(folder / "m.fits")
@@ -379,6 +380,11 @@ def test_asinh_with_stated_units_error_columns_and_format(unitless_files):
     errors = [arg for band in "gri" for arg in ("--error", f"{band}={band}_sigma")]
     result = run(*base, "--format", "ascii", *errors)
     assert result.returncode == 1 and "--unit BAND=UNIT" in result.stderr
+    result = run(*base[:4], "-o", model, "--format", "ascii", "--unit", "nJy", *errors)
+    assert result.returncode == 1 and "without --asinh nothing uses it" in result.stderr
+    result = run(*base, "--format", "ascii", "--unit", "q=nJy", *errors)
+    assert result.returncode == 1 and "--unit q=nJy: 'q' is not one of --bands" \
+        in result.stderr
     result = run(*base, "--format", "ascii", "--unit", "nJy", *errors[:2], "--error",
                  "q=g_sigma")
     assert result.returncode == 1 and "--error q=g_sigma: 'q' is not one of --bands" \
@@ -390,15 +396,30 @@ def test_asinh_with_stated_units_error_columns_and_format(unitless_files):
         expected = 1.042 * np.median(table[f"{band}_sigma"][:500]) * 1e-3    # nJy -> uJy
         assert fitted.softening[band].to_value(u.uJy) == pytest.approx(expected, rel=1e-12)
     out = folder / "out.dat"
-    result = run("predict", model, str(folder / "survey.txt"), "-o", str(out))
-    # Refused before any work: the output's name does not tell its format.
-    assert result.returncode == 1 and "--format" in result.stderr and not out.exists()
-    assert "compiling" not in result.stdout
+    # Refused before any work (with an empty kernel cache, a late check would
+    # compile first and say so): the output's name does not tell its format,
+    # or a format is one astropy cannot read or write.
+    empty_cache = dict(os.environ, NUMBA_CACHE_DIR=str(folder / "cache"))
+    for extra, message in (([], "give it with --output-format"),
+                           (["--format", "asci"], "astropy cannot read tables as 'asci' "
+                                                  "(--format)"),
+                           (["--format", "ascii", "--output-format", "ascii.sextractor"],
+                            "astropy cannot write tables as 'ascii.sextractor' "
+                            "(--output-format)")):
+        result = run("predict", model, str(folder / "survey.txt"), "-o", str(out), *extra,
+                     env=empty_cache)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "compiling" not in result.stdout and not out.exists()
     result = run("predict", model, str(folder / "survey.txt"), "-o", str(out),
+                 "--format", "ascii", "--output-format", "ascii.csv", "--unit", "nJy")
+    assert result.returncode == 0, result.stderr
+    written = Table.read(out, format="ascii.csv")
+    assert len(written) == 100 and "z_phot" in written.colnames
+    # An ASCII input into FITS, by the output's name.
+    result = run("predict", model, str(folder / "survey.txt"), "-o", str(folder / "o.fits"),
                  "--format", "ascii", "--unit", "nJy")
     assert result.returncode == 0, result.stderr
-    written = Table.read(out, format="ascii")
-    assert len(written) == 100 and "z_phot" in written.colnames
+    assert Table.read(folder / "o.fits")["z_phot"].tolist() == written["z_phot"].tolist()
 
 
 def test_missing_column_errors_name_the_option_without_quotes(predicted, tmp_path):
@@ -409,6 +430,8 @@ def test_missing_column_errors_name_the_option_without_quotes(predicted, tmp_pat
     assert message.startswith("photoz-numba evaluate: error: column 'nope' (--z) is not "
                               "in "), message
     assert "its columns: " in message
+    result = run("calibrate", str(out), "--z", "nope", "-o", str(tmp_path / "c"))
+    assert result.returncode == 1 and "column 'nope' (--z) is not in" in result.stderr
     # calibrate's -o is a directory: an existing file is refused before any work.
     clash = tmp_path / "report.csv"
     clash.write_text("keep me")

@@ -806,14 +806,21 @@ def nearest_neighbours(index, x_query, k):
     mode = search_mode(index)
     nearest = nearest_pointer(index, *mode)
     args = (nearest, index, x_query, np.int64(k), nbr_index, nbr_dist2, *mode)
-    if config.DISABLE_JIT:
+    if config.DISABLE_JIT or mode in _NEAREST_READY:
         _nearest_all(*args)
     else:
         # A first call on a machine compiles, announced once.
         with compile_notice([(_nearest_all, args), nearest],
                             what="neighbour search kernels"):
             _nearest_all(*args)
+        _NEAREST_READY.add(mode)
     return nbr_index, nbr_dist2
+
+
+#: The search modes (`search_mode`) whose `nearest_neighbours` loop this
+#: process has compiled or loaded (no compile check on later calls: the
+#: mode fixes the loop's argument types).
+_NEAREST_READY = set()
 
 
 # -- kernel ridge ------------------------------------------------------------
