@@ -933,6 +933,7 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
             _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
             sink.write(out_header.tostring().encode("ascii"))
             source.seek(data_start)
+            counts = np.zeros(2, dtype=np.int64)
             for start in range(0, nrows, chunk_size):
                 n = min(chunk_size, nrows - start)
                 buffer = source.read(n * rowsize)
@@ -948,12 +949,32 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
                 for column in model.output_schema():
                     record[column.name] = prediction.filled(column)
                 sink.write(record.tobytes())
+                counts += _flag_counts(prediction.z_phot_flag)
                 if progress is not None:
                     progress(start + n, nrows)
             written = nrows * out_dtype.itemsize
             sink.write(b"\0" * (-written % 2880))
             _copy_bytes(source, sink, data_start + data_span, size)   # HDUs after
+    _log_flag_counts(output_path, nrows, *counts)
     return nrows
+
+
+def _flag_counts(z_phot_flag):
+    """(rows without a z_phot, other rows with a flag) of a z_phot_flag
+    array."""
+    from .flags import UNPREDICTED
+    flag = np.asarray(z_phot_flag)
+    unpredicted = (flag & UNPREDICTED) != 0
+    return np.array([unpredicted.sum(), ((flag != 0) & ~unpredicted).sum()])
+
+
+def _log_flag_counts(path, nrows, unpredicted, flagged):
+    """Say, through the ``photoz_numba`` logger, how many rows written to
+    ``path`` have no z_phot and how many more carry a flag."""
+    import logging
+    logging.getLogger("photoz_numba").info(
+        f"{path}: {unpredicted} of {nrows} rows without a z_phot, {flagged} more with a "
+        f"flag (z_phot_flag; photoz_numba.flags.decode_z_phot_flags says which)")
 
 
 def _copy_bytes(source, sink, start, stop, block=1 << 24):
@@ -1083,4 +1104,5 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
                     os.unlink(plain)
     if progress is not None:
         progress(len(out), len(out))
+    _log_flag_counts(output_path, len(out), *_flag_counts(out["z_phot_flag"]))
     return len(out)

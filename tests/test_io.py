@@ -241,3 +241,29 @@ def test_softening_survives_model_files(tmp_path):
     assert set(again.softening) == {"g", "r"}
     assert abs(again.softening["g"].to_value(u.nJy) - 20) < 1e-9
     _same(model.predict(table), again.predict(table))
+
+
+def test_predict_file_says_how_many_rows_lack_a_z_phot(tmp_path, caplog):
+    """Streamed (FITS to FITS) or through memory, the summary logged counts
+    the written rows without z_phot and the other flagged ones, as the
+    written z_phot_flag column has them."""
+    import logging
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.flags import UNPREDICTED
+    table = toy_catalogue(700)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    survey = table[500:]
+    survey["g"][:7] = np.nan          # seven rows with one colour: unpredicted
+    survey["r"][:4] = np.nan
+    survey["i"][10:13] = -1.0         # three non-detections: flagged, predicted
+    survey.write(tmp_path / "survey.fits")
+    for name in ("out.fits", "out.ecsv"):
+        with caplog.at_level(logging.INFO, logger="photoz_numba"):
+            caplog.clear()
+            predict_file(model, tmp_path / "survey.fits", tmp_path / name, chunk_size=50)
+        flag = np.asarray(Table.read(tmp_path / name)["z_phot_flag"])
+        unpredicted = (flag & UNPREDICTED) != 0
+        assert unpredicted.sum() == 4 and ((flag != 0) & ~unpredicted).sum() >= 3
+        expected = (f"{unpredicted.sum()} of 200 rows without a z_phot, "
+                    f"{((flag != 0) & ~unpredicted).sum()} more with a flag")
+        assert any(expected in message for message in caplog.messages), caplog.messages
