@@ -4,7 +4,10 @@ The ``photoz-numba`` command line.
 
 One entry point with subcommands; errors go to stderr as one line (with
 the traceback only under ``--debug``) and the exit code says what
-happened: 0 success, 1 error, 2 bad usage (argparse's), 130 interrupted.
+happened: 0 success, 1 error, 2 bad usage (argparse's), 130 interrupted by
+Ctrl-C, 128 + the signal's number when ended by another signal that ends a
+process by default (SIGTERM, SIGHUP, SIGXCPU, SIGUSR1, SIGUSR2: 143 for
+SIGTERM), after cleaning up as for Ctrl-C.
 
 A command's results (tables, metrics) are its output on stdout; what it
 reports along the way goes through the ``photoz_numba`` logger (`logging`):
@@ -627,7 +630,9 @@ def _parser():
     predict = commands.add_parser(
         "predict", help="add z_phot columns to a catalogue file",
         description="Predict every row of a catalogue into a new file with "
-                    "z_phot, z_phot_err, z_phot_flag and z_phot_nused added. "
+                    "z_phot, z_phot_err, z_phot_flag and z_phot_nused added "
+                    "(a calibrated model adds z_phot_err_raw and the p(z)'s "
+                    "percentiles z_phot_025 to z_phot_975). "
                     "FITS to FITS streams in chunks; other formats are read "
                     "into memory. The output appears only when complete.")
     predict.add_argument("model", help="model file written by 'fit'")
@@ -789,8 +794,25 @@ def _unit_option(parser):
                              "bands, or BAND=UNIT (repeatable)")
 
 
+#: Signals that end a process by default and that a command ends on as on
+#: Ctrl-C, cleaning up (no partial output, no temporary file): a polite
+#: kill, a dropped terminal or session, a batch system's CPU limit or
+#: warning.
+_ENDING_SIGNALS = tuple(getattr(signal, name) for name in
+                        ("SIGTERM", "SIGHUP", "SIGXCPU", "SIGUSR1", "SIGUSR2")
+                        if hasattr(signal, name))
+
+
+class _Ended(KeyboardInterrupt):
+    """Raised by `_interrupt` for a signal of `_ENDING_SIGNALS`."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise _Ended(signum)
 
 
 def main(argv=None):
@@ -810,7 +832,9 @@ def main(argv=None):
     Returns
     -------
     exit_code : int
-        0 success, 1 error, 130 interrupted (Ctrl-C or SIGTERM).
+        0 success, 1 error, 130 interrupted by Ctrl-C, 128 + the signal's
+        number when ended by SIGTERM (143), SIGHUP, SIGXCPU, SIGUSR1 or
+        SIGUSR2.
 
     Raises
     ------
@@ -858,12 +882,18 @@ def main(argv=None):
     if args.quiet and args.verbose:
         _parser().error("--quiet and --verbose exclude each other")
     restore_logging = _configure_logging(args)
-    # A polite kill (SIGTERM) cleans up like Ctrl-C: no partial output. Only
-    # the main thread may set handlers; the caller's is restored afterwards.
+    # A polite kill (SIGTERM) and the other ending signals clean up like
+    # Ctrl-C: no partial output. Only the main thread may set handlers; the
+    # caller's are restored afterwards.
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    previous = ({sig: signal.signal(sig, _interrupt) for sig in _ENDING_SIGNALS}
+                if in_main_thread else {})
     try:
         return args.run(args)
+    except _Ended as ended:
+        print(f"photoz-numba: interrupted ({signal.Signals(ended.signum).name})",
+              file=sys.stderr)
+        return 128 + ended.signum
     except KeyboardInterrupt:
         print("photoz-numba: interrupted", file=sys.stderr)
         return 130
@@ -878,8 +908,8 @@ def main(argv=None):
         return 1
     finally:
         restore_logging()
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

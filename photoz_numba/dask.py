@@ -91,8 +91,9 @@ def predict(model, ddf, units=None, n_threads=1):
     -------
     ddf : `dask.dataframe.DataFrame`
         ``ddf`` with ``z_phot``, ``z_phot_err``, ``z_phot_flag`` and
-        ``z_phot_nused`` added (and ``z_phot_err_raw`` for a calibrated
-        model).
+        ``z_phot_nused`` added (and for a calibrated model
+        ``z_phot_err_raw`` and the p(z)'s percentiles ``z_phot_025`` to
+        ``z_phot_975``: the columns of `~photoz_numba.PhotoZModel.output_schema`).
 
     Raises
     ------
@@ -150,7 +151,9 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     -------
     catalog : `lsdb.Catalog`
         ``catalog`` with ``z_phot``, ``z_phot_err``, ``z_phot_flag`` and
-        ``z_phot_nused`` added.
+        ``z_phot_nused`` added (and for a calibrated model
+        ``z_phot_err_raw`` and the p(z)'s percentiles ``z_phot_025`` to
+        ``z_phot_975``).
 
     Raises
     ------
