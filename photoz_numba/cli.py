@@ -645,9 +645,10 @@ def _parser():
                          help="astropy format of the output, where its name does not tell")
     predict.add_argument("--chunk-size", type=int, default=100_000,
                          help="rows per chunk when streaming FITS (default 100000)")
-    predict.add_argument("--hdu", default=1,
+    predict.add_argument("--hdu", default=None,
                          type=lambda v: int(v) if v.isdigit() else v,
-                         help="FITS table HDU, number or name (default 1)")
+                         help="FITS table HDU, number or name (default: the first "
+                              "binary table)")
     predict.add_argument("--threads", type=int, default=None,
                          help="Numba threads (default: all cores)")
     _unit_option(predict)

@@ -797,7 +797,7 @@ def _check_paths(input_path, output_path):
                          f"overwrite it; write to a new file")
 
 
-def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
+def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
                  units=None, overwrite=False, n_threads=None, progress=None):
     """Add z_phot columns to a FITS table, chunk by chunk.
 
@@ -820,7 +820,8 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
         by its first bytes; a zip archive is refused), and the output is
         compressed when its name ends in ``.gz``, ``.bz2`` or ``.xz``.
     hdu : int or str, optional
-        The binary table HDU to predict (default: the first extension).
+        The binary table HDU to predict, by number or name (default: the
+        first binary table, after any image HDU).
     chunk_size : int, optional
         Rows per chunk.
     units : dict or unit, optional
@@ -891,6 +892,11 @@ def predict_fits(model, input_path, output_path, hdu=1, chunk_size=100_000,
     # Headers only: the data are read chunk by chunk below. Offsets are in
     # the decompressed stream for a compressed file.
     with _open_fits(input_path, "FITS file") as hdus:
+        if hdu is None:
+            hdu = next((index for index, each in enumerate(hdus)
+                        if isinstance(each, fits.BinTableHDU)), None)
+            if hdu is None:
+                raise ValueError(f"{input_path!r} has no binary table HDU")
         try:
             table_hdu = hdus[hdu]
         except (IndexError, KeyError):
@@ -993,7 +999,7 @@ def _copy_bytes(source, sink, start, stop, block=1 << 24):
 
 
 def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
-                 overwrite=False, n_threads=None, progress=None, hdu=1, format=None,
+                 overwrite=False, n_threads=None, progress=None, hdu=None, format=None,
                  output_format=None):
     """Predict a catalogue file into a new file.
 
@@ -1025,7 +1031,7 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
         (FITS to FITS), else once at the end.
     hdu : int or str, optional
         The binary table HDU to predict of a FITS input (default: the first
-        extension).
+        binary table).
     format, output_format : str, optional
         Astropy's name of the format of the input and of the output
         (``ascii``, ``ascii.ecsv``, ``fits``, ...), for files whose names do
@@ -1079,7 +1085,8 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     _check_paths(input_path, output_path)
     check_output_format(input_path, output_path, format, output_format)
     compression = _output_compression(output_path)
-    options = {"hdu": hdu} if format in (None, "fits") and _is_fits(input_path) else {}
+    options = ({"hdu": hdu} if hdu is not None and format in (None, "fits")
+               and _is_fits(input_path) else {})
     try:
         table = Table.read(input_path, format=format, **options)
     except Exception as exc:  # astropy raises many types for unreadable files

@@ -267,3 +267,28 @@ def test_predict_file_says_how_many_rows_lack_a_z_phot(tmp_path, caplog):
         expected = (f"{unpredicted.sum()} of 200 rows without a z_phot, "
                     f"{((flag != 0) & ~unpredicted).sum()} more with a flag")
         assert any(expected in message for message in caplog.messages), caplog.messages
+
+
+def test_streaming_finds_the_first_table_after_an_image(tmp_path):
+    """By default the first binary table is predicted, after any image
+    HDU; an HDU named or numbered is that one, and a file without a table
+    is a clear error."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    survey = table[500:]
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((4, 4)), name="WEIGHT"),
+                         fits.table_to_hdu(survey)])
+    hdus[2].name = "OBJECTS"
+    hdus.writeto(tmp_path / "survey.fits")
+    expected = model.predict(survey)["z_phot"]
+    for name, hdu in (("default.fits", None), ("named.fits", "OBJECTS"), ("number.fits", 2)):
+        predict_fits(model, tmp_path / "survey.fits", tmp_path / name, hdu=hdu)
+        with fits.open(tmp_path / name) as out:
+            assert [each.name for each in out] == ["PRIMARY", "WEIGHT", "OBJECTS"]
+            np.testing.assert_array_equal(out[2].data["z_phot"], expected)
+    with pytest.raises(ValueError, match="HDU 1 of .* is not a binary table"):
+        predict_fits(model, tmp_path / "survey.fits", tmp_path / "one.fits", hdu=1)
+    fits.HDUList([fits.PrimaryHDU(np.zeros(3))]).writeto(tmp_path / "image.fits")
+    with pytest.raises(ValueError, match="has no binary table HDU"):
+        predict_fits(model, tmp_path / "image.fits", tmp_path / "none.fits")
