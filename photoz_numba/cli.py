@@ -224,15 +224,22 @@ def _band_map(items, option="--band", bands=None):
         band, sep, column = item.partition("=")
         if not sep or not band or not column:
             raise ValueError(f"{option} takes BAND=COLUMN, not {item!r}")
-        if bands is not None and band not in bands:
-            raise ValueError(f"{option} {item}: {band!r} is not one of --bands "
-                             f"({','.join(bands)})")
+        _known_band(option, item, band, bands)
         mapping[band] = column
     return mapping
 
 
-def _units(items):
-    """['uJy'] -> 'uJy'; ['f444w=nJy', ...] -> {'f444w': 'nJy'}; [] -> None."""
+def _known_band(option, item, band, bands):
+    """ValueError naming ``option`` and its ``item`` unless ``band`` is one
+    of ``bands`` (None: any band)."""
+    if bands is not None and band not in bands:
+        raise ValueError(f"{option} {item}: {band!r} is not one of --bands "
+                         f"({','.join(bands)})")
+
+
+def _units(items, bands=None):
+    """['uJy'] -> 'uJy'; ['f444w=nJy', ...] -> {'f444w': 'nJy'}; [] -> None;
+    each band one of ``bands`` when given."""
     if not items:
         return None
     default = [item for item in items if "=" not in item]
@@ -241,6 +248,8 @@ def _units(items):
         raise ValueError(f"--unit without a band may be given once, not {default}")
     if default and named:
         raise ValueError("give --unit either once for all bands or as BAND=UNIT")
+    for band, unit in named.items():
+        _known_band("--unit", f"{band}={unit}", band, bands)
     return default[0] if default else named
 
 
@@ -268,25 +277,10 @@ def _sentinels(args):
 
 
 def _read_table(path, what, format=None):
-    from astropy.table import Table
+    from .io import read_table
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
-    if format is not None:
-        from astropy.io import registry
-        try:
-            registry.get_reader(format, Table)
-        except registry.IORegistryError:
-            raise ValueError(f"astropy cannot read tables as {format!r} (--format); an "
-                             f"astropy format: ascii, ascii.ecsv, fits, votable, ...") from None
-    try:
-        return Table.read(path, format=format)
-    except Exception as exc:  # astropy raises many types for unreadable files
-        message = str(exc)
-        if format is None and "Format could not be identified" in message:
-            message = ("its format could not be identified from its name or content; "
-                       "give it with --format (an astropy format: ascii, ascii.ecsv, "
-                       "fits, votable, ...)")
-        raise ValueError(f"cannot read {what} {path!r} as a table: {message}") from None
+    return read_table(path, f"{what} ", format)
 
 
 def _require_columns(table, path, **options):
@@ -327,11 +321,7 @@ def _fit(args):
     if errors and not args.asinh:
         raise ValueError("--error names the error columns that --asinh takes its softening "
                          "from; without --asinh nothing uses it")
-    units = _units(args.unit)
-    for band in units if isinstance(units, dict) else ():
-        if band not in bands:
-            raise ValueError(f"--unit {band}={units[band]}: {band!r} is not one of --bands "
-                             f"({','.join(bands)})")
+    units = _units(args.unit, bands)
     if args.asinh:
         from .photometry import lupton_softening
         params["softening"] = lupton_softening(

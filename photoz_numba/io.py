@@ -681,14 +681,8 @@ def check_output_format(input_path, output_path, format=None, output_format=None
     any work is done."""
     from astropy.io import registry
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    for given, mode, option in ((format, "read", "format"),
-                                (output_format, "write", "output_format")):
-        if given is not None:
-            try:
-                (registry.get_reader if mode == "read" else registry.get_writer)(given, Table)
-            except registry.IORegistryError:
-                raise ValueError(f"astropy cannot {mode} tables as {given!r} ({option}); "
-                                 f"{_FORMATS}") from None
+    _check_format(format, "read", "format")
+    _check_format(output_format, "write", "output_format")
     if output_format is not None or _streams(input_path, output_path, format):
         return
     compression = _output_compression(output_path)
@@ -696,6 +690,35 @@ def check_output_format(input_path, output_path, format=None, output_format=None
     if not registry.identify_format("write", Table, named, None, [], {}):
         raise ValueError(f"the format of the output {output_path!r} cannot be told from "
                          f"its name; give it with output_format=... ({_FORMATS})")
+
+
+def _check_format(given, mode, option):
+    """ValueError unless astropy can ``mode`` ('read' or 'write') tables in
+    the format ``given`` (None: nothing to check); ``option`` names it."""
+    if given is None:
+        return
+    from astropy.io import registry
+    try:
+        (registry.get_reader if mode == "read" else registry.get_writer)(given, Table)
+    except registry.IORegistryError:
+        raise ValueError(f"astropy cannot {mode} tables as {given!r} ({option}); "
+                         f"{_FORMATS}") from None
+
+
+def read_table(path, what="", format=None, **options):
+    """``Table.read(path, format=format, **options)``, with one clear
+    ValueError for a format astropy cannot read, a file it cannot tell the
+    format of, or a file it cannot read (``what`` names the file in it,
+    e.g. "training table ")."""
+    _check_format(format, "read", "format")
+    try:
+        return Table.read(path, format=format, **options)
+    except Exception as exc:  # astropy raises many types for unreadable files
+        message = str(exc)
+        if format is None and "Format could not be identified" in message:
+            message = f"its format could not be identified from its name or content; " \
+                      f"{_GIVE_FORMAT}"
+        raise ValueError(f"cannot read {what}{path!r} as a table: {message}") from None
 
 
 def _output_compression(path):
@@ -1087,13 +1110,7 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     compression = _output_compression(output_path)
     options = ({"hdu": hdu} if hdu is not None and format in (None, "fits")
                and _is_fits(input_path) else {})
-    try:
-        table = Table.read(input_path, format=format, **options)
-    except Exception as exc:  # astropy raises many types for unreadable files
-        message = str(exc)
-        if format is None and "Format could not be identified" in message:
-            message = f"its format could not be identified; {_GIVE_FORMAT}"
-        raise ValueError(f"cannot read {input_path!r} as a table: {message}") from None
+    table = read_table(input_path, "", format, **options)
     out = model.predict(table, units=units, n_threads=n_threads)
     with atomic_output(output_path, overwrite=overwrite) as tmp:
         if compression is None:

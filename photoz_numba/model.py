@@ -1110,7 +1110,6 @@ class PhotoZModel:
         if present:
             raise ValueError(f"the table already has column(s) {present}; "
                              f"remove or rename them before predicting")
-        out = table.copy()
         if empty:
             # No rows, no work (an empty selection in a pipeline, as FITS
             # streaming and Dask give): the output columns, empty.
@@ -1118,17 +1117,17 @@ class PhotoZModel:
             if missing:
                 raise KeyError(f"band column(s) {missing} not in the table")
             self.stated_units(units)    # raises, as with rows, for bad units
-            for column in schema:
-                out[column.name] = MaskedColumn(np.empty(0, column.dtype),
-                                                unit=column.unit or None,
-                                                description=column.description)
-            return out
-        prediction = self.predict_arrays(table, units, n_threads)
+            prediction = None
+        else:
+            prediction = self.predict_arrays(table, units, n_threads)
+        out = table.copy()
         for column in schema:
-            out[column.name] = MaskedColumn(prediction.column(column.name),
-                                            mask=(prediction.masked(column.name)
-                                                  if column.masked else None),
-                                            unit=column.unit or None,
+            if prediction is None:
+                values, mask = np.empty(0, column.dtype), None
+            else:
+                values = prediction.column(column.name)
+                mask = prediction.masked(column.name) if column.masked else None
+            out[column.name] = MaskedColumn(values, mask=mask, unit=column.unit or None,
                                             description=column.description)
         return out
 
