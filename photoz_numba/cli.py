@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 __all__ = ["main"]
 
@@ -471,15 +472,19 @@ class _Progress:
             print(file=sys.stderr)
 
 
+def _check_threads(threads):
+    if threads is not None:
+        import numba
+        most = numba.config.NUMBA_NUM_THREADS
+        if not 1 <= threads <= most:
+            raise ValueError(f"--threads must be from 1 to {most} (the cores Numba "
+                             f"may use here), not {threads}")
+
+
 def _predict(args):
     from . import PhotoZModel
     from .io import check_output_format, predict_file
-    if args.threads is not None:
-        import numba
-        most = numba.config.NUMBA_NUM_THREADS
-        if not 1 <= args.threads <= most:
-            raise ValueError(f"--threads must be from 1 to {most} (the cores Numba "
-                             f"may use here), not {args.threads}")
+    _check_threads(args.threads)
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size must be at least 1, not {args.chunk_size}")
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
@@ -530,6 +535,81 @@ def _evaluate(args):
             print(f"{outside} of the {metrics['n']} rows evaluated have {args.z} outside "
                   f"{args.by_z[0]:g}-{args.by_z[-1]:g} and are in no bin")
     return 0
+
+
+def _stack(args):
+    import numpy as np
+    from . import PhotoZModel
+    from .exceptions import PhotoZWarning
+    from .io import atomic_output, read_table
+    _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
+    _check_threads(args.threads)
+    atomic_output(args.output, overwrite=args.overwrite)    # an existing output: refused now
+    directory = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {args.output!r}: the directory "
+                                f"{os.path.dirname(args.output)!r} does not exist")
+    model = PhotoZModel.read(args.model)
+    model._check_pz()
+    grid = args.grid if args.grid is not None else _default_grid(model)
+    if not os.path.exists(args.input):
+        raise FileNotFoundError(f"input {args.input!r} does not exist")
+    # An uncompressed FITS table is mapped, not read: the stack goes through it
+    # in chunks, whatever its size.
+    fits = args.format == "fits" or (args.format is None and args.input.lower().endswith(
+        (".fits", ".fit", ".fts")))
+    if args.hdu is not None and not fits:
+        raise ValueError(f"--hdu is for FITS input, and {args.input!r} is not read as FITS")
+    options = {"memmap": True, "hdu": args.hdu} if fits else {}
+    table = read_table(args.input, "input ", args.format, **options)
+    columns = {f"band {band}": name for band, name in zip(model.bands, model.band_columns)}
+    if args.weight is not None:
+        columns["--weight"] = args.weight
+    _require_columns(table, args.input, **columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhotoZWarning)     # the summary below says it
+        stacked = model.stack_pdf(table, grid, weights=args.weight, units=_units(args.unit),
+                                  n_threads=args.threads)
+    stacked["z"].description = "redshift grid"
+    stacked["n_z"].description = ("sum over the rows of " + (f"{args.weight} x " if args.weight
+                                  else "") + "p(z), per unit redshift")
+    stacked.meta.update(model=os.path.basename(args.model),
+                        catalogue=os.path.basename(args.input))
+    with atomic_output(args.output, overwrite=args.overwrite) as tmp:
+        stacked.write(tmp, format="ascii.ecsv", overwrite=True)
+    within = float(np.trapezoid(stacked["n_z"], stacked["z"]))
+    meta = stacked.meta
+    without = meta["n_rows"] - meta["n_stacked"]
+    log.log(logging.WARNING if without else logging.INFO,
+            f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows"
+            + (f" ({without} have none and are left out: predict flags them unpredicted)"
+               if without else "") + "; "
+             f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "
+             f"{grid[0]:g}-{grid[-1]:g}; wrote {args.output}")
+    return 0
+
+
+def _default_grid(model):
+    """0 to a little beyond the training set's highest redshift, in steps
+    of 0.01."""
+    import numpy as np
+    top = np.ceil(1.2 * float(np.max(model.train_redshifts_)) + 0.5)
+    return np.round(np.arange(0, int(round(100 * top)) + 1) * 0.01, 10)
+
+
+def _grid(text):
+    """'START:STOP:STEP' as a grid from START to STOP inclusive."""
+    import numpy as np
+    try:
+        start, stop, step = (float(value) for value in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the grid must be START:STOP:STEP, e.g. "
+                                         f"0:7:0.01, not {text!r}") from None
+    count = (stop - start) / step if step > 0 else float("nan")
+    if not (np.isfinite(count) and count >= 1 and abs(count - round(count)) < 1e-6):
+        raise argparse.ArgumentTypeError(f"the grid {text!r} must have STOP > START and a "
+                                         f"STEP > 0 that divides STOP - START")
+    return start + step * np.arange(int(round(count)) + 1)
 
 
 def _bin_edges(text):
@@ -646,6 +726,32 @@ def _parser():
                          help="replace an existing output file (never the input)")
     _verbosity_options(predict)
     predict.set_defaults(run=_predict)
+
+    stack = commands.add_parser(
+        "stack", help="sum the p(z) of a catalogue's rows: its n(z)",
+        description="Sum the p(z) of every row of a catalogue on a redshift grid "
+                    "(the sample's n(z)) with a calibrated model, and write the grid and "
+                    "the sum, per unit redshift, as ECSV. An uncompressed FITS file is "
+                    "mapped and gone through in chunks, so its size does not matter. "
+                    "Rows without a p(z) are counted and left out.")
+    stack.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
+    stack.add_argument("input", help="catalogue")
+    stack.add_argument("-o", "--output", required=True, help="ECSV file to write")
+    stack.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
+                       help="redshift grid, e.g. 0:7:0.01 (default: 0 to a little beyond "
+                            "the training set's highest redshift, in steps of 0.01)")
+    stack.add_argument("--weight", metavar="COLUMN",
+                       help="weigh each row by this column (finite, >= 0)")
+    _format_option(stack)
+    stack.add_argument("--hdu", default=None, type=lambda v: int(v) if v.isdigit() else v,
+                       help="FITS table HDU, number or name (default: the first table)")
+    stack.add_argument("--threads", type=int, default=None,
+                       help="Numba threads (default: all cores)")
+    _unit_option(stack)
+    stack.add_argument("--overwrite", action="store_true",
+                       help="replace an existing output file (never the input)")
+    _verbosity_options(stack)
+    stack.set_defaults(run=_stack)
 
     evaluate = commands.add_parser(
         "evaluate", help="sigma_NMAD, outlier fraction and bias of predictions",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
-__all__ = ["predict", "predict_catalog"]
+__all__ = ["predict", "predict_catalog", "stack_pdf"]
 
 
 def _output_dtypes(model):
@@ -28,15 +28,19 @@ def _partition_units(model, units):
     return fitted | model.stated_units(units)
 
 
+def _input_table(frame, names):
+    """A pandas partition's columns ``names`` as a Table of floats; missing
+    values (NaN, None, pd.NA) become NaN: 'no measurement'."""
+    return Table({name: pd.to_numeric(frame[name], errors="coerce")
+                  .to_numpy(dtype=np.float64, na_value=np.nan) for name in names})
+
+
 def _predict_partition(frame, model, units, n_threads):
     """Add the z_phot columns to one pandas partition, rows in order."""
     if len(frame) == 0:
         return frame.assign(**{name: np.empty(0, dtype=dtype)
                                for name, dtype in _output_dtypes(model).items()})
-    # Missing values (NaN, None, pd.NA) become NaN: 'no measurement'.
-    table = Table({name: pd.to_numeric(frame[name], errors="coerce")
-                   .to_numpy(dtype=np.float64, na_value=np.nan)
-                   for name in model.input_columns})
+    table = _input_table(frame, model.input_columns)
     prediction = model.predict_arrays(table, units, n_threads)
     return frame.assign(**{column.name: prediction.filled(column)
                            for column in model.output_schema()})
@@ -193,3 +197,105 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     units = _prepare(model, catalog.columns, units)
     return catalog.map_partitions(_predict_partition, model, units, n_threads,
                                   meta=_meta(catalog.meta, model))
+
+
+def _stack_partition(frame, model, z_grid, weights, units, n_threads):
+    """One partition's stacked p(z) and counts: (n_z, n_rows, n_stacked,
+    weight_sum)."""
+    import warnings
+
+    from .exceptions import PhotoZWarning
+
+    names = list(model.input_columns) + ([weights] if weights is not None else [])
+    table = _input_table(frame, dict.fromkeys(names))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhotoZWarning)    # said once, for the whole
+        stacked = model.stack_pdf(table, z_grid, weights, units, n_threads)
+    return (np.asarray(stacked["n_z"]), stacked.meta["n_rows"], stacked.meta["n_stacked"],
+            stacked.meta["weight_sum"])
+
+
+def _add(parts):
+    return tuple(sum(values) for values in zip(*parts))
+
+
+def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
+    """The p(z) of a Dask DataFrame's (or LSDB catalogue's) rows summed on a
+    grid: `~photoz_numba.PhotoZModel.stack_pdf` partition by partition.
+
+    This computes: each partition's sum is a small array, and their total
+    is returned. Units and missing values are read as in `predict`.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A calibrated model (one with a p(z)).
+    ddf : `dask.dataframe.DataFrame` or `lsdb.Catalog`
+        The catalogue, with the model's band columns.
+    z_grid : array-like
+        Redshifts, strictly increasing.
+    weights : str or None
+        A column of weights, finite and >= 0; None weighs every row 1.
+    units, n_threads
+        As for `predict`.
+
+    Returns
+    -------
+    stacked : `~astropy.table.Table`
+        As from `~photoz_numba.PhotoZModel.stack_pdf`: columns ``z`` and
+        ``n_z``, and ``n_rows``, ``n_stacked`` and ``weight_sum`` in
+        ``meta``, over all partitions. Rows with no p(z) are not in the
+        sum, and one `~photoz_numba.exceptions.PhotoZWarning` says how many.
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model has no p(z).
+    KeyError
+        A band column, or the ``weights`` column, is missing.
+    ValueError
+        ``z_grid`` is not a strictly increasing grid, or a weight is
+        negative or not finite.
+
+    Examples
+    --------
+    .. doctest-requires:: dask
+
+        >>> import dask.dataframe as dd
+        >>> import numpy as np
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.dask import stack_pdf
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> table = toy_catalogue(1200, seed=3)
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+        >>> model = model.calibrate(table[:1000])
+        >>> frame = dd.from_pandas(table[1000:].to_pandas(), npartitions=3)
+        >>> nz = stack_pdf(model, frame, np.linspace(0, 4, 401))
+        >>> round(float(np.trapezoid(nz["n_z"], nz["z"])), 6), nz.meta["n_stacked"]
+        (200.0, 200)
+    """
+    import warnings
+
+    import dask
+
+    from .exceptions import PhotoZWarning
+    from .pdf import check_grid
+
+    model._check_pz()
+    grid = check_grid(z_grid)
+    units = _partition_units(model, units)
+    missing = [name for name in model.input_columns if name not in ddf.columns]
+    if weights is not None and weights not in ddf.columns:
+        missing.append(weights)
+    if missing:
+        raise KeyError(f"column(s) {missing} are not in the DataFrame")
+    shipped = dask.delayed(model, pure=True)
+    parts = [dask.delayed(_stack_partition)(part, shipped, grid, weights, units, n_threads)
+             for part in ddf.to_delayed()]
+    n_z, n_rows, n_stacked, weight_sum = dask.compute(dask.delayed(_add)(parts))[0]
+    if n_stacked < n_rows:
+        warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
+                      "the stack (predict flags them unpredicted)", PhotoZWarning, stacklevel=2)
+    return Table({"z": grid, "n_z": n_z},
+                 meta={"n_rows": int(n_rows), "n_stacked": int(n_stacked),
+                       "weight_sum": float(weight_sum)})

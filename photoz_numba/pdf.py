@@ -168,6 +168,12 @@ def check_grid(z_grid, name="z_grid"):
     return grid
 
 
+def cell_edges(grid):
+    """The edges of each grid point's cell: half-way to the points before
+    and after it (the end points' cells are halves)."""
+    return np.concatenate([grid[:1], 0.5 * (grid[1:] + grid[:-1]), grid[-1:]])
+
+
 #: Shapes tried by `fit_pz_shape`: (core_weight, core_width, tail_weight,
 #: tail_width, pull_scale, pull_width).
 SHAPES = tuple((weight, width, tail, 20.0, 1.0, pull_width) for weight in (0.4, 0.6, 0.8)

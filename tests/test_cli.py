@@ -454,3 +454,54 @@ def test_evaluate_by_z_counts_the_rows_outside_the_edges(predicted):
     assert result.returncode == 0, result.stderr
     assert (f"{outside} of the {z.size} rows evaluated have zspec outside 0-1 and are in "
             f"no bin") in result.stdout
+
+
+def test_stack_writes_the_models_stack(toy_files):
+    """photoz-numba stack writes what PhotoZModel.stack_pdf gives (the
+    reference, tested against NumPy in test_pdf.py): from a mapped FITS
+    file and from ECSV, with a weight column; refuses an existing output,
+    a missing column and --hdu for non-FITS input, and writes nothing then."""
+    import numpy as np
+    from photoz_numba import PhotoZModel
+    model_file = toy_files / "model.fits"
+    assert run("fit", toy_files / "train.fits", "--bands", "g,r,i", "--k", "20",
+               "--calibrate", "-o", model_file).returncode == 0
+    survey = Table.read(toy_files / "survey.fits")
+    survey["g"][:2] = survey["r"][:2] = -99.0               # no measurement: no p(z)
+    survey["w"] = np.linspace(0, 1, len(survey))
+    survey.write(toy_files / "weighted.fits")
+    survey.write(toy_files / "weighted.ecsv")
+    model = PhotoZModel.read(model_file)
+    grid = np.linspace(0, 4, 81)
+    from photoz_numba.exceptions import PhotoZWarning
+    with pytest.warns(PhotoZWarning, match="2 of 100 rows"):
+        expected = model.stack_pdf(survey, grid, weights="w")
+    for source in ("weighted.fits", "weighted.ecsv"):
+        out = toy_files / f"nz_{source}.ecsv"
+        result = run("stack", model_file, toy_files / source, "--grid", "0:4:0.05",
+                     "--weight", "w", "-o", out)
+        assert result.returncode == 0, result.stderr
+        assert "98 of 100 rows (2 have none and are left out" in result.stderr
+        written = Table.read(out)
+        np.testing.assert_allclose(written["z"], grid, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(written["n_z"], expected["n_z"], rtol=1e-12)
+        assert written.meta["n_stacked"] == 98
+    # The default grid: 0 to a little beyond the training redshifts, by 0.01.
+    assert run("stack", model_file, toy_files / "survey.fits", "-o",
+               toy_files / "nz.ecsv").returncode == 0
+    default = Table.read(toy_files / "nz.ecsv")
+    assert default["z"][0] == 0 and np.allclose(np.diff(default["z"]), 0.01)
+    assert default["z"][-1] > model.train_redshifts_.max()
+    before = sorted(p.name for p in toy_files.iterdir())
+    for args, message in (
+            (["-o", toy_files / "nz.ecsv"], "exists; pass --overwrite"),
+            (["--weight", "weight", "-o", toy_files / "x.ecsv"],
+             "column 'weight' (--weight) is not in"),
+            (["--grid", "0:4:0.03", "-o", toy_files / "x.ecsv"], "STEP > 0 that divides"),
+            (["-o", toy_files / "survey.fits"], "refusing to overwrite"),):
+        result = run("stack", model_file, toy_files / "survey.fits", *args)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+    result = run("stack", model_file, toy_files / "weighted.ecsv", "--hdu", "1",
+                 "-o", toy_files / "x.ecsv")
+    assert result.returncode != 0 and "--hdu is for FITS input" in result.stderr
+    assert sorted(p.name for p in toy_files.iterdir()) == before

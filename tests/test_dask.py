@@ -17,7 +17,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from photoz_numba import PhotoZModel  # noqa: E402
-from photoz_numba.dask import predict, predict_catalog  # noqa: E402
+from photoz_numba.dask import predict, predict_catalog, stack_pdf  # noqa: E402
 from photoz_numba.datasets import KALNA2024_BANDS  # noqa: E402
 from photoz_numba.selection import stratified_split  # noqa: E402
 
@@ -141,3 +141,37 @@ def test_model_is_one_node_of_the_graph(model, frame):
     tasks = [node for key, node in graph.items() if "_predict_partition" in str(key)]
     assert len(tasks) == 6
     assert all(model_keys[0] in node.dependencies for node in tasks)
+
+
+def test_stack_pdf_equals_the_in_memory_stack(client):
+    """The partitions' stacks add up to the in-memory stack of all rows
+    (the reference), with an empty partition, a weight column and rows
+    without a p(z); LSDB catalogues go the same way."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.exceptions import PhotoZWarning
+    table = toy_catalogue(1500, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1200]).calibrate(table[:1200])
+    rows = table[1200:].copy()
+    rows["r"][:5] = rows["i"][:5] = np.nan          # no p(z)
+    rows["w"] = np.linspace(0.5, 1.5, len(rows))
+    grid = np.linspace(0, 4, 201)
+    with pytest.warns(PhotoZWarning, match="5 of 300 rows"):
+        expected = model.stack_pdf(rows, grid, weights="w")
+    frame = rows.to_pandas()
+    ddf = dd.concat([dd.from_pandas(frame, npartitions=4),
+                     dd.from_pandas(frame.iloc[:0], npartitions=1)])
+    with pytest.warns(PhotoZWarning, match="5 of 300 rows"):
+        stacked = stack_pdf(model, ddf, grid, weights="w")
+    np.testing.assert_allclose(stacked["n_z"], expected["n_z"], rtol=1e-12, atol=1e-12)
+    assert stacked.meta == expected.meta | {"weight_sum": pytest.approx(
+        expected.meta["weight_sum"], rel=1e-12)}
+    with pytest.raises(KeyError, match="'weight'"):
+        stack_pdf(model, ddf, grid, weights="weight")
+    lsdb = pytest.importorskip("lsdb")
+    rng = np.random.default_rng(2)
+    catalog = lsdb.from_dataframe(frame.assign(ra=rng.uniform(0, 10, len(frame)),
+                                               dec=rng.uniform(-5, 5, len(frame))),
+                                  ra_column="ra", dec_column="dec", margin_threshold=None)
+    with pytest.warns(PhotoZWarning):
+        from_lsdb = stack_pdf(model, catalog, grid, weights="w")
+    np.testing.assert_allclose(from_lsdb["n_z"], expected["n_z"], rtol=1e-12, atol=1e-12)

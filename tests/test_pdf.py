@@ -539,3 +539,62 @@ def test_cdf_of_one_redshift_for_every_row(calibrated):
     np.testing.assert_array_equal(one, model.cdf(test, np.full(len(test), 1.0)))
     np.testing.assert_allclose(one, 1 - model.probability_above(test, 1.0), atol=1e-15)
     assert np.isnan(model.cdf(test, np.nan)).all()
+
+
+@pytest.mark.reference
+def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
+    """Reference: NumPy, each row's CDF (`cdf`) at the cells' edges,
+    differenced, weighted and summed over the rows that have a p(z); the
+    rows go in chunks (a chunk of 7 here) and one without a p(z) is left
+    out, counted and warned of."""
+    import photoz_numba.model as model_module
+    from photoz_numba.exceptions import PhotoZWarning
+    model, test = calibrated
+    rows = test[:30].copy()
+    rows["r"][4] = rows["i"][4] = np.nan            # one band left: no p(z)
+    weights = np.linspace(0.0, 2.0, len(rows))
+    grid = np.concatenate([[0.0, 0.05], np.linspace(0.1, 3.0, 59)])  # uneven
+    edges = np.concatenate([grid[:1], 0.5 * (grid[1:] + grid[:-1]), grid[-1:]])
+    cdf = np.column_stack([model.cdf(rows, np.full(len(rows), edge)) for edge in edges])
+    have = np.isfinite(cdf).all(axis=1)
+    expected = weights[have] @ (np.diff(cdf[have], axis=1) / np.diff(edges))
+    monkeypatch.setattr(model_module, "_STACK_ROWS", 7)
+    with pytest.warns(PhotoZWarning, match="1 of 30 rows have no p"):
+        stacked = model.stack_pdf(rows, grid, weights=weights)
+    np.testing.assert_allclose(stacked["n_z"], expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(stacked["z"], grid)
+    assert stacked.meta == {"n_rows": 30, "n_stacked": 29,
+                            "weight_sum": pytest.approx(weights[have].sum())}
+    # Integrated, the weight of the galaxies within the grid.
+    within = weights[have] @ (cdf[have, -1] - cdf[have, 0])
+    assert np.trapezoid(stacked["n_z"], grid) == pytest.approx(within, rel=1e-12)
+    # The same as summing `pdf`, and a weight column works as an array.
+    rows["w"] = weights
+    with pytest.warns(PhotoZWarning):
+        by_name = model.stack_pdf(rows, grid, weights="w")
+    np.testing.assert_allclose(by_name["n_z"], np.nansum(
+        weights[:, None] * model.pdf(rows, grid), axis=0), rtol=1e-12, atol=1e-12)
+
+
+def test_stack_pdf_bad_input(calibrated):
+    model, test = calibrated
+    grid = np.linspace(0, 4, 41)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        model.stack_pdf(test[:3], [0.0, 2.0, 1.0])
+    for weights, message in (([1.0, -1.0, 1.0], r"finite and >= 0: 1 rows .*row 1 \(-1.0\)"),
+                             ([1.0, 1.0, np.nan], r"row 2 \(nan\)"),
+                             ([1.0, 1.0], "one weight per row")):
+        with pytest.raises(ValueError, match=message):
+            model.stack_pdf(test[:3], grid, weights=weights)
+    with pytest.raises(KeyError, match="w"):
+        model.stack_pdf(test[:3], grid, weights="w")
+    rows = test[:3].copy()
+    rows["w"] = np.ma.MaskedArray([1.0, 1.0, 1.0], mask=[False, True, False])
+    with pytest.raises(ValueError, match=r"'w' must be finite and >= 0: 1 rows"):
+        model.stack_pdf(rows, grid, weights="w")        # a masked weight is no weight
+    empty = model.stack_pdf(test[:0], grid)
+    assert empty.meta["n_stacked"] == 0 and (empty["n_z"] == 0).all()
+    with pytest.raises(KeyError, match="'g'"):
+        model.stack_pdf(test[:0]["r", "i"], grid)
+    with pytest.raises(NotFittedError, match="calibrate"):
+        PhotoZModel(["g", "r", "i"], k=20).fit(model_training(model)).stack_pdf(test, grid)
