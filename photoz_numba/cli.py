@@ -519,7 +519,8 @@ def _evaluate(args):
           f"{100 * metrics['outlier_fraction']:.2f}%  bias {metrics['bias']:.5f}")
     if args.by_z is not None:
         from .metrics import evaluate_by_z
-        rows = evaluate_by_z(z_phot, z_spec, edges=args.by_z, threshold=args.threshold)
+        rows = evaluate_by_z(z_phot, z_spec, edges=args.by_z or None,
+                             threshold=args.threshold)
         print(f"by {args.z}:")
         print(f"{'bin':>11s} {'n':>6s} {'sigma_NMAD':>10s} {'outliers':>8s} "
               f"{'median dz':>9s}")
@@ -533,7 +534,7 @@ def _evaluate(args):
         outside = int(metrics["n"] - sum(row["n"] for row in rows))
         if outside:
             print(f"{outside} of the {metrics['n']} rows evaluated have {args.z} outside "
-                  f"{args.by_z[0]:g}-{args.by_z[-1]:g} and are in no bin")
+                  f"{rows['z_low'][0]:g}-{rows['z_high'][-1]:g} and are in no bin")
     return 0
 
 
@@ -613,10 +614,9 @@ def _grid(text):
 
 
 def _bin_edges(text):
-    """'0,1,2,3' (or empty for the default bins) as increasing edges."""
-    from .metrics import Z_BINS
+    """'0,1,2,3' as increasing edges (empty: [], the default bins)."""
     if not text.strip():
-        return list(Z_BINS)
+        return []
     try:
         edges = [float(value) for value in text.split(",")]
     except ValueError:
@@ -764,7 +764,8 @@ def _parser():
     evaluate.add_argument("--by-z", type=_bin_edges, nargs="?", const="", default=None,
                           metavar="EDGES",
                           help="also the figures in bins of the spectroscopic redshift: "
-                               "unit bins from 0 to 7 by default, or the edges given, "
+                               "unit bins from 0 to the highest z_spec by default, or the "
+                               "edges given, "
                                "e.g. 0,1,2,4,7")
     evaluate.add_argument("--threshold", type=float, default=0.15,
                           help="outlier threshold on |dz| (default 0.15)")

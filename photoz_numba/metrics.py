@@ -197,12 +197,12 @@ def evaluate(z_phot, z_spec, threshold=OUTLIER):
             "bias": float(bias(z_phot, z_spec))}
 
 
-#: Redshift bins of `evaluate_by_z`: unit bins from 0 to 7, where the
-#: paper's sample ends; the last one closed.
+#: The paper's redshift bins: unit bins from 0 to 7, where its sample ends
+#: (`evaluate_by_z`'s default bins on its catalogue).
 Z_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 
 
-def evaluate_by_z(z_phot, z_spec, edges=Z_BINS, threshold=OUTLIER):
+def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
     """`evaluate` in bins of the spectroscopic redshift.
 
     Global figures hide the high-redshift end, where few galaxies lie:
@@ -215,7 +215,9 @@ def evaluate_by_z(z_phot, z_spec, edges=Z_BINS, threshold=OUTLIER):
     edges : sequence of float, optional
         Increasing bin edges; galaxies with ``edges[i] <= z_spec <
         edges[i + 1]`` are in bin i (the last bin includes its upper edge).
-        Galaxies outside every bin are left out.
+        Galaxies outside every bin are left out. By default, unit bins
+        from 0 to the highest ``z_spec`` rounded up (`Z_BINS`, 0 to 7, on
+        the paper's catalogue; 0 to 3 on the LSST-like one).
     threshold : float, optional
         Outlier bound on ``|dz|``.
 
@@ -244,6 +246,9 @@ def evaluate_by_z(z_phot, z_spec, edges=Z_BINS, threshold=OUTLIER):
     if z_phot.shape != z_spec.shape:
         raise ValueError(f"z_phot and z_spec differ in shape: {z_phot.shape} and "
                          f"{z_spec.shape}")
+    if edges is None:
+        top = max(1.0, np.ceil(z_spec.max())) if z_spec.size else 1.0
+        edges = np.arange(0.0, top + 1.0)
     edges = np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
         raise ValueError(f"edges must be at least two increasing numbers, not {edges}")

@@ -76,6 +76,9 @@ def test_evaluate_by_z_matches_numpy_per_bin():
         assert row["outlier_fraction"] == pytest.approx(np.mean(np.abs(d) > 0.15), abs=1e-15)
         assert row["median_dz"] == pytest.approx(np.median(d), abs=1e-15)
     assert rows["n"].sum() == 3000
+    # The default bins end at the highest z_spec rounded up (7 above).
+    assert list(evaluate_by_z([0.5, 1.0], [0.4, 2.29])["z_high"]) == [1, 2, 3]
+    assert list(evaluate_by_z([0.5], [0.0])["z_high"]) == [1]
     empty = evaluate_by_z([1.0], [1.0], edges=[0, 2, 3])
     assert empty["n"][1] == 0 and np.isnan(empty["sigma_nmad"][1])
     with pytest.raises(ValueError, match="increasing"):
