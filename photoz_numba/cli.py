@@ -581,12 +581,12 @@ def _stack(args):
     within = float(np.trapezoid(stacked["n_z"], stacked["z"]))
     meta = stacked.meta
     without = meta["n_rows"] - meta["n_stacked"]
+    left_out = (f" ({without} have none and are left out: predict flags them unpredicted)"
+                if without else "")
     log.log(logging.WARNING if without else logging.INFO,
-            f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows"
-            + (f" ({without} have none and are left out: predict flags them unpredicted)"
-               if without else "") + "; "
-             f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "
-             f"{grid[0]:g}-{grid[-1]:g}; wrote {args.output}")
+            f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows{left_out}; "
+            f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "
+            f"{grid[0]:g}-{grid[-1]:g}; wrote {args.output}")
     return 0
 
 
