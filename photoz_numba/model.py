@@ -40,7 +40,7 @@ _OFFSETS = ("none", "median", "mean")
 _PREDICT_ROWS = 1 << 17
 #: Rows per chunk of `PhotoZModel.stack_pdf`, which holds a chunk's densities
 #: on the whole grid.
-_STACK_ROWS = 1 << 14
+_STACK_ROWS = 1 << 12
 
 
 class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_raw",

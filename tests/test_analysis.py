@@ -91,6 +91,13 @@ def test_survey_ideas(run_analysis, tmp_path):
     _ideas_table(run_analysis, tmp_path, "survey_ideas", 6)
 
 
+def test_survey_ensembles(run_analysis, tmp_path):
+    """The run checks itself: each trial's out-of-fold figures are the
+    tuning's, and its own fold loop without copies is cross_validate."""
+    _lsst_folder()
+    _ideas_table(run_analysis, tmp_path, "survey_ensembles", 10)
+
+
 def _lsst_folder():
     # The analyses' own default: ../shared/data beside the repository.
     root = pathlib.Path(__file__).resolve().parents[1]
