@@ -91,6 +91,19 @@ def test_survey_ideas(run_analysis, tmp_path):
     _ideas_table(run_analysis, tmp_path, "survey_ideas", 6)
 
 
+def test_ks_floor(tmp_path):
+    """A simulation, no data needed: per-seed KS of a perfect p(z) near
+    0.87 / sqrt(921) without recalibration (Kolmogorov's mean, analytic),
+    and larger with one learnt on 3684 other values."""
+    path = tmp_path / "ks_floor.ecsv"
+    subprocess.run([sys.executable, "-m", "analysis.ks_floor", str(path), "--draws", "400"],
+                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+    table = Table.read(path)
+    mean = dict(zip(table["recalibration"], table["mean_ks"]))
+    assert mean["none"] == pytest.approx(0.8687 / np.sqrt(921), rel=0.05)
+    assert mean["21 knots (calibrate's)"] > 1.05 * mean["none"]
+
+
 def test_survey_ensembles(run_analysis, tmp_path):
     """The run checks itself: each trial's out-of-fold figures are the
     tuning's, and its own fold loop without copies is cross_validate."""
