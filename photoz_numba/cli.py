@@ -551,7 +551,7 @@ def _stack(args):
         raise FileNotFoundError(f"cannot write {args.output!r}: the directory "
                                 f"{os.path.dirname(args.output)!r} does not exist")
     model = PhotoZModel.read(args.model)
-    model._check_pz()
+    model.check_pz()
     grid = args.grid if args.grid is not None else _default_grid(model)
     if not os.path.exists(args.input):
         raise FileNotFoundError(f"input {args.input!r} does not exist")

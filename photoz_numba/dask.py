@@ -281,7 +281,7 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
     from .exceptions import PhotoZWarning
     from .pdf import check_grid
 
-    model._check_pz()
+    model.check_pz()
     grid = check_grid(z_grid)
     units = _partition_units(model, units)
     missing = [name for name in model.input_columns if name not in ddf.columns]

@@ -1181,7 +1181,14 @@ class PhotoZModel:
         return Prediction(*(None if values[0] is None else np.concatenate(values)
                             for values in zip(*parts)))
 
-    def _check_pz(self):
+    def check_pz(self):
+        """Raise unless the model is fitted and has a p(z) (see `calibrate`).
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted, or has no p(z).
+        """
         self.check_fitted()
         if getattr(self, "pz_", None) is None:
             raise NotFittedError("this model has no p(z): call calibrate(train, z=...) "
@@ -1260,7 +1267,7 @@ class PhotoZModel:
         >>> float(model.cdf(table[1000:1001], [np.nan])[0])
         nan
         """
-        self._check_pz()
+        self.check_pz()
         if not isinstance(z, str) and np.ndim(z) == 0:
             z = np.full(len(table), _as_redshifts(z))
         return self._pz_cdf(table, self._per_row(table, z), units, n_threads)
@@ -1309,7 +1316,7 @@ class PhotoZModel:
         ((3, 401), [1.0, 1.0, 1.0])
         """
         from .pdf import cell_edges, check_grid
-        self._check_pz()
+        self.check_pz()
         edges = cell_edges(check_grid(z_grid))
         return self._cell_densities(table, edges, units, n_threads)
 
@@ -1375,7 +1382,7 @@ class PhotoZModel:
         (200.0, 200)
         """
         from .pdf import cell_edges, check_grid
-        self._check_pz()
+        self.check_pz()
         grid = check_grid(z_grid)
         edges = cell_edges(grid)
         weight = self._row_weights(table, weights)
@@ -1444,7 +1451,7 @@ class PhotoZModel:
         -102
         """
         from .pdf import cde_from_scores, pz_scores
-        self._check_pz()
+        self.check_pz()
         values = self._per_row(table, z)
         with _numba_threads(n_threads):
             z_hat, scale, neighbours = self._pz_inputs(table, units, None)
