@@ -40,6 +40,7 @@ FITS catalogues are predicted chunk by chunk (`predict_fits`), with the
 columns of `~photoz_numba.PhotoZModel.output_schema`.
 """
 
+import contextlib
 import hashlib
 import os
 import re
@@ -812,6 +813,74 @@ def _chunk_table(raw, table_hdu, names):
     return Table(columns)
 
 
+class _FitsTableReader:
+    """One binary table HDU of a FITS file, checked from its headers and
+    read chunk by chunk by byte offset (no memory map: resident memory stays
+    bounded by a chunk; a compressed file is decompressed as it is read)."""
+
+    def __init__(self, path, hdus, hdu, names):
+        self.path, self.names = path, list(names)
+        self.compression = _input_compression(path)
+        if hdu is None:
+            hdu = next((index for index, each in enumerate(hdus)
+                        if isinstance(each, fits.BinTableHDU)), None)
+            if hdu is None:
+                raise ValueError(f"{path!r} has no binary table HDU")
+        try:
+            self.table_hdu = table_hdu = hdus[hdu]
+        except (IndexError, KeyError):
+            raise ValueError(f"{path!r} has no HDU {hdu!r}") from None
+        if not isinstance(table_hdu, fits.BinTableHDU):
+            raise ValueError(f"HDU {hdu!r} of {path!r} is not a binary table")
+        header = table_hdu.header
+        if header.get("PCOUNT", 0):
+            raise ValueError(f"{path!r} has variable-length columns, which "
+                             f"cannot be streamed; read it into a Table instead")
+        missing = [name for name in self.names if name not in table_hdu.columns.names]
+        if missing:
+            raise KeyError(f"column(s) {missing} are not in {path!r} "
+                           f"(columns: {', '.join(table_hdu.columns.names)})")
+        self.nrows, self.rowsize = header["NAXIS2"], header["NAXIS1"]
+        # Offsets are in the decompressed stream for a compressed file.
+        self.info = table_hdu.fileinfo()
+        # FITS data are big-endian; ColDefs.dtype is in native order.
+        self.raw_dtype = np.dtype(table_hdu.columns.dtype).newbyteorder(">")
+        if self.raw_dtype.itemsize != self.rowsize:
+            raise ValueError(f"{path!r}: row size {self.rowsize} does not match "
+                             f"its columns ({self.raw_dtype.itemsize} bytes)")
+        # A compressed file's length says nothing: a short read shows truncation.
+        self.size = None if self.compression else os.path.getsize(path)
+        needed = self.info["datLoc"] + self.nrows * self.rowsize
+        if self.size is not None and self.size < needed:
+            raise ValueError(f"{path!r} is truncated: {self.size} bytes, the table "
+                             f"needs {needed}")
+
+    def open(self):
+        """The file as a (decompressed) byte stream."""
+        return _open_stream(self.path, "rb", self.compression)
+
+    def chunks(self, source, chunk_size):
+        """(first row, raw bytes, Table of ``names``) per chunk of rows."""
+        source.seek(self.info["datLoc"])
+        for start in range(0, self.nrows, chunk_size):
+            n = min(chunk_size, self.nrows - start)
+            buffer = source.read(n * self.rowsize)
+            if len(buffer) < n * self.rowsize:
+                raise ValueError(f"{self.path!r} is truncated: its table ends "
+                                 f"before row {start + len(buffer) // self.rowsize + 1} "
+                                 f"of {self.nrows}")
+            raw = np.frombuffer(buffer, dtype=self.raw_dtype)
+            yield start, buffer, _chunk_table(raw, self.table_hdu, self.names)
+
+
+@contextlib.contextmanager
+def _fits_table(path, hdu, names):
+    """A `_FitsTableReader` of ``path``'s table ``hdu`` (None: the first
+    binary table), its headers open while it is used."""
+    with _open_fits(path, "FITS file") as hdus:
+        yield _FitsTableReader(path, hdus, hdu, names)
+
+
 def _check_paths(input_path, output_path):
     if not os.path.exists(input_path):
         raise FileNotFoundError(f"input {input_path!r} does not exist")
@@ -911,79 +980,36 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
     _check_paths(input_path, output_path)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
-    compression = _input_compression(input_path)
-    # Headers only: the data are read chunk by chunk below. Offsets are in
-    # the decompressed stream for a compressed file.
-    with _open_fits(input_path, "FITS file") as hdus:
-        if hdu is None:
-            hdu = next((index for index, each in enumerate(hdus)
-                        if isinstance(each, fits.BinTableHDU)), None)
-            if hdu is None:
-                raise ValueError(f"{input_path!r} has no binary table HDU")
-        try:
-            table_hdu = hdus[hdu]
-        except (IndexError, KeyError):
-            raise ValueError(f"{input_path!r} has no HDU {hdu!r}") from None
-        if not isinstance(table_hdu, fits.BinTableHDU):
-            raise ValueError(f"HDU {hdu!r} of {input_path!r} is not a binary table")
-        header = table_hdu.header
-        if header.get("PCOUNT", 0):
-            raise ValueError(f"{input_path!r} has variable-length columns, which "
-                             f"cannot be streamed; read it into a Table instead")
-        output_columns = _output_fits_columns(model)
+    output_columns = _output_fits_columns(model)
+    with _fits_table(input_path, hdu, model.input_columns) as reader:
         present = [column[0] for column in output_columns
-                   if column[0] in table_hdu.columns.names]
+                   if column[0] in reader.table_hdu.columns.names]
         if present:
             raise ValueError(f"{input_path!r} already has column(s) {present}")
-        input_columns = model.input_columns
-        missing = [name for name in input_columns if name not in table_hdu.columns.names]
-        if missing:
-            raise KeyError(f"column(s) {missing} are not in {input_path!r} "
-                           f"(columns: {', '.join(table_hdu.columns.names)})")
-        nrows, rowsize = header["NAXIS2"], header["NAXIS1"]
-        info = table_hdu.fileinfo()
-        data_start, data_span = info["datLoc"], info["datSpan"]
-        # FITS data are big-endian; ColDefs.dtype is in native order.
-        raw_dtype = np.dtype(table_hdu.columns.dtype).newbyteorder(">")
-        if raw_dtype.itemsize != rowsize:
-            raise ValueError(f"{input_path!r}: row size {rowsize} does not match "
-                             f"its columns ({raw_dtype.itemsize} bytes)")
-        # A compressed file's length says nothing: a short read shows truncation.
-        size = None if compression else os.path.getsize(input_path)
-        if size is not None and size < data_start + nrows * rowsize:
-            raise ValueError(f"{input_path!r} is truncated: {size} bytes, the table "
-                             f"needs {data_start + nrows * rowsize}")
-        out_header = _output_header(table_hdu, output_columns)
+        nrows, rowsize, info = reader.nrows, reader.rowsize, reader.info
+        out_header = _output_header(reader.table_hdu, output_columns)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
                              [(column[0], column[2]) for column in output_columns])
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
-                _open_stream(input_path, "rb", compression) as source, \
+                reader.open() as source, \
                 _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
             _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
             sink.write(out_header.tostring().encode("ascii"))
-            source.seek(data_start)
             counts = np.zeros(2, dtype=np.int64)
-            for start in range(0, nrows, chunk_size):
-                n = min(chunk_size, nrows - start)
-                buffer = source.read(n * rowsize)
-                if len(buffer) < n * rowsize:
-                    raise ValueError(f"{input_path!r} is truncated: its table ends "
-                                     f"before row {start + len(buffer) // rowsize + 1} "
-                                     f"of {nrows}")
-                raw = np.frombuffer(buffer, dtype=raw_dtype)
-                prediction = model.predict_arrays(
-                    _chunk_table(raw, table_hdu, input_columns), units, n_threads)
-                record = np.empty(n, dtype=out_dtype)
+            for start, buffer, chunk in reader.chunks(source, chunk_size):
+                prediction = model.predict_arrays(chunk, units, n_threads)
+                record = np.empty(len(chunk), dtype=out_dtype)
                 record["row"] = np.frombuffer(buffer, dtype=f"V{rowsize}")
                 for column in model.output_schema():
                     record[column.name] = prediction.filled(column)
                 sink.write(record.tobytes())
                 counts += _flag_counts(prediction.z_phot_flag)
                 if progress is not None:
-                    progress(start + n, nrows)
+                    progress(start + len(chunk), nrows)
             written = nrows * out_dtype.itemsize
             sink.write(b"\0" * (-written % 2880))
-            _copy_bytes(source, sink, data_start + data_span, size)   # HDUs after
+            _copy_bytes(source, sink, info["datLoc"] + info["datSpan"],
+                        reader.size)                                # HDUs after
     _log_flag_counts(output_path, nrows, *counts)
     return nrows
 
