@@ -23,7 +23,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 
 __all__ = ["main"]
 
@@ -39,6 +38,7 @@ _IN_CLI_TERMS = (
     ("give it with format=...", "give it with --format"),
     ("(output_format)", "(--output-format)"),
     ("(format)", "(--format)"),
+    ("(weights)", "(--weight)"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
 )
@@ -497,7 +497,7 @@ def _predict(args):
                          units=_units(args.unit), overwrite=args.overwrite,
                          n_threads=args.threads, hdu=args.hdu, format=args.format,
                          output_format=args.output_format,
-                         progress=_Progress(not args.quiet))
+                         progress=_Progress(not getattr(args, "quiet", False)))
     elapsed = time.perf_counter() - start
     log.info(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
              f"({nrows / max(elapsed, 1e-9):,.0f} rows/s)")
@@ -541,36 +541,41 @@ def _evaluate(args):
 def _stack(args):
     import numpy as np
     from . import PhotoZModel
-    from .exceptions import PhotoZWarning
-    from .io import atomic_output, read_table
+    from .io import _is_fits, atomic_output, read_table, stack_fits
+    from .pdf import quiet
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
+    if not args.output.lower().endswith(".ecsv"):
+        raise ValueError(f"-o {args.output!r}: the n(z) is written as ECSV; name a file "
+                         f"ending in .ecsv")
     atomic_output(args.output, overwrite=args.overwrite)    # an existing output: refused now
     directory = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {args.output!r}: the directory "
                                 f"{os.path.dirname(args.output)!r} does not exist")
+    if not os.path.exists(args.input):
+        raise FileNotFoundError(f"input {args.input!r} does not exist")
+    streamed = args.format in (None, "fits") and (args.format == "fits" or _is_fits(args.input))
+    if args.hdu is not None and not streamed:
+        raise ValueError(f"--hdu is for FITS input, and {args.input!r} is not read as FITS")
     model = PhotoZModel.read(args.model)
     model.check_pz()
     grid = args.grid if args.grid is not None else _default_grid(model)
-    if not os.path.exists(args.input):
-        raise FileNotFoundError(f"input {args.input!r} does not exist")
-    # An uncompressed FITS table is mapped, not read: the stack goes through it
-    # in chunks, whatever its size.
-    fits = args.format == "fits" or (args.format is None and args.input.lower().endswith(
-        (".fits", ".fit", ".fts")))
-    if args.hdu is not None and not fits:
-        raise ValueError(f"--hdu is for FITS input, and {args.input!r} is not read as FITS")
-    options = {"memmap": True, "hdu": args.hdu} if fits else {}
-    table = read_table(args.input, "input ", args.format, **options)
-    columns = {f"band {band}": name for band, name in zip(model.bands, model.band_columns)}
-    if args.weight is not None:
-        columns["--weight"] = args.weight
-    _require_columns(table, args.input, **columns)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PhotoZWarning)     # the summary below says it
-        stacked = model.stack_pdf(table, grid, weights=args.weight, units=_units(args.unit),
-                                  n_threads=args.threads)
+    units = _units(args.unit)
+    # The summary below says how many rows had no p(z), in place of the warning.
+    if streamed:        # chunk by chunk: memory does not grow with the file
+        stacked = quiet(stack_fits, model, args.input, grid, weights=args.weight,
+                        hdu=args.hdu, units=units, n_threads=args.threads,
+                        progress=_Progress(not args.quiet))
+    else:
+        table = read_table(args.input, "input ", args.format)
+        columns = {f"band {band}": name
+                   for band, name in zip(model.bands, model.band_columns)}
+        if args.weight is not None:
+            columns["--weight"] = args.weight
+        _require_columns(table, args.input, **columns)
+        stacked = quiet(model.stack_pdf, table, grid, weights=args.weight, units=units,
+                        n_threads=args.threads)
     stacked["z"].description = "redshift grid"
     stacked["n_z"].description = ("sum over the rows of " + (f"{args.weight} x " if args.weight
                                   else "") + "p(z), per unit redshift")
@@ -586,7 +591,7 @@ def _stack(args):
     log.log(logging.WARNING if without else logging.INFO,
             f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows{left_out}; "
             f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "
-            f"{grid[0]:g}-{grid[-1]:g}; wrote {args.output}")
+            f"{grid[0]:g} to {grid[-1]:g}; wrote {args.output}")
     return 0
 
 
@@ -598,6 +603,10 @@ def _default_grid(model):
     return np.round(np.arange(0, int(round(100 * top)) + 1) * 0.01, 10)
 
 
+#: The most points a --grid may have.
+_MAX_GRID = 1_000_000
+
+
 def _grid(text):
     """'START:STOP:STEP' as a grid from START to STOP inclusive."""
     import numpy as np
@@ -607,10 +616,14 @@ def _grid(text):
         raise argparse.ArgumentTypeError(f"the grid must be START:STOP:STEP, e.g. "
                                          f"0:7:0.01, not {text!r}") from None
     count = (stop - start) / step if step > 0 else float("nan")
-    if not (np.isfinite(count) and count >= 1 and abs(count - round(count)) < 1e-6):
+    if not (np.isfinite(count) and count >= 1 and abs(count - round(count)) < 1e-9 * count):
         raise argparse.ArgumentTypeError(f"the grid {text!r} must have STOP > START and a "
                                          f"STEP > 0 that divides STOP - START")
-    return start + step * np.arange(int(round(count)) + 1)
+    if count >= _MAX_GRID:
+        raise argparse.ArgumentTypeError(f"the grid {text!r} has {int(round(count)) + 1:,} "
+                                         f"points; at most {_MAX_GRID:,}")
+    # Rounded, so that 0:1:0.1 writes 0.3, not 0.30000000000000004.
+    return np.round(start + step * np.arange(int(round(count)) + 1), 12)
 
 
 def _bin_edges(text):
@@ -764,8 +777,8 @@ def _parser():
     evaluate.add_argument("--by-z", type=_bin_edges, nargs="?", const="", default=None,
                           metavar="EDGES",
                           help="also the figures in bins of the spectroscopic redshift: "
-                               "unit bins from 0 to the highest z_spec by default, or the "
-                               "edges given, "
+                               "unit bins from 0 to the highest z_spec rounded up (at most "
+                               "7) by default, or the edges given, "
                                "e.g. 0,1,2,4,7")
     evaluate.add_argument("--threshold", type=float, default=0.15,
                           help="outlier threshold on |dz| (default 0.15)")

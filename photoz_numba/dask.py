@@ -199,24 +199,19 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
                                   meta=_meta(catalog.meta, model))
 
 
-def _stack_partition(frame, model, z_grid, weights, units, n_threads):
-    """One partition's stacked p(z) and counts: (n_z, n_rows, n_stacked,
-    weight_sum)."""
-    import warnings
-
-    from .exceptions import PhotoZWarning
-
-    names = list(model.input_columns) + ([weights] if weights is not None else [])
-    table = _input_table(frame, dict.fromkeys(names))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PhotoZWarning)    # said once, for the whole
-        stacked = model.stack_pdf(table, z_grid, weights, units, n_threads)
-    return (np.asarray(stacked["n_z"]), stacked.meta["n_rows"], stacked.meta["n_stacked"],
-            stacked.meta["weight_sum"])
-
-
-def _add(parts):
-    return tuple(sum(values) for values in zip(*parts))
+def _stack_partition(frame, index, model, z_grid, weights, units, n_threads):
+    """Partition ``index``'s `~photoz_numba.PhotoZModel.stack_pdf` (its
+    warning left to the total; an error names the partition)."""
+    from .pdf import quiet
+    table = _input_table(frame, model.input_columns)
+    if weights is not None:
+        # Missing values (NaN, None, pd.NA) become NaN: an error below.
+        table[weights] = frame[weights].to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        return quiet(model.stack_pdf, table, z_grid, weights, units, n_threads)
+    except ValueError as exc:
+        raise ValueError(f"partition {index}: {exc} (rows counted within the partition)") \
+            from None
 
 
 def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
@@ -274,28 +269,28 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
         >>> round(float(np.trapezoid(nz["n_z"], nz["z"])), 6), nz.meta["n_stacked"]
         (200.0, 200)
     """
-    import warnings
-
     import dask
 
-    from .exceptions import PhotoZWarning
-    from .pdf import check_grid
+    from .pdf import check_grid, combine_stacks, quiet
 
     model.check_pz()
     grid = check_grid(z_grid)
     units = _partition_units(model, units)
     missing = [name for name in model.input_columns if name not in ddf.columns]
-    if weights is not None and weights not in ddf.columns:
-        missing.append(weights)
+    if weights is not None:
+        if not isinstance(weights, str):
+            raise TypeError(f"weights must name a column, not be a "
+                            f"{type(weights).__name__}")
+        if weights not in ddf.columns:
+            missing.append(weights)
+        elif ddf[weights].dtype.kind not in "biuf":
+            raise ValueError(f"the weights column {weights!r} must hold numbers, not "
+                             f"{ddf[weights].dtype}")
     if missing:
         raise KeyError(f"column(s) {missing} are not in the DataFrame")
     shipped = dask.delayed(model, pure=True)
-    parts = [dask.delayed(_stack_partition)(part, shipped, grid, weights, units, n_threads)
-             for part in ddf.to_delayed()]
-    n_z, n_rows, n_stacked, weight_sum = dask.compute(dask.delayed(_add)(parts))[0]
-    if n_stacked < n_rows:
-        warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
-                      "the stack (predict flags them unpredicted)", PhotoZWarning, stacklevel=2)
-    return Table({"z": grid, "n_z": n_z},
-                 meta={"n_rows": int(n_rows), "n_stacked": int(n_stacked),
-                       "weight_sum": float(weight_sum)})
+    parts = [dask.delayed(_stack_partition)(part, index, shipped, grid, weights, units,
+                                            n_threads)
+             for index, part in enumerate(ddf.to_delayed())]
+    total = dask.compute(dask.delayed(quiet)(combine_stacks, grid, parts))[0]
+    return combine_stacks(grid, [total])        # warns here, not on a worker

@@ -57,7 +57,7 @@ from .photometry import softening_by_band
 from .schema import FittedState
 
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
-           "predict_fits", "predict_file"]
+           "predict_fits", "predict_file", "stack_fits"]
 
 #: Version of the model file layout; bumped when the layout changes. The
 #: optional keywords ``SENTMAG``, ``SENTFLX`` (stated sentinels) and
@@ -1012,6 +1012,63 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
                         reader.size)                                # HDUs after
     _log_flag_counts(output_path, nrows, *counts)
     return nrows
+
+
+def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100_000,
+               units=None, n_threads=None, progress=None):
+    """`~photoz_numba.PhotoZModel.stack_pdf` of a FITS table, chunk by chunk.
+
+    The rows are read as `predict_fits` reads them (by byte offset,
+    compressed or not), so memory stays bounded by a chunk whatever the
+    file's size.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A model with a p(z).
+    input_path : str or path-like
+        A FITS file.
+    z_grid : array-like
+        Redshifts, strictly increasing.
+    weights : str, optional
+        A column of weights, finite and >= 0; None weighs every row 1.
+    hdu, chunk_size, units, n_threads, progress
+        As for `predict_fits`.
+
+    Returns
+    -------
+    stacked : `~astropy.table.Table`
+        As from `~photoz_numba.PhotoZModel.stack_pdf`, over all the rows.
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model has no p(z).
+    KeyError
+        A band column or the ``weights`` column is not in the table.
+    ValueError
+        As for `predict_fits`, or a bad grid or weight.
+    """
+    from .pdf import check_grid, combine_stacks, quiet
+    model.check_pz()
+    grid = check_grid(z_grid)
+    input_path = os.fspath(input_path)
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
+    total = combine_stacks(grid, [])
+    with _fits_table(input_path, hdu, model.input_columns) as reader, \
+            reader.open() as source:
+        if weights is not None:
+            if weights not in reader.table_hdu.columns.names:
+                raise KeyError(f"column {weights!r} (weights) is not in {input_path!r} "
+                               f"(columns: {', '.join(reader.table_hdu.columns.names)})")
+            reader.names.append(weights)
+        for start, _, chunk in reader.chunks(source, chunk_size):
+            part = quiet(model.stack_pdf, chunk, grid, weights, units, n_threads)
+            total = quiet(combine_stacks, grid, [total, part])
+            if progress is not None:
+                progress(start + len(chunk), reader.nrows)
+    return combine_stacks(grid, [total])        # says how many rows had no p(z)
 
 
 def _flag_counts(z_phot_flag):

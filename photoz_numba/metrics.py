@@ -198,7 +198,7 @@ def evaluate(z_phot, z_spec, threshold=OUTLIER):
 
 
 #: The paper's redshift bins: unit bins from 0 to 7, where its sample ends
-#: (`evaluate_by_z`'s default bins on its catalogue).
+#: (`evaluate_by_z`'s default bins end at the highest z_spec, 7 at most).
 Z_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 
 
@@ -216,8 +216,9 @@ def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
         Increasing bin edges; galaxies with ``edges[i] <= z_spec <
         edges[i + 1]`` are in bin i (the last bin includes its upper edge).
         Galaxies outside every bin are left out. By default, unit bins
-        from 0 to the highest ``z_spec`` rounded up (`Z_BINS`, 0 to 7, on
-        the paper's catalogue; 0 to 3 on the LSST-like one).
+        from 0 to the highest ``z_spec`` rounded up, at most `Z_BINS` (0
+        to 7, on the paper's catalogue; 0 to 3 on the LSST-like one; a
+        sentinel such as 99 does not add empty bins).
     threshold : float, optional
         Outlier bound on ``|dz|``.
 
@@ -247,7 +248,7 @@ def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
         raise ValueError(f"z_phot and z_spec differ in shape: {z_phot.shape} and "
                          f"{z_spec.shape}")
     if edges is None:
-        top = max(1.0, np.ceil(z_spec.max())) if z_spec.size else 1.0
+        top = np.clip(np.ceil(z_spec.max()), 1.0, Z_BINS[-1]) if z_spec.size else 1.0
         edges = np.arange(0.0, top + 1.0)
     edges = np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):

@@ -38,9 +38,10 @@ _OFFSETS = ("none", "median", "mean")
 # working memory to some 60 MB beyond the outputs (docs: performance) at
 # no measurable cost in throughput.
 _PREDICT_ROWS = 1 << 17
-#: Rows per chunk of `PhotoZModel.stack_pdf`, which holds a chunk's densities
-#: on the whole grid.
-_STACK_ROWS = 1 << 12
+#: Values per array of `PhotoZModel.stack_pdf`'s chunks, which hold each
+#: row's CDF on the whole grid: rows per chunk are this over the grid's
+#: points (4096 rows at most), so memory does not grow with the grid.
+_STACK_VALUES = 1 << 21
 
 
 class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_raw",
@@ -1381,7 +1382,7 @@ class PhotoZModel:
         >>> round(float(np.trapezoid(nz["n_z"], nz["z"])), 6), nz.meta["n_stacked"]
         (200.0, 200)
         """
-        from .pdf import cell_edges, check_grid
+        from .pdf import cell_edges, check_grid, stack_table
         self.check_pz()
         grid = check_grid(z_grid)
         edges = cell_edges(grid)
@@ -1390,37 +1391,45 @@ class PhotoZModel:
             self.predict(table, units)      # checks the columns and their units
         n_z = np.zeros(grid.size)
         stacked, weight_sum = 0, 0.0
-        for start in range(0, len(table), _STACK_ROWS):
-            rows = slice(start, start + _STACK_ROWS)
+        chunk = int(np.clip(_STACK_VALUES // edges.size, 1, 4096))
+        for start in range(0, len(table), chunk):
+            rows = slice(start, start + chunk)
             density = self._cell_densities(table[rows], edges, units, n_threads)
             have = np.isfinite(density).all(axis=1)
             n_z += weight[rows][have] @ density[have]
             stacked += int(have.sum())
             weight_sum += float(weight[rows][have].sum())
-        if stacked < len(table):
-            warnings.warn(f"{len(table) - stacked} of {len(table)} rows have no p(z) and "
-                          "are not in the stack (predict flags them unpredicted)",
-                          PhotoZWarning, stacklevel=2)
-        return Table({"z": grid, "n_z": n_z},
-                     meta={"n_rows": len(table), "n_stacked": stacked,
-                           "weight_sum": weight_sum})
+        return stack_table(grid, n_z, len(table), stacked, weight_sum)
 
     @staticmethod
     def _row_weights(table, weights):
-        """One finite, non-negative weight per row (1 when None)."""
+        """One finite, non-negative, dimensionless weight per row (1 when
+        None); masked counts as missing."""
         if weights is None:
             return np.ones(len(table))
         name = repr(weights) if isinstance(weights, str) else "weights"
-        values = np.ma.filled(np.ma.asarray(table[weights] if isinstance(weights, str)
-                                            else weights, dtype=np.float64), np.nan)
+        if isinstance(weights, str):
+            if weights not in table.colnames:
+                raise KeyError(f"column {weights!r} (weights) is not in the table "
+                               f"(columns: {', '.join(table.colnames)})")
+            weights = table[weights]
+        unit = getattr(weights, "unit", None)
+        if unit is not None and u.Unit(unit) != u.dimensionless_unscaled:
+            raise ValueError(f"{name} must be dimensionless numbers, not in {unit}")
+        values = np.ma.asarray(getattr(weights, "value", weights))
+        if values.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold numbers, not {values.dtype}")
         if values.shape != (len(table),):
             raise ValueError(f"{name} must hold one weight per row ({len(table)}), "
                              f"not an array of shape {values.shape}")
-        bad = ~(np.isfinite(values) & (values >= 0))
+        masked = np.ma.getmaskarray(values)
+        values = np.ma.getdata(values).astype(np.float64)
+        bad = masked | ~(np.isfinite(values) & (values >= 0))
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise ValueError(f"{name} must be finite and >= 0: {int(bad.sum())} rows are "
-                             f"not, the first row {first} ({values[first]})")
+                             f"not, the first row {first} "
+                             f"({'masked' if masked[first] else values[first]})")
         return values
 
     def cde_loss(self, table, z, units=None, n_threads=None):

@@ -31,14 +31,18 @@ in a bisection bracket, compiled by Numba, so p(z) adds little to the cost
 of a prediction (docs: calibration).
 """
 
-import numpy as np
+import warnings
 
+import numpy as np
+from astropy.table import Table
+
+from .exceptions import PhotoZWarning
 from .metrics import outlier_fraction, sigma_nmad
 from .schema import PzState
 
 __all__ = ["PzState", "to_qp", "pz_percentiles", "pz_cdf", "pz_density", "fit_pz_shape",
            "pit_regions", "regional_knots", "check_recalibration", "central_coverage",
-           "pit_ks", "check_grid"]
+           "pit_ks", "check_grid", "combine_stacks"]
 
 #: Coverage that the mixture's shape is held to on the training galaxies.
 _NOMINAL = (0.6827, 0.9545)
@@ -166,6 +170,45 @@ def check_grid(z_grid, name="z_grid"):
         raise ValueError(f"{name} must be strictly increasing: {name}[{bad + 1}] = "
                          f"{grid[bad + 1]} follows {grid[bad]}")
     return grid
+
+
+def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
+    """The Table of `~photoz_numba.PhotoZModel.stack_pdf`: columns ``z``
+    and ``n_z``, the counts in ``meta``; a
+    `~photoz_numba.exceptions.PhotoZWarning` says how many rows had no
+    p(z)."""
+    n_rows, n_stacked = int(n_rows), int(n_stacked)
+    if n_stacked < n_rows:
+        warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
+                      "the stack (predict flags them unpredicted)", PhotoZWarning,
+                      stacklevel=3)
+    return Table({"z": grid, "n_z": n_z},
+                 meta={"n_rows": int(n_rows), "n_stacked": int(n_stacked),
+                       "weight_sum": float(weight_sum)})
+
+
+def combine_stacks(grid, stacks):
+    """One `~photoz_numba.PhotoZModel.stack_pdf` result from those of the
+    parts of a catalogue (chunks of a file, partitions of a DataFrame) on
+    the grid ``grid``: their sums and counts added, and one warning for
+    the rows that had no p(z)."""
+    grid = np.asarray(grid, dtype=np.float64)
+    n_z = np.zeros(grid.size)
+    counts = np.zeros(3)
+    for stack in stacks:
+        if not np.array_equal(np.asarray(stack["z"]), grid):
+            raise ValueError("the stacks to combine are not on the same grid")
+        n_z += np.asarray(stack["n_z"])
+        counts += [stack.meta[name] for name in ("n_rows", "n_stacked", "weight_sum")]
+    return stack_table(grid, n_z, *counts)
+
+
+def quiet(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` without its PhotoZWarnings (for the
+    parts of a catalogue, whose total warns once)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhotoZWarning)
+        return function(*args, **kwargs)
 
 
 def cell_edges(grid):

@@ -470,20 +470,23 @@ def test_stack_writes_the_models_stack(toy_files):
     survey["g"][:2] = survey["r"][:2] = -99.0               # no measurement: no p(z)
     survey["w"] = np.linspace(0, 1, len(survey))
     survey.write(toy_files / "weighted.fits")
+    survey.write(toy_files / "weighted.fits.gz")
     survey.write(toy_files / "weighted.ecsv")
     model = PhotoZModel.read(model_file)
     grid = np.linspace(0, 4, 81)
     from photoz_numba.exceptions import PhotoZWarning
     with pytest.warns(PhotoZWarning, match="2 of 100 rows"):
         expected = model.stack_pdf(survey, grid, weights="w")
-    for source in ("weighted.fits", "weighted.ecsv"):
+    for source, hdu in (("weighted.fits", []), ("weighted.fits.gz", ["--hdu", "1"]),
+                        ("weighted.ecsv", [])):
         out = toy_files / f"nz_{source}.ecsv"
         result = run("stack", model_file, toy_files / source, "--grid", "0:4:0.05",
-                     "--weight", "w", "-o", out)
+                     "--weight", "w", "-o", out, *hdu)
         assert result.returncode == 0, result.stderr
         assert "98 of 100 rows (2 have none and are left out" in result.stderr
         written = Table.read(out)
-        np.testing.assert_allclose(written["z"], grid, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(written["z"], np.round(grid, 12))
+        assert written["z"][6] == 0.3                      # not 0.30000000000000004
         np.testing.assert_allclose(written["n_z"], expected["n_z"], rtol=1e-12)
         assert written.meta["n_stacked"] == 98
     # The default grid: 0 to a little beyond the training redshifts, by 0.01.
@@ -498,6 +501,10 @@ def test_stack_writes_the_models_stack(toy_files):
             (["--weight", "weight", "-o", toy_files / "x.ecsv"],
              "column 'weight' (--weight) is not in"),
             (["--grid", "0:4:0.03", "-o", toy_files / "x.ecsv"], "STEP > 0 that divides"),
+            (["--grid", "0:1:0.3333333", "-o", toy_files / "x.ecsv"], "divides"),
+            (["--grid", "0:1e6:1e-6", "-o", toy_files / "x.ecsv"], "at most 1,000,000"),
+            (["-o", toy_files / "x.fits"], "written as ECSV"),
+            (["--hdu", "7", "-o", toy_files / "x.ecsv"], "has no HDU 7"),
             (["-o", toy_files / "survey.fits"], "refusing to overwrite"),):
         result = run("stack", model_file, toy_files / "survey.fits", *args)
         assert result.returncode != 0 and message in result.stderr, result.stderr

@@ -167,6 +167,15 @@ def test_stack_pdf_equals_the_in_memory_stack(client):
         expected.meta["weight_sum"], rel=1e-12)}
     with pytest.raises(KeyError, match="'weight'"):
         stack_pdf(model, ddf, grid, weights="weight")
+    with pytest.raises(TypeError, match="must name a column"):
+        stack_pdf(model, ddf, grid, weights=np.ones(len(rows)))
+    bad = frame.copy()
+    bad.loc[160, "w"] = np.nan              # row 160: the third partition's 10th
+    with pytest.raises(ValueError, match=r"partition 2: 'w' must be finite .* row 10 \(nan\)"):
+        stack_pdf(model, dd.from_pandas(bad, npartitions=4), grid, weights="w")
+    with pytest.raises(ValueError, match="'s' must hold numbers"):
+        stack_pdf(model, dd.from_pandas(frame.assign(s="x"), npartitions=2), grid,
+                  weights="s")
     lsdb = pytest.importorskip("lsdb")
     rng = np.random.default_rng(2)
     catalog = lsdb.from_dataframe(frame.assign(ra=rng.uniform(0, 10, len(frame)),

@@ -79,6 +79,7 @@ def test_evaluate_by_z_matches_numpy_per_bin():
     # The default bins end at the highest z_spec rounded up (7 above).
     assert list(evaluate_by_z([0.5, 1.0], [0.4, 2.29])["z_high"]) == [1, 2, 3]
     assert list(evaluate_by_z([0.5], [0.0])["z_high"]) == [1]
+    assert evaluate_by_z([0.5, 1.0], [0.4, 99.0])["z_high"][-1] == 7    # a sentinel
     empty = evaluate_by_z([1.0], [1.0], edges=[0, 2, 3])
     assert empty["n"][1] == 0 and np.isnan(empty["sigma_nmad"][1])
     with pytest.raises(ValueError, match="increasing"):

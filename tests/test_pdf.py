@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from astropy import units as u
 from astropy.table import Table
 from scipy import stats
 from scipy.special import ndtr
@@ -558,7 +559,7 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     cdf = np.column_stack([model.cdf(rows, np.full(len(rows), edge)) for edge in edges])
     have = np.isfinite(cdf).all(axis=1)
     expected = weights[have] @ (np.diff(cdf[have], axis=1) / np.diff(edges))
-    monkeypatch.setattr(model_module, "_STACK_ROWS", 7)
+    monkeypatch.setattr(model_module, "_STACK_VALUES", 7 * (grid.size + 1))   # 7 rows
     with pytest.warns(PhotoZWarning, match="1 of 30 rows have no p"):
         stacked = model.stack_pdf(rows, grid, weights=weights)
     np.testing.assert_allclose(stacked["n_z"], expected, rtol=1e-12, atol=1e-12)
@@ -576,6 +577,36 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
         weights[:, None] * model.pdf(rows, grid), axis=0), rtol=1e-12, atol=1e-12)
 
 
+def test_stack_fits_streams_the_models_stack(calibrated, tmp_path):
+    """io.stack_fits, chunk by chunk (a chunk of 7 rows) and through gzip,
+    gives the in-memory stack (the reference, tested against NumPy above);
+    stacks on other grids are not combined."""
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.io import stack_fits
+    from photoz_numba.pdf import combine_stacks
+    model, test = calibrated
+    rows = test[:50].copy()
+    rows["r"][3] = rows["i"][3] = np.nan
+    rows["w"] = np.linspace(0.1, 2.0, len(rows))
+    grid = np.linspace(0, 4, 81)
+    with pytest.warns(PhotoZWarning, match="1 of 50 rows"):
+        expected = model.stack_pdf(rows, grid, weights="w")
+    for name in ("rows.fits", "rows.fits.gz"):
+        rows.write(tmp_path / name)
+        seen = []
+        with pytest.warns(PhotoZWarning, match="1 of 50 rows"):
+            stacked = stack_fits(model, tmp_path / name, grid, weights="w", chunk_size=7,
+                                 progress=lambda done, total: seen.append(done))
+        np.testing.assert_allclose(stacked["n_z"], expected["n_z"], rtol=1e-12, atol=1e-12)
+        assert stacked.meta == expected.meta | {"weight_sum": pytest.approx(
+            expected.meta["weight_sum"], rel=1e-12)}
+        assert seen == [7, 14, 21, 28, 35, 42, 49, 50]
+    with pytest.raises(KeyError, match=r"column 'v' \(weights\) is not in"):
+        stack_fits(model, tmp_path / "rows.fits", grid, weights="v")
+    with pytest.raises(ValueError, match="not on the same grid"):
+        combine_stacks(grid, [expected, model.stack_pdf(test[:5], grid[:-1])])
+
+
 def test_stack_pdf_bad_input(calibrated):
     model, test = calibrated
     grid = np.linspace(0, 4, 41)
@@ -586,12 +617,19 @@ def test_stack_pdf_bad_input(calibrated):
                              ([1.0, 1.0], "one weight per row")):
         with pytest.raises(ValueError, match=message):
             model.stack_pdf(test[:3], grid, weights=weights)
-    with pytest.raises(KeyError, match="w"):
+    with pytest.raises(KeyError, match=r"column 'w' \(weights\) is not in the table"):
         model.stack_pdf(test[:3], grid, weights="w")
     rows = test[:3].copy()
     rows["w"] = np.ma.MaskedArray([1.0, 1.0, 1.0], mask=[False, True, False])
-    with pytest.raises(ValueError, match=r"'w' must be finite and >= 0: 1 rows"):
+    with pytest.raises(ValueError, match=r"'w' must be finite and >= 0: 1 rows .* \(masked\)"):
         model.stack_pdf(rows, grid, weights="w")        # a masked weight is no weight
+    rows["s"] = ["a", "b", "c"]
+    with pytest.raises(ValueError, match="'s' must hold numbers"):
+        model.stack_pdf(rows, grid, weights="s")
+    with pytest.raises(ValueError, match="dimensionless numbers, not in Jy"):
+        model.stack_pdf(rows, grid, weights=np.ones(3) * u.Jy)
+    ones = model.stack_pdf(rows, grid, weights=np.ones(3) * u.one)
+    np.testing.assert_array_equal(ones["n_z"], model.stack_pdf(rows, grid)["n_z"])
     empty = model.stack_pdf(test[:0], grid)
     assert empty.meta["n_stacked"] == 0 and (empty["n_z"] == 0).all()
     with pytest.raises(KeyError, match="'g'"):
