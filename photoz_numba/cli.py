@@ -728,24 +728,15 @@ def _parser():
                          help="astropy format of the output, where its name does not tell")
     predict.add_argument("--chunk-size", type=int, default=100_000,
                          help="rows per chunk when streaming FITS (default 100000)")
-    predict.add_argument("--hdu", default=None,
-                         type=lambda v: int(v) if v.isdigit() else v,
-                         help="FITS table HDU, number or name (default: the first "
-                              "binary table)")
-    predict.add_argument("--threads", type=int, default=None,
-                         help="Numba threads (default: all cores)")
-    _unit_option(predict)
-    predict.add_argument("--overwrite", action="store_true",
-                         help="replace an existing output file (never the input)")
-    _verbosity_options(predict)
+    _file_run_options(predict)
     predict.set_defaults(run=_predict)
 
     stack = commands.add_parser(
         "stack", help="sum the p(z) of a catalogue's rows: its n(z)",
         description="Sum the p(z) of every row of a catalogue on a redshift grid "
                     "(the sample's n(z)) with a calibrated model, and write the grid and "
-                    "the sum, per unit redshift, as ECSV. An uncompressed FITS file is "
-                    "mapped and gone through in chunks, so its size does not matter. "
+                    "the sum, per unit redshift, as ECSV. A FITS file is read in "
+                    "chunks, as predict streams it, so its size does not matter. "
                     "Rows without a p(z) are counted and left out.")
     stack.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
     stack.add_argument("input", help="catalogue")
@@ -756,14 +747,7 @@ def _parser():
     stack.add_argument("--weight", metavar="COLUMN",
                        help="weigh each row by this column (finite, >= 0)")
     _format_option(stack)
-    stack.add_argument("--hdu", default=None, type=lambda v: int(v) if v.isdigit() else v,
-                       help="FITS table HDU, number or name (default: the first table)")
-    stack.add_argument("--threads", type=int, default=None,
-                       help="Numba threads (default: all cores)")
-    _unit_option(stack)
-    stack.add_argument("--overwrite", action="store_true",
-                       help="replace an existing output file (never the input)")
-    _verbosity_options(stack)
+    _file_run_options(stack)
     stack.set_defaults(run=_stack)
 
     evaluate = commands.add_parser(
@@ -823,6 +807,20 @@ def _parser():
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     return parser
+
+
+def _file_run_options(parser):
+    """--hdu, --threads, --unit, --overwrite and the verbosity options of
+    the commands that go through a catalogue file (predict, stack)."""
+    parser.add_argument("--hdu", default=None, type=lambda v: int(v) if v.isdigit() else v,
+                        help="FITS table HDU, number or name (default: the first "
+                             "binary table)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Numba threads (default: all cores)")
+    _unit_option(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file (never the input)")
+    _verbosity_options(parser)
 
 
 def _verbosity_options(parser):
