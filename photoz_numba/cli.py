@@ -39,6 +39,7 @@ _IN_CLI_TERMS = (
     ("(output_format)", "(--output-format)"),
     ("(format)", "(--format)"),
     ("(weights)", "(--weight)"),
+    ("(id_column)", "(--id)"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
 )
@@ -595,6 +596,22 @@ def _stack(args):
     return 0
 
 
+def _pdf(args):
+    from . import PhotoZModel
+    from .io import pdf_file
+    _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
+    _check_threads(args.threads)
+    if not os.path.exists(args.input):
+        raise FileNotFoundError(f"input {args.input!r} does not exist")
+    model = PhotoZModel.read(args.model)
+    grid = args.grid if args.grid is not None else _default_grid(model)
+    pdf_file(model, args.input, args.output, grid, id_column=args.id, units=_units(args.unit),
+             overwrite=args.overwrite, n_threads=args.threads,
+             progress=_Progress(not getattr(args, "quiet", False)), hdu=args.hdu,
+             format=args.format)        # its summary goes through the logger
+    return 0
+
+
 def _default_grid(model):
     """0 to a little beyond the training set's highest redshift, in steps
     of 0.01."""
@@ -741,14 +758,29 @@ def _parser():
     stack.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
     stack.add_argument("input", help="catalogue")
     stack.add_argument("-o", "--output", required=True, help="ECSV file to write")
-    stack.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
-                       help="redshift grid, e.g. 0:7:0.01 (default: 0 to a little beyond "
-                            "the training set's highest redshift, in steps of 0.01)")
+    _grid_option(stack)
     stack.add_argument("--weight", metavar="COLUMN",
                        help="weigh each row by this column (finite, >= 0)")
     _format_option(stack)
     _file_run_options(stack)
     stack.set_defaults(run=_stack)
+
+    pdf = commands.add_parser(
+        "pdf", help="write each row's p(z) on a grid (FITS, as EAZY does)",
+        description="Write each row's p(z), per unit redshift, on a redshift grid into a "
+                    "new FITS file: HDU PZ has a row per input row, in order (with the "
+                    "--id column, if given, and pdf, float32), HDU ZGRID the grid. A FITS "
+                    "input is read in chunks, as predict streams it; the output appears "
+                    "only when complete. 4 bytes per galaxy and grid point.")
+    pdf.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
+    pdf.add_argument("input", help="catalogue")
+    pdf.add_argument("-o", "--output", required=True,
+                     help="FITS file to write (.fits; .fits.gz to compress it)")
+    _grid_option(pdf)
+    pdf.add_argument("--id", metavar="COLUMN", help="a column to copy into each row")
+    _format_option(pdf)
+    _file_run_options(pdf)
+    pdf.set_defaults(run=_pdf)
 
     evaluate = commands.add_parser(
         "evaluate", help="sigma_NMAD, outlier fraction and bias of predictions",
@@ -807,6 +839,12 @@ def _parser():
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     return parser
+
+
+def _grid_option(parser):
+    parser.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
+                        help="redshift grid, e.g. 0:7:0.01 (default: 0 to a little beyond "
+                             "the training set's highest redshift, in steps of 0.01)")
 
 
 def _file_run_options(parser):

@@ -42,6 +42,7 @@ columns of `~photoz_numba.PhotoZModel.output_schema`.
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -57,7 +58,7 @@ from .photometry import softening_by_band
 from .schema import FittedState
 
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
-           "predict_fits", "predict_file", "stack_fits"]
+           "predict_fits", "predict_file", "stack_fits", "pdf_file"]
 
 #: Version of the model file layout; bumped when the layout changes. The
 #: optional keywords ``SENTMAG``, ``SENTFLX`` (stated sentinels) and
@@ -1058,17 +1059,157 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
     total = combine_stacks(grid, [])
     with _fits_table(input_path, hdu, model.input_columns) as reader, \
             reader.open() as source:
-        if weights is not None:
-            if weights not in reader.table_hdu.columns.names:
-                raise KeyError(f"column {weights!r} (weights) is not in {input_path!r} "
-                               f"(columns: {', '.join(reader.table_hdu.columns.names)})")
-            reader.names.append(weights)
+        _add_column(reader, weights, "weights")
         for start, _, chunk in reader.chunks(source, chunk_size):
             part = quiet(model.stack_pdf, chunk, grid, weights, units, n_threads)
             total = quiet(combine_stacks, grid, [total, part])
             if progress is not None:
                 progress(start + len(chunk), reader.nrows)
     return combine_stacks(grid, [total])        # says how many rows had no p(z)
+
+
+#: Values per array of `pdf_file`'s chunks (each row's p(z) on the whole
+#: grid): rows per chunk are this over the grid's points.
+_PDF_VALUES = 1 << 22
+
+
+def _add_column(reader, name, option):
+    """Have ``reader`` read column ``name`` (None: nothing) too, or
+    KeyError naming it and ``option``."""
+    if name is None or name in reader.names:
+        return
+    if name not in reader.table_hdu.columns.names:
+        raise KeyError(f"column {name!r} ({option}) is not in {reader.path!r} "
+                       f"(columns: {', '.join(reader.table_hdu.columns.names)})")
+    reader.names.append(name)
+
+
+def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
+             overwrite=False, n_threads=None, progress=None, hdu=None, format=None):
+    """Each row's p(z) on a grid, into a new FITS file, as EAZY writes its
+    p(z): HDU ``PZ`` has a row per input row, in order, with ``id_column``
+    (when given) and ``pdf``, the p(z) per unit redshift on the grid
+    (float32; as `~photoz_numba.PhotoZModel.pdf` gives it, NaN where no
+    prediction could be made); HDU ``ZGRID`` has the grid, column ``z``.
+
+    A FITS input is read chunk by chunk as `predict_fits` reads it, and
+    the output written as it goes (under a temporary name, renamed when
+    complete), so memory does not grow with the catalogue; other formats
+    are read into memory. The file holds 4 bytes per galaxy and grid point.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A model with a p(z).
+    input_path : str or path-like
+        The catalogue.
+    output_path : str or path-like
+        A FITS file (``.fits``, or ``.fits.gz`` etc. to compress it); not
+        the input.
+    z_grid : array-like
+        Redshifts, strictly increasing.
+    id_column : str, optional
+        A column of the input to copy into each row (an identifier).
+    units, overwrite, n_threads, progress, hdu
+        As for `predict_fits`.
+    format : str, optional
+        The input's astropy format, where its name does not tell.
+
+    Returns
+    -------
+    nrows : int
+        Rows written (always all the input rows).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from photoz_numba import PhotoZModel
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> from photoz_numba.io import pdf_file
+    >>> table = toy_catalogue(1200, seed=3)
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+    >>> model = model.calibrate(table[:1000])
+    >>> directory = tempfile.mkdtemp()
+    >>> survey = os.path.join(directory, "survey.fits")
+    >>> table[1000:].write(survey)
+    >>> pz = os.path.join(directory, "survey_pz.fits")
+    >>> pdf_file(model, survey, pz, np.linspace(0, 4, 401))
+    200
+    >>> pdf, grid = Table.read(pz, hdu="PZ")["pdf"], Table.read(pz, hdu="ZGRID")["z"]
+    >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
+    ((200, 401), 1.0)
+    """
+    from .pdf import check_grid
+    model.check_pz()
+    grid = check_grid(z_grid)
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    _check_paths(input_path, output_path)
+    if not _is_fits(output_path):
+        raise ValueError(f"the p(z) file {output_path!r} is FITS: name it .fits (or "
+                         f".fits.gz, .fits.bz2, .fits.xz)")
+    _check_format(format, "read", "format")
+    rows_per_chunk = max(1, _PDF_VALUES // grid.size)
+    with contextlib.ExitStack() as stack:
+        if format in (None, "fits") and (format == "fits" or _is_fits(input_path)):
+            reader = stack.enter_context(_fits_table(input_path, hdu, model.input_columns))
+            _add_column(reader, id_column, "id_column")
+            source = stack.enter_context(reader.open())
+            nrows = reader.nrows
+            chunks = (chunk for _, _, chunk in reader.chunks(source, rows_per_chunk))
+            empty = _chunk_table(np.zeros(0, reader.raw_dtype), reader.table_hdu,
+                                 reader.names)
+        else:
+            if hdu is not None:
+                raise ValueError(f"hdu is for FITS input, and {input_path!r} is not read "
+                                 f"as FITS")
+            table = read_table(input_path, "input ", format)
+            if id_column is not None and id_column not in table.colnames:
+                raise KeyError(f"column {id_column!r} (id_column) is not in {input_path!r} "
+                               f"(columns: {', '.join(table.colnames)})")
+            nrows, empty = len(table), table[:0]
+            chunks = (table[start:start + rows_per_chunk]
+                      for start in range(0, nrows, rows_per_chunk))
+        template = Table({"pdf": np.zeros((0, grid.size), dtype=">f4")})
+        if id_column is not None:
+            template.add_column(Column(np.zeros(0, empty[id_column].dtype.newbyteorder(">")),
+                                       name=id_column, unit=empty[id_column].unit), index=0)
+        header = fits.table_to_hdu(template).header
+        header["NAXIS2"] = nrows
+        header["EXTNAME"] = "PZ"
+        header["TCOMM" + str(template.colnames.index("pdf") + 1)] = \
+            "p(z) per unit redshift on the grid of HDU ZGRID"
+        header.add_history(f"photoz_numba {__version__}: p(z) of {os.path.basename(input_path)}")
+        grid_hdu = fits.table_to_hdu(Table({"z": grid}))
+        grid_hdu.header["EXTNAME"] = "ZGRID"
+        # FITS data are big-endian, whatever the Table made of the template.
+        record_dtype = np.dtype([(name, template[name].dtype.newbyteorder(">"),
+                                  template[name].shape[1:]) for name in template.colnames])
+        counts = np.zeros(2, dtype=np.int64)
+        with atomic_output(output_path, overwrite=overwrite) as tmp, \
+                _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
+            sink.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+            sink.write(header.tostring().encode("ascii"))
+            done = 0
+            for chunk in chunks:
+                record = np.empty(len(chunk), dtype=record_dtype)
+                record["pdf"] = model.pdf(chunk, grid, units, n_threads)
+                if id_column is not None:
+                    record[id_column] = np.ma.filled(chunk[id_column])
+                sink.write(record.tobytes())
+                counts += [np.isnan(record["pdf"][:, 0]).sum(), len(chunk)]
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, nrows)
+            sink.write(b"\0" * (-(nrows * record_dtype.itemsize) % 2880))
+            data = grid.astype(">f8").tobytes()
+            sink.write(grid_hdu.header.tostring().encode("ascii") + data
+                       + b"\0" * (-len(data) % 2880))
+    logging.getLogger("photoz_numba").info(
+        f"{output_path}: p(z) of {nrows} rows on {grid.size} redshifts, {counts[0]} rows "
+        f"without one (NaN)")
+    return nrows
 
 
 def _flag_counts(z_phot_flag):

@@ -456,6 +456,33 @@ def test_evaluate_by_z_counts_the_rows_outside_the_edges(predicted):
             f"no bin") in result.stdout
 
 
+def test_pdf_writes_the_files_pdf(toy_files):
+    """photoz-numba pdf writes what io.pdf_file writes (tested in
+    test_pdf.py), with its grid and --id; a missing --id column is named."""
+    import numpy as np
+    from photoz_numba import PhotoZModel
+    model_file = toy_files / "model.fits"
+    assert run("fit", toy_files / "train.fits", "--bands", "g,r,i", "--k", "20",
+               "--calibrate", "-o", model_file).returncode == 0
+    survey = Table.read(toy_files / "survey.fits")
+    survey["ID"] = np.arange(len(survey)) + 100
+    survey.write(toy_files / "ids.fits")
+    result = run("pdf", model_file, toy_files / "ids.fits", "--grid", "0:4:0.02", "--id", "ID",
+                 "-o", toy_files / "pz.fits")
+    assert result.returncode == 0, result.stderr
+    assert "p(z) of 100 rows on 201 redshifts" in result.stdout
+    written = Table.read(toy_files / "pz.fits", hdu="PZ")
+    grid = np.round(np.arange(201) * 0.02, 12)
+    np.testing.assert_array_equal(Table.read(toy_files / "pz.fits", hdu="ZGRID")["z"], grid)
+    np.testing.assert_allclose(written["pdf"], PhotoZModel.read(model_file).pdf(survey, grid),
+                               rtol=1e-6, atol=1e-30)
+    assert list(written["ID"]) == list(survey["ID"])
+    result = run("pdf", model_file, toy_files / "ids.fits", "--id", "id", "-o",
+                 toy_files / "pz2.fits")
+    assert result.returncode == 1 and "column 'id' (--id) is not in" in result.stderr
+    assert not (toy_files / "pz2.fits").exists()
+
+
 def test_stack_writes_the_models_stack(toy_files):
     """photoz-numba stack writes what PhotoZModel.stack_pdf gives (the
     reference, tested against NumPy in test_pdf.py): from a mapped FITS

@@ -607,6 +607,50 @@ def test_stack_fits_streams_the_models_stack(calibrated, tmp_path):
         combine_stacks(grid, [expected, model.stack_pdf(test[:5], grid[:-1])])
 
 
+def test_pdf_file_writes_each_rows_pdf(calibrated, tmp_path, monkeypatch):
+    """io.pdf_file writes `pdf` (the reference, tested against NumPy
+    above) row by row in the input's order, as float32, with the id column
+    and the grid; from FITS in chunks (4 rows here) and from ECSV, to
+    plain and gzipped FITS; rows without a p(z) are NaN; a non-FITS name,
+    an existing output and a missing id column are refused before any
+    work, and nothing is left behind."""
+    import photoz_numba.io as io_module
+    from photoz_numba.io import pdf_file
+    model, test = calibrated
+    rows = test[:30].copy()
+    rows["r"][3] = rows["i"][3] = np.nan
+    rows["ID"] = np.arange(len(rows)) * 7 + 1
+    rows["name"] = [f"gal{i}" for i in range(len(rows))]
+    grid = np.linspace(0, 4, 161)
+    expected = model.pdf(rows, grid)
+    rows.write(tmp_path / "rows.fits")
+    rows.write(tmp_path / "rows.ecsv")
+    monkeypatch.setattr(io_module, "_PDF_VALUES", 4 * grid.size)
+    for source, output, id_column in (("rows.fits", "a.fits", "ID"),
+                                      ("rows.fits", "b.fits.gz", "name"),
+                                      ("rows.ecsv", "c.fits", None)):
+        assert pdf_file(model, tmp_path / source, tmp_path / output, grid,
+                        id_column=id_column) == 30
+        written = Table.read(tmp_path / output, hdu="PZ")
+        assert written["pdf"].dtype.kind == "f" and written["pdf"].dtype.itemsize == 4
+        np.testing.assert_allclose(np.ma.filled(written["pdf"], np.nan), expected, rtol=1e-6,
+                                   atol=1e-30)
+        assert np.isnan(np.ma.filled(written["pdf"][3], np.nan)).all()
+        np.testing.assert_array_equal(Table.read(tmp_path / output, hdu="ZGRID")["z"], grid)
+        if id_column:
+            assert list(written[id_column]) == list(rows[id_column])
+        else:
+            assert written.colnames == ["pdf"]
+    before = sorted(path.name for path in tmp_path.iterdir())
+    for output, kwargs, error, message in (
+            ("d.ecsv", {}, ValueError, "is FITS"),
+            ("a.fits", {}, FileExistsError, "exists"),
+            ("e.fits", {"id_column": "nope"}, KeyError, r"'nope' \(id_column\)")):
+        with pytest.raises(error, match=message):
+            pdf_file(model, tmp_path / "rows.fits", tmp_path / output, grid, **kwargs)
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
 def test_stack_pdf_bad_input(calibrated):
     model, test = calibrated
     grid = np.linspace(0, 4, 41)
