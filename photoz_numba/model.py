@@ -1334,9 +1334,10 @@ class PhotoZModel:
         """The rows' p(z) summed on a grid: the sample's redshift
         distribution, n(z).
 
-        The rows are taken in chunks, so the memory does not grow with the
-        table (for a catalogue larger than memory, see
-        `photoz_numba.dask.stack_pdf` and ``photoz-numba stack``).
+        The rows are taken in chunks sized to the grid, so the memory does
+        not grow with the table or the grid (for a catalogue larger than
+        memory, see `photoz_numba.io.stack_fits`, ``photoz-numba stack``
+        and `photoz_numba.dask.stack_pdf`).
 
         Parameters
         ----------
@@ -1366,9 +1367,12 @@ class PhotoZModel:
         ------
         NotFittedError
             The model has no p(z) (see `calibrate`).
+        KeyError
+            A band column, or the ``weights`` column, is not in the table.
         ValueError
             ``z_grid`` is empty, not 1-d, not finite or not increasing, or
-            a weight is negative or not finite.
+            a weight is negative, not finite, masked, not a number or has a
+            unit.
 
         Examples
         --------
