@@ -39,6 +39,7 @@ _IN_CLI_TERMS = (
     ("(output_format)", "(--output-format)"),
     ("(format)", "(--format)"),
     ("(weights)", "(--weight)"),
+    ("is stated for it (units=)", "is stated for it (--unit)"),
     ("(id_column)", "(--id)"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),

@@ -423,7 +423,7 @@ class PhotoZModel:
         or <= 0), so that ``snr_min`` could not judge it."""
         from .photometry import band_errors
         errors = band_errors(table, dict(zip(self.band_columns, self._error_columns())),
-                             self._column_units(units))
+                             self._column_units(units, table))
         return ((state == STATE_MEASURED) & ~np.isfinite(errors)).any(axis=1)
 
     @property
@@ -469,10 +469,25 @@ class PhotoZModel:
         return {names[band]: value
                 for band, value in softening_by_band(self.softening, self.bands).items()}
 
-    def _column_units(self, units):
-        """Stated units keyed by column name."""
+    def _column_units(self, units, table):
+        """Stated units keyed by column name, for the columns of ``table``
+        to be read in: a stated unit is for a column without one. The
+        constructor's ``units`` (kept in model files) give way to a
+        column's own unit; ``units`` stated for this call must agree with
+        it, or it is an error naming the column."""
         names = dict(zip(self.bands, self.band_columns))
-        return {names[band]: unit for band, unit in self.stated_units(units).items()}
+        out = {}
+        for band, unit in self.stated_units(units).items():
+            name = names[band]
+            own = getattr(table[name], "unit", None) if name in table.colnames else None
+            if own is None:
+                out[name] = unit
+            elif units is not None and _resolve_unit(table[name], name, unit) != own:
+                raise u.UnitsError(
+                    f"column {name!r} has the unit {own}, and {unit} is stated for it "
+                    f"(units=); a stated unit is for a column without one: drop it, or "
+                    f"correct the column's unit")
+        return out
 
     def _magnitudes(self, table, units):
         """AB magnitudes and per-band states of the band columns."""
@@ -480,7 +495,7 @@ class PhotoZModel:
         errors = None
         if self.snr_min is not None:
             errors = dict(zip(self.band_columns, self._error_columns()))
-        return band_magnitudes(table, self.band_columns, self._column_units(units),
+        return band_magnitudes(table, self.band_columns, self._column_units(units, table),
                                snr_min=self.snr_min, errors=errors, sentinels=self.sentinels,
                                softening=self._softening_ujy())
 
@@ -554,7 +569,7 @@ class PhotoZModel:
             raise ValueError(f"only {n_usable} training galaxies have at least "
                              f"{self.min_bands} bands measured; k={self.k} needs at "
                              f"least {self.k + 1}")
-        stated = self._column_units(units)
+        stated = self._column_units(units, table)
         self.band_units_ = [_resolve_unit(table[name], name, stated.get(name))
                             for name in self.band_columns]
         self.train_magnitudes_ = np.where(measured, mag, np.nan)[usable]

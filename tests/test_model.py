@@ -92,6 +92,28 @@ def test_columns_mapping_and_units(split):
                                reference.predict(test)["z_phot"], rtol=1e-12)
 
 
+def test_a_columns_own_unit_is_never_overridden(split):
+    """A stated unit is for a column without one. The constructor's (kept
+    in model files) gives way to a column's own unit; one stated for the
+    call must agree with it, or it is an error naming the column. The
+    reference: the same galaxies in uJy, unit-less, read in the stated uJy."""
+    train, test = split
+    bare = train.copy()
+    for band in BANDS:
+        bare[band].unit = None
+    model = PhotoZModel(BANDS, units="uJy").fit(bare)
+    expected = model.predict(test)["z_phot"]
+    in_njy = test.copy()
+    for band in BANDS:
+        in_njy[band] = in_njy[band].to(u.nJy)            # its own unit: nJy
+    np.testing.assert_allclose(model.predict(in_njy)["z_phot"], expected, rtol=1e-12)
+    np.testing.assert_allclose(model.predict(in_njy, units="nJy")["z_phot"], expected,
+                               rtol=1e-12)
+    with pytest.raises(u.UnitsError, match="column 'f435w' has the unit nJy, and uJy is "
+                                           "stated for it"):
+        model.predict(in_njy, units="uJy")
+
+
 def test_magnitude_and_flux_tables_give_the_same_redshifts(split, fitted):
     test = split[1]
     as_mag = QTable({b: u.Quantity(test[b]).to(u.ABmag) for b in BANDS})
