@@ -480,13 +480,11 @@ class PhotoZModel:
         for band, unit in self.stated_units(units).items():
             name = names[band]
             own = getattr(table[name], "unit", None) if name in table.colnames else None
-            if own is None:
+            # The constructor's units are for columns without one; those
+            # stated for the call are checked against the column's own
+            # (photometry._resolve_unit).
+            if own is None or units is not None:
                 out[name] = unit
-            elif units is not None and _resolve_unit(table[name], name, unit) != own:
-                raise u.UnitsError(
-                    f"column {name!r} has the unit {own}, and {unit} is stated for it "
-                    f"(units=); a stated unit is for a column without one: drop it, or "
-                    f"correct the column's unit")
         return out
 
     def _magnitudes(self, table, units):

@@ -57,25 +57,32 @@ def check_table(table):
 
 
 def _resolve_unit(column, colname, unit):
-    """The unit to read ``column`` in: the stated one, else its own."""
+    """The unit to read ``column`` in: its own, or the stated one for a
+    column without one; a stated unit that differs from the column's own
+    is an error."""
+    own = getattr(column, "unit", None)
     if unit is None:
-        unit = getattr(column, "unit", None)
-        if unit is None:
+        if own is None:
             raise u.UnitsError(
                 f"column {colname!r} has no unit; give the column a unit "
                 f"(e.g. table[{colname!r}].unit = 'uJy' or u.ABmag) or state it "
                 f"with units={{band: unit}}")
-        return unit
+        return own
     try:
-        return u.Unit(unit)
+        stated = u.Unit(unit)
     except (ValueError, TypeError) as exc:
         # Magnitude units such as 'ABmag' are astropy attributes, not
         # parseable unit strings.
-        named = getattr(u, unit, None) if isinstance(unit, str) else None
-        if isinstance(named, u.FunctionUnitBase):
-            return named
-        raise u.UnitsError(f"unit {unit!r} stated for column {colname!r} is not "
-                           f"a valid unit: {exc}") from None
+        stated = getattr(u, unit, None) if isinstance(unit, str) else None
+        if not isinstance(stated, u.FunctionUnitBase):
+            raise u.UnitsError(f"unit {unit!r} stated for column {colname!r} is not "
+                               f"a valid unit: {exc}") from None
+    if own is not None and stated != own:
+        raise u.UnitsError(
+            f"column {colname!r} has the unit {own}, and {unit} is stated for it "
+            f"(units=); a stated unit is for a column without one: drop it, or "
+            f"correct the column's unit")
+    return stated
 
 
 def _is_magnitude(unit):
