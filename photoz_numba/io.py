@@ -770,8 +770,8 @@ def _output_header(table_hdu, columns):
     Built from the input header card by card (BinTableHDU.from_columns
     would read the whole table into memory). Column keywords numbered
     above the input's TFIELDS are dropped (they would describe the new
-    columns); each new column has its TTYPE, TFORM, TCOMM (description)
-    and, unless dimensionless, TUNIT.
+    columns); each new column has its TTYPE (its description as the
+    card's comment), TFORM and, unless dimensionless, TUNIT.
     """
     header = table_hdu.header.copy()
     for key in ("CHECKSUM", "DATASUM"):
@@ -784,16 +784,29 @@ def _output_header(table_hdu, columns):
         header.remove(key, ignore_missing=True, remove_all=True)
     for offset, (name, fmt, dtype, unit, description) in enumerate(columns, start=1):
         index = n_fields + offset
-        header[f"TTYPE{index}"] = name
+        header[f"TTYPE{index}"] = _described(f"TTYPE{index}", name, description)
         header[f"TFORM{index}"] = fmt
         if unit:
             header[f"TUNIT{index}"] = unit
-        header[f"TCOMM{index}"] = description
         header["NAXIS1"] += np.dtype(dtype).itemsize
     header["TFIELDS"] = n_fields + len(columns)
     header.add_history(f"photoz_numba {__version__}: added "
                        f"{', '.join(column[0] for column in columns)}")
     return header
+
+
+def _described(keyword, name, description):
+    """(name, description) for a TTYPE card, the description cut to fit
+    the card's 80 characters.
+
+    The description goes in the TTYPE card's comment, where FITS readers
+    show it, and not in a TCOMM keyword: astropy keeps TCOMM keywords as
+    table metadata and writes them back by number, on whatever column then
+    holds it (a column removed, each description shifts by one).
+    """
+    value = max(len(name) + 2 + name.count("'"), 20)        # quoted, padded
+    room = 80 - max(len(keyword), 8) - 2 - value - 3
+    return name, description if len(description) <= room else description[:room]
 
 
 def _chunk_table(raw, table_hdu, names):
@@ -1178,8 +1191,9 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         header = fits.table_to_hdu(template).header
         header["NAXIS2"] = nrows
         header["EXTNAME"] = "PZ"
-        header["TCOMM" + str(template.colnames.index("pdf") + 1)] = \
-            "p(z) per unit redshift on the grid of HDU ZGRID"
+        index = template.colnames.index("pdf") + 1
+        header[f"TTYPE{index}"] = _described(f"TTYPE{index}", "pdf",
+                                             "p(z) per unit redshift on the grid of HDU ZGRID")
         header.add_history(f"photoz_numba {__version__}: p(z) of {os.path.basename(input_path)}")
         grid_hdu = fits.table_to_hdu(Table({"z": grid}))
         grid_hdu.header["EXTNAME"] = "ZGRID"

@@ -276,6 +276,20 @@ def test_model_file_appearing_during_write_is_kept(model, tmp_path, monkeypatch)
 
 # -- 5. appended FITS columns are clean ----------------------------------------------
 
+def test_column_descriptions_stay_with_their_columns(files, model, toy, tmp_path):
+    """The appended columns' descriptions are TTYPE comments, which astropy
+    does not carry as metadata: after a column is removed and the table
+    written again, no description sits on another column (TCOMM keywords
+    did: each moved by one)."""
+    predict_fits(model, files / "survey.fits", tmp_path / "out.fits")
+    table = Table.read(tmp_path / "out.fits")
+    assert not [key for key in table.meta if key.startswith("TCOMM")]
+    table.remove_column(table.colnames[0])
+    table.write(tmp_path / "again.fits")
+    header = fits.getheader(tmp_path / "again.fits", 1)
+    assert not [key for key in header if key.startswith("TCOMM")]
+
+
 def test_stale_column_keywords_do_not_leak(files, model, toy):
     with fits.open(files / "survey.fits") as hdus:
         header = hdus[1].header
@@ -296,7 +310,8 @@ def test_stale_column_keywords_do_not_leak(files, model, toy):
         header = hdus[1].header
         for i, column in enumerate(model.output_schema(), start=n + 1):
             assert header[f"TTYPE{i}"] == column.name
-            assert header[f"TCOMM{i}"] == column.description
+            assert header.comments[f"TTYPE{i}"] == column.description
+            assert f"TCOMM{i}" not in header
             assert header.get(f"TUNIT{i}", "") == column.unit
             for key in ("TSCAL", "TZERO", "TNULL", "TDISP"):
                 assert f"{key}{i}" not in header
