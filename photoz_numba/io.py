@@ -41,6 +41,7 @@ columns of `~photoz_numba.PhotoZModel.output_schema`.
 """
 
 import contextlib
+import gzip
 import hashlib
 import logging
 import os
@@ -734,8 +735,23 @@ def _open_stream(path, mode, compression):
     import importlib
     module = importlib.import_module(compression)
     if compression == "gzip" and "w" in mode:
-        return module.open(path, mode, compresslevel=6)
+        return _GzipWriter(path)
     return module.open(path, mode)
+
+
+class _GzipWriter(gzip.GzipFile):
+    """A gzip file that records no file name: written under a temporary
+    name, it would record that one, and ``gunzip -N`` restore it."""
+
+    def __init__(self, path):
+        self._raw = open(path, "wb")
+        super().__init__(filename="", mode="wb", fileobj=self._raw, compresslevel=6)
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def _is_fits(path):
