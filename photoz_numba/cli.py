@@ -519,10 +519,9 @@ def _evaluate(args):
           f"with masked {args.z_phot} or {args.z})")
     print(f"sigma_NMAD {metrics['sigma_nmad']:.5f}  outliers (|dz| > {args.threshold}) "
           f"{100 * metrics['outlier_fraction']:.2f}%  bias {metrics['bias']:.5f}")
-    if args.by_z is not None:
+    if args.by_z or args.bins is not None:
         from .metrics import evaluate_by_z
-        rows = evaluate_by_z(z_phot, z_spec, edges=args.by_z or None,
-                             threshold=args.threshold)
+        rows = evaluate_by_z(z_phot, z_spec, edges=args.bins, threshold=args.threshold)
         print(f"by {args.z}:")
         print(f"{'bin':>11s} {'n':>6s} {'sigma_NMAD':>10s} {'outliers':>8s} "
               f"{'median dz':>9s}")
@@ -588,8 +587,8 @@ def _stack(args):
     within = float(np.trapezoid(stacked["n_z"], stacked["z"]))
     meta = stacked.meta
     without = meta["n_rows"] - meta["n_stacked"]
-    left_out = (f" ({without} have none and are left out: predict flags them unpredicted)"
-                if without else "")
+    left_out = (f" ({without} have none and are left out: no z_phot, or no error to give "
+                f"it a width, flag no_error)" if without else "")
     log.log(logging.WARNING if without else logging.INFO,
             f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows{left_out}; "
             f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "
@@ -645,9 +644,7 @@ def _grid(text):
 
 
 def _bin_edges(text):
-    """'0,1,2,3' as increasing edges (empty: [], the default bins)."""
-    if not text.strip():
-        return []
+    """'0,1,2,3' as increasing edges."""
     try:
         edges = [float(value) for value in text.split(",")]
     except ValueError:
@@ -791,12 +788,12 @@ def _parser():
     _format_option(evaluate)
     evaluate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
     evaluate.add_argument("--z-phot", default="z_phot", help="photometric redshift column")
-    evaluate.add_argument("--by-z", type=_bin_edges, nargs="?", const="", default=None,
-                          metavar="EDGES",
+    evaluate.add_argument("--by-z", action="store_true",
                           help="also the figures in bins of the spectroscopic redshift: "
                                "unit bins from 0 to the highest z_spec rounded up (at most "
-                               "7) by default, or the edges given, "
-                               "e.g. 0,1,2,4,7")
+                               "7), or those of --bins")
+    evaluate.add_argument("--bins", type=_bin_edges, metavar="EDGES",
+                          help="the bin edges of --by-z (implies it), e.g. 0,1,2,4,7")
     evaluate.add_argument("--threshold", type=float, default=0.15,
                           help="outlier threshold on |dz| (default 0.15)")
     _verbosity_options(evaluate)

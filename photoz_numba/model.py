@@ -1372,8 +1372,9 @@ class PhotoZModel:
             its grid point's cell as in `pdf`: ``numpy.trapezoid(n_z, z)``
             is the (weighted) number of galaxies within the grid. ``meta``
             holds ``n_rows``, ``n_stacked`` (the rows with a p(z)) and
-            ``weight_sum`` (their weight). Rows with no p(z) (those
-            `predict` flags ``unpredicted``) are not in the sum, and a
+            ``weight_sum`` (their weight). Rows with no p(z) (no
+            ``z_phot``, or one without an error to give it a width: flag
+            ``no_error``, `photoz_numba.flags`) are not in the sum, and a
             `~photoz_numba.exceptions.PhotoZWarning` says how many.
 
         Raises
@@ -1491,8 +1492,9 @@ class PhotoZModel:
         ----------
         table : `~astropy.table.Table`
             Galaxies with the model's `input_columns`.
-        z0 : float or array-like
-            The threshold, one for all rows or one per row.
+        z0 : float, str or array-like
+            The threshold: one for all rows, or one per row (a column name
+            or an array), as ``z`` of `cdf`.
 
         Returns
         -------
@@ -1510,8 +1512,7 @@ class PhotoZModel:
         >>> bool(abs((high > 0.5).mean() - (table["zspec"][1000:] > 2.0).mean()) < 0.05)
         True
         """
-        z0 = np.broadcast_to(_as_redshifts(z0), (len(table),))
-        return 1.0 - self.cdf(table, np.array(z0), units, n_threads)
+        return 1.0 - self.cdf(table, z0, units, n_threads)
 
     def _predict_chunk(self, table, units, n_threads, nearest):
         """`predict_arrays` on at most ``_PREDICT_ROWS`` rows."""

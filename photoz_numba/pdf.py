@@ -180,8 +180,8 @@ def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
     n_rows, n_stacked = int(n_rows), int(n_stacked)
     if n_stacked < n_rows:
         warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
-                      "the stack (predict flags them unpredicted)", PhotoZWarning,
-                      stacklevel=3)
+                      "the stack (no z_phot, or no error to give it a width: flag "
+                      "no_error)", PhotoZWarning, stacklevel=3)
     return Table({"z": grid, "n_z": n_z},
                  meta={"n_rows": int(n_rows), "n_stacked": int(n_stacked),
                        "weight_sum": float(weight_sum)})

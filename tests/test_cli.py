@@ -333,7 +333,9 @@ def test_evaluate_by_z_prints_each_bin(predicted):
     written file; bad edges are an error naming them."""
     from photoz_numba.metrics import evaluate_by_z
     out, _, _ = predicted
-    result = run("evaluate", str(out), "--z", "zspec", "--by-z")
+    # --by-z takes no value: the file after it is the file (it was taken
+    # for the bin edges).
+    result = run("evaluate", "--by-z", str(out), "--z", "zspec")
     assert result.returncode == 0, result.stderr
     table = Table.read(out)
     rows = evaluate_by_z(np.asarray(table["z_phot"]), np.asarray(table["zspec"]))
@@ -342,9 +344,9 @@ def test_evaluate_by_z_prints_each_bin(predicted):
         name = f"{row['z_low']:g}-{row['z_high']:g}"
         line = next(line for line in lines if line.split()[:1] == [name])
         assert line.split()[1:3] == [str(row["n"]), f"{row['sigma_nmad']:.4f}"]
-    result = run("evaluate", str(out), "--z", "zspec", "--by-z", "0,2,4,7")
+    result = run("evaluate", str(out), "--z", "zspec", "--bins", "0,2,4,7")
     assert result.returncode == 0 and "2-4" in result.stdout
-    result = run("evaluate", str(out), "--by-z", "0,3,1")
+    result = run("evaluate", str(out), "--bins", "0,3,1")
     assert result.returncode == 2 and "'0,3,1'" in result.stderr
 
 
@@ -450,7 +452,7 @@ def test_evaluate_by_z_counts_the_rows_outside_the_edges(predicted):
     z = np.asarray(table["zspec"])[~np.ma.getmaskarray(table["z_phot"])]
     outside = int(((z < 0) | (z > 1)).sum())
     assert outside > 0
-    result = run("evaluate", str(out), "--z", "zspec", "--by-z", "0,1")
+    result = run("evaluate", str(out), "--z", "zspec", "--bins", "0,1")
     assert result.returncode == 0, result.stderr
     assert (f"{outside} of the {z.size} rows evaluated have zspec outside 0-1 and are in "
             f"no bin") in result.stdout

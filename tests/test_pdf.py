@@ -267,6 +267,17 @@ def test_pdf_and_cdf_bad_input(calibrated):
         check_grid([0.0, 0.0, 1.0])
 
 
+def test_probability_above_takes_what_cdf_takes(calibrated):
+    model, test = calibrated
+    rows = test[:5]
+    np.testing.assert_array_equal(model.probability_above(rows, "zspec"),
+                                  1 - model.cdf(rows, "zspec"))
+    np.testing.assert_array_equal(model.probability_above(rows, 2.0),
+                                  1 - model.cdf(rows, np.full(5, 2.0)))
+    with pytest.raises(ValueError, match=r"one redshift per row \(5\)"):
+        model.probability_above(rows, [1.0, 2.0])
+
+
 def test_unpredicted_rows_have_no_pz(calibrated):
     model, test = calibrated
     rows = test[:4].copy()
