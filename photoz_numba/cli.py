@@ -39,6 +39,8 @@ _IN_CLI_TERMS = (
     ("(output_format)", "(--output-format)"),
     ("(format)", "(--format)"),
     ("(weights)", "(--weight)"),
+    ("call calibrate(train, z=...) on its training table first",
+     "fit it with 'photoz-numba fit ... --calibrate'"),
     ("is stated for it (units=)", "is stated for it (--unit)"),
     ("(id_column)", "(--id)"),
     ("name the error columns with errors={band: column}",

@@ -1079,7 +1079,7 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
     ValueError
         As for `predict_fits`, or a bad grid or weight.
     """
-    from .pdf import check_grid, combine_stacks, quiet
+    from .pdf import check_grid, combine_stacks, quiet, row_weights
     model.check_pz()
     grid = check_grid(z_grid)
     input_path = os.fspath(input_path)
@@ -1090,6 +1090,7 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
             reader.open() as source:
         _add_column(reader, weights, "weights")
         for start, _, chunk in reader.chunks(source, chunk_size):
+            row_weights(chunk, weights, first_row=start)      # a bad one named by its row
             part = quiet(model.stack_pdf, chunk, grid, weights, units, n_threads)
             total = quiet(combine_stacks, grid, [total, part])
             if progress is not None:

@@ -1400,11 +1400,11 @@ class PhotoZModel:
         >>> round(float(np.trapezoid(nz["n_z"], nz["z"])), 6), nz.meta["n_stacked"]
         (200.0, 200)
         """
-        from .pdf import cell_edges, check_grid, stack_table
+        from .pdf import cell_edges, check_grid, row_weights, stack_table
         self.check_pz()
         grid = check_grid(z_grid)
         edges = cell_edges(grid)
-        weight = self._row_weights(table, weights)
+        weight = row_weights(table, weights)
         if len(table) == 0:
             self.predict(table, units)      # checks the columns and their units
         n_z = np.zeros(grid.size)
@@ -1418,37 +1418,6 @@ class PhotoZModel:
             stacked += int(have.sum())
             weight_sum += float(weight[rows][have].sum())
         return stack_table(grid, n_z, len(table), stacked, weight_sum)
-
-    @staticmethod
-    def _row_weights(table, weights):
-        """One finite, non-negative, dimensionless weight per row (1 when
-        None); masked counts as missing."""
-        if weights is None:
-            return np.ones(len(table))
-        name = repr(weights) if isinstance(weights, str) else "weights"
-        if isinstance(weights, str):
-            if weights not in table.colnames:
-                raise KeyError(f"column {weights!r} (weights) is not in the table "
-                               f"(columns: {', '.join(table.colnames)})")
-            weights = table[weights]
-        unit = getattr(weights, "unit", None)
-        if unit is not None and u.Unit(unit) != u.dimensionless_unscaled:
-            raise ValueError(f"{name} must be dimensionless numbers, not in {unit}")
-        values = np.ma.asarray(getattr(weights, "value", weights))
-        if values.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers, not {values.dtype}")
-        if values.shape != (len(table),):
-            raise ValueError(f"{name} must hold one weight per row ({len(table)}), "
-                             f"not an array of shape {values.shape}")
-        masked = np.ma.getmaskarray(values)
-        values = np.ma.getdata(values).astype(np.float64)
-        bad = masked | ~(np.isfinite(values) & (values >= 0))
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name} must be finite and >= 0: {int(bad.sum())} rows are "
-                             f"not, the first row {first} "
-                             f"({'masked' if masked[first] else values[first]})")
-        return values
 
     def cde_loss(self, table, z, units=None, n_threads=None):
         """The CDE loss (Izbicki & Lee 2017) of the rows' p(z) against

@@ -34,6 +34,7 @@ of a prediction (docs: calibration).
 import warnings
 
 import numpy as np
+from astropy import units as u
 from astropy.table import Table
 
 from .exceptions import PhotoZWarning
@@ -185,6 +186,41 @@ def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
     return Table({"z": grid, "n_z": n_z},
                  meta={"n_rows": int(n_rows), "n_stacked": int(n_stacked),
                        "weight_sum": float(weight_sum)})
+
+
+def row_weights(table, weights, first_row=0):
+    """One finite, non-negative, dimensionless weight per row of ``table``
+    (1 when ``weights`` is None), from a column name or an array; else
+    KeyError or ValueError naming the column and the first bad row (masked
+    is bad), counted from ``first_row`` (for a chunk of a larger table)."""
+    if weights is None:
+        return np.ones(len(table))
+    name = repr(weights) if isinstance(weights, str) else "weights"
+    if isinstance(weights, str):
+        if weights not in table.colnames:
+            raise KeyError(f"column {weights!r} (weights) is not in the table "
+                           f"(columns: {', '.join(table.colnames)})")
+        weights = table[weights]
+    unit = getattr(weights, "unit", None)
+    if unit is not None and u.Unit(unit) != u.dimensionless_unscaled:
+        raise ValueError(f"{name} must be dimensionless numbers, not in {unit}")
+    values = np.ma.asarray(getattr(weights, "value", weights))
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, not {values.dtype}")
+    if values.shape != (len(table),):
+        raise ValueError(f"{name} must hold one weight per row ({len(table)}), "
+                         f"not an array of shape {values.shape}")
+    masked = np.ma.getmaskarray(values)
+    values = np.ma.getdata(values).astype(np.float64)
+    bad = masked | ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        where = (f" of rows {first_row} to {first_row + len(table) - 1}" if first_row
+                 else "")
+        raise ValueError(f"{name} must be finite and >= 0: {int(bad.sum())} rows{where} "
+                         f"are not, the first row {first_row + first} "
+                         f"({'masked' if masked[first] else values[first]})")
+    return values
 
 
 def combine_stacks(grid, stacks):

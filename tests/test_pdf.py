@@ -614,6 +614,11 @@ def test_stack_fits_streams_the_models_stack(calibrated, tmp_path):
         assert seen == [7, 14, 21, 28, 35, 42, 49, 50]
     with pytest.raises(KeyError, match=r"column 'v' \(weights\) is not in"):
         stack_fits(model, tmp_path / "rows.fits", grid, weights="v")
+    rows["w"][23] = -2.0
+    rows.write(tmp_path / "bad.fits")
+    with pytest.raises(ValueError, match=r"1 rows of rows 21 to 27 are not, the first row 23 "
+                                         r"\(-2.0\)"):
+        stack_fits(model, tmp_path / "bad.fits", grid, weights="w", chunk_size=7)
     with pytest.raises(ValueError, match="not on the same grid"):
         combine_stacks(grid, [expected, model.stack_pdf(test[:5], grid[:-1])])
 
