@@ -326,12 +326,19 @@ def _fit(args):
     if errors and not args.asinh:
         raise ValueError("--error names the error columns that --asinh takes its softening "
                          "from; without --asinh nothing uses it")
+    if args.asinh_scale is not None and not args.asinh:
+        raise ValueError("--asinh-scale scales the softening of --asinh; without --asinh "
+                         "nothing uses it")
+    if args.asinh_scale is not None and not args.asinh_scale > 0:
+        raise ValueError(f"--asinh-scale must be > 0, not {args.asinh_scale}")
     units = _units(args.unit, bands)
     if args.asinh:
         from .photometry import lupton_softening
-        params["softening"] = lupton_softening(
+        softening = lupton_softening(
             table, {band: (columns or {}).get(band, band) for band in bands}, errors=errors,
             units=units)
+        scale = 1.0 if args.asinh_scale is None else args.asinh_scale
+        params["softening"] = {band: scale * value for band, value in softening.items()}
     model = PhotoZModel(bands, columns=columns, units=units, error_columns=errors,
                         sentinels=_sentinels(args), **params)
     if args.command == "tune":
@@ -615,10 +622,10 @@ def _pdf(args):
 
 
 def _default_grid(model):
-    """0 to a little beyond the training set's highest redshift, in steps
-    of 0.01."""
+    """0 to the training set's highest redshift plus 0.5, rounded up, in
+    steps of 0.01."""
     import numpy as np
-    top = np.ceil(1.2 * float(np.max(model.train_redshifts_)) + 0.5)
+    top = np.ceil(float(np.max(model.train_redshifts_)) + 0.5)
     return np.round(np.arange(0, int(round(100 * top)) + 1) * 0.01, 10)
 
 
@@ -838,13 +845,17 @@ def _parser():
                                 "percentile columns gets PIT values from them)")
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
+    # No abbreviations: '--weigh w' for '--weight w' hides a typo, and a
+    # later option could make an abbreviation mean another.
+    for each in (parser, *commands.choices.values()):
+        each.allow_abbrev = False
     return parser
 
 
 def _grid_option(parser):
     parser.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
-                        help="redshift grid, e.g. 0:7:0.01 (default: 0 to a little beyond "
-                             "the training set's highest redshift, in steps of 0.01)")
+                        help="redshift grid, e.g. 0:7:0.01 (default: 0 to the training "
+                             "set's highest redshift plus 0.5, rounded up, in steps of 0.01)")
 
 
 def _file_run_options(parser):
@@ -897,6 +908,9 @@ def _model_options(parser):
     parser.add_argument("--asinh", action="store_true",
                         help="asinh magnitudes for flux bands, softened by 1.042 times "
                              "each band's median training flux error (forced photometry)")
+    parser.add_argument("--asinh-scale", type=float, metavar="F",
+                        help="with --asinh: F times that softening (0.5 in the JWST rule: "
+                             "with --second-group 0.5; default 1)")
     parser.add_argument("--search-eps", type=float,
                         help="0 (default): exact neighbours; > 0: approximate search "
                              "(within 1 + eps of the true distances) for large training sets")

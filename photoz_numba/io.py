@@ -1025,7 +1025,7 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
                 _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
             _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
             sink.write(out_header.tostring().encode("ascii"))
-            counts = np.zeros(2, dtype=np.int64)
+            counts = np.zeros(3, dtype=np.int64)
             for start, buffer, chunk in reader.chunks(source, chunk_size):
                 prediction = model.predict_arrays(chunk, units, n_threads)
                 record = np.empty(len(chunk), dtype=out_dtype)
@@ -1244,18 +1244,21 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
 
 
 def _flag_counts(z_phot_flag):
-    """(rows without a z_phot, other rows with a flag) of a z_phot_flag
-    array."""
-    from .flags import UNPREDICTED
+    """(rows without a z_phot, other rows with a flag, rows flagged
+    extrapolation) of a z_phot_flag array."""
+    from .flags import EXTRAPOLATION, UNPREDICTED
     flag = np.asarray(z_phot_flag)
     unpredicted = (flag & UNPREDICTED) != 0
-    return np.array([unpredicted.sum(), ((flag != 0) & ~unpredicted).sum()])
+    return np.array([unpredicted.sum(), ((flag != 0) & ~unpredicted).sum(),
+                     ((flag & EXTRAPOLATION) != 0).sum()])
 
 
-def _log_flag_counts(path, nrows, unpredicted, flagged):
+def _log_flag_counts(path, nrows, unpredicted, flagged, extrapolated=0):
     """Say, through the ``photoz_numba`` logger, how many rows written to
-    ``path`` have no z_phot and how many more carry a flag."""
-    import logging
+    ``path`` have no z_phot and how many more carry a flag (and warn if
+    most are extrapolated)."""
+    from .flags import warn_if_mostly_extrapolated
+    warn_if_mostly_extrapolated(int(extrapolated), int(nrows))
     logging.getLogger("photoz_numba").info(
         f"{path}: {unpredicted} of {nrows} rows without a z_phot, {flagged} more with a "
         f"flag (z_phot_flag; photoz_numba.flags.decode_z_phot_flags says which)")
@@ -1383,5 +1386,6 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
                     os.unlink(plain)
     if progress is not None:
         progress(len(out), len(out))
-    _log_flag_counts(output_path, len(out), *_flag_counts(out["z_phot_flag"]))
+    # model.predict has warned of extrapolation already.
+    _log_flag_counts(output_path, len(out), *_flag_counts(out["z_phot_flag"])[:2])
     return len(out)

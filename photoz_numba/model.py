@@ -1137,6 +1137,9 @@ class PhotoZModel:
             prediction = None
         else:
             prediction = self.predict_arrays(table, units, n_threads)
+        if prediction is not None:
+            _flags.warn_if_mostly_extrapolated(
+                int(((prediction.z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), len(table))
         out = table.copy()
         for column in schema:
             if prediction is None:

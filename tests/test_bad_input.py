@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -579,3 +580,24 @@ def test_table_that_already_has_output_columns_is_refused(files, model, toy):
     with pytest.raises(ValueError, match=r"already has column\(s\) \['z_phot'\]"):
         predict_fits(model, files / "has.fits", files / "out.fits")
     assert not (files / "out.fits").exists()
+
+
+def test_mostly_extrapolated_rows_raise_a_warning_about_units(model, toy, files, tmp_path):
+    """Fluxes in nJy labelled uJy put nearly every galaxy beyond its
+    neighbours (flag extrapolation): a warning asks about the units, in
+    memory and when streaming; the right units give none."""
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.flags import EXTRAPOLATION
+    survey = toy[500:].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict(survey)                                  # no warning
+    wrong = survey.copy()
+    for band in ("g", "r", "i"):
+        wrong[band] = wrong[band].to("nJy").value * u.uJy      # nJy labelled uJy
+    with pytest.warns(PhotoZWarning, match="are the band columns in the units they say"):
+        out = model.predict(wrong)
+    assert np.mean((np.asarray(out["z_phot_flag"]) & EXTRAPOLATION) != 0) > 0.5
+    wrong.write(tmp_path / "wrong.fits")
+    with pytest.warns(PhotoZWarning, match="rows lie beyond their neighbours"):
+        predict_fits(model, tmp_path / "wrong.fits", tmp_path / "out.fits", chunk_size=7)

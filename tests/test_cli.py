@@ -541,3 +541,27 @@ def test_stack_writes_the_models_stack(toy_files):
                  "-o", toy_files / "x.ecsv")
     assert result.returncode != 0 and "--hdu is for FITS input" in result.stderr
     assert sorted(p.name for p in toy_files.iterdir()) == before
+
+
+def test_asinh_scale_and_no_abbreviations(toy_files):
+    """--asinh-scale F stores F times the Lupton softening (the reference:
+    photometry.lupton_softening of the same table); it needs --asinh; an
+    abbreviated option is refused, not taken for the one it abbreviates."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.photometry import lupton_softening
+    train = Table.read(toy_files / "train.fits")
+    for band in "gri":
+        train[f"{band}_err"] = 0.05 * abs(train[band]) + 0.01 * train[band].unit
+    train.write(toy_files / "with_errors.fits")
+    fit = ["fit", toy_files / "with_errors.fits", "--bands", "g,r,i", "--k", "10"]
+    assert run(*fit, "--asinh", "--asinh-scale", "0.5", "-o",
+               toy_files / "half.fits").returncode == 0
+    stored = PhotoZModel.read(toy_files / "half.fits").softening
+    full = lupton_softening(train, {"g": "g", "r": "r", "i": "i"})
+    for band in "gri":
+        assert float(stored[band] / full[band]) == pytest.approx(0.5, rel=1e-12)
+    result = run(*fit, "--asinh-scale", "0.5", "-o", toy_files / "x.fits")
+    assert result.returncode == 1 and "without --asinh nothing uses it" in result.stderr
+    result = run(*fit, "--asinh", "--asinh-sc", "0.5", "-o", toy_files / "x.fits")
+    assert result.returncode == 2 and "unrecognized arguments: --asinh-sc" in result.stderr
+    assert not (toy_files / "x.fits").exists()

@@ -369,6 +369,12 @@ def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
     _each_galaxy(_scores_of, z_hat, scale, pulls, neighbours, params, z_true, out)
 
 
+#: What each body computes, for its compile notice (a first ``calibrate``
+#: compiles two, a first p(z) prediction one more).
+_WHAT = {"_quantiles_of": "percentiles", "_curve_of": "CDF and density",
+         "_scores_of": "CDE scores and PIT"}
+
+
 def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
     """Run a p(z) kernel: ``body`` (``_quantiles_of``, ``_curve_of`` or
     ``_scores_of``, which fill their galaxy's row of ``out``) for every
@@ -392,7 +398,8 @@ def _each_galaxy(body, z_hat, scale, pulls, neighbours, params, extra, out):
             # A first call on a machine compiles, announced once. (A second
             # process compiling the body meanwhile, as a first prediction
             # does, saved nothing measurable: the loop is short.)
-            with compile_notice([loop, pointer], what="p(z) kernels"):
+            with compile_notice([loop, pointer],
+                                what=f"p(z) kernels ({_WHAT[body.__name__]})"):
                 done = _galaxies(pointer, *args)
             _READY.add(key)
     if done != z_hat.shape[0]:
