@@ -1040,7 +1040,9 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
             sink.write(b"\0" * (-written % 2880))
             _copy_bytes(source, sink, info["datLoc"] + info["datSpan"],
                         reader.size)                                # HDUs after
-    _log_flag_counts(output_path, nrows, *counts)
+    from .flags import warn_if_mostly_extrapolated
+    warn_if_mostly_extrapolated(int(counts[2]), nrows, model.k, len(model.feature_names_))
+    _log_flag_counts(output_path, nrows, *counts[:2])
     return nrows
 
 
@@ -1253,12 +1255,9 @@ def _flag_counts(z_phot_flag):
                      ((flag & EXTRAPOLATION) != 0).sum()])
 
 
-def _log_flag_counts(path, nrows, unpredicted, flagged, extrapolated=0):
+def _log_flag_counts(path, nrows, unpredicted, flagged):
     """Say, through the ``photoz_numba`` logger, how many rows written to
-    ``path`` have no z_phot and how many more carry a flag (and warn if
-    most are extrapolated)."""
-    from .flags import warn_if_mostly_extrapolated
-    warn_if_mostly_extrapolated(int(extrapolated), int(nrows))
+    ``path`` have no z_phot and how many more carry a flag."""
     logging.getLogger("photoz_numba").info(
         f"{path}: {unpredicted} of {nrows} rows without a z_phot, {flagged} more with a "
         f"flag (z_phot_flag; photoz_numba.flags.decode_z_phot_flags says which)")

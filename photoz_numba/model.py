@@ -1139,7 +1139,8 @@ class PhotoZModel:
             prediction = self.predict_arrays(table, units, n_threads)
         if prediction is not None:
             _flags.warn_if_mostly_extrapolated(
-                int(((prediction.z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), len(table))
+                int(((prediction.z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), len(table),
+                self.k, len(self.feature_names_))
         out = table.copy()
         for column in schema:
             if prediction is None:
