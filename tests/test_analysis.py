@@ -157,7 +157,10 @@ def test_make_doc_figures(run_analysis, tmp_path):
 
 
 def test_pdf_acceptance(run_analysis):
-    out = run_analysis("pdf_acceptance", "--dataset", "paper")
+    _lsst_folder()
+    out = run_analysis("pdf_acceptance", "--dataset", "both")
+    # and, from the LSST-like set's stacked p(z), its n(z).
+    assert "n(z) of the test file from the stacked p(z)" in out
     assert "pooled PIT KS distance" in out
     line = next(row for row in out.splitlines() if row.strip().startswith("0 "))
     values = [float(v) for v in line.split()[2:8]]
