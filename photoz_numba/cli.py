@@ -762,10 +762,7 @@ def _parser():
                     "the sum, per unit redshift, as ECSV. A FITS file is read in "
                     "chunks, as predict streams it, so its size does not matter. "
                     "Rows without a p(z) are counted and left out.")
-    stack.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
-    stack.add_argument("input", help="catalogue")
-    stack.add_argument("-o", "--output", required=True, help="ECSV file to write")
-    _grid_option(stack)
+    _pz_file_arguments(stack, "ECSV file to write")
     stack.add_argument("--weight", metavar="COLUMN",
                        help="weigh each row by this column (finite, >= 0)")
     _format_option(stack)
@@ -779,11 +776,7 @@ def _parser():
                     "--id column, if given, and pdf, float32), HDU ZGRID the grid. A FITS "
                     "input is read in chunks, as predict streams it; the output appears "
                     "only when complete. 4 bytes per galaxy and grid point.")
-    pdf.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
-    pdf.add_argument("input", help="catalogue")
-    pdf.add_argument("-o", "--output", required=True,
-                     help="FITS file to write (.fits; .fits.gz to compress it)")
-    _grid_option(pdf)
+    _pz_file_arguments(pdf, "FITS file to write (.fits; .fits.gz to compress it)")
     pdf.add_argument("--id", metavar="COLUMN", help="a column to copy into each row")
     _format_option(pdf)
     _file_run_options(pdf)
@@ -852,7 +845,12 @@ def _parser():
     return parser
 
 
-def _grid_option(parser):
+def _pz_file_arguments(parser, output):
+    """The model, input, -o and --grid of the commands that take a p(z)
+    over a catalogue file (stack, pdf)."""
+    parser.add_argument("model", help="model file written by 'fit --calibrate' (with a p(z))")
+    parser.add_argument("input", help="catalogue")
+    parser.add_argument("-o", "--output", required=True, help=output)
     parser.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
                         help="redshift grid, e.g. 0:7:0.01 (default: 0 to the training "
                              "set's highest redshift plus 0.5, rounded up, in steps of 0.01)")
