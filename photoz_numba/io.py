@@ -55,6 +55,7 @@ from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table
 
 from ._config import __version__
+from .exceptions import PhotoZWarning
 from .photometry import softening_by_band
 from .schema import FittedState
 
@@ -1025,7 +1026,7 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
                 _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
             _copy_bytes(source, sink, 0, info["hdrLoc"])       # HDUs before
             sink.write(out_header.tostring().encode("ascii"))
-            counts = np.zeros(3, dtype=np.int64)
+            counts = np.zeros_like(_flag_counts(np.zeros(0, dtype=np.int16)))
             for start, buffer, chunk in reader.chunks(source, chunk_size):
                 prediction = model.predict_arrays(chunk, units, n_threads)
                 record = np.empty(len(chunk), dtype=out_dtype)
@@ -1040,9 +1041,7 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
             sink.write(b"\0" * (-written % 2880))
             _copy_bytes(source, sink, info["datLoc"] + info["datSpan"],
                         reader.size)                                # HDUs after
-    from .flags import warn_if_mostly_extrapolated
-    warn_if_mostly_extrapolated(int(counts[2]), nrows, model.k, len(model.feature_names_))
-    _log_flag_counts(output_path, nrows, *counts[:2])
+    _log_flag_counts(output_path, nrows, counts, model)
     return nrows
 
 
@@ -1246,21 +1245,28 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
 
 
 def _flag_counts(z_phot_flag):
-    """(rows without a z_phot, other rows with a flag, rows flagged
-    extrapolation) of a z_phot_flag array."""
-    from .flags import EXTRAPOLATION, UNPREDICTED
+    """Rows without a z_phot, other rows with a flag, then the rows with
+    each flag of `photoz_numba.flags.FLAGS`, of a z_phot_flag array."""
+    from .flags import FLAGS, UNPREDICTED
     flag = np.asarray(z_phot_flag)
     unpredicted = (flag & UNPREDICTED) != 0
-    return np.array([unpredicted.sum(), ((flag != 0) & ~unpredicted).sum(),
-                     ((flag & EXTRAPOLATION) != 0).sum()])
+    return np.array([unpredicted.sum(), ((flag != 0) & ~unpredicted).sum()]
+                    + [((flag & bit) != 0).sum() for bit, *_ in FLAGS])
 
 
-def _log_flag_counts(path, nrows, unpredicted, flagged):
+def _log_flag_counts(path, nrows, counts, model):
     """Say, through the ``photoz_numba`` logger, how many rows written to
-    ``path`` have no z_phot and how many more carry a flag."""
+    ``path`` have no z_phot, how many more carry a flag, and how many
+    carry each flag (`_flag_counts`); warn if too many are extrapolated."""
+    from .flags import EXTRAPOLATION, FLAGS, warn_if_mostly_extrapolated
+    per_flag = dict(zip((name for _, name, *_ in FLAGS), (int(n) for n in counts[2:])))
+    extrapolated = per_flag[next(name for bit, name, *_ in FLAGS if bit == EXTRAPOLATION)]
+    warn_if_mostly_extrapolated(extrapolated, int(nrows), model.k, len(model.feature_names_))
+    which = ", ".join(f"{name} {n}" for name, n in per_flag.items() if n)
     logging.getLogger("photoz_numba").info(
-        f"{path}: {unpredicted} of {nrows} rows without a z_phot, {flagged} more with a "
-        f"flag (z_phot_flag; photoz_numba.flags.decode_z_phot_flags says which)")
+        f"{path}: {counts[0]} of {nrows} rows without a z_phot, {counts[1]} more with a "
+        f"flag" + (f" (rows with each: {which}; photoz_numba.flags says what each means)"
+                   if which else ""))
 
 
 def _copy_bytes(source, sink, start, stop, block=1 << 24):
@@ -1385,6 +1391,7 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
                     os.unlink(plain)
     if progress is not None:
         progress(len(out), len(out))
-    # model.predict has warned of extrapolation already.
-    _log_flag_counts(output_path, len(out), *_flag_counts(out["z_phot_flag"])[:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PhotoZWarning)     # model.predict has warned
+        _log_flag_counts(output_path, len(out), _flag_counts(out["z_phot_flag"]), model)
     return len(out)

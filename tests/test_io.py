@@ -249,7 +249,7 @@ def test_predict_file_says_how_many_rows_lack_a_z_phot(tmp_path, caplog):
     written z_phot_flag column has them."""
     import logging
     from photoz_numba.datasets import toy_catalogue
-    from photoz_numba.flags import UNPREDICTED
+    from photoz_numba.flags import FLAGS, UNPREDICTED
     table = toy_catalogue(700)
     model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
     survey = table[500:]
@@ -265,8 +265,13 @@ def test_predict_file_says_how_many_rows_lack_a_z_phot(tmp_path, caplog):
         unpredicted = (flag & UNPREDICTED) != 0
         assert unpredicted.sum() == 4 and ((flag != 0) & ~unpredicted).sum() >= 3
         expected = (f"{unpredicted.sum()} of 200 rows without a z_phot, "
-                    f"{((flag != 0) & ~unpredicted).sum()} more with a flag")
+                    f"{((flag != 0) & ~unpredicted).sum()} more with a flag (rows with "
+                    f"each: ")
         assert any(expected in message for message in caplog.messages), caplog.messages
+        # and the rows with each flag, counted from the written flags.
+        each = [f"{name} {((flag & bit) != 0).sum()}" for bit, name, *_ in FLAGS
+                if ((flag & bit) != 0).any()]
+        assert any(", ".join(each) in message for message in caplog.messages)
 
 
 def test_streaming_finds_the_first_table_after_an_image(tmp_path):
