@@ -43,6 +43,7 @@ _IN_CLI_TERMS = (
      "fit it with 'photoz-numba fit ... --calibrate'"),
     ("is stated for it (units=)", "is stated for it (--unit)"),
     ("(id_column)", "(--id)"),
+    ("hdu is for FITS input", "--hdu is for FITS input"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
 )
@@ -551,7 +552,7 @@ def _evaluate(args):
 def _stack(args):
     import numpy as np
     from . import PhotoZModel
-    from .io import _is_fits, atomic_output, read_table, stack_fits
+    from .io import atomic_output, stack_file
     from .pdf import quiet
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
@@ -565,27 +566,13 @@ def _stack(args):
                                 f"{os.path.dirname(args.output)!r} does not exist")
     if not os.path.exists(args.input):
         raise FileNotFoundError(f"input {args.input!r} does not exist")
-    streamed = args.format in (None, "fits") and (args.format == "fits" or _is_fits(args.input))
-    if args.hdu is not None and not streamed:
-        raise ValueError(f"--hdu is for FITS input, and {args.input!r} is not read as FITS")
     model = PhotoZModel.read(args.model)
     model.check_pz()
     grid = args.grid if args.grid is not None else _default_grid(model)
-    units = _units(args.unit)
     # The summary below says how many rows had no p(z), in place of the warning.
-    if streamed:        # chunk by chunk: memory does not grow with the file
-        stacked = quiet(stack_fits, model, args.input, grid, weights=args.weight,
-                        hdu=args.hdu, units=units, n_threads=args.threads,
-                        progress=_Progress(not args.quiet))
-    else:
-        table = read_table(args.input, "input ", args.format)
-        columns = {f"band {band}": name
-                   for band, name in zip(model.bands, model.band_columns)}
-        if args.weight is not None:
-            columns["--weight"] = args.weight
-        _require_columns(table, args.input, **columns)
-        stacked = quiet(model.stack_pdf, table, grid, weights=args.weight, units=units,
-                        n_threads=args.threads)
+    stacked = quiet(stack_file, model, args.input, grid, weights=args.weight, hdu=args.hdu,
+                    format=args.format, units=_units(args.unit), n_threads=args.threads,
+                    progress=_Progress(not args.quiet))
     stacked["z"].description = "redshift grid"
     stacked["n_z"].description = ("sum over the rows of " + (f"{args.weight} x " if args.weight
                                   else "") + "p(z), per unit redshift")

@@ -60,7 +60,7 @@ from .photometry import softening_by_band
 from .schema import FittedState
 
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
-           "predict_fits", "predict_file", "stack_fits", "pdf_file"]
+           "predict_fits", "predict_file", "stack_fits", "stack_file", "pdf_file"]
 
 #: Version of the model file layout; bumped when the layout changes. The
 #: optional keywords ``SENTMAG``, ``SENTFLX`` (stated sentinels) and
@@ -1104,15 +1104,62 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
 _PDF_VALUES = 1 << 22
 
 
+def _require_column(name, option, columns, path):
+    """KeyError naming column ``name`` (None: nothing to check) and
+    ``option`` unless it is in ``columns``, those of the file ``path``."""
+    if name is not None and name not in columns:
+        raise KeyError(f"column {name!r} ({option}) is not in {path!r} "
+                       f"(columns: {', '.join(columns)})")
+
+
 def _add_column(reader, name, option):
     """Have ``reader`` read column ``name`` (None: nothing) too, or
     KeyError naming it and ``option``."""
-    if name is None or name in reader.names:
-        return
-    if name not in reader.table_hdu.columns.names:
-        raise KeyError(f"column {name!r} ({option}) is not in {reader.path!r} "
-                       f"(columns: {', '.join(reader.table_hdu.columns.names)})")
-    reader.names.append(name)
+    _require_column(name, option, reader.table_hdu.columns.names, reader.path)
+    if name is not None and name not in reader.names:
+        reader.names.append(name)
+
+
+def _fits_input(path, format, hdu):
+    """Whether ``path`` is read as FITS (by ``format``, else by its name),
+    and so streamed; ``hdu`` given for another input is a ValueError."""
+    fits_input = format == "fits" or (format is None and _is_fits(path))
+    if hdu is not None and not fits_input:
+        raise ValueError(f"hdu is for FITS input, and {path!r} is not read as FITS")
+    return fits_input
+
+
+def stack_file(model, input_path, z_grid, weights=None, hdu=None, format=None, units=None,
+               n_threads=None, progress=None):
+    """`~photoz_numba.PhotoZModel.stack_pdf` of a catalogue file: a FITS
+    file streamed by `stack_fits`, any other format read into memory.
+
+    Parameters
+    ----------
+    model, input_path, z_grid, weights, hdu, units, n_threads, progress
+        As for `stack_fits`.
+    format : str, optional
+        The input's astropy format, where its name does not tell.
+
+    Returns
+    -------
+    stacked : `~astropy.table.Table`
+        As from `~photoz_numba.PhotoZModel.stack_pdf`.
+    """
+    input_path = os.fspath(input_path)
+    if not os.path.exists(input_path):
+        raise FileNotFoundError(f"input {input_path!r} does not exist")
+    if _fits_input(input_path, format, hdu):
+        return stack_fits(model, input_path, z_grid, weights=weights, hdu=hdu, units=units,
+                          n_threads=n_threads, progress=progress)
+    table = read_table(input_path, "input ", format)
+    for band, name in zip(model.bands, model.band_columns):
+        _require_column(name, f"band {band}", table.colnames, input_path)
+    _require_column(weights, "weights", table.colnames, input_path)
+    stacked = model.stack_pdf(table, z_grid, weights=weights, units=units, n_threads=n_threads)
+    if progress is not None:
+        progress(len(table), len(table))
+    return stacked
 
 
 def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
@@ -1183,7 +1230,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     _check_format(format, "read", "format")
     rows_per_chunk = max(1, _PDF_VALUES // grid.size)
     with contextlib.ExitStack() as stack:
-        if format in (None, "fits") and (format == "fits" or _is_fits(input_path)):
+        if _fits_input(input_path, format, hdu):
             reader = stack.enter_context(_fits_table(input_path, hdu, model.input_columns))
             _add_column(reader, id_column, "id_column")
             source = stack.enter_context(reader.open())
@@ -1192,13 +1239,8 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             empty = _chunk_table(np.zeros(0, reader.raw_dtype), reader.table_hdu,
                                  reader.names)
         else:
-            if hdu is not None:
-                raise ValueError(f"hdu is for FITS input, and {input_path!r} is not read "
-                                 f"as FITS")
             table = read_table(input_path, "input ", format)
-            if id_column is not None and id_column not in table.colnames:
-                raise KeyError(f"column {id_column!r} (id_column) is not in {input_path!r} "
-                               f"(columns: {', '.join(table.colnames)})")
+            _require_column(id_column, "id_column", table.colnames, input_path)
             nrows, empty = len(table), table[:0]
             chunks = (table[start:start + rows_per_chunk]
                       for start in range(0, nrows, rows_per_chunk))
