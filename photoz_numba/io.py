@@ -1099,11 +1099,6 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
     return combine_stacks(grid, [total])        # says how many rows had no p(z)
 
 
-#: Values per array of `pdf_file`'s chunks (each row's p(z) on the whole
-#: grid): rows per chunk are this over the grid's points.
-_PDF_VALUES = 1 << 22
-
-
 def _require_column(name, option, columns, path):
     """KeyError naming column ``name`` (None: nothing to check) and
     ``option`` unless it is in ``columns``, those of the file ``path``."""
@@ -1219,7 +1214,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
     ((200, 401), 1.0)
     """
-    from .pdf import check_grid
+    from .pdf import check_grid, grid_chunk_rows
     model.check_pz()
     grid = check_grid(z_grid)
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
@@ -1228,7 +1223,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         raise ValueError(f"the p(z) file {output_path!r} is FITS: name it .fits (or "
                          f".fits.gz, .fits.bz2, .fits.xz)")
     _check_format(format, "read", "format")
-    rows_per_chunk = max(1, _PDF_VALUES // grid.size)
+    rows_per_chunk = grid_chunk_rows(grid.size + 1)        # model.pdf takes the cells' edges
     with contextlib.ExitStack() as stack:
         if _fits_input(input_path, format, hdu):
             reader = stack.enter_context(_fits_table(input_path, hdu, model.input_columns))

@@ -38,10 +38,6 @@ _OFFSETS = ("none", "median", "mean")
 # working memory to some 60 MB beyond the outputs (docs: performance) at
 # no measurable cost in throughput.
 _PREDICT_ROWS = 1 << 17
-#: Values per array of `PhotoZModel.stack_pdf`'s chunks, which hold each
-#: row's CDF on the whole grid: rows per chunk are this over the grid's
-#: points (4096 rows at most), so memory does not grow with the grid.
-_STACK_VALUES = 1 << 21
 
 
 class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_raw",
@@ -1404,7 +1400,7 @@ class PhotoZModel:
         >>> round(float(np.trapezoid(nz["n_z"], nz["z"])), 6), nz.meta["n_stacked"]
         (200.0, 200)
         """
-        from .pdf import cell_edges, check_grid, row_weights, stack_table
+        from .pdf import cell_edges, check_grid, grid_chunk_rows, row_weights, stack_table
         self.check_pz()
         grid = check_grid(z_grid)
         edges = cell_edges(grid)
@@ -1413,7 +1409,7 @@ class PhotoZModel:
             self.predict(table, units)      # checks the columns and their units
         n_z = np.zeros(grid.size)
         stacked, weight_sum = 0, 0.0
-        chunk = int(np.clip(_STACK_VALUES // edges.size, 1, 4096))
+        chunk = grid_chunk_rows(edges.size)
         for start in range(0, len(table), chunk):
             rows = slice(start, start + chunk)
             density = self._cell_densities(table[rows], edges, units, n_threads)

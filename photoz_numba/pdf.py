@@ -247,6 +247,18 @@ def quiet(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
+#: Values per array of the chunks of rows whose p(z) are taken on a whole
+#: grid (`~photoz_numba.PhotoZModel.stack_pdf`, `photoz_numba.io.pdf_file`):
+#: rows per chunk are this over the grid's points, so memory grows with
+#: neither the table nor the grid.
+_GRID_CHUNK_VALUES = 1 << 21
+
+
+def grid_chunk_rows(n_points):
+    """Rows per chunk for p(z) on a grid of ``n_points`` (1 to 4096)."""
+    return int(np.clip(_GRID_CHUNK_VALUES // n_points, 1, 4096))
+
+
 def cell_edges(grid):
     """The edges of each grid point's cell: half-way to the points before
     and after it (the end points' cells are halves)."""

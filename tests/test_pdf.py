@@ -559,7 +559,7 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     differenced, weighted and summed over the rows that have a p(z); the
     rows go in chunks (a chunk of 7 here) and one without a p(z) is left
     out, counted and warned of."""
-    import photoz_numba.model as model_module
+    import photoz_numba.pdf as pdf_module
     from photoz_numba.exceptions import PhotoZWarning
     model, test = calibrated
     rows = test[:30].copy()
@@ -570,7 +570,8 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     cdf = np.column_stack([model.cdf(rows, np.full(len(rows), edge)) for edge in edges])
     have = np.isfinite(cdf).all(axis=1)
     expected = weights[have] @ (np.diff(cdf[have], axis=1) / np.diff(edges))
-    monkeypatch.setattr(model_module, "_STACK_VALUES", 7 * (grid.size + 1))   # 7 rows
+    monkeypatch.setattr(pdf_module, "_GRID_CHUNK_VALUES", 7 * (grid.size + 1))
+    assert pdf_module.grid_chunk_rows(grid.size + 1) == 7
     with pytest.warns(PhotoZWarning, match="1 of 30 rows have no p"):
         stacked = model.stack_pdf(rows, grid, weights=weights)
     np.testing.assert_allclose(stacked["n_z"], expected, rtol=1e-12, atol=1e-12)
@@ -630,7 +631,7 @@ def test_pdf_file_writes_each_rows_pdf(calibrated, tmp_path, monkeypatch):
     plain and gzipped FITS; rows without a p(z) are NaN; a non-FITS name,
     an existing output and a missing id column are refused before any
     work, and nothing is left behind."""
-    import photoz_numba.io as io_module
+    import photoz_numba.pdf as pdf_module
     from photoz_numba.io import pdf_file
     model, test = calibrated
     rows = test[:30].copy()
@@ -641,7 +642,8 @@ def test_pdf_file_writes_each_rows_pdf(calibrated, tmp_path, monkeypatch):
     expected = model.pdf(rows, grid)
     rows.write(tmp_path / "rows.fits")
     rows.write(tmp_path / "rows.ecsv")
-    monkeypatch.setattr(io_module, "_PDF_VALUES", 4 * grid.size)
+    monkeypatch.setattr(pdf_module, "_GRID_CHUNK_VALUES", 4 * (grid.size + 1))
+    assert pdf_module.grid_chunk_rows(grid.size + 1) == 4
     for source, output, id_column in (("rows.fits", "a.fits", "ID"),
                                       ("rows.fits", "b.fits.gz", "name"),
                                       ("rows.ecsv", "c.fits", None)):
