@@ -603,7 +603,7 @@ def _pdf(args):
     grid = args.grid if args.grid is not None else _default_grid(model)
     pdf_file(model, args.input, args.output, grid, id_column=args.id, units=_units(args.unit),
              overwrite=args.overwrite, n_threads=args.threads,
-             progress=_Progress(not getattr(args, "quiet", False)), hdu=args.hdu,
+             progress=_Progress(not args.quiet), hdu=args.hdu,
              format=args.format)        # its summary goes through the logger
     return 0
 
@@ -613,7 +613,7 @@ def _default_grid(model):
     steps of 0.01."""
     import numpy as np
     top = np.ceil(float(np.max(model.train_redshifts_)) + 0.5)
-    return np.round(np.arange(0, int(round(100 * top)) + 1) * 0.01, 10)
+    return _grid(f"0:{top:g}:0.01")
 
 
 #: The most points a --grid may have.

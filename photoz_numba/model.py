@@ -1133,7 +1133,6 @@ class PhotoZModel:
             prediction = None
         else:
             prediction = self.predict_arrays(table, units, n_threads)
-        if prediction is not None:
             _flags.warn_if_mostly_extrapolated(
                 int(((prediction.z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), len(table),
                 self.k, len(self.feature_names_))

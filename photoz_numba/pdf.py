@@ -184,8 +184,7 @@ def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
                       "the stack (no z_phot, or no error to give it a width: flag "
                       "no_error)", PhotoZWarning, stacklevel=3)
     return Table({"z": grid, "n_z": n_z},
-                 meta={"n_rows": int(n_rows), "n_stacked": int(n_stacked),
-                       "weight_sum": float(weight_sum)})
+                 meta={"n_rows": n_rows, "n_stacked": n_stacked, "weight_sum": float(weight_sum)})
 
 
 def row_weights(table, weights, first_row=0):
