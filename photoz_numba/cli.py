@@ -292,12 +292,9 @@ def _read_table(path, what, format=None):
 def _require_columns(table, path, **options):
     """KeyError naming the option whose column is not in the table read
     from ``path``, and the columns it has."""
+    from .io import _require_column
     for option, name in options.items():
-        if name not in table.colnames:
-            shown = ", ".join(table.colnames[:20]) + (", ..." if len(table.colnames) > 20
-                                                      else "")
-            raise KeyError(f"column {name!r} ({option}) is not in {path!r}; its columns: "
-                           f"{shown}")
+        _require_column(name, option, table.colnames, path)
 
 
 def _fit(args):
@@ -1011,7 +1008,7 @@ def main(argv=None):
     >>> code
     1
     >>> print(stderr.getvalue(), end="")  # doctest: +ELLIPSIS
-    photoz-numba evaluate: error: column 'zp' (--z-phot) is not in '...'; its columns: ...
+    photoz-numba evaluate: error: column 'zp' (--z-phot) is not in '...' (columns: ...)
 
     Bad usage exits with argparse's code 2:
 

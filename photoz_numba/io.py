@@ -1091,8 +1091,9 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
             reader.open() as source:
         _add_column(reader, weights, "weights")
         for start, _, chunk in reader.chunks(source, chunk_size):
-            row_weights(chunk, weights, first_row=start)      # a bad one named by its row
-            part = quiet(model.stack_pdf, chunk, grid, weights, units, n_threads)
+            # Checked here so that a bad weight is named by its row in the file.
+            chunk_weights = row_weights(chunk, weights, first_row=start)
+            part = quiet(model.stack_pdf, chunk, grid, chunk_weights, units, n_threads)
             total = quiet(combine_stacks, grid, [total, part])
             if progress is not None:
                 progress(start + len(chunk), reader.nrows)
@@ -1103,8 +1104,9 @@ def _require_column(name, option, columns, path):
     """KeyError naming column ``name`` (None: nothing to check) and
     ``option`` unless it is in ``columns``, those of the file ``path``."""
     if name is not None and name not in columns:
-        raise KeyError(f"column {name!r} ({option}) is not in {path!r} "
-                       f"(columns: {', '.join(columns)})")
+        columns = list(columns)
+        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+        raise KeyError(f"column {name!r} ({option}) is not in {path!r} (columns: {shown})")
 
 
 def _add_column(reader, name, option):

@@ -435,7 +435,7 @@ def test_missing_column_errors_name_the_option_without_quotes(predicted, tmp_pat
     message = result.stderr.strip()
     assert message.startswith("photoz-numba evaluate: error: column 'nope' (--z) is not "
                               "in "), message
-    assert "its columns: " in message
+    assert "(columns: " in message
     result = run("calibrate", str(out), "--z", "nope", "-o", str(tmp_path / "c"))
     assert result.returncode == 1 and "column 'nope' (--z) is not in" in result.stderr
     # calibrate's -o is a directory: an existing file is refused before any work.
