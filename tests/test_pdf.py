@@ -698,3 +698,45 @@ def test_stack_pdf_bad_input(calibrated):
         model.stack_pdf(test[:0]["r", "i"], grid)
     with pytest.raises(NotFittedError, match="calibrate"):
         PhotoZModel(["g", "r", "i"], k=20).fit(model_training(model)).stack_pdf(test, grid)
+
+
+# A galaxy of a user's JWST catalogue (calibrated with the JWST rule) whose
+# 2.5 % point the search once left unfinished (its CDF there 0.0185): its
+# neighbours' pulls (rounded), its prediction and error, and the model's
+# shape and two regions of recalibration.
+_USER_PULLS = np.array([-1.133, 0.488, -0.425, 0.04, 0.488, -0.106, -0.136, 1.55, -0.245, 0.224,
+                        0.265, -0.443, 0.635, 1.564, -0.931, 0.796, 0.155, 0.381, -1.203, 0.964,
+                        1.103, 0.436, -0.214, 0.394, 0.998, -0.157, 0.086, -0.807, -0.287, -0.29,
+                        -0.551, -1.076, 0.144, 0.039, -0.897, -0.14, -0.778, 0.187, -0.654,
+                        -0.863])
+_USER_KNOTS = np.array([
+    [0.0, 0.031103529867743958, 0.07548402318452758, 0.12085633159878138,
+     0.17191910407419955, 0.2217002099877645, 0.27509150153350886, 0.337568921969049,
+     0.39099702295205807, 0.4400089915335801, 0.48927220689722295, 0.5426583442581411,
+     0.6020387298313974, 0.6617798010233815, 0.7104005928740444, 0.7689893789344431,
+     0.8204800683628864, 0.8820955645946822, 0.9295688753762709, 0.9724430131020424, 1.0],
+    [0.0, 0.02457556204304899, 0.07480693733363625, 0.13086131400517334, 0.19372666887212203,
+     0.2525342714227799, 0.2953195855686252, 0.35116701845253745, 0.40597617402827163,
+     0.45066580462464234, 0.5056827241303686, 0.5522517431106496, 0.6031313128763571,
+     0.6549036467758305, 0.7104544865533631, 0.7619702830155002, 0.8087457237679464,
+     0.8665832965913872, 0.925919390650467, 0.9699369294792709, 1.0]])
+
+
+@pytest.mark.reference
+def test_percentiles_invert_the_cdf_where_newton_steps_cross_the_bracket(rng):
+    """Reference: the CDF, at the percentiles found. The user's galaxy,
+    and 3000 more of the same shape with random pulls, predictions and
+    errors: every percentile's CDF is its level to 1e-6."""
+    knots = _USER_KNOTS
+    state = PzState(_USER_PULLS, 0.8, 0.8, 0.03, 20.0, 1.0, 0.7, knots, "kernel")
+    state = state._replace(pit_centres=np.array([0.7745338873165933, 3.0072440625956367]))
+    n = 3000
+    z_hat = np.concatenate([[2.30246626213322], rng.uniform(0.02, 8.0, n)])
+    scale = np.concatenate([[0.08143675873183369], 10 ** rng.uniform(-2.5, -0.5, n)])
+    neighbours = np.concatenate([np.arange(40)[None, :],
+                                 rng.integers(0, 40, (n, 40))])
+    probabilities = [0.025, 0.16, 0.5, 0.84, 0.975]
+    quantiles = pz_percentiles(state, z_hat, scale, neighbours, probabilities)
+    for j, p in enumerate(probabilities):
+        np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, quantiles[:, j]),
+                                   p, atol=1e-6, err_msg=f"level {p}")
