@@ -152,8 +152,11 @@ class PhotoZModel:
     columns : dict, optional
         Column name of each band, where it differs from the band name.
     units : dict or unit, optional
-        Unit of band columns that carry none (or to read them in instead of
-        their own): one unit for all bands, or a dict keyed by band name.
+        Unit of band columns that carry none: one unit for all bands, or a
+        dict keyed by band name. A column's own unit is never overridden:
+        at `fit` a stated unit that differs from it is an error (so that
+        the units a model file keeps are those it was trained in); a later
+        table's column with a unit of its own is read in that unit.
     min_bands : int, optional
         Fewest usable bands a galaxy needs to be predicted (at least 2: one
         colour). A galaxy with missing or undetected bands is predicted
@@ -563,6 +566,11 @@ class PhotoZModel:
             raise ValueError(f"only {n_usable} training galaxies have at least "
                              f"{self.min_bands} bands measured; k={self.k} needs at "
                              f"least {self.k + 1}")
+        # Every stated unit, the constructor's too, must agree with the
+        # training columns' own (the model file keeps them for later tables).
+        names = dict(zip(self.bands, self.band_columns))
+        for band, unit in self.stated_units(units).items():
+            _resolve_unit(table[names[band]], names[band], unit)
         stated = self._column_units(units, table)
         self.band_units_ = [_resolve_unit(table[name], name, stated.get(name))
                             for name in self.band_columns]

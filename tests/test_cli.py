@@ -565,3 +565,14 @@ def test_asinh_scale_and_no_abbreviations(toy_files):
     result = run(*fit, "--asinh", "--asinh-sc", "0.5", "-o", toy_files / "x.fits")
     assert result.returncode == 2 and "unrecognized arguments: --asinh-sc" in result.stderr
     assert not (toy_files / "x.fits").exists()
+
+
+def test_fit_refuses_a_unit_that_contradicts_the_columns_own(toy_files):
+    """The toy file's fluxes are in uJy: --unit nJy at fit is an error
+    naming the column and the option, and no model file is written."""
+    model = toy_files / "m.fits"
+    result = run("fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--unit", "nJy",
+                 "-o", str(model))
+    assert result.returncode == 1
+    assert "column 'g' has the unit uJy, and nJy is stated for it (--unit)" in result.stderr
+    assert not model.exists()

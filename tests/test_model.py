@@ -93,9 +93,10 @@ def test_columns_mapping_and_units(split):
 
 
 def test_a_columns_own_unit_is_never_overridden(split):
-    """A stated unit is for a column without one. The constructor's (kept
-    in model files) gives way to a column's own unit; one stated for the
-    call must agree with it, or it is an error naming the column. The
+    """A stated unit is for a column without one. At predict the
+    constructor's (kept in model files) gives way to a column's own unit;
+    one stated for the call, and at fit any, must agree with it, or it is
+    an error naming the column. The
     reference: the same galaxies in uJy, unit-less, read in the stated uJy."""
     train, test = split
     bare = train.copy()
@@ -112,6 +113,14 @@ def test_a_columns_own_unit_is_never_overridden(split):
     with pytest.raises(u.UnitsError, match="column 'f435w' has the unit nJy, and uJy is "
                                            "stated for it"):
         model.predict(in_njy, units="uJy")
+    # At fit, a stated unit must agree with the training columns' own, the
+    # constructor's too: a model file keeps them for unit-less tables.
+    for where in ("constructor", "call"):
+        model = PhotoZModel(BANDS, units="nJy" if where == "constructor" else None)
+        with pytest.raises(u.UnitsError, match="column 'f435w' has the unit uJy, and nJy "
+                                               "is stated for it"):
+            model.fit(train, units="nJy" if where == "call" else None)
+    PhotoZModel(BANDS, units="uJy").fit(train)                  # agreeing: fine
 
 
 def test_magnitude_and_flux_tables_give_the_same_redshifts(split, fitted):
