@@ -85,6 +85,25 @@ def _resolve_unit(column, colname, unit):
     return stated
 
 
+#: No galaxy of a photometric-redshift catalogue is brighter than AB
+#: magnitude 0 (3631 Jy), in uJy.
+_BRIGHTEST_UJY = 3.631e9
+
+
+def _check_plausible_fluxes(flux, colname, unit):
+    """UnitsError when most of a band's positive fluxes (in uJy) are
+    brighter than AB magnitude 0: the column is not in ``unit``. Typically
+    magnitudes read in astropy's 'AB', the flux of the AB zero point."""
+    positive = flux[np.isfinite(flux) & (flux > 0)]
+    if positive.size and np.median(positive) > _BRIGHTEST_UJY:
+        median = (np.median(positive) * u.uJy).to(unit)
+        raise u.UnitsError(
+            f"column {colname!r} read in {unit} gives most rows a flux brighter than "
+            f"AB magnitude 0 (median {median:.4g}), which no galaxy has: is it in "
+            f"another unit? AB magnitudes are 'ABmag' or 'mag(AB)'; astropy's 'AB' "
+            f"is the flux of the AB zero point (3631 Jy)")
+
+
 def _is_magnitude(unit):
     return isinstance(unit, u.FunctionUnitBase)
 
@@ -389,12 +408,15 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
             try:
                 flux = (values * unit).to_value(u.uJy)
             except u.UnitsError:
+                hint = (" (AB magnitudes are 'ABmag' or 'mag(AB)')"
+                        if unit == u.mag else "")
                 raise u.UnitsError(
                     f"column {colname!r} is in {unit}, which is not a spectral "
                     f"flux density per unit frequency (e.g. uJy, nJy, "
-                    f"erg s-1 cm-2 Hz-1) nor an AB magnitude") from None
+                    f"erg s-1 cm-2 Hz-1) nor an AB magnitude{hint}") from None
             absent, undetected = _sentinel_hits(values, ~missing, sentinels["flux"])
             missing |= absent
+            _check_plausible_fluxes(flux[~missing], colname, unit)
             soft = (softening or {}).get(colname)
             detected = ~missing & ~undetected & (np.isfinite(flux) if soft else flux > 0)
             if snr_min is not None:

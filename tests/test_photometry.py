@@ -183,3 +183,23 @@ def test_lupton_softening_is_1042_times_the_median_error():
     table["g_err"] = [0.0, -1.0, np.nan, 0.0] * u.nJy
     with pytest.raises(ValueError, match="'g_err' of band 'g'"):
         lupton_softening(table, {"g": "g"})
+
+
+def test_magnitudes_read_as_fluxes_are_refused():
+    """Magnitudes stated in astropy's 'AB' (the AB zero point's flux,
+    3631 Jy) read as fluxes brighter than AB magnitude 0 for most rows:
+    an error naming the column, pointing to ABmag. The bound is AB
+    magnitude 0: 3000 Jy passes, 4000 Jy does not."""
+    table = Table({"f150w": [22.0, 23.5, 99.0, 27.0]})
+    with pytest.raises(u.UnitsError, match="column 'f150w' read in AB gives most rows a "
+                                           "flux brighter than AB magnitude 0"):
+        band_magnitudes(table, ["f150w"], units={"f150w": "AB"})
+    mag, _ = band_magnitudes(table, ["f150w"], units={"f150w": u.ABmag})
+    np.testing.assert_allclose(mag[:2, 0], [22.0, 23.5])
+    near = Table({"f150w": [3000.0, 3000.0, -1.0] * u.Jy})
+    mag, _ = band_magnitudes(near, ["f150w"])
+    np.testing.assert_allclose(mag[:2, 0], 23.9 - 2.5 * np.log10(3000.0e6))
+    with pytest.raises(u.UnitsError, match="median 4000 Jy"):
+        band_magnitudes(Table({"f150w": [4000.0] * u.Jy}), ["f150w"])
+    with pytest.raises(u.UnitsError, match=r"\(AB magnitudes are 'ABmag' or 'mag\(AB\)'\)"):
+        band_magnitudes(table, ["f150w"], units={"f150w": "mag"})
