@@ -239,6 +239,63 @@ def test_fit_hyper_parameters(files, tmp_path):
     assert model.softening["f150w"].to_value(u.uJy) == pytest.approx(expected, rel=1e-12)
 
 
+_SECOND_GROUP = ("--second-group is the share of the first window's weight that the second "
+                 "must hold, and the second never outweighs the first: it must be a number "
+                 "> 0 and <= 1, or 0 for the first window always, not ")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--window", "2", "--window must be a number between 0 and 1, or <= 0 to fit all k, "
+                      "not 2.0"),
+    ("--window", "nan", "--window must be a number between 0 and 1, or <= 0 to fit all k, "
+                        "not nan"),
+    ("--k", "0", "--k must be a positive integer, not 0"),
+    ("--gamma", "-1", "--gamma must be a finite number > 0, not -1.0"),
+    ("--lam", "0", "--lam must be a finite number > 0, not 0.0"),
+    ("--clip-sigma", "nan", "--clip-sigma must be a number > 0, or <= 0 for no clipping, "
+                            "not nan"),
+    ("--search-eps", "-1", "--search-eps must be a finite number >= 0, not -1.0"),
+    ("--magnitude-band", "f999w", "--magnitude-band 'f999w' is not one of the bands "
+                                  "['g', 'r', 'i']"),
+    ("--second-group", "5", _SECOND_GROUP + "5.0"),
+    ("--second-group", "1.01", _SECOND_GROUP + "1.01"),
+    ("--second-group", "-3", _SECOND_GROUP + "-3.0"),
+])
+def test_fit_errors_name_the_options_as_typed(tmp_path, capsys, option, value, message):
+    """A bad hyper-parameter is named by its option (the Python API names
+    the parameter: test_model.py), and checked before the training table is
+    read: this one does not exist."""
+    from photoz_numba.cli import main
+    assert main(["fit", str(tmp_path / "absent.fits"), "--bands", "g,r,i",
+                 "-o", str(tmp_path / "m.fits"), option, value]) == 1
+    assert capsys.readouterr().err == f"photoz-numba fit: error: {message}\n"
+
+
+def test_tune_errors_name_the_options_as_typed(toy_files, capsys):
+    from photoz_numba.cli import main
+    tune = ["tune", str(toy_files / "train.fits"), "--bands", "g,r,i",
+            "-o", str(toy_files / "m.fits")]
+    for extra, message in ((["--n-iter", "0"], "--n-iter must be >= 1, not 0"),
+                           (["--folds", "1"], "--folds must be an integer from 2 to 500, "
+                                              "not 1"),
+                           (["--folds", "501"], "--folds must be an integer from 2 to 500, "
+                                                "not 501")):
+        assert main(tune + extra) == 1
+        assert capsys.readouterr().err == f"photoz-numba tune: error: {message}\n"
+    assert not (toy_files / "m.fits").exists()
+
+
+def test_second_group_from_zero_to_one(toy_files):
+    """--second-group 1, the largest share, is stored; 0 means none."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.cli import main
+    fit = ["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--k", "10", "-q"]
+    for value, stored in (("1", 1.0), ("0.5", 0.5), ("0", None)):
+        assert main(fit + ["--second-group", value, "-o", str(toy_files / "m.fits"),
+                           "--overwrite"]) == 0
+        assert PhotoZModel.read(toy_files / "m.fits").second_group == stored
+
+
 def test_tune_writes_model_and_history(files, tmp_path):
     from photoz_numba import PhotoZModel
     result = run("tune", str(files / "train.fits"), "--bands", BANDS, "-o",
