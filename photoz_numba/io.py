@@ -709,12 +709,31 @@ def _check_format(given, mode, option):
                          f"{_FORMATS}") from None
 
 
+def _compressed_format(path):
+    """The format of a compressed table that astropy reads compressed but
+    tells only by its plain name ('x.ecsv.gz': 'ascii.ecsv'), from the name
+    before the compression suffix; None for any other name."""
+    from astropy.io import registry
+    stem, suffix = os.path.splitext(os.fspath(path))
+    if suffix.lower() not in _BY_SUFFIX:
+        return None
+    # Told as for an output's name: by name alone (some readers' checks
+    # open the file, and the plain one does not exist).
+    formats = registry.identify_format("write", Table, stem, None, [], {})
+    if len(formats) == 1 and (formats[0].startswith("ascii.") or formats[0] == "fits"):
+        return formats[0]
+    return None
+
+
 def read_table(path, what="", format=None, **options):
     """``Table.read(path, format=format, **options)``, with one clear
     ValueError for a format astropy cannot read, a file it cannot tell the
     format of, or a file it cannot read (``what`` names the file in it,
-    e.g. "training table ")."""
+    e.g. "training table "). A compressed text or FITS table is read in the
+    format its name tells without the compression suffix ('.ecsv.gz')."""
     _check_format(format, "read", "format")
+    if format is None and isinstance(path, (str, os.PathLike)):
+        format = _compressed_format(path)
     try:
         return Table.read(path, format=format, **options)
     except Exception as exc:  # astropy raises many types for unreadable files

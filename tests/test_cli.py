@@ -600,6 +600,45 @@ def test_stack_writes_the_models_stack(toy_files):
     assert sorted(p.name for p in toy_files.iterdir()) == before
 
 
+def test_compressed_text_tables_are_read_back(toy_files, capsys):
+    """What predict writes compressed (.ecsv.gz, .csv.bz2) evaluate and
+    calibrate read without --format, and predict and stack read a
+    compressed ECSV catalogue: the same figures as from the plain files."""
+    import gzip
+    import shutil
+    from photoz_numba.cli import main
+    model = str(toy_files / "model.fits")
+    assert main(["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--k", "20",
+                 "--calibrate", "-q", "-o", model]) == 0
+    survey = str(toy_files / "survey.fits")
+    outputs = ("p.ecsv", "p.ecsv.gz", "p.csv.bz2")
+    for name in outputs:
+        assert main(["predict", model, survey, "-q", "-o", str(toy_files / name)]) == 0
+    capsys.readouterr()
+    printed = []
+    for name in outputs:
+        assert main(["evaluate", str(toy_files / name), "--z", "zspec"]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0].startswith("rows 100, evaluated 100") and printed.count(printed[0]) == 3
+    assert main(["calibrate", str(toy_files / "p.ecsv.gz"), "--z", "zspec", "--no-mixture",
+                 "-q", "-o", str(toy_files / "report")]) == 0
+    assert Table.read(toy_files / "report" / "calibration_report.ecsv").meta
+    # A compressed ECSV catalogue as predict's and stack's input.
+    Table.read(survey).write(toy_files / "survey.ecsv")
+    with open(toy_files / "survey.ecsv", "rb") as source, \
+            gzip.open(toy_files / "survey.ecsv.gz", "wb") as sink:
+        shutil.copyfileobj(source, sink)
+    assert main(["predict", model, str(toy_files / "survey.ecsv.gz"), "-q",
+                 "-o", str(toy_files / "q.fits")]) == 0
+    assert list(Table.read(toy_files / "q.fits")["z_phot"]) == \
+        list(Table.read(toy_files / "p.ecsv")["z_phot"])
+    for source in ("survey.ecsv", "survey.ecsv.gz"):
+        assert main(["stack", model, str(toy_files / source), "--grid", "0:4:0.05", "-q",
+                     "-o", str(toy_files / f"nz_{source}.ecsv")]) == 0
+    np.testing.assert_array_equal(Table.read(toy_files / "nz_survey.ecsv.gz.ecsv")["n_z"],
+                                  Table.read(toy_files / "nz_survey.ecsv.ecsv")["n_z"])
+
+
 def test_asinh_scale_and_no_abbreviations(toy_files):
     """--asinh-scale F stores F times the Lupton softening (the reference:
     photometry.lupton_softening of the same table); it needs --asinh; an
