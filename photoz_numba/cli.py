@@ -666,15 +666,19 @@ def _grid(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"the grid must be START:STOP:STEP, e.g. "
                                          f"0:7:0.01, not {text!r}") from None
+    if start < 0:
+        raise argparse.ArgumentTypeError(f"the grid {text!r} starts below 0, where p(z) is 0 "
+                                         f"(it is truncated at z = 0): start at 0 or above")
     count = (stop - start) / step if step > 0 else float("nan")
     if not (np.isfinite(count) and count >= 1 and abs(count - round(count)) < 1e-9 * count):
         raise argparse.ArgumentTypeError(f"the grid {text!r} must have STOP > START and a "
                                          f"STEP > 0 that divides STOP - START")
-    if count >= _MAX_GRID:
-        raise argparse.ArgumentTypeError(f"the grid {text!r} has {int(round(count)) + 1:,} "
-                                         f"points; at most {_MAX_GRID:,}")
+    points = int(round(count)) + 1
+    if points > _MAX_GRID:
+        raise argparse.ArgumentTypeError(f"the grid {text!r} has {points:,} points; at most "
+                                         f"{_MAX_GRID:,}")
     # Rounded, so that 0:1:0.1 writes 0.3, not 0.30000000000000004.
-    return np.round(start + step * np.arange(int(round(count)) + 1), 12)
+    return np.round(start + step * np.arange(points), 12)
 
 
 def _bin_edges(text):
@@ -877,8 +881,10 @@ def _pz_file_arguments(parser, output):
     parser.add_argument("input", help="catalogue")
     parser.add_argument("-o", "--output", required=True, help=output)
     parser.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
-                        help="redshift grid, e.g. 0:7:0.01 (default: 0 to the training "
-                             "set's highest redshift plus 0.5, rounded up, in steps of 0.01)")
+                        help="redshift grid, STOP included, e.g. 0:7:0.01: START >= 0 (p(z) "
+                             "is 0 below z = 0), at most 1,000,000 points (default: 0 to "
+                             "the training set's highest redshift plus 0.5, rounded up, in "
+                             "steps of 0.01)")
 
 
 def _file_run_options(parser):

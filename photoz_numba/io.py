@@ -1189,7 +1189,9 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     A FITS input is read chunk by chunk as `predict_fits` reads it, and
     the output written as it goes (under a temporary name, renamed when
     complete), so memory does not grow with the catalogue; other formats
-    are read into memory. The file holds 4 bytes per galaxy and grid point.
+    are read into memory. The file holds 4 bytes per galaxy and grid point;
+    its rows, redshifts and size in bytes go to the ``photoz_numba`` logger
+    before it is written, its summary after.
 
     Parameters
     ----------
@@ -1277,8 +1279,17 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         record_dtype = np.dtype([(name, template[name].dtype.newbyteorder(">"),
                                   template[name].shape[1:]) for name in template.colnames])
         counts = np.zeros(2, dtype=np.int64)
+        compression = _output_compression(output_path)
+        # Said before the work: a large grid makes a large file.
+        size = (len(fits.PrimaryHDU().header.tostring()) + len(header.tostring())
+                + _fits_padded(nrows * record_dtype.itemsize)
+                + len(grid_hdu.header.tostring()) + _fits_padded(grid.size * 8))
+        logging.getLogger("photoz_numba").info(
+            f"{output_path}: writing the p(z) of {nrows:,} rows on {grid.size:,} redshifts "
+            f"(float32, 4 bytes each): {size:,} bytes ({_in_bytes(size)})"
+            + (" before compression" if compression else ""))
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
-                _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
+                _open_stream(tmp, "wb", compression) as sink:
             sink.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
             sink.write(header.tostring().encode("ascii"))
             done = 0
@@ -1300,6 +1311,19 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         f"{output_path}: p(z) of {nrows} rows on {grid.size} redshifts, {counts[0]} rows "
         f"without one (NaN)")
     return nrows
+
+
+def _fits_padded(nbytes):
+    """``nbytes`` of FITS data with the padding to a whole 2880-byte block."""
+    return nbytes + (-nbytes % 2880)
+
+
+def _in_bytes(nbytes):
+    """A size for people: '6.8 GB', '120.3 kB', '512 bytes'."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
 
 
 def _flag_counts(z_phot_flag):

@@ -530,6 +530,12 @@ def test_pdf_writes_the_files_pdf(toy_files):
                  "-o", toy_files / "pz.fits")
     assert result.returncode == 0, result.stderr
     assert "p(z) of 100 rows on 201 redshifts" in result.stdout
+    # Said before the work: rows, points and the file's size.
+    size = os.path.getsize(toy_files / "pz.fits")
+    assert size > 100 * 201 * 4
+    assert (f"pz.fits: writing the p(z) of 100 rows on 201 redshifts (float32, 4 bytes "
+            f"each): {size:,} bytes ({size / 1e3:.1f} kB)\n") in result.stdout
+    assert result.stdout.index("writing the p(z)") < result.stdout.index("without one")
     written = Table.read(toy_files / "pz.fits", hdu="PZ")
     grid = np.round(np.arange(201) * 0.02, 12)
     np.testing.assert_array_equal(Table.read(toy_files / "pz.fits", hdu="ZGRID")["z"], grid)
@@ -589,6 +595,11 @@ def test_stack_writes_the_models_stack(toy_files):
             (["--grid", "0:4:0.03", "-o", toy_files / "x.ecsv"], "STEP > 0 that divides"),
             (["--grid", "0:1:0.3333333", "-o", toy_files / "x.ecsv"], "divides"),
             (["--grid", "0:1e6:1e-6", "-o", toy_files / "x.ecsv"], "at most 1,000,000"),
+            (["--grid", "0:10:0.00001", "-o", toy_files / "x.ecsv"],
+             "the grid '0:10:0.00001' has 1,000,001 points; at most 1,000,000"),
+            (["--grid=-1:1:0.1", "-o", toy_files / "x.ecsv"],
+             "the grid '-1:1:0.1' starts below 0, where p(z) is 0 (it is truncated at "
+             "z = 0): start at 0 or above"),
             (["-o", toy_files / "x.fits"], "written as ECSV"),
             (["--hdu", "7", "-o", toy_files / "x.ecsv"], "has no HDU 7"),
             (["-o", toy_files / "survey.fits"], "refusing to overwrite"),):
@@ -637,6 +648,15 @@ def test_compressed_text_tables_are_read_back(toy_files, capsys):
                      "-o", str(toy_files / f"nz_{source}.ecsv")]) == 0
     np.testing.assert_array_equal(Table.read(toy_files / "nz_survey.ecsv.gz.ecsv")["n_z"],
                                   Table.read(toy_files / "nz_survey.ecsv.ecsv")["n_z"])
+
+
+def test_grid_of_a_million_points_is_the_largest():
+    """--grid allows at most 1,000,000 points, STOP included (0:10:0.00001,
+    1,000,001 points, was let through: test_stack_writes_the_models_stack)."""
+    from photoz_numba.cli import _grid
+    grid = _grid("0:9.99999:0.00001")
+    assert grid.size == 1_000_000 and grid[-1] == 9.99999
+    assert _grid("0:1:0.5").tolist() == [0, 0.5, 1]
 
 
 def test_asinh_scale_and_no_abbreviations(toy_files):
