@@ -45,6 +45,8 @@ _IN_CLI_TERMS = (
     ("is stated for it (units=)", "is stated for it (--unit)"),
     ("(id_column)", "(--id)"),
     ("hdu is for FITS input", "--hdu is for FITS input"),
+    ("asinh magnitudes (softening) are made from fluxes and apply",
+     "--asinh (asinh magnitudes from fluxes) applies"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
 )

@@ -255,7 +255,8 @@ def lupton_softening(table, columns, errors=None, units=None):
     KeyError
         A flux or error column is not in the table.
     ValueError
-        A band has no usable error (all masked, NaN or <= 0).
+        A band is in magnitudes, or has no usable error (all masked, NaN or
+        <= 0).
 
     Examples
     --------
@@ -272,13 +273,17 @@ def lupton_softening(table, columns, errors=None, units=None):
         if colname not in table.colnames:
             raise KeyError(f"band column {colname!r} is not in the table "
                            f"(columns: {', '.join(table.colnames)})")
+        stated = units.get(band) if isinstance(units, dict) else units
+        unit = _resolve_unit(table[colname], colname, stated)
+        if _is_magnitude(unit):
+            raise ValueError(f"asinh magnitudes (softening) are made from fluxes and apply "
+                             f"only to flux columns: band {band!r} (column {colname!r}) is "
+                             f"in magnitudes ({unit})")
         if name not in table.colnames:
             raise KeyError(f"asinh magnitudes take their softening from the flux "
                            f"errors: the error column {name!r} of band {band!r} is not "
                            f"in the table; name the error columns with "
                            f"errors={{band: column}}")
-        stated = units.get(band) if isinstance(units, dict) else units
-        unit = _resolve_unit(table[colname], colname, stated)
         err = _errors(table, {colname: name}, colname, unit, u.uJy)
         if not np.isfinite(err).any():
             raise ValueError(f"error column {name!r} of band {band!r} has no usable "

@@ -659,6 +659,29 @@ def test_grid_of_a_million_points_is_the_largest():
     assert _grid("0:1:0.5").tolist() == [0, 0.5, 1]
 
 
+def test_asinh_on_magnitude_bands_names_the_band(toy_files):
+    """--asinh makes asinh magnitudes from fluxes: a band in magnitudes is
+    named, whether by its own unit or one --unit states (it said its error
+    column did not convert to uJy)."""
+    train = Table.read(toy_files / "train.fits")
+    for band in "gri":
+        train[band] = u.Quantity(train[band]).to(u.ABmag)
+        train[f"{band.upper()}_MAGERR"] = np.full(len(train), 0.05) * u.mag
+    train.write(toy_files / "mags.ecsv")
+    errors = [arg for band in "gri" for arg in ("--error", f"{band}={band.upper()}_MAGERR")]
+    result = run("fit", toy_files / "mags.ecsv", "--bands", "g,r,i", "--asinh", *errors,
+                 "-o", toy_files / "m.fits")
+    assert result.returncode == 1 and result.stderr == (
+        "photoz-numba fit: error: --asinh (asinh magnitudes from fluxes) applies only to "
+        "flux columns: band 'g' (column 'g') is in magnitudes (mag(AB))\n")
+    train["g"] = train["g"].value
+    train.write(toy_files / "mags.ecsv", overwrite=True)
+    result = run("fit", toy_files / "mags.ecsv", "--bands", "g,r,i", "--asinh", *errors,
+                 "--unit", "g=ABmag", "-o", toy_files / "m.fits")
+    assert result.returncode == 1 and "band 'g' (column 'g') is in magnitudes" in result.stderr
+    assert not (toy_files / "m.fits").exists()
+
+
 def test_asinh_scale_and_no_abbreviations(toy_files):
     """--asinh-scale F stores F times the Lupton softening (the reference:
     photometry.lupton_softening of the same table); it needs --asinh; an

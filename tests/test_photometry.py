@@ -183,3 +183,18 @@ def test_lupton_softening_is_1042_times_the_median_error():
     table["g_err"] = [0.0, -1.0, np.nan, 0.0] * u.nJy
     with pytest.raises(ValueError, match="'g_err' of band 'g'"):
         lupton_softening(table, {"g": "g"})
+
+
+def test_lupton_softening_refuses_a_magnitude_band():
+    """Asinh magnitudes are made from fluxes: a band in magnitudes (its own
+    unit or a stated one) is named, before its error column is looked for."""
+    from photoz_numba.photometry import lupton_softening
+    table = Table({"g": [1.0, 2.0] * u.uJy, "g_err": [0.1, 0.2] * u.uJy,
+                   "r": [24.0, 25.0] * u.ABmag, "R_MAGERR": [0.1, 0.2] * u.mag, "i": [24.0, 25.0]})
+    with pytest.raises(ValueError) as exc:
+        lupton_softening(table, {"g": "g", "r": "r"}, errors={"r": "R_MAGERR"})
+    assert str(exc.value) == ("asinh magnitudes (softening) are made from fluxes and apply "
+                              "only to flux columns: band 'r' (column 'r') is in magnitudes "
+                              "(mag(AB))")
+    with pytest.raises(ValueError, match=r"band 'i' \(column 'i'\) is in magnitudes"):
+        lupton_softening(table, {"i": "i"}, units={"i": "ABmag"})
