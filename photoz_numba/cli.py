@@ -385,9 +385,15 @@ def _fit(args):
         with _options_for_parameters():
             model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
                        random_state=args.seed, progress=_Progress(True, unit="trials"))
-        best = model.tuning_history_[np.argmin(model.tuning_history_["cv_score"])]
-        print(f"best of {args.n_iter}: k={model.k} gamma={model.gamma:.4g} "
-              f"lam={model.lam:.4g}; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
+        history = model.tuning_history_
+        best = history[np.argmin(history["cv_score"])]
+        # The history has a column for each parameter tuned (window and
+        # clip_sigma only where not switched off).
+        tuned = [name for name in history.colnames
+                 if name != "trial" and not name.startswith("cv_")]
+        print(f"best of {args.n_iter}: "
+              + " ".join(f"{name}={getattr(model, name):.4g}" for name in tuned)
+              + f"; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
               f"outliers {100 * best['cv_outlier_fraction']:.2f}%", flush=True)
         if args.history:
             from .io import atomic_output

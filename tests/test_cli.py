@@ -306,7 +306,26 @@ def test_tune_writes_model_and_history(files, tmp_path):
     model = PhotoZModel.read(tmp_path / "m.fits")
     best = history[np.argmin(history["cv_score"])]
     assert len(history) == 5 and (model.k, model.lam) == (best["k"], best["lam"])
-    assert f"k={model.k}" in result.stdout
+    # Every tuned parameter, window and clip_sigma too.
+    assert (f"best of 5: k={model.k} gamma={model.gamma:.4g} lam={model.lam:.4g} "
+            f"window={model.window:.4g} clip_sigma={model.clip_sigma:.4g}; CV sigma_NMAD "
+            f"{best['cv_sigma_nmad']:.5f}") in result.stdout
+    assert (model.window, model.clip_sigma) == (best["window"], best["clip_sigma"])
+
+
+def test_tune_names_only_the_parameters_it_tuned(toy_files, capsys):
+    """With the window and clipping switched off, tune searches k, gamma
+    and lam, and says so."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.cli import main
+    assert main(["tune", str(toy_files / "train.fits"), "--bands", "g,r,i", "--n-iter", "2",
+                 "--window", "0", "--clip-sigma", "0", "-o", str(toy_files / "m.fits")]) == 0
+    model = PhotoZModel.read(toy_files / "m.fits")
+    assert (model.window, model.clip_sigma) == (None, None)
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("best of 2:"))
+    assert line.startswith(f"best of 2: k={model.k} gamma={model.gamma:.4g} "
+                           f"lam={model.lam:.4g}; CV sigma_NMAD ")
 
 
 def test_main_restores_the_callers_sigterm_handler(tmp_path):
