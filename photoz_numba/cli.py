@@ -17,6 +17,7 @@ they are typed (``--unit``, ``--threads``, ``--catalogue``).
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -44,6 +45,8 @@ _IN_CLI_TERMS = (
     ("is stated for it (units=)", "is stated for it (--unit)"),
     ("(id_column)", "(--id)"),
     ("hdu is for FITS input", "--hdu is for FITS input"),
+    ("asinh magnitudes (softening) are made from fluxes and apply",
+     "--asinh (asinh magnitudes from fluxes) applies"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
 )
@@ -53,6 +56,42 @@ def _in_cli_terms(message):
     for library, cli in _IN_CLI_TERMS:
         message = message.replace(library, cli)
     return message
+
+
+#: The option that sets each Python parameter of fit and tune, and for
+#: those the command line switches off with a number, what it writes for
+#: the parameter's None.
+_PARAMETER_OPTIONS = {
+    "k": ("--k", None),
+    "gamma": ("--gamma", None),
+    "lam": ("--lam", None),
+    "clip_sigma": ("--clip-sigma", "<= 0 for no clipping"),
+    "window": ("--window", "<= 0 to fit all k"),
+    "second_group": ("--second-group", "0 for the first window always"),
+    "search_eps": ("--search-eps", None),
+    "offset": ("--offset", None),
+    "magnitude_band": ("--magnitude-band", None),
+    "n_iter": ("--n-iter", None),
+    "n_folds": ("--folds", None),
+}
+
+
+@contextlib.contextmanager
+def _options_for_parameters():
+    """A ValueError raised within whose message starts with a parameter of
+    `_PARAMETER_OPTIONS` ('window must be ...') names its option instead
+    ('--window must be ...'), and the option's value for None."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        name, space, rest = message.partition(" ")
+        if name in _PARAMETER_OPTIONS and space:
+            option, none = _PARAMETER_OPTIONS[name]
+            if none is not None:
+                rest = rest.replace(" or None, not ", f", or {none}, not ")
+            exc.args = (f"{option} {rest}",)
+        raise
 
 
 class _LogHandler(logging.Handler):
@@ -307,15 +346,15 @@ def _fit(args):
         if path and os.path.exists(path) and not args.overwrite:
             raise FileExistsError(f"{path!r} ({option}) exists; pass --overwrite to "
                                   f"replace it")
-    table = _read_table(args.train, "training table", args.format)
-    _require_columns(table, args.train, **{"--z": args.z})
     params = {name: getattr(args, name) for name in
               ("k", "gamma", "lam", "clip_sigma", "offset", "magnitude_band", "search_eps",
                "window", "second_group")
               if getattr(args, name, None) is not None}
-    for name in ("clip_sigma", "window", "second_group"):
+    for name in ("clip_sigma", "window"):
         if params.get(name, 1) <= 0:
             params[name] = None
+    if params.get("second_group") == 0:     # a negative share is a mistake, not "none"
+        params["second_group"] = None
     if params.get("magnitude_band") == "none":
         params["magnitude_band"] = None
     bands = [band.strip() for band in args.bands.split(",") if band.strip()]
@@ -330,21 +369,31 @@ def _fit(args):
     if args.asinh_scale is not None and not args.asinh_scale > 0:
         raise ValueError(f"--asinh-scale must be > 0, not {args.asinh_scale}")
     units = _units(args.unit, bands)
+    with _options_for_parameters():     # checked before the table is read
+        model = PhotoZModel(bands, columns=columns, units=units, error_columns=errors,
+                            sentinels=_sentinels(args), **params)
+    table = _read_table(args.train, "training table", args.format)
+    _require_columns(table, args.train, **{"--z": args.z})
     if args.asinh:
         from .photometry import lupton_softening
         softening = lupton_softening(
             table, {band: (columns or {}).get(band, band) for band in bands}, errors=errors,
             units=units)
         scale = 1.0 if args.asinh_scale is None else args.asinh_scale
-        params["softening"] = {band: scale * value for band, value in softening.items()}
-    model = PhotoZModel(bands, columns=columns, units=units, error_columns=errors,
-                        sentinels=_sentinels(args), **params)
+        model.set_params(softening={band: scale * value for band, value in softening.items()})
     if args.command == "tune":
-        model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
-                   random_state=args.seed, progress=_Progress(True, unit="trials"))
-        best = model.tuning_history_[np.argmin(model.tuning_history_["cv_score"])]
-        print(f"best of {args.n_iter}: k={model.k} gamma={model.gamma:.4g} "
-              f"lam={model.lam:.4g}; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
+        with _options_for_parameters():
+            model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
+                       random_state=args.seed, progress=_Progress(True, unit="trials"))
+        history = model.tuning_history_
+        best = history[np.argmin(history["cv_score"])]
+        # The history has a column for each parameter tuned (window and
+        # clip_sigma only where not switched off).
+        tuned = [name for name in history.colnames
+                 if name != "trial" and not name.startswith("cv_")]
+        print(f"best of {args.n_iter}: "
+              + " ".join(f"{name}={getattr(model, name):.4g}" for name in tuned)
+              + f"; CV sigma_NMAD {best['cv_sigma_nmad']:.5f}, "
               f"outliers {100 * best['cv_outlier_fraction']:.2f}%", flush=True)
         if args.history:
             from .io import atomic_output
@@ -625,15 +674,19 @@ def _grid(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"the grid must be START:STOP:STEP, e.g. "
                                          f"0:7:0.01, not {text!r}") from None
+    if start < 0:
+        raise argparse.ArgumentTypeError(f"the grid {text!r} starts below 0, where p(z) is 0 "
+                                         f"(it is truncated at z = 0): start at 0 or above")
     count = (stop - start) / step if step > 0 else float("nan")
     if not (np.isfinite(count) and count >= 1 and abs(count - round(count)) < 1e-9 * count):
         raise argparse.ArgumentTypeError(f"the grid {text!r} must have STOP > START and a "
                                          f"STEP > 0 that divides STOP - START")
-    if count >= _MAX_GRID:
-        raise argparse.ArgumentTypeError(f"the grid {text!r} has {int(round(count)) + 1:,} "
-                                         f"points; at most {_MAX_GRID:,}")
+    points = int(round(count)) + 1
+    if points > _MAX_GRID:
+        raise argparse.ArgumentTypeError(f"the grid {text!r} has {points:,} points; at most "
+                                         f"{_MAX_GRID:,}")
     # Rounded, so that 0:1:0.1 writes 0.3, not 0.30000000000000004.
-    return np.round(start + step * np.arange(int(round(count)) + 1), 12)
+    return np.round(start + step * np.arange(points), 12)
 
 
 def _bin_edges(text):
@@ -836,8 +889,10 @@ def _pz_file_arguments(parser, output):
     parser.add_argument("input", help="catalogue")
     parser.add_argument("-o", "--output", required=True, help=output)
     parser.add_argument("--grid", type=_grid, metavar="START:STOP:STEP",
-                        help="redshift grid, e.g. 0:7:0.01 (default: 0 to the training "
-                             "set's highest redshift plus 0.5, rounded up, in steps of 0.01)")
+                        help="redshift grid, STOP included, e.g. 0:7:0.01: START >= 0 (p(z) "
+                             "is 0 below z = 0), at most 1,000,000 points (default: 0 to "
+                             "the training set's highest redshift plus 0.5, rounded up, in "
+                             "steps of 0.01)")
 
 
 def _file_run_options(parser):
@@ -883,10 +938,10 @@ def _model_options(parser):
                         help="redshift window, in units of 1 + z, that the fitted "
                              "neighbours must share (default 0.15); <= 0 fits all k")
     parser.add_argument("--second-group", type=float,
-                        help="share of the window's rank weight at which the nearer group "
-                             "of the neighbours it left out is fitted instead (0.5 for "
-                             "JWST-like catalogues; default: the window's group always, "
-                             "as with <= 0)")
+                        help="share of the window's rank weight, above 0 and at most 1, "
+                             "at which the nearer group of the neighbours it left out is "
+                             "fitted instead (0.5 for JWST-like catalogues; default: the "
+                             "window's group always, as with 0)")
     parser.add_argument("--asinh", action="store_true",
                         help="asinh magnitudes for flux bands, softened by 1.042 times "
                              "each band's median training flux error (forced photometry)")

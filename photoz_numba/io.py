@@ -709,12 +709,31 @@ def _check_format(given, mode, option):
                          f"{_FORMATS}") from None
 
 
+def _compressed_format(path):
+    """The format of a compressed table that astropy reads compressed but
+    tells only by its plain name ('x.ecsv.gz': 'ascii.ecsv'), from the name
+    before the compression suffix; None for any other name."""
+    from astropy.io import registry
+    stem, suffix = os.path.splitext(os.fspath(path))
+    if suffix.lower() not in _BY_SUFFIX:
+        return None
+    # Told as for an output's name: by name alone (some readers' checks
+    # open the file, and the plain one does not exist).
+    formats = registry.identify_format("write", Table, stem, None, [], {})
+    if len(formats) == 1 and (formats[0].startswith("ascii.") or formats[0] == "fits"):
+        return formats[0]
+    return None
+
+
 def read_table(path, what="", format=None, **options):
     """``Table.read(path, format=format, **options)``, with one clear
     ValueError for a format astropy cannot read, a file it cannot tell the
     format of, or a file it cannot read (``what`` names the file in it,
-    e.g. "training table ")."""
+    e.g. "training table "). A compressed text or FITS table is read in the
+    format its name tells without the compression suffix ('.ecsv.gz')."""
     _check_format(format, "read", "format")
+    if format is None and isinstance(path, (str, os.PathLike)):
+        format = _compressed_format(path)
     try:
         return Table.read(path, format=format, **options)
     except Exception as exc:  # astropy raises many types for unreadable files
@@ -1170,7 +1189,9 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     A FITS input is read chunk by chunk as `predict_fits` reads it, and
     the output written as it goes (under a temporary name, renamed when
     complete), so memory does not grow with the catalogue; other formats
-    are read into memory. The file holds 4 bytes per galaxy and grid point.
+    are read into memory. The file holds 4 bytes per galaxy and grid point;
+    its rows, redshifts and size in bytes go to the ``photoz_numba`` logger
+    before it is written, its summary after.
 
     Parameters
     ----------
@@ -1258,8 +1279,17 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         record_dtype = np.dtype([(name, template[name].dtype.newbyteorder(">"),
                                   template[name].shape[1:]) for name in template.colnames])
         counts = np.zeros(2, dtype=np.int64)
+        compression = _output_compression(output_path)
+        # Said before the work: a large grid makes a large file.
+        size = (len(fits.PrimaryHDU().header.tostring()) + len(header.tostring())
+                + _fits_padded(nrows * record_dtype.itemsize)
+                + len(grid_hdu.header.tostring()) + _fits_padded(grid.size * 8))
+        logging.getLogger("photoz_numba").info(
+            f"{output_path}: writing the p(z) of {nrows:,} rows on {grid.size:,} redshifts "
+            f"(float32, 4 bytes each): {size:,} bytes ({_in_bytes(size)})"
+            + (" before compression" if compression else ""))
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
-                _open_stream(tmp, "wb", _output_compression(output_path)) as sink:
+                _open_stream(tmp, "wb", compression) as sink:
             sink.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
             sink.write(header.tostring().encode("ascii"))
             done = 0
@@ -1281,6 +1311,19 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         f"{output_path}: p(z) of {nrows} rows on {grid.size} redshifts, {counts[0]} rows "
         f"without one (NaN)")
     return nrows
+
+
+def _fits_padded(nbytes):
+    """``nbytes`` of FITS data with the padding to a whole 2880-byte block."""
+    return nbytes + (-nbytes % 2880)
+
+
+def _in_bytes(nbytes):
+    """A size for people: '6.8 GB', '120.3 kB', '512 bytes'."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
 
 
 def _flag_counts(z_phot_flag):

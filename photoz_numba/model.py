@@ -198,7 +198,8 @@ class PhotoZModel:
     second_group : float or None, optional
         With the window: the heaviest window of the neighbours it left out
         is fitted instead when it holds at least this share of the first
-        window's rank weight, has at least three neighbours and they are
+        window's rank weight (above 0 and at most 1: that window never
+        outweighs the first), has at least three neighbours and they are
         nearer on average in the kernel's sense (mean ``exp(-gamma d^2)``
         larger). Where a few
         near neighbours at one redshift are outweighed by many farther
@@ -364,11 +365,16 @@ class PhotoZModel:
                 or not 0 < self.window < 1):
             raise ValueError(f"window must be a number between 0 and 1 or None, not "
                              f"{self.window!r}")
+        # The second window is the heaviest of the neighbours the first
+        # left out, so it never outweighs the first: a share above 1 could
+        # never be met.
         if self.second_group is not None and (
                 isinstance(self.second_group, bool)
                 or not isinstance(self.second_group, numbers.Real)
-                or not 0 < self.second_group < np.inf):
-            raise ValueError(f"second_group must be a positive number or None, not "
+                or not 0 < self.second_group <= 1):
+            raise ValueError(f"second_group is the share of the first window's weight "
+                             f"that the second must hold, and the second never outweighs "
+                             f"the first: it must be a number > 0 and <= 1 or None, not "
                              f"{self.second_group!r}")
         self._softening_ujy()     # raises, naming softening
         if (isinstance(self.search_eps, bool) or not isinstance(self.search_eps, numbers.Real)

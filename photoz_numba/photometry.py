@@ -274,7 +274,8 @@ def lupton_softening(table, columns, errors=None, units=None):
     KeyError
         A flux or error column is not in the table.
     ValueError
-        A band has no usable error (all masked, NaN or <= 0).
+        A band is in magnitudes, or has no usable error (all masked, NaN or
+        <= 0).
 
     Examples
     --------
@@ -291,13 +292,23 @@ def lupton_softening(table, columns, errors=None, units=None):
         if colname not in table.colnames:
             raise KeyError(f"band column {colname!r} is not in the table "
                            f"(columns: {', '.join(table.colnames)})")
+        stated = units.get(band) if isinstance(units, dict) else units
+        # A band in magnitudes is refused before its error column is looked
+        # for; a band without a unit is asked for one after.
+        unit = None
+        if stated is not None or getattr(table[colname], "unit", None) is not None:
+            unit = _resolve_unit(table[colname], colname, stated)
+            if _is_magnitude(unit):
+                raise ValueError(f"asinh magnitudes (softening) are made from fluxes and "
+                                 f"apply only to flux columns: band {band!r} (column "
+                                 f"{colname!r}) is in magnitudes ({unit})")
         if name not in table.colnames:
             raise KeyError(f"asinh magnitudes take their softening from the flux "
                            f"errors: the error column {name!r} of band {band!r} is not "
                            f"in the table; name the error columns with "
                            f"errors={{band: column}}")
-        stated = units.get(band) if isinstance(units, dict) else units
-        unit = _resolve_unit(table[colname], colname, stated)
+        if unit is None:
+            unit = _resolve_unit(table[colname], colname, stated)   # raises: no unit
         err = _errors(table, {colname: name}, colname, unit, u.uJy)
         if not np.isfinite(err).any():
             raise ValueError(f"error column {name!r} of band {band!r} has no usable "

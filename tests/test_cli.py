@@ -239,6 +239,63 @@ def test_fit_hyper_parameters(files, tmp_path):
     assert model.softening["f150w"].to_value(u.uJy) == pytest.approx(expected, rel=1e-12)
 
 
+_SECOND_GROUP = ("--second-group is the share of the first window's weight that the second "
+                 "must hold, and the second never outweighs the first: it must be a number "
+                 "> 0 and <= 1, or 0 for the first window always, not ")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--window", "2", "--window must be a number between 0 and 1, or <= 0 to fit all k, "
+                      "not 2.0"),
+    ("--window", "nan", "--window must be a number between 0 and 1, or <= 0 to fit all k, "
+                        "not nan"),
+    ("--k", "0", "--k must be a positive integer, not 0"),
+    ("--gamma", "-1", "--gamma must be a finite number > 0, not -1.0"),
+    ("--lam", "0", "--lam must be a finite number > 0, not 0.0"),
+    ("--clip-sigma", "nan", "--clip-sigma must be a number > 0, or <= 0 for no clipping, "
+                            "not nan"),
+    ("--search-eps", "-1", "--search-eps must be a finite number >= 0, not -1.0"),
+    ("--magnitude-band", "f999w", "--magnitude-band 'f999w' is not one of the bands "
+                                  "['g', 'r', 'i']"),
+    ("--second-group", "5", _SECOND_GROUP + "5.0"),
+    ("--second-group", "1.01", _SECOND_GROUP + "1.01"),
+    ("--second-group", "-3", _SECOND_GROUP + "-3.0"),
+])
+def test_fit_errors_name_the_options_as_typed(tmp_path, capsys, option, value, message):
+    """A bad hyper-parameter is named by its option (the Python API names
+    the parameter: test_model.py), and checked before the training table is
+    read: this one does not exist."""
+    from photoz_numba.cli import main
+    assert main(["fit", str(tmp_path / "absent.fits"), "--bands", "g,r,i",
+                 "-o", str(tmp_path / "m.fits"), option, value]) == 1
+    assert capsys.readouterr().err == f"photoz-numba fit: error: {message}\n"
+
+
+def test_tune_errors_name_the_options_as_typed(toy_files, capsys):
+    from photoz_numba.cli import main
+    tune = ["tune", str(toy_files / "train.fits"), "--bands", "g,r,i",
+            "-o", str(toy_files / "m.fits")]
+    for extra, message in ((["--n-iter", "0"], "--n-iter must be >= 1, not 0"),
+                           (["--folds", "1"], "--folds must be an integer from 2 to 500, "
+                                              "not 1"),
+                           (["--folds", "501"], "--folds must be an integer from 2 to 500, "
+                                                "not 501")):
+        assert main(tune + extra) == 1
+        assert capsys.readouterr().err == f"photoz-numba tune: error: {message}\n"
+    assert not (toy_files / "m.fits").exists()
+
+
+def test_second_group_from_zero_to_one(toy_files):
+    """--second-group 1, the largest share, is stored; 0 means none."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.cli import main
+    fit = ["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--k", "10", "-q"]
+    for value, stored in (("1", 1.0), ("0.5", 0.5), ("0", None)):
+        assert main(fit + ["--second-group", value, "-o", str(toy_files / "m.fits"),
+                           "--overwrite"]) == 0
+        assert PhotoZModel.read(toy_files / "m.fits").second_group == stored
+
+
 def test_tune_writes_model_and_history(files, tmp_path):
     from photoz_numba import PhotoZModel
     result = run("tune", str(files / "train.fits"), "--bands", BANDS, "-o",
@@ -249,7 +306,26 @@ def test_tune_writes_model_and_history(files, tmp_path):
     model = PhotoZModel.read(tmp_path / "m.fits")
     best = history[np.argmin(history["cv_score"])]
     assert len(history) == 5 and (model.k, model.lam) == (best["k"], best["lam"])
-    assert f"k={model.k}" in result.stdout
+    # Every tuned parameter, window and clip_sigma too.
+    assert (f"best of 5: k={model.k} gamma={model.gamma:.4g} lam={model.lam:.4g} "
+            f"window={model.window:.4g} clip_sigma={model.clip_sigma:.4g}; CV sigma_NMAD "
+            f"{best['cv_sigma_nmad']:.5f}") in result.stdout
+    assert (model.window, model.clip_sigma) == (best["window"], best["clip_sigma"])
+
+
+def test_tune_names_only_the_parameters_it_tuned(toy_files, capsys):
+    """With the window and clipping switched off, tune searches k, gamma
+    and lam, and says so."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.cli import main
+    assert main(["tune", str(toy_files / "train.fits"), "--bands", "g,r,i", "--n-iter", "2",
+                 "--window", "0", "--clip-sigma", "0", "-o", str(toy_files / "m.fits")]) == 0
+    model = PhotoZModel.read(toy_files / "m.fits")
+    assert (model.window, model.clip_sigma) == (None, None)
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("best of 2:"))
+    assert line.startswith(f"best of 2: k={model.k} gamma={model.gamma:.4g} "
+                           f"lam={model.lam:.4g}; CV sigma_NMAD ")
 
 
 def test_main_restores_the_callers_sigterm_handler(tmp_path):
@@ -473,6 +549,12 @@ def test_pdf_writes_the_files_pdf(toy_files):
                  "-o", toy_files / "pz.fits")
     assert result.returncode == 0, result.stderr
     assert "p(z) of 100 rows on 201 redshifts" in result.stdout
+    # Said before the work: rows, points and the file's size.
+    size = os.path.getsize(toy_files / "pz.fits")
+    assert size > 100 * 201 * 4
+    assert (f"pz.fits: writing the p(z) of 100 rows on 201 redshifts (float32, 4 bytes "
+            f"each): {size:,} bytes ({size / 1e3:.1f} kB)\n") in result.stdout
+    assert result.stdout.index("writing the p(z)") < result.stdout.index("without one")
     written = Table.read(toy_files / "pz.fits", hdu="PZ")
     grid = np.round(np.arange(201) * 0.02, 12)
     np.testing.assert_array_equal(Table.read(toy_files / "pz.fits", hdu="ZGRID")["z"], grid)
@@ -532,6 +614,11 @@ def test_stack_writes_the_models_stack(toy_files):
             (["--grid", "0:4:0.03", "-o", toy_files / "x.ecsv"], "STEP > 0 that divides"),
             (["--grid", "0:1:0.3333333", "-o", toy_files / "x.ecsv"], "divides"),
             (["--grid", "0:1e6:1e-6", "-o", toy_files / "x.ecsv"], "at most 1,000,000"),
+            (["--grid", "0:10:0.00001", "-o", toy_files / "x.ecsv"],
+             "the grid '0:10:0.00001' has 1,000,001 points; at most 1,000,000"),
+            (["--grid=-1:1:0.1", "-o", toy_files / "x.ecsv"],
+             "the grid '-1:1:0.1' starts below 0, where p(z) is 0 (it is truncated at "
+             "z = 0): start at 0 or above"),
             (["-o", toy_files / "x.fits"], "written as ECSV"),
             (["--hdu", "7", "-o", toy_files / "x.ecsv"], "has no HDU 7"),
             (["-o", toy_files / "survey.fits"], "refusing to overwrite"),):
@@ -541,6 +628,77 @@ def test_stack_writes_the_models_stack(toy_files):
                  "-o", toy_files / "x.ecsv")
     assert result.returncode != 0 and "--hdu is for FITS input" in result.stderr
     assert sorted(p.name for p in toy_files.iterdir()) == before
+
+
+def test_compressed_text_tables_are_read_back(toy_files, capsys):
+    """What predict writes compressed (.ecsv.gz, .csv.bz2) evaluate and
+    calibrate read without --format, and predict and stack read a
+    compressed ECSV catalogue: the same figures as from the plain files."""
+    import gzip
+    import shutil
+    from photoz_numba.cli import main
+    model = str(toy_files / "model.fits")
+    assert main(["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--k", "20",
+                 "--calibrate", "-q", "-o", model]) == 0
+    survey = str(toy_files / "survey.fits")
+    outputs = ("p.ecsv", "p.ecsv.gz", "p.csv.bz2")
+    for name in outputs:
+        assert main(["predict", model, survey, "-q", "-o", str(toy_files / name)]) == 0
+    capsys.readouterr()
+    printed = []
+    for name in outputs:
+        assert main(["evaluate", str(toy_files / name), "--z", "zspec"]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0].startswith("rows 100, evaluated 100") and printed.count(printed[0]) == 3
+    assert main(["calibrate", str(toy_files / "p.ecsv.gz"), "--z", "zspec", "--no-mixture",
+                 "-q", "-o", str(toy_files / "report")]) == 0
+    assert Table.read(toy_files / "report" / "calibration_report.ecsv").meta
+    # A compressed ECSV catalogue as predict's and stack's input.
+    Table.read(survey).write(toy_files / "survey.ecsv")
+    with open(toy_files / "survey.ecsv", "rb") as source, \
+            gzip.open(toy_files / "survey.ecsv.gz", "wb") as sink:
+        shutil.copyfileobj(source, sink)
+    assert main(["predict", model, str(toy_files / "survey.ecsv.gz"), "-q",
+                 "-o", str(toy_files / "q.fits")]) == 0
+    assert list(Table.read(toy_files / "q.fits")["z_phot"]) == \
+        list(Table.read(toy_files / "p.ecsv")["z_phot"])
+    for source in ("survey.ecsv", "survey.ecsv.gz"):
+        assert main(["stack", model, str(toy_files / source), "--grid", "0:4:0.05", "-q",
+                     "-o", str(toy_files / f"nz_{source}.ecsv")]) == 0
+    np.testing.assert_array_equal(Table.read(toy_files / "nz_survey.ecsv.gz.ecsv")["n_z"],
+                                  Table.read(toy_files / "nz_survey.ecsv.ecsv")["n_z"])
+
+
+def test_grid_of_a_million_points_is_the_largest():
+    """--grid allows at most 1,000,000 points, STOP included (0:10:0.00001,
+    1,000,001 points, was let through: test_stack_writes_the_models_stack)."""
+    from photoz_numba.cli import _grid
+    grid = _grid("0:9.99999:0.00001")
+    assert grid.size == 1_000_000 and grid[-1] == 9.99999
+    assert _grid("0:1:0.5").tolist() == [0, 0.5, 1]
+
+
+def test_asinh_on_magnitude_bands_names_the_band(toy_files):
+    """--asinh makes asinh magnitudes from fluxes: a band in magnitudes is
+    named, whether by its own unit or one --unit states (it said its error
+    column did not convert to uJy)."""
+    train = Table.read(toy_files / "train.fits")
+    for band in "gri":
+        train[band] = u.Quantity(train[band]).to(u.ABmag)
+        train[f"{band.upper()}_MAGERR"] = np.full(len(train), 0.05) * u.mag
+    train.write(toy_files / "mags.ecsv")
+    errors = [arg for band in "gri" for arg in ("--error", f"{band}={band.upper()}_MAGERR")]
+    result = run("fit", toy_files / "mags.ecsv", "--bands", "g,r,i", "--asinh", *errors,
+                 "-o", toy_files / "m.fits")
+    assert result.returncode == 1 and result.stderr == (
+        "photoz-numba fit: error: --asinh (asinh magnitudes from fluxes) applies only to "
+        "flux columns: band 'g' (column 'g') is in magnitudes (mag(AB))\n")
+    train["g"] = train["g"].value
+    train.write(toy_files / "mags.ecsv", overwrite=True)
+    result = run("fit", toy_files / "mags.ecsv", "--bands", "g,r,i", "--asinh", *errors,
+                 "--unit", "g=ABmag", "-o", toy_files / "m.fits")
+    assert result.returncode == 1 and "band 'g' (column 'g') is in magnitudes" in result.stderr
+    assert not (toy_files / "m.fits").exists()
 
 
 def test_asinh_scale_and_no_abbreviations(toy_files):

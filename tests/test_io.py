@@ -297,3 +297,29 @@ def test_streaming_finds_the_first_table_after_an_image(tmp_path):
     fits.HDUList([fits.PrimaryHDU(np.zeros(3))]).writeto(tmp_path / "image.fits")
     with pytest.raises(ValueError, match="has no binary table HDU"):
         predict_fits(model, tmp_path / "image.fits", tmp_path / "none.fits")
+
+
+def test_read_table_tells_a_compressed_table_by_the_name_before_its_suffix(tmp_path):
+    """x.ecsv.gz is read as ECSV and x.fits.xz as FITS (astropy reads them
+    compressed but tells them only by the plain name); a format astropy
+    cannot read compressed (HDF5) is not guessed."""
+    import bz2
+    import gzip
+    import lzma
+    from photoz_numba.io import _compressed_format, read_table
+    table = Table({"id": [1, 2, 3], "z": [0.5, 1.0, 2.5] * u.dimensionless_unscaled})
+    for plain, suffix, module in (("t.ecsv", ".gz", gzip), ("t.csv", ".bz2", bz2),
+                                  ("t.fits", ".xz", lzma)):
+        table.write(tmp_path / plain)
+        with open(tmp_path / plain, "rb") as source, \
+                module.open(tmp_path / (plain + suffix), "wb") as sink:
+            sink.write(source.read())
+        read = read_table(tmp_path / (plain + suffix))
+        assert list(read["id"]) == [1, 2, 3] and list(read["z"]) == [0.5, 1.0, 2.5]
+    assert _compressed_format("t.ecsv.gz") == "ascii.ecsv"
+    assert _compressed_format("t.hdf5.gz") is None and _compressed_format("t.ecsv") is None
+    # A name that tells nothing compressed tells nothing either.
+    with open(tmp_path / "t.ecsv", "rb") as source, gzip.open(tmp_path / "t.gz", "wb") as sink:
+        sink.write(source.read())
+    with pytest.raises(ValueError, match="its format could not be identified"):
+        read_table(tmp_path / "t.gz")

@@ -233,6 +233,10 @@ def test_output_columns_already_present():
     (dict(window=1.0), ValueError, "window"),
     (dict(window=np.nan), ValueError, "window"),
     (dict(window=True), ValueError, "window"),
+    (dict(second_group=0), ValueError, "second_group .* > 0 and <= 1 or None, not 0$"),
+    (dict(second_group=-3.0), ValueError, "second_group .*, not -3.0$"),
+    (dict(second_group=1.5), ValueError, "second_group .* <= 1 or None, not 1.5$"),
+    (dict(second_group=np.nan), ValueError, "second_group .*, not nan$"),
     (dict(softening=1.0), ValueError, "softening of band 'g'"),
     (dict(softening=-1 * u.nJy), ValueError, "softening of band 'g'"),
     (dict(softening={"u": 1 * u.nJy}), ValueError, "softening names bands"),
@@ -241,6 +245,16 @@ def test_output_columns_already_present():
 def test_bad_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         PhotoZModel(**{"bands": ["g", "r", "i", "z"], **kwargs})
+
+
+def test_second_group_of_one_is_the_largest_share():
+    """A share of 1 is met when the second window weighs as much as the
+    first (a tie), so it is accepted; anything above is refused (above)."""
+    model = PhotoZModel(["g", "r", "i", "z"], second_group=1)
+    assert model.second_group == 1
+    assert model.set_params(second_group=0.25).second_group == 0.25
+    with pytest.raises(ValueError, match="not 1.0001$"):
+        model.set_params(second_group=1.0001)
 
 
 def test_wrong_table_types():

@@ -203,3 +203,18 @@ def test_magnitudes_read_as_fluxes_are_refused():
         band_magnitudes(Table({"f150w": [4000.0] * u.Jy}), ["f150w"])
     with pytest.raises(u.UnitsError, match=r"\(AB magnitudes are 'ABmag' or 'mag\(AB\)'\)"):
         band_magnitudes(table, ["f150w"], units={"f150w": "mag"})
+
+
+def test_lupton_softening_refuses_a_magnitude_band():
+    """Asinh magnitudes are made from fluxes: a band in magnitudes (its own
+    unit or a stated one) is named, before its error column is looked for."""
+    from photoz_numba.photometry import lupton_softening
+    table = Table({"g": [1.0, 2.0] * u.uJy, "g_err": [0.1, 0.2] * u.uJy,
+                   "r": [24.0, 25.0] * u.ABmag, "R_MAGERR": [0.1, 0.2] * u.mag, "i": [24.0, 25.0]})
+    with pytest.raises(ValueError) as exc:
+        lupton_softening(table, {"g": "g", "r": "r"}, errors={"r": "R_MAGERR"})
+    assert str(exc.value) == ("asinh magnitudes (softening) are made from fluxes and apply "
+                              "only to flux columns: band 'r' (column 'r') is in magnitudes "
+                              "(mag(AB))")
+    with pytest.raises(ValueError, match=r"band 'i' \(column 'i'\) is in magnitudes"):
+        lupton_softening(table, {"i": "i"}, units={"i": "ABmag"})
