@@ -599,7 +599,7 @@ def _stack(args):
     import numpy as np
     from . import PhotoZModel
     from .io import atomic_output, stack_file
-    from .pdf import quiet
+    from .pdf import GRID_LOSS, quiet
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
     if not args.output.lower().endswith(".ecsv"):
@@ -631,7 +631,8 @@ def _stack(args):
     without = meta["n_rows"] - meta["n_stacked"]
     left_out = (f" ({without} have none and are left out: no z_phot, or no error to give "
                 f"it a width, flag no_error)" if without else "")
-    log.log(logging.WARNING if without else logging.INFO,
+    off = meta["weight_sum"] - within > GRID_LOSS * meta["weight_sum"]
+    log.log(logging.WARNING if without or off else logging.INFO,
             f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows{left_out}; "
             f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "
             f"{grid[0]:g} to {grid[-1]:g}; wrote {args.output}")

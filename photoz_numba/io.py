@@ -1237,7 +1237,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
     ((200, 401), 1.0)
     """
-    from .pdf import check_grid, grid_chunk_rows
+    from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, quiet, warn_off_grid
     model.check_pz()
     grid = check_grid(z_grid)
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
@@ -1278,7 +1278,8 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         # FITS data are big-endian, whatever the Table made of the template.
         record_dtype = np.dtype([(name, template[name].dtype.newbyteorder(">"),
                                   template[name].shape[1:]) for name in template.colnames])
-        counts = np.zeros(2, dtype=np.int64)
+        counts = np.zeros(3, dtype=np.int64)      # rows without a p(z), rows, rows off the grid
+        lowest = 1.0
         compression = _output_compression(output_path)
         # Said before the work: a large grid makes a large file.
         size = (len(fits.PrimaryHDU().header.tostring()) + len(header.tostring())
@@ -1295,11 +1296,14 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             done = 0
             for chunk in chunks:
                 record = np.empty(len(chunk), dtype=record_dtype)
-                record["pdf"] = model.pdf(chunk, grid, units, n_threads)
+                density = quiet(model.pdf, chunk, grid, units, n_threads)
+                record["pdf"] = density
                 if id_column is not None:
                     record[id_column] = np.ma.filled(chunk[id_column])
                 sink.write(record.tobytes())
-                counts += [np.isnan(record["pdf"][:, 0]).sum(), len(chunk)]
+                short, least = off_grid(np.trapezoid(density, grid, axis=1))
+                counts += [np.isnan(density[:, 0]).sum(), len(chunk), short]
+                lowest = min(lowest, least)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, nrows)
@@ -1309,7 +1313,8 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
                        + b"\0" * (-len(data) % 2880))
     logging.getLogger("photoz_numba").info(
         f"{output_path}: p(z) of {nrows} rows on {grid.size} redshifts, {counts[0]} rows "
-        f"without one (NaN)")
+        f"without one (NaN), {counts[2]} with more than {GRID_LOSS:.1%} of it off the grid")
+    warn_off_grid(int(counts[2]), lowest, nrows, grid)
     return nrows
 
 

@@ -1320,7 +1320,9 @@ class PhotoZModel:
             integrates (``numpy.trapezoid`` on ``z_grid``) to its
             probability within the grid, 1 for a grid that covers it,
             whatever the grid's spacing. NaN rows where no prediction could
-            be made.
+            be made. A `~photoz_numba.exceptions.PhotoZWarning` says how
+            many rows have more than `photoz_numba.pdf.GRID_LOSS` (0.1 %)
+            of their p(z) outside the grid.
 
         Raises
         ------
@@ -1342,10 +1344,12 @@ class PhotoZModel:
         >>> p.shape, np.round(np.trapezoid(p, grid, axis=1), 6).tolist()
         ((3, 401), [1.0, 1.0, 1.0])
         """
-        from .pdf import cell_edges, check_grid
+        from .pdf import cell_edges, check_grid, off_grid, warn_off_grid
         self.check_pz()
-        edges = cell_edges(check_grid(z_grid))
-        return self._cell_densities(table, edges, units, n_threads)
+        grid = check_grid(z_grid)
+        density = self._cell_densities(table, cell_edges(grid), units, n_threads)
+        warn_off_grid(*off_grid(np.trapezoid(density, grid, axis=1)), len(table), grid)
+        return density
 
     def _cell_densities(self, table, edges, units, n_threads):
         """Each row's probability within each grid cell (``edges`` from

@@ -43,7 +43,7 @@ from .schema import PzState
 
 __all__ = ["PzState", "to_qp", "pz_percentiles", "pz_cdf", "pz_density", "fit_pz_shape",
            "pit_regions", "regional_knots", "check_recalibration", "central_coverage",
-           "pit_ks", "check_grid", "combine_stacks"]
+           "pit_ks", "check_grid", "combine_stacks", "GRID_LOSS"]
 
 #: Coverage that the mixture's shape is held to on the training galaxies.
 _NOMINAL = (0.6827, 0.9545)
@@ -173,16 +173,47 @@ def check_grid(z_grid, name="z_grid"):
     return grid
 
 
+#: Probability of a p(z) that may lie outside a grid before it is said.
+GRID_LOSS = 1e-3
+
+
+def off_grid(within):
+    """From each row's probability within a grid (NaN: no p(z)), the rows
+    with more than `GRID_LOSS` of it outside the grid, and the least
+    probability within it (1 if none)."""
+    within = np.asarray(within, dtype=np.float64)
+    short = within < 1.0 - GRID_LOSS
+    return int(short.sum()), float(within[short].min()) if short.any() else 1.0
+
+
+def warn_off_grid(n_short, least, n_rows, grid, stacklevel=3):
+    """A PhotoZWarning when ``n_short`` of ``n_rows`` rows (`off_grid`)
+    lose some of their p(z) outside ``grid``."""
+    if n_short:
+        warnings.warn(f"{n_short} of {n_rows} rows have more than {GRID_LOSS:.1%} of their "
+                      f"p(z) outside the grid from {grid[0]:g} to {grid[-1]:g} (the least "
+                      f"within it: {least:.4f}); their densities on it integrate to that, "
+                      f"not 1: extend the grid to keep it", PhotoZWarning,
+                      stacklevel=stacklevel)
+
+
 def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
     """The Table of `~photoz_numba.PhotoZModel.stack_pdf`: columns ``z``
     and ``n_z``, the counts in ``meta``; a
     `~photoz_numba.exceptions.PhotoZWarning` says how many rows had no
-    p(z)."""
+    p(z), and another how much of the stacked p(z) lies outside the grid
+    (when more than `GRID_LOSS` of it does)."""
     n_rows, n_stacked = int(n_rows), int(n_stacked)
     if n_stacked < n_rows:
         warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
                       "the stack (no z_phot, or no error to give it a width: flag "
                       "no_error)", PhotoZWarning, stacklevel=3)
+    outside = float(weight_sum) - float(np.trapezoid(n_z, grid)) if len(grid) else 0.0
+    if weight_sum > 0 and outside > GRID_LOSS * weight_sum:
+        warnings.warn(f"{outside / weight_sum:.2%} of the stacked p(z) ({outside:.4g} of "
+                      f"{float(weight_sum):.6g} galaxies' worth) lies outside the grid from "
+                      f"{grid[0]:g} to {grid[-1]:g}: extend the grid to keep it",
+                      PhotoZWarning, stacklevel=3)
     return Table({"z": grid, "n_z": n_z},
                  meta={"n_rows": n_rows, "n_stacked": n_stacked, "weight_sum": float(weight_sum)})
 
@@ -420,7 +451,10 @@ def to_qp(model, table, z_grid, units=None, n_threads=None):
         Galaxies with the model's input columns; rows that cannot be
         predicted must be removed first (qp has no masked distributions).
     z_grid : array-like
-        Strictly increasing redshifts that cover the distributions.
+        Strictly increasing redshifts that cover the distributions: qp
+        renormalises each to the grid, so a row with some of its p(z)
+        beyond the grid is distorted (`~photoz_numba.PhotoZModel.pdf`
+        warns of rows with more than `GRID_LOSS` of it outside).
     units, n_threads
         As for `~photoz_numba.PhotoZModel.predict`.
 

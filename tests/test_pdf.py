@@ -2,6 +2,7 @@
 same maths and analytic cases; the model's p(z) API, files and bad input."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -585,8 +586,17 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     rows["w"] = weights
     with pytest.warns(PhotoZWarning):
         by_name = model.stack_pdf(rows, grid, weights="w")
-    np.testing.assert_allclose(by_name["n_z"], np.nansum(
-        weights[:, None] * model.pdf(rows, grid), axis=0), rtol=1e-12, atol=1e-12)
+    # The rows whose p(z) reaches beyond z = 3 by more than 0.1 %, by the
+    # reference CDF, are counted in pdf's warning, with the least within.
+    row_within = cdf[have, -1] - cdf[have, 0]
+    short = row_within < 0.999
+    assert short.sum() == 2
+    with pytest.warns(PhotoZWarning, match=f"^2 of 30 rows have more than 0.1% of their p.z. "
+                      f"outside the grid from 0 to 3 .the least within it: "
+                      f"{row_within.min():.4f}."):
+        density = model.pdf(rows, grid)
+    np.testing.assert_allclose(by_name["n_z"], np.nansum(weights[:, None] * density, axis=0),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_stack_fits_streams_the_models_stack(calibrated, tmp_path):
@@ -740,3 +750,32 @@ def test_percentiles_invert_the_cdf_where_newton_steps_cross_the_bracket(rng):
     for j, p in enumerate(probabilities):
         np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, quantiles[:, j]),
                                    p, atol=1e-6, err_msg=f"level {p}")
+
+
+def test_probability_off_the_grid_is_said(calibrated, tmp_path, monkeypatch):
+    """A grid that cuts the p(z) (0 to 1 for galaxies up to z ~ 3) loses
+    probability: the stack says how much of it (reference: each row's CDF
+    at the grid's ends, NumPy), and pdf_file, chunk by chunk, how many rows
+    lose more than 0.1 % and the least kept, once."""
+    import photoz_numba.pdf as pdf_module
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.io import pdf_file
+    model, test = calibrated
+    rows = test[:40]
+    grid = np.linspace(0.0, 1.0, 101)
+    within = model.cdf(rows, np.full(len(rows), 1.0)) - model.cdf(rows, np.zeros(len(rows)))
+    outside = len(rows) - within.sum()
+    assert 0.05 * len(rows) < outside < 0.95 * len(rows)
+    with pytest.warns(PhotoZWarning, match=f"^{outside / len(rows):.2%} of the stacked p.z. "
+                      f".{outside:.4g} of 40 galaxies' worth. lies outside the grid from 0 to 1"):
+        model.stack_pdf(rows, grid)
+    short = within < 0.999
+    rows.write(tmp_path / "rows.fits")
+    monkeypatch.setattr(pdf_module, "_GRID_CHUNK_VALUES", 7 * (grid.size + 1))   # 6 chunks
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pdf_file(model, tmp_path / "rows.fits", tmp_path / "pz.fits", grid)
+    said = [str(w.message) for w in caught if issubclass(w.category, PhotoZWarning)]
+    assert said == [f"{short.sum()} of 40 rows have more than 0.1% of their p(z) outside the "
+                    f"grid from 0 to 1 (the least within it: {within.min():.4f}); their "
+                    f"densities on it integrate to that, not 1: extend the grid to keep it"]
