@@ -15,7 +15,7 @@ from .schema import PERCENTILES
 
 __all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
            "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "BAD_ERROR", "SPLIT_NEIGHBOURS",
-           "NO_ERROR", "UNPREDICTED", "NO_ERROR_COLUMNS",
+           "NO_ERROR", "TRAINING_TWIN", "UNPREDICTED", "NO_ERROR_COLUMNS",
            "decode_z_phot_flags", "warn_if_mostly_extrapolated"]
 
 MISSING_BAND = 1
@@ -27,6 +27,7 @@ BAND_IGNORED = 32
 BAD_ERROR = 64
 SPLIT_NEIGHBOURS = 128
 NO_ERROR = 256
+TRAINING_TWIN = 512
 
 #: (bit value, name, z_phot masked?, description) of every flag bit.
 FLAGS = (
@@ -63,6 +64,12 @@ FLAGS = (
      "redshift: their spread gives no error (the RMS residual is 0 or nearly). "
      "z_phot is given, but not z_phot_err nor the p(z): those columns are "
      "masked (z_phot_err_raw keeps the RMS residual)"),
+    (TRAINING_TWIN, "training_twin", False,
+     "a training galaxy has the galaxy's very features (distance 0): most "
+     "likely it is that galaxy, its own nearest neighbour, so z_phot, "
+     "z_phot_err and the p(z) are not honest estimates of its redshift "
+     "(predict the training galaxies out of fold instead: "
+     "photoz_numba.validation.cross_val_predict)"),
 )
 
 #: Bits for which ``z_phot`` is masked.

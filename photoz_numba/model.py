@@ -1581,7 +1581,8 @@ class PhotoZModel:
         rows of its k neighbours (-1 where there is none).
         """
         from ._kernels.predict import (STATUS_EXTRAPOLATION, STATUS_NO_SPREAD,
-                                       STATUS_SOLVE_FAILED, STATUS_SPLIT, empty_outputs,
+                                       STATUS_SOLVE_FAILED, STATUS_SPLIT, STATUS_TWIN,
+                                       empty_outputs,
                                        predict_kernel, ridge_params)
         mag, state = self._magnitudes(table, units)
         n = len(table)
@@ -1619,6 +1620,7 @@ class PhotoZModel:
         flag[(status & STATUS_EXTRAPOLATION) != 0] |= _flags.EXTRAPOLATION
         flag[(status & STATUS_SPLIT) != 0] |= _flags.SPLIT_NEIGHBOURS
         flag[(status & STATUS_NO_SPREAD) != 0] |= _flags.NO_ERROR
+        flag[(status & STATUS_TWIN) != 0] |= _flags.TRAINING_TWIN
         if nearest:
             distance[(flag & _flags.UNPREDICTED) != 0] = np.nan
         return z_phot, z_phot_err, flag, n_used.astype(np.int32), distance, found

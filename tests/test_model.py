@@ -347,3 +347,20 @@ def test_softening_predicts_faint_and_negative_fluxes_as_asinh_magnitudes():
         plain = PhotoZModel(list("gri"), k=20).fit(fluxes[:600])
     plain = plain.predict(fluxes[600:])
     assert (np.asarray(plain["z_phot_flag"]) & photoz_flags.NONDETECTION != 0).sum() > 20
+
+
+def test_training_galaxies_predicted_again_are_flagged_twins():
+    """A row with a training galaxy's very photometry is its own nearest
+    neighbour: flagged ``training_twin``. Reference: which rows are copies
+    of training rows, by construction (a copy nudged by one part in 10^9
+    in one band is not one)."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.flags import TRAINING_TWIN
+    table = toy_catalogue(700, seed=5)
+    train, survey = table[:500], table[500:].copy()
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(train)
+    survey[:10] = train[:10]                                  # ten copies
+    survey["g"][5] *= 1 + 1e-9                                # one of them nudged
+    twin = (model.predict(survey)["z_phot_flag"] & TRAINING_TWIN) != 0
+    np.testing.assert_array_equal(np.flatnonzero(twin), [0, 1, 2, 3, 4, 6, 7, 8, 9])
+    assert ((model.predict(train)["z_phot_flag"] & TRAINING_TWIN) != 0).all()

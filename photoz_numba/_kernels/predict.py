@@ -49,6 +49,7 @@ STATUS_SOLVE_FAILED = 2     # K + lam I was not positive definite in floating po
 STATUS_EXTRAPOLATION = 4    # outside its neighbours' bounding box in some feature
 STATUS_SPLIT = 8            # neighbours at a distant redshift hold SPLIT_SHARE of the weight
 STATUS_NO_SPREAD = 16       # fewer than MIN_FIT neighbours fitted, or all at one redshift
+STATUS_TWIN = 32            # the nearest training galaxy has the galaxy's very features
 
 #: `STATUS_SPLIT` is set when the neighbours whose redshift z_j would make
 #: ``z_phot`` an outlier, ``|z_phot - z_j| > SPLIT_DISTANCE (1 + z_j)``,
@@ -493,6 +494,8 @@ def _predict_block(block, queries, index, z_train, params, out, steps, scan, tre
             for i in range(n, k):
                 neighbours[q, i] = -1
         flag = STATUS_OK
+        if n > 0 and nbr_d2[0] == 0.0:
+            flag |= STATUS_TWIN
         for i in range(n):
             z_nbr[i] = z_train[order[nbr_pos[i]]]
         if window < np.inf:
