@@ -41,7 +41,8 @@ def test_hand_computed_values():
     ([np.nan, 1.0], [1.0, 1.0], "z_phot has 1 non-finite"),
     ([1.0], [1.0, 2.0], "shape"),
     ([], [], "empty"),
-    ([1.0], [-1.0], "<= -1"),
+    ([1.0], [-1.0], r"1 of 1 rows have no redshift in 'z_spec' \(masked, not finite or "
+                    r"outside -0.01 to 20, .*first at index 0: -1.0\)"),
     (np.ma.masked_array([1.0, 2.0], mask=[0, 1]), [1.0, 2.0], "masked"),
 ])
 def test_bad_input(z_phot, z_spec, match):
