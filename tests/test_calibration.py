@@ -55,7 +55,8 @@ def test_pulls_values_and_skip_counts():
                "z_phot": MaskedColumn([1.2, 1.9, 3.0, np.nan, 1.5, 2.4, 1.0],
                                       mask=[0, 0, 1, 0, 0, 0, 0]),
                "z_phot_err": [0.1, 0.05, 0.1, 0.1, 0.0, np.nan, 0.1]})
-    with pytest.raises(ValueError, match=r"z_phot_err column 'z_phot_err' has 2 value"):
+    with pytest.raises(ValueError, match=r"z_phot_err column 'z_phot_err' has 2 value"), \
+            pytest.warns(PhotoZWarning, match="no redshift"):
         pulls(t)
     with pytest.warns(PhotoZWarning, match=r"1 of 7 rows have no redshift in 'zspec'"):
         values, counts = pulls(t, invalid="skip")
@@ -480,7 +481,7 @@ def test_cli_calibrate_writes_report_and_plots(tmp_path):
     result = run("calibrate", str(tmp_path / "pred.fits"), "--z", "zspec",
                  "-o", str(tmp_path / "out"), "--steps", "2000")
     assert result.returncode == 0, result.stderr
-    assert "<CalibrationReport of 799 pulls (of 800 rows; skipped 1 unpredicted" in result.stdout
+    assert "<CalibrationReport of 799 pulls (of 800 rows; skipped 0 with no redshift, 1 unpredicted" in result.stdout
     report = Table.read(tmp_path / "out" / "calibration_report.ecsv")
     std = report[report["statistic"] == "std"][0]["value"]
     assert f"std {std:.3f}" in result.stdout
