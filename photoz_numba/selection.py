@@ -63,8 +63,8 @@ def training_redshifts(table, z, warn=True):
     >>> import warnings
     >>> from astropy.table import Table
     >>> from photoz_numba.selection import training_redshifts
-    >>> training_redshifts(Table({"zspec": [0.5, 1.5, -0.001]}), "zspec")
-    array([ 0.5  ,  1.5  , -0.001])
+    >>> training_redshifts(Table({"zspec": [0.5, 1.5, -0.001]}), "zspec").tolist()
+    [0.5, 1.5, -0.001]
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     training_redshifts(Table({"zspec": [0.5, 99.0, -99.0]}), "zspec")

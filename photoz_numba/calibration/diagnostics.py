@@ -245,7 +245,7 @@ class CalibrationReport:
     >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
     >>> report = calibration_report(t)
     >>> print(report)
-    <CalibrationReport of 500 pulls (of 500 rows; skipped 0 unpredicted, 0 invalid)
+    <CalibrationReport of 500 pulls (of 500 rows; skipped 0 with no redshift, 0 unpredicted, 0 invalid)
       mean +0.057  std 1.230  NMAD 1.263   (N(0, 1): 0, 1, 1)
       |pull| < 1:  58.20 %   (N(0, 1): 68.27 %)
       |pull| < 2:  89.80 %   (N(0, 1): 95.45 %)
