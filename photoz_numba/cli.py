@@ -170,6 +170,16 @@ def _parse_seeds(text):
     return seeds
 
 
+def _refuse_existing(directory, names, overwrite):
+    """Refuse, before any work, a directory that already holds any of the
+    files ``names`` a command may write into it, unless ``overwrite``."""
+    there = [name for name in names if os.path.exists(os.path.join(directory, name))]
+    if there and not overwrite:
+        raise FileExistsError(f"{directory!r} already holds {', '.join(there)}; "
+                              f"pass --overwrite to replace them, or choose another "
+                              f"directory")
+
+
 _REPRODUCE_OUTPUTS = ("hyperparameters.ecsv", "metrics.ecsv", "predictions.ecsv",
                       "predictions.fits", "figure1.png", "figure1.pdf")
 
@@ -186,12 +196,7 @@ def _reproduce(args):
         # without --overwrite, and the catalogue never.
         paths = [os.path.join(args.output, name) for name in _REPRODUCE_OUTPUTS]
         _refuse_inputs([("-o", path) for path in paths], [("--catalogue", args.catalogue)])
-        there = [name for name, path in zip(_REPRODUCE_OUTPUTS, paths)
-                 if os.path.exists(path)]
-        if there and not args.overwrite:
-            raise FileExistsError(f"{args.output!r} already holds {', '.join(there)}; "
-                                  f"pass --overwrite to replace them, or choose another "
-                                  f"directory")
+        _refuse_existing(args.output, _REPRODUCE_OUTPUTS, args.overwrite)
     seeds = args.seeds or (list(range(3)) if args.quick else list(range(10)))
     n_iter = args.n_iter or (15 if args.quick else 50)
     tune = not args.no_tune
@@ -415,10 +420,16 @@ def _fit(args):
     return 0
 
 
+#: Every file ``calibrate`` may write into its directory: the pulls' report
+#: and plots, and the p(z) report and plots of a table with percentiles.
+_CALIBRATE_OUTPUTS = ("calibration_report.ecsv", "pulls.png", "pit.png", "coverage.png")
+_CALIBRATE_PDF_OUTPUTS = ("pdf_report.ecsv", "pdf_pit.png", "pdf_coverage.png")
+
+
 def _calibrate(args):
     from .calibration import calibration_report
     from .io import atomic_output
-    outputs = ("calibration_report.ecsv", "pulls.png", "pit.png", "coverage.png")
+    outputs = _CALIBRATE_OUTPUTS + _CALIBRATE_PDF_OUTPUTS
     clash = [name for name in outputs
              if os.path.abspath(os.path.join(args.output, name))
              == os.path.abspath(args.predictions)]
@@ -428,6 +439,8 @@ def _calibrate(args):
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise FileExistsError(f"-o {args.output!r} is a file; -o names the directory the "
                               f"report and plots go into")
+    # Before any work: a directory holds one run's files, never a mixture.
+    _refuse_existing(args.output, outputs, args.overwrite)
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot,
                                                  "--z-phot-err": args.z_phot_err})
@@ -440,67 +453,81 @@ def _calibrate(args):
         # The library's advice, in the command line's terms.
         raise ValueError(str(exc).replace("pass invalid='skip'", "pass --skip-invalid")
                          ) from None
+    pdf = _calibrate_pdf(args, table)
     print(report)
+    if pdf is not None:
+        print(pdf)
     os.makedirs(args.output, exist_ok=True)
+    # Each table says which run it is from.
+    source = {"predictions": os.path.abspath(args.predictions), "column_z_spec": args.z}
     written = []
-    path = os.path.join(args.output, "calibration_report.ecsv")
-    with atomic_output(path, overwrite=True) as tmp:
-        report.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
-    written.append("calibration_report.ecsv")
+
+    def write(name, writer):
+        with atomic_output(os.path.join(args.output, name), overwrite=args.overwrite) as tmp:
+            writer(tmp)
+        written.append(name)
+
+    def write_table(name, result):
+        out = result.to_table()
+        out.meta.update(source)
+        write(name, lambda tmp: out.write(tmp, format="ascii.ecsv", overwrite=True))
+
+    write_table("calibration_report.ecsv", report)
+    plots = []
+    if pdf is not None:
+        write_table("pdf_report.ecsv", pdf)
     try:
-        from .plotting import plot_coverage, plot_pit, plot_pulls
+        from .plotting import (plot_coverage, plot_interval_coverage, plot_pdf_pit, plot_pit,
+                               plot_pulls)
         label = args.label or args.z_phot_err
-        for filename, ax in (
-                ("pulls.png", plot_pulls(report, errors=label)),
-                ("pit.png", plot_pit(report, errors=label)),
-                ("coverage.png", plot_coverage(report, labels=[label]))):
-            with atomic_output(os.path.join(args.output, filename), overwrite=True) as tmp:
-                ax.figure.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
-            written.append(filename)
+        plots = [("pulls.png", lambda: plot_pulls(report, errors=label)),
+                 ("pit.png", lambda: plot_pit(report, errors=label)),
+                 ("coverage.png", lambda: plot_coverage(report, labels=[label]))]
+        if pdf is not None:
+            plots += [("pdf_pit.png", lambda: plot_pdf_pit(pdf)),
+                      ("pdf_coverage.png", lambda: plot_interval_coverage(pdf))]
     except ImportError as exc:
         log.warning(f"no plots: {exc}")
-    written += _calibrate_pdf(args, table)
-    log.info(f"wrote {', '.join(written)} to {args.output}")
+    for name, plot in plots:
+        figure = plot().figure
+        write(name, lambda tmp: figure.savefig(tmp, dpi=120, format="png",
+                                               bbox_inches="tight"))
+    # With --overwrite, an earlier run's files that this run does not write
+    # (a p(z) report beside a report without one) go.
+    stale = [name for name in outputs if name not in written
+             and os.path.exists(os.path.join(args.output, name))]
+    for name in stale:
+        os.remove(os.path.join(args.output, name))
+    log.info(f"wrote {', '.join(written)} to {args.output}"
+             + (f"; removed {', '.join(stale)}, of an earlier run" if stale else ""))
     return 0
 
 
 def _calibrate_pdf(args, table):
-    """The p(z) part of ``calibrate``: for a predictions file with the
-    percentile columns, the PIT histogram, the coverage at every level and,
-    with ``--model``, the exact PIT and the CDE loss."""
+    """The p(z) part of ``calibrate``, None for a predictions file without
+    the percentile columns: the PIT histogram, the coverage at every level
+    and, with ``--model``, the exact PIT and the CDE loss."""
+    import numpy as np
     from .calibration import pdf_report, pit_from_percentiles
-    from .io import atomic_output
+    from .metrics import no_redshift
     from .schema import PERCENTILES
     if not all(name in table.colnames for name, _ in PERCENTILES):
         if args.model:
             raise ValueError(f"--model is for a predictions file with the percentile "
                              f"columns ({', '.join(name for name, _ in PERCENTILES)}); "
                              f"{args.predictions!r} has none")
-        return []
+        return None
     if args.model:
         from . import PhotoZModel
         model = PhotoZModel.read(args.model)
         source = table.copy()
         source.remove_columns([column.name for column in model.output_schema()
                                if column.name in source.colnames])
-        report = pdf_report(model.cdf(source, args.z), cde_loss=model.cde_loss(source, args.z))
-    else:
-        report = pdf_report(pit_from_percentiles(table, args.z), approximate=True)
-    print(report)
-    written = []
-    with atomic_output(os.path.join(args.output, "pdf_report.ecsv"), overwrite=True) as tmp:
-        report.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
-    written.append("pdf_report.ecsv")
-    try:
-        from .plotting import plot_interval_coverage, plot_pdf_pit
-        for filename, ax in (("pdf_pit.png", plot_pdf_pit(report)),
-                             ("pdf_coverage.png", plot_interval_coverage(report))):
-            with atomic_output(os.path.join(args.output, filename), overwrite=True) as tmp:
-                ax.figure.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
-            written.append(filename)
-    except ImportError as exc:
-        log.warning(f"no p(z) plots: {exc}")
-    return written
+        # The rule of metrics.no_redshift: a sentinel such as 99 gets no PIT.
+        truth = np.where(no_redshift(table[args.z]), np.nan,
+                         np.ma.filled(np.ma.asarray(table[args.z], dtype=float), np.nan))
+        return pdf_report(model.cdf(source, truth), cde_loss=model.cde_loss(source, truth))
+    return pdf_report(pit_from_percentiles(table, args.z), approximate=True)
 
 
 class _Progress:
@@ -564,15 +591,27 @@ def _predict(args):
 
 def _evaluate(args):
     import numpy as np
-    from .metrics import evaluate
+    from .metrics import _no_redshift_message, evaluate, no_redshift
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot})
-    usable = ~(np.ma.getmaskarray(table[args.z_phot]) | np.ma.getmaskarray(table[args.z]))
+    try:
+        missing = no_redshift(table[args.z])
+    except TypeError:
+        raise TypeError(f"column {args.z!r} (--z) must hold numbers") from None
+    if missing.any():
+        log.warning(_no_redshift_message(missing, table[args.z], args.z) + " and are skipped")
+    unpredicted = np.ma.getmaskarray(table[args.z_phot]) & ~missing
+    usable = ~(unpredicted | missing)
+    if not usable.any():
+        raise ValueError(f"no row of the {len(table)} in {args.predictions!r} has both "
+                         f"{args.z_phot} and a redshift in {args.z} ({int(missing.sum())} "
+                         f"with no redshift, {int(unpredicted.sum())} with masked "
+                         f"{args.z_phot})")
     z_phot = np.ma.getdata(table[args.z_phot])[usable]
-    z_spec = np.ma.getdata(table[args.z])[usable]
+    z_spec = np.asarray(np.ma.getdata(table[args.z]), dtype=float)[usable]
     metrics = evaluate(z_phot, z_spec, threshold=args.threshold)
-    print(f"rows {len(table)}, evaluated {metrics['n']} (skipped {int((~usable).sum())} "
-          f"with masked {args.z_phot} or {args.z})")
+    print(f"rows {len(table)}, evaluated {metrics['n']} (skipped {int(unpredicted.sum())} "
+          f"with masked {args.z_phot}, {int(missing.sum())} with no redshift in {args.z})")
     print(f"sigma_NMAD {metrics['sigma_nmad']:.5f}  outliers (|dz| > {args.threshold}) "
           f"{100 * metrics['outlier_fraction']:.2f}%  bias {metrics['bias']:.5f}")
     if args.by_z or args.bins is not None:
@@ -823,7 +862,9 @@ def _parser():
     evaluate = commands.add_parser(
         "evaluate", help="sigma_NMAD, outlier fraction and bias of predictions",
         description="Metrics of a table with photometric and spectroscopic "
-                    "redshifts; rows with either masked are skipped and counted.")
+                    "redshifts; rows with a masked z_phot, or no redshift (masked, not "
+                    "finite or outside -0.01 to 20, as the sentinels 99 and -99), are "
+                    "skipped and counted.")
     evaluate.add_argument("predictions", help="table with z_phot and z_spec columns")
     _format_option(evaluate)
     evaluate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
@@ -845,8 +886,9 @@ def _parser():
                     "predictions with a unit Gaussian: moments, coverage, KS and "
                     "Anderson-Darling tests, PIT, and an MCMC fit of a Gaussian core "
                     "plus outliers. Prints the report and writes it (ECSV) with the "
-                    "pull, PIT and coverage plots (PNG) into DIR. Rows with a masked "
-                    "z_phot are skipped and counted.")
+                    "pull, PIT and coverage plots (PNG) into DIR, which must not hold "
+                    "an earlier run's files unless --overwrite. Rows with a masked "
+                    "z_phot or no redshift (as for evaluate) are skipped and counted.")
     calibrate.add_argument("predictions", help="table with z_phot, z_phot_err and z_spec")
     _format_option(calibrate)
     calibrate.add_argument("--z", default="zspec", help="spectroscopic redshift column")
@@ -874,6 +916,9 @@ def _parser():
                            help="the model file that made the predictions: exact PIT and "
                                 "the CDE loss of its p(z) (without it, a file with "
                                 "percentile columns gets PIT values from them)")
+    calibrate.add_argument("--overwrite", action="store_true",
+                           help="replace the files of an earlier run in DIR, and remove "
+                                "those of its files this run does not write")
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     # No abbreviations: '--weigh w' for '--weight w' hides a typo, and a
@@ -1052,7 +1097,7 @@ def main(argv=None):
     >>> Table({"zspec": [0.5, 1.0, 2.0, 3.0],
     ...        "z_phot": [0.52, 1.05, 1.97, 4.0]}).write(path)
     >>> main(["evaluate", path])
-    rows 4, evaluated 4 (skipped 0 with masked z_phot or zspec)
+    rows 4, evaluated 4 (skipped 0 with masked z_phot, 0 with no redshift in zspec)
     sigma_NMAD 0.02595  outliers (|dz| > 0.15) 25.00%  bias 0.01917
     0
 

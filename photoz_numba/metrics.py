@@ -5,12 +5,33 @@ Accuracy metrics of photometric redshifts, as defined in the paper.
 ``dz = (z_phot - z_spec) / (1 + z_spec)``; sigma_NMAD is 1.4826 times the
 median absolute deviation of dz from its median; an outlier has
 ``|dz| > 0.15``; the bias is the median of dz.
+
+A spectroscopic redshift that is masked, not finite or outside
+`Z_SPEC_RANGE` is *no redshift* (`no_redshift`): catalogues write 99, 999,
+-1 or -99 where a galaxy has no spectrum. Every path that reads true
+redshifts (fitting, tuning, calibration, cross-validation, `evaluate`,
+`evaluate_by_z`, the command line) skips such rows and warns how many,
+and the first; `dz` and the metrics of single arrays refuse them.
 """
+
+import warnings
 
 import numpy as np
 
+from .exceptions import PhotoZWarning
+
 __all__ = ["dz", "sigma_nmad", "outlier_fraction", "bias", "evaluate", "Z_BINS", "evaluate_by_z",
-           "OUTLIER"]
+           "OUTLIER", "Z_SPEC_RANGE", "no_redshift"]
+
+#: The spectroscopic redshifts a galaxy can have. Nearby galaxies that
+#: approach us have slightly negative ones (-0.001), none below -0.01
+#: (3000 km/s); no spectroscopic redshift is above 20. Values outside
+#: are sentinels for "no redshift".
+Z_SPEC_RANGE = (-0.01, 20.0)
+
+#: How a message describes a value that is no redshift.
+NO_REDSHIFT = (f"masked, not finite or outside {Z_SPEC_RANGE[0]:g} to "
+               f"{Z_SPEC_RANGE[1]:g}, as the sentinels 99 and -99")
 
 #: The paper's outlier threshold on ``|dz|``.
 OUTLIER = 0.15
@@ -34,6 +55,64 @@ def _as_finite(values, name):
     return values
 
 
+def no_redshift(z_spec):
+    """Where a spectroscopic redshift is "no redshift": masked, not finite
+    or outside `Z_SPEC_RANGE`.
+
+    Parameters
+    ----------
+    z_spec : array-like
+        Spectroscopic redshifts (dimensionless), masked or not.
+
+    Returns
+    -------
+    missing : ndarray of bool
+
+    Raises
+    ------
+    TypeError
+        The values are not numbers.
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import no_redshift
+    >>> no_redshift([0.5, -0.001, 99.0, -99.0, -1.0, float("nan")]).tolist()
+    [False, False, True, True, True, True]
+    """
+    values = _spec_values(z_spec)
+    with np.errstate(invalid="ignore"):
+        inside = (values >= Z_SPEC_RANGE[0]) & (values <= Z_SPEC_RANGE[1])
+    return np.ma.getmaskarray(np.ma.asarray(z_spec)) | ~inside
+
+
+def _spec_values(z_spec):
+    """Float64 values of spectroscopic redshifts (masked ones as NaN)."""
+    values = getattr(z_spec, "value", z_spec)     # a dimensionless Quantity
+    try:
+        return np.asarray(np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan),
+                          dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("spectroscopic redshifts must be numbers") from None
+
+
+def _no_redshift_message(missing, z_spec, name, at="row"):
+    """'3 of 50 rows have no redshift in 'zspec' (...; first at row 7: 99.0)'."""
+    rows = np.flatnonzero(missing)
+    first = z_spec[rows[0]]
+    return (f"{rows.size} of {missing.size} rows have no redshift in {name!r} "
+            f"({NO_REDSHIFT}; first at {at} {rows[0]}: {first})")
+
+
+def _skip_no_redshift(z_spec, name, at="row", stacklevel=3):
+    """The mask of the rows with a redshift; warns with how many have none
+    and the first."""
+    missing = no_redshift(z_spec)
+    if missing.any():
+        warnings.warn(_no_redshift_message(missing, z_spec, name, at) + " and are skipped",
+                      PhotoZWarning, stacklevel=stacklevel)
+    return ~missing
+
+
 def dz(z_phot, z_spec):
     """Normalised redshift error ``(z_phot - z_spec) / (1 + z_spec)``.
 
@@ -51,7 +130,8 @@ def dz(z_phot, z_spec):
     ------
     ValueError
         An input is empty, masked or non-finite, the two differ in shape,
-        or ``z_spec`` has values <= -1.
+        or ``z_spec`` has values that are no redshift (`no_redshift`;
+        `evaluate` skips those rows).
 
     Examples
     --------
@@ -60,12 +140,14 @@ def dz(z_phot, z_spec):
     array([0.05, 0.  ])
     """
     z_phot = _as_finite(z_phot, "z_phot")
-    z_spec = _as_finite(z_spec, "z_spec")
+    missing = no_redshift(z_spec)
+    z_spec = _spec_values(z_spec)
     if z_phot.shape != z_spec.shape:
         raise ValueError(f"z_phot and z_spec differ in shape: {z_phot.shape} "
                          f"and {z_spec.shape}")
-    if (z_spec <= -1).any():
-        raise ValueError("z_spec has values <= -1")
+    if missing.any():
+        raise ValueError(_no_redshift_message(missing, z_spec, "z_spec", "index")
+                         + ": select the rows with one first (evaluate skips them)")
     return (z_phot - z_spec) / (1.0 + z_spec)
 
 
@@ -161,21 +243,39 @@ def bias(z_phot, z_spec):
     return np.median(dz(z_phot, z_spec))
 
 
+def _with_redshift(z_phot, z_spec):
+    """The pairs whose z_spec is a redshift; warns of the others."""
+    z_phot = np.ma.asarray(z_phot)
+    has_z = _skip_no_redshift(z_spec, "z_spec", "index", stacklevel=4)
+    if np.shape(z_phot) != has_z.shape:
+        raise ValueError(f"z_phot and z_spec differ in shape: {np.shape(z_phot)} and "
+                         f"{has_z.shape}")
+    if has_z.size and not has_z.any():
+        raise ValueError(_no_redshift_message(~has_z, _spec_values(z_spec), "z_spec",
+                                              "index") + ": nothing to evaluate")
+    return z_phot[has_z], _spec_values(z_spec)[has_z]
+
+
 def evaluate(z_phot, z_spec, threshold=OUTLIER):
     """All three metrics and the count, as a dict.
+
+    Rows whose ``z_spec`` is no redshift (`no_redshift`: masked, not
+    finite, or a sentinel such as 99) are skipped, with a `PhotoZWarning`
+    that says how many and the first.
 
     Parameters
     ----------
     z_phot, z_spec : array-like
-        Photometric and spectroscopic redshifts (dimensionless), finite,
-        unmasked and of the same shape.
+        Photometric and spectroscopic redshifts (dimensionless) of the
+        same shape; ``z_phot`` finite and unmasked.
     threshold : float, optional
         Outlier bound on ``|dz|`` for the outlier fraction; > 0.
 
     Returns
     -------
     metrics : dict
-        ``n``, ``sigma_nmad``, ``outlier_fraction`` and ``bias``.
+        ``n`` (the rows evaluated), ``sigma_nmad``, ``outlier_fraction``
+        and ``bias``.
 
     Raises
     ------
@@ -191,6 +291,7 @@ def evaluate(z_phot, z_spec, threshold=OUTLIER):
     >>> print(", ".join(f"{name} = {value:.4g}" for name, value in metrics.items()))
     n = 4, sigma_nmad = 0.04324, outlier_fraction = 0.25, bias = 0.02167
     """
+    z_phot, z_spec = _with_redshift(z_phot, z_spec)
     return {"n": int(np.size(z_phot)),
             "sigma_nmad": float(sigma_nmad(z_phot, z_spec)),
             "outlier_fraction": float(outlier_fraction(z_phot, z_spec, threshold)),
@@ -217,8 +318,9 @@ def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
         edges[i + 1]`` are in bin i (the last bin includes its upper edge).
         Galaxies outside every bin are left out. By default, unit bins
         from 0 to the highest ``z_spec`` rounded up, at most `Z_BINS` (0
-        to 7, on the paper's catalogue; 0 to 3 on the LSST-like one; a
-        sentinel such as 99 does not add empty bins).
+        to 7, on the paper's catalogue; 0 to 3 on the LSST-like one).
+        Rows whose ``z_spec`` is no redshift are skipped, as by
+        `evaluate`.
     threshold : float, optional
         Outlier bound on ``|dz|``.
 
@@ -242,11 +344,8 @@ def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
     [2, 2] [0.0, 0.5]
     """
     from astropy.table import Table
+    z_phot, z_spec = _with_redshift(z_phot, z_spec)
     z_phot = _as_finite(z_phot, "z_phot")
-    z_spec = _as_finite(z_spec, "z_spec")
-    if z_phot.shape != z_spec.shape:
-        raise ValueError(f"z_phot and z_spec differ in shape: {z_phot.shape} and "
-                         f"{z_spec.shape}")
     if edges is None:
         top = np.clip(np.ceil(z_spec.max()), 1.0, Z_BINS[-1]) if z_spec.size else 1.0
         edges = np.arange(0.0, top + 1.0)

@@ -525,8 +525,10 @@ class PhotoZModel:
             Training galaxies: a column per band (flux density or AB
             magnitude, with units) and the redshift column.
         z : str, optional
-            The redshift column; every value must be finite, unmasked and
-            > -1.
+            The redshift column. Rows with no redshift (masked, not finite
+            or a sentinel such as 99 or -99: outside
+            `~photoz_numba.metrics.Z_SPEC_RANGE`) are not used, and a
+            `PhotoZWarning` says how many and the first.
         units : dict or unit, optional
             Overrides the constructor's ``units`` for this table.
 
@@ -541,8 +543,8 @@ class PhotoZModel:
         astropy.units.UnitsError
             A band column has no unit and none is stated, or a wrong one.
         ValueError
-            Bad redshifts, fewer than ``k + 1`` usable galaxies, or a
-            feature that is constant over the training set.
+            No row with a redshift, fewer than ``k + 1`` usable galaxies,
+            or a feature that is constant over the training set.
 
         Examples
         --------
@@ -559,18 +561,19 @@ class PhotoZModel:
         """
         self._check_params()
         mag, state = self._magnitudes(table, units)
-        redshift = training_redshifts(table, z)
+        redshift = training_redshifts(table, z)    # warns of rows with none
+        has_z = np.isfinite(redshift)
         measured = state == STATE_MEASURED
-        usable = measured.sum(axis=1) >= self.min_bands
-        n_unusable = int((~usable).sum())
+        usable = (measured.sum(axis=1) >= self.min_bands) & has_z
+        n_unusable = int((~usable & has_z).sum())
         if n_unusable:
             warnings.warn(f"{n_unusable} of {len(table)} training rows have fewer "
                           f"than min_bands={self.min_bands} measured, detected "
                           f"bands and are not used", PhotoZWarning)
         n_usable = int(usable.sum())
         if n_usable < self.k + 1:
-            raise ValueError(f"only {n_usable} training galaxies have at least "
-                             f"{self.min_bands} bands measured; k={self.k} needs at "
+            raise ValueError(f"only {n_usable} training galaxies have a redshift and at "
+                             f"least {self.min_bands} bands measured; k={self.k} needs at "
                              f"least {self.k + 1}")
         # Every stated unit, the constructor's too, must agree with the
         # training columns' own (the model file keeps them for later tables).
@@ -816,8 +819,9 @@ class PhotoZModel:
         prediction = folds.predict(nearest=True)
         z_spec, z_phot = folds.z, prediction.z_phot
         z_phot_err, distance = prediction.z_phot_err, prediction.nearest_distance
-        usable = np.isfinite(z_phot) & np.isfinite(z_phot_err) & (z_phot_err > 0)
-        n_skipped = int((~usable).sum())
+        has_z = np.isfinite(z_spec)     # rows with none: warned by OutOfFold
+        usable = has_z & np.isfinite(z_phot) & np.isfinite(z_phot_err) & (z_phot_err > 0)
+        n_skipped = int((~usable & has_z).sum())
         if n_skipped:
             warnings.warn(f"{n_skipped} of {len(table)} calibration galaxies have no "
                           f"out-of-fold prediction or a zero error and are not used",
@@ -857,8 +861,10 @@ class PhotoZModel:
         order; ValueError unless ``table`` is the table the model was
         fitted on."""
         _, state = self._magnitudes(table, None)
-        rows = np.flatnonzero((state == STATE_MEASURED).sum(axis=1) >= self.min_bands)
-        redshift = training_redshifts(table, z)[rows]
+        redshift = training_redshifts(table, z, warn=False)
+        rows = np.flatnonzero(((state == STATE_MEASURED).sum(axis=1) >= self.min_bands)
+                              & np.isfinite(redshift))
+        redshift = redshift[rows]
         if not np.array_equal(redshift, self.train_redshifts_):
             raise ValueError("a p(z) is calibrated on the training table itself (the one "
                              "passed to fit): its galaxies' neighbours carry their "

@@ -25,8 +25,15 @@ from .photometry import check_table
 __all__ = ["training_redshifts", "stratified_kfold", "stratified_split", "OutOfFold"]
 
 
-def training_redshifts(table, z):
-    """The redshift column ``z`` of ``table`` as float64, checked.
+def training_redshifts(table, z, warn=True):
+    """The redshift column ``z`` of ``table`` as float64, NaN where a row
+    has no redshift.
+
+    A value that is masked, not finite or outside
+    `~photoz_numba.metrics.Z_SPEC_RANGE` (a sentinel such as 99 or -99)
+    is no redshift (`~photoz_numba.metrics.no_redshift`): every path that
+    learns from true redshifts skips such rows, and this warns how many
+    and the first.
 
     Parameters
     ----------
@@ -34,6 +41,9 @@ def training_redshifts(table, z):
         Galaxies with known redshifts.
     z : str
         The redshift column.
+    warn : bool, optional
+        Warn (`~photoz_numba.exceptions.PhotoZWarning`) of rows with no
+        redshift.
 
     Returns
     -------
@@ -46,40 +56,41 @@ def training_redshifts(table, z):
     KeyError
         The column is not in the table.
     ValueError
-        A value is masked, not finite or <= -1 (the first is named).
+        No row has a redshift (the count and the first row are named).
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import warnings
     >>> from astropy.table import Table
     >>> from photoz_numba.selection import training_redshifts
-    >>> training_redshifts(Table({"zspec": [0.5, 1.5]}), "zspec")
-    array([0.5, 1.5])
-    >>> training_redshifts(Table({"zspec": [0.5, np.nan]}), "zspec")
-    ... # doctest: +NORMALIZE_WHITESPACE
-    Traceback (most recent call last):
-    ...
-    ValueError: redshift column 'zspec' has 1 masked, non-finite or <= -1 values (first at
-    row 1: nan)
+    >>> training_redshifts(Table({"zspec": [0.5, 1.5, -0.001]}), "zspec").tolist()
+    [0.5, 1.5, -0.001]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     training_redshifts(Table({"zspec": [0.5, 99.0, -99.0]}), "zspec")
+    array([0.5, nan, nan])
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    2 of 3 rows have no redshift in 'zspec' (masked, not finite or outside
+    -0.01 to 20, as the sentinels 99 and -99; first at row 1: 99.0) and are skipped
     """
+    from .metrics import _no_redshift_message, _skip_no_redshift, no_redshift
     if not isinstance(z, str):
         raise TypeError(f"z must be a column name, not {z!r}")
     if z not in table.colnames:
         raise KeyError(f"redshift column {z!r} is not in the table")
     column = table[z]
-    masked = np.ma.getmaskarray(column)
-    values = column.value if isinstance(column, u.Quantity) else column
     try:
-        values = np.asarray(np.ma.getdata(values), dtype=np.float64)
+        values = np.asarray(np.ma.filled(np.ma.asarray(
+            column.value if isinstance(column, u.Quantity) else column,
+            dtype=np.float64), np.nan), dtype=np.float64)
+        missing = no_redshift(column)
     except (TypeError, ValueError):
         raise TypeError(f"redshift column {z!r} must hold numbers") from None
-    bad = masked | ~np.isfinite(values) | (values <= -1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise ValueError(f"redshift column {z!r} has {rows.size} masked, "
-                         f"non-finite or <= -1 values (first at row "
-                         f"{rows[0]}: {column[rows[0]]})")
-    return values
+    if missing.size and missing.all():
+        raise ValueError(_no_redshift_message(missing, values, z) + ": nothing to learn from")
+    if warn:
+        _skip_no_redshift(column, z)
+    return np.where(missing, np.nan, values)
 
 
 def _strata(z, n_bins):
@@ -172,15 +183,16 @@ def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
     Returns
     -------
     train, test : `~astropy.table.Table`
-        The two parts, each in the order of the input table.
+        The two parts, each in the order of the input table. Rows with no
+        redshift (`training_redshifts`) are in neither, and warned of.
 
     Raises
     ------
     KeyError
         The redshift column is not in the table.
     ValueError
-        ``test_size`` is not between 0 and 1, the table has fewer than 2
-        rows, or its redshifts are masked or not finite.
+        ``test_size`` is not between 0 and 1, or the table has fewer than 2
+        rows with a redshift.
 
     Examples
     --------
@@ -195,6 +207,10 @@ def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1, not {test_size!r}")
     redshift = training_redshifts(table, z)
+    has_z = np.isfinite(redshift)
+    if not has_z.all():
+        # Rows with no redshift can be in neither part (warned above).
+        table, redshift = table[has_z], redshift[has_z]
     if len(table) < 2:
         raise ValueError(f"cannot split a table of {len(table)} rows")
     strata = _strata(redshift, n_bins)
@@ -243,7 +259,9 @@ class OutOfFold:
     Attributes
     ----------
     z : ndarray
-        The redshifts of the table's rows.
+        The redshifts of the table's rows; NaN where a row has none
+        (`training_redshifts`): such a row is predicted but neither learnt
+        from nor scored.
     folds : ndarray of int
         The fold of each row.
 
@@ -270,11 +288,18 @@ class OutOfFold:
     def __init__(self, model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
         check_table(table)
         self.z = training_redshifts(table, z)
-        self.folds = stratified_kfold(self.z, n_folds=n_folds, n_bins=n_bins, seed=seed)
+        has_z = np.isfinite(self.z)
+        self.folds = np.empty(len(table), dtype=int)
+        self.folds[has_z] = stratified_kfold(self.z[has_z], n_folds=n_folds, n_bins=n_bins,
+                                             seed=seed)
+        # Rows with no redshift are predicted, dealt to the folds in turn,
+        # but learnt from by no fold model (fit skips them; warned above).
+        self.folds[~has_z] = np.arange((~has_z).sum()) % n_folds
         self._parts = []
         for fold in range(n_folds):
             held_out = self.folds == fold
-            fold_model = type(model)(**model.get_params()).fit(table[~held_out], z=z)
+            train = table[~held_out & has_z]
+            fold_model = type(model)(**model.get_params()).fit(train, z=z)
             self._parts.append((held_out, fold_model, table[held_out]))
 
     def warm_up(self):
@@ -325,10 +350,11 @@ class OutOfFold:
     def metrics(self, **params):
         """Out-of-fold metrics: ``n``, ``sigma_nmad``, ``outlier_fraction``,
         ``bias`` (`~photoz_numba.metrics.evaluate`) over the predicted
-        rows, and ``n_unpredicted``, the rows left out. ``params`` as for
+        rows with a redshift, and ``n_unpredicted``, those left out. ``params`` as for
         `predict`."""
         z_phot = self.predict(**params).z_phot
-        ok = np.isfinite(z_phot)
+        has_z = np.isfinite(self.z)
+        ok = np.isfinite(z_phot) & has_z
         metrics = evaluate(z_phot[ok], self.z[ok])
-        metrics["n_unpredicted"] = int((~ok).sum())
+        metrics["n_unpredicted"] = int((~ok & has_z).sum())
         return metrics

@@ -146,7 +146,7 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
                       n_folds=n_folds, seed=random_state)
     largest_k = min(SEARCH_SPACE["k"][1], folds.n_train - 1)
     if largest_k < SEARCH_SPACE["k"][0]:
-        raise ValueError(f"too few usable training galaxies ({folds.z.size}) to "
+        raise ValueError(f"too few usable training galaxies ({int(np.isfinite(folds.z).sum())}) to "
                          f"tune k over {SEARCH_SPACE['k'][:2]} with {n_folds} folds")
     folds.warm_up()
     if progress is not None:

@@ -25,6 +25,7 @@ import photoz_numba
 from photoz_numba import PhotoZModel
 from photoz_numba.cli import main
 from photoz_numba.datasets import toy_catalogue
+from photoz_numba.exceptions import PhotoZWarning
 from photoz_numba.io import atomic_output, predict_file, predict_fits, write_model
 
 OUTPUT = ["z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused"]
@@ -601,3 +602,176 @@ def test_mostly_extrapolated_rows_raise_a_warning_about_units(model, toy, files,
     wrong.write(tmp_path / "wrong.fits")
     with pytest.warns(PhotoZWarning, match="rows lie beyond their neighbours"):
         predict_fits(model, tmp_path / "wrong.fits", tmp_path / "out.fits", chunk_size=7)
+
+
+# -- spectroscopic redshifts that are no redshift (sentinels) -------------------
+
+_NO_REDSHIFT = ("masked, not finite or outside -0.01 to 20, as the sentinels 99 and -99")
+
+
+def _with_sentinels(n=500):
+    """A toy training table with 30 rows at z = 99 (from row 3), and -99,
+    -1, NaN and 999; and the mask of the rows that have a redshift. Row 0
+    is a blueshifted galaxy, z = -0.001, a measurement."""
+    table = toy_catalogue(n)
+    table["zspec"][0] = -0.001
+    bad = np.zeros(n, bool)
+    bad[3:33] = True
+    table["zspec"][3:33] = 99.0
+    for row, value in ((40, -99.0), (41, -1.0), (42, np.nan), (43, 999.0)):
+        table["zspec"][row] = value
+        bad[row] = True
+    return table, ~bad
+
+
+def test_sentinel_redshifts_are_not_trained_on():
+    """fit skips rows at z = 99, -99, -1, NaN, 999 with a warning naming
+    the count and the first row, and is the fit of the other rows (kept
+    by hand); -0.001 is used."""
+    table, good = _with_sentinels()
+    with pytest.warns(PhotoZWarning) as caught:
+        model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
+    assert [str(w.message) for w in caught] == [
+        f"34 of 500 rows have no redshift in 'zspec' ({_NO_REDSHIFT}; first at row 3: "
+        f"99.0) and are skipped"]
+    clean = PhotoZModel(["g", "r", "i"], k=20).fit(table[good])
+    assert model.n_train_ == int(good.sum()) == 466
+    np.testing.assert_array_equal(model.train_redshifts_, np.asarray(table["zspec"])[good])
+    assert model.train_redshifts_[0] == -0.001
+    survey = toy_catalogue(50, seed=7)
+    np.testing.assert_array_equal(model.predict(survey)["z_phot"],
+                                  clean.predict(survey)["z_phot"])
+    # Every row without a redshift: an error naming the column, count and row.
+    table["zspec"] = 99.0
+    with pytest.raises(ValueError, match=r"500 of 500 rows have no redshift in 'zspec' "
+                                         r"\(.*first at row 0: 99.0\): nothing to learn"):
+        PhotoZModel(["g", "r", "i"], k=20).fit(table)
+
+
+def test_sentinel_redshifts_in_calibration_and_tuning():
+    """calibrate, cross-validation and tune on a table with sentinels give
+    what they give on the table without those rows (the same folds)."""
+    from photoz_numba.validation import cross_validate
+    table, good = _with_sentinels(400)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "34 of 400 rows have no redshift",
+                                PhotoZWarning)
+        model = PhotoZModel(["g", "r", "i"], k=20).fit(table).calibrate(table)
+        cv = cross_validate(PhotoZModel(["g", "r", "i"], k=20), table)
+        tuned = PhotoZModel(["g", "r", "i"], k=20).tune(table, n_iter=3, random_state=0)
+    clean = PhotoZModel(["g", "r", "i"], k=20).fit(table[good]).calibrate(table[good])
+    survey = toy_catalogue(50, seed=7)
+    for name in ("z_phot_err", "z_phot_500", "z_phot_975"):
+        np.testing.assert_array_equal(model.predict(survey)[name], clean.predict(survey)[name])
+    assert cv == cross_validate(PhotoZModel(["g", "r", "i"], k=20), table[good])
+    assert cv["n"] == 366 and cv["n_unpredicted"] == 0
+    reference = PhotoZModel(["g", "r", "i"], k=20).tune(table[good], n_iter=3, random_state=0)
+    assert list(tuned.tuning_history_["cv_score"]) == \
+        list(reference.tuning_history_["cv_score"])
+
+
+def test_sentinel_redshifts_are_not_evaluated():
+    """evaluate and evaluate_by_z skip rows at z_spec = 99 (50 of 500, as a
+    user's file had), warning with the count and first index: the figures
+    are those of the other rows, by hand; dz refuses them."""
+    from photoz_numba.metrics import dz, evaluate, evaluate_by_z
+    rng = np.random.default_rng(3)
+    z_spec = rng.uniform(0.1, 3, 500)
+    z_phot = z_spec + 0.02 * (1 + z_spec) * rng.standard_normal(500)
+    z_phot[::25] += 1.0     # 20 outliers
+    z_spec[100:150] = 99.0
+    good = np.ones(500, bool)
+    good[100:150] = False
+    with pytest.warns(PhotoZWarning,
+                      match=r"^50 of 500 rows have no redshift in 'z_spec' \(.*first at "
+                            r"index 100: 99.0\) and are skipped$"):
+        metrics = evaluate(z_phot, z_spec)
+    d = (z_phot[good] - z_spec[good]) / (1 + z_spec[good])
+    assert metrics["n"] == 450
+    assert metrics["outlier_fraction"] == np.mean(np.abs(d) > 0.15) == 18 / 450
+    assert metrics["sigma_nmad"] == pytest.approx(
+        1.4826 * np.median(np.abs(d - np.median(d))), rel=1e-12)
+    with pytest.warns(PhotoZWarning, match="50 of 500"):
+        rows = evaluate_by_z(z_phot, z_spec)
+    assert list(rows["z_high"]) == [1.0, 2.0, 3.0] and rows["n"].sum() == 450
+    with pytest.raises(ValueError, match=r"50 of 500 rows have no redshift in 'z_spec' "
+                                         r"\(.*first at index 100: 99.0\)"):
+        dz(z_phot, z_spec)
+
+
+def test_cli_fit_and_evaluate_skip_sentinel_redshifts(tmp_path):
+    """fit on a file with 30 rows at z = 99 fits on the others; evaluate on
+    predictions with 10 rows at 99 skips and counts them, with a warning,
+    and prints the figures of the other rows."""
+    from photoz_numba.metrics import evaluate
+    table = toy_catalogue(600)
+    train = table[:500]
+    train["zspec"][:30] = 99.0
+    train.write(tmp_path / "tr_99.fits")
+    table[500:].write(tmp_path / "survey.fits")
+    result = subprocess.run([sys.executable, "-m", "photoz_numba.cli", "fit",
+                             str(tmp_path / "tr_99.fits"), "--bands", "g,r,i", "--k", "20",
+                             "-o", str(tmp_path / "m.fits")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "fitted on 470 of 500 galaxies" in result.stdout
+    assert "30 of 500 rows have no redshift in 'zspec'" in result.stderr
+    assert "first at row 0: 99.0" in result.stderr
+    assert main(["predict", str(tmp_path / "m.fits"), str(tmp_path / "survey.fits"), "-q",
+                 "-o", str(tmp_path / "p.fits")]) == 0
+    predictions = Table.read(tmp_path / "p.fits")
+    reference = evaluate(predictions["z_phot"][10:], predictions["zspec"][10:])
+    predictions["zspec"][:10] = 99.0
+    predictions.write(tmp_path / "p_99.fits")
+    result = subprocess.run([sys.executable, "-m", "photoz_numba.cli", "evaluate",
+                             str(tmp_path / "p_99.fits"), "--by-z"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "rows 100, evaluated 90 (skipped 0 with masked z_phot, 10 with no redshift in zspec)")
+    assert (f"sigma_NMAD {reference['sigma_nmad']:.5f}  outliers (|dz| > 0.15) "
+            f"{100 * reference['outlier_fraction']:.2f}%") in result.stdout
+    assert result.stderr == (
+        f"photoz-numba: warning: 10 of 100 rows have no redshift in 'zspec' "
+        f"({_NO_REDSHIFT}; first at row 0: 99.0) and are skipped\n")
+
+
+# -- calibrate -o DIR: one run per directory ------------------------------------
+
+def test_calibrate_does_not_mix_two_runs_in_its_directory(tmp_path, capsys):
+    """A second calibrate into DIR is refused before any work without
+    --overwrite; with it, the first run's p(z) files go, and each table
+    records its predictions file and z column."""
+    from photoz_numba.schema import PERCENTILES
+    table = toy_catalogue(700, seed=2)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500]).calibrate(table[:500])
+    with_pz = model.predict(table[500:])
+    with_pz.write(tmp_path / "p_jwst.fits")
+    plain = with_pz.copy()
+    plain.remove_columns([name for name, _ in PERCENTILES])
+    plain.write(tmp_path / "p_default.fits")
+    out = tmp_path / "cal_dir"
+    base = ["calibrate", "--z", "zspec", "--no-mixture", "-q", "-o", str(out)]
+    assert main([base[0], str(tmp_path / "p_jwst.fits")] + base[1:]) == 0
+    first = sorted(os.listdir(out))
+    assert first == ["calibration_report.ecsv", "coverage.png", "pdf_coverage.png",
+                     "pdf_pit.png", "pdf_report.ecsv", "pit.png", "pulls.png"]
+    before = {name: (out / name).read_bytes() for name in first}
+    capsys.readouterr()
+    assert main([base[0], str(tmp_path / "p_default.fits")] + base[1:]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        f"photoz-numba calibrate: error: {str(out)!r} already holds "
+        f"{', '.join(['calibration_report.ecsv', 'pulls.png', 'pit.png', 'coverage.png', 'pdf_report.ecsv', 'pdf_pit.png', 'pdf_coverage.png'])}; "
+        f"pass --overwrite to replace them, or choose another directory\n")
+    assert {name: (out / name).read_bytes() for name in first} == before
+    assert main([base[0], str(tmp_path / "p_default.fits")] + base[1:] + ["--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["calibration_report.ecsv", "coverage.png", "pit.png",
+                                       "pulls.png"]
+    meta = Table.read(out / "calibration_report.ecsv").meta
+    assert meta["predictions"] == str(tmp_path / "p_default.fits")
+    assert meta["column_z_spec"] == "zspec"
+    # A run with percentiles records its input in the p(z) report too.
+    assert main([base[0], str(tmp_path / "p_jwst.fits")] + base[1:] + ["--overwrite"]) == 0
+    assert Table.read(out / "pdf_report.ecsv").meta["predictions"] == \
+        str(tmp_path / "p_jwst.fits")

@@ -55,19 +55,41 @@ def test_pulls_values_and_skip_counts():
                "z_phot": MaskedColumn([1.2, 1.9, 3.0, np.nan, 1.5, 2.4, 1.0],
                                       mask=[0, 0, 1, 0, 0, 0, 0]),
                "z_phot_err": [0.1, 0.05, 0.1, 0.1, 0.0, np.nan, 0.1]})
-    with pytest.raises(ValueError, match=r"z_phot_err column 'z_phot_err' has 2 value"):
+    with pytest.raises(ValueError, match=r"z_phot_err column 'z_phot_err' has 2 value"), \
+            pytest.warns(PhotoZWarning, match="no redshift"):
         pulls(t)
-    values, counts = pulls(t, invalid="skip")
+    with pytest.warns(PhotoZWarning, match=r"1 of 7 rows have no redshift in 'zspec'"):
+        values, counts = pulls(t, invalid="skip")
     np.testing.assert_allclose(values, [2.0, -2.0])
-    # Masked z_phot, NaN z_phot (no prediction) and masked z_spec: unpredicted.
-    assert counts == {"n_rows": 7, "n_unpredicted": 3, "n_invalid": 2, "n_used": 2}
-    report = calibration_report(t, invalid="skip")
-    assert (report.n, report.n_unpredicted, report.n_invalid) == (2, 3, 2)
+    # Masked z_phot and NaN z_phot (no prediction): unpredicted; masked
+    # z_spec: no redshift.
+    assert counts == {"n_rows": 7, "n_no_redshift": 1, "n_unpredicted": 2, "n_invalid": 2,
+                      "n_used": 2}
+    with pytest.warns(PhotoZWarning, match="no redshift"):
+        report = calibration_report(t, invalid="skip")
+    assert (report.n, report.n_no_redshift, report.n_unpredicted, report.n_invalid) == \
+        (2, 1, 2, 2)
     assert report.to_table().meta["n_invalid"] == 2
 
 
+def test_pulls_skip_sentinel_redshifts():
+    """A z_spec of 99, -99, inf or NaN is no redshift: skipped, counted and
+    warned of with the first row; the pulls are those of the other rows,
+    and -0.001 (a blueshifted galaxy) is used."""
+    t = Table({"zspec": [1.0, 99.0, -0.001, -99.0, np.inf, np.nan, 2.0],
+               "z_phot": [1.2, 1.0, 0.1, 1.0, 1.0, 1.0, 1.9],
+               "z_phot_err": [0.1, 0.1, 0.101, 0.1, 0.1, 0.1, 0.05]})
+    with pytest.warns(PhotoZWarning) as caught:
+        values, counts = pulls(t)
+    assert str(caught[0].message) == (
+        "4 of 7 rows have no redshift in 'zspec' (masked, not finite or outside -0.01 "
+        "to 20, as the sentinels 99 and -99; first at row 1: 99.0) and are skipped")
+    # By hand: (1.2 - 1) / 0.1, (0.1 + 0.001) / 0.101, (1.9 - 2) / 0.05.
+    np.testing.assert_allclose(values, [2.0, 1.0, -2.0])
+    assert (counts["n_no_redshift"], counts["n_used"]) == (4, 3)
+
+
 @pytest.mark.parametrize("column, value, message", [
-    ("zspec", np.inf, "z_spec column 'zspec' has 1 value"),
     ("z_phot_err", -0.1, "z_phot_err column 'z_phot_err' has 1 value"),
     ("z_phot", np.inf, "z_phot column 'z_phot' has 1 value"),
 ])
@@ -459,7 +481,7 @@ def test_cli_calibrate_writes_report_and_plots(tmp_path):
     result = run("calibrate", str(tmp_path / "pred.fits"), "--z", "zspec",
                  "-o", str(tmp_path / "out"), "--steps", "2000")
     assert result.returncode == 0, result.stderr
-    assert "<CalibrationReport of 799 pulls (of 800 rows; skipped 1 unpredicted" in result.stdout
+    assert "<CalibrationReport of 799 pulls (of 800 rows; skipped 0 with no redshift, 1 unpredicted" in result.stdout
     report = Table.read(tmp_path / "out" / "calibration_report.ecsv")
     std = report[report["statistic"] == "std"][0]["value"]
     assert f"std {std:.3f}" in result.stdout

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from photoz_numba.exceptions import PhotoZWarning
 from photoz_numba.metrics import bias, dz, evaluate, outlier_fraction, sigma_nmad
 
 
@@ -41,7 +42,8 @@ def test_hand_computed_values():
     ([np.nan, 1.0], [1.0, 1.0], "z_phot has 1 non-finite"),
     ([1.0], [1.0, 2.0], "shape"),
     ([], [], "empty"),
-    ([1.0], [-1.0], "<= -1"),
+    ([1.0], [-1.0], r"1 of 1 rows have no redshift in 'z_spec' \(masked, not finite or "
+                    r"outside -0.01 to 20, .*first at index 0: -1.0\)"),
     (np.ma.masked_array([1.0, 2.0], mask=[0, 1]), [1.0, 2.0], "masked"),
 ])
 def test_bad_input(z_phot, z_spec, match):
@@ -79,7 +81,9 @@ def test_evaluate_by_z_matches_numpy_per_bin():
     # The default bins end at the highest z_spec rounded up (7 above).
     assert list(evaluate_by_z([0.5, 1.0], [0.4, 2.29])["z_high"]) == [1, 2, 3]
     assert list(evaluate_by_z([0.5], [0.0])["z_high"]) == [1]
-    assert evaluate_by_z([0.5, 1.0], [0.4, 99.0])["z_high"][-1] == 7    # a sentinel
+    # A sentinel is no redshift: skipped, warned of, and adds no bins.
+    with pytest.warns(PhotoZWarning, match=r"1 of 2 rows have no redshift .* index 1: 99.0"):
+        assert list(evaluate_by_z([0.5, 1.0], [0.4, 99.0])["z_high"]) == [1]
     empty = evaluate_by_z([1.0], [1.0], edges=[0, 2, 3])
     assert empty["n"][1] == 0 and np.isnan(empty["sigma_nmad"][1])
     with pytest.raises(ValueError, match="increasing"):

@@ -12,13 +12,14 @@ is the coverage a Gaussian error gives.
 
 Rows are handled so that none is dropped silently:
 
+- rows whose ``z_spec`` is no redshift (masked, not finite, or a
+  sentinel such as 99 or -99: `photoz_numba.metrics.no_redshift`) are
+  skipped, counted (``n_no_redshift``) and warned of;
 - rows with a masked (or NaN) ``z_phot`` -- the galaxies the model could
-  not predict -- or a masked ``z_spec`` are skipped and counted
-  (``n_unpredicted``);
+  not predict -- are skipped and counted (``n_unpredicted``);
 - rows with a ``z_phot_err`` that is <= 0, NaN, infinite or masked while
-  ``z_phot`` is not, or a non-finite ``z_spec``, are *invalid*: an error
-  by default, or skipped and counted (``n_invalid``) with
-  ``invalid='skip'``;
+  ``z_phot`` is not are *invalid*: an error by default, or skipped and
+  counted (``n_invalid``) with ``invalid='skip'``;
 - outliers are kept: every statistic is computed on all the remaining
   pulls, however large. The NMAD width and the mixture fit are the
   figures that outliers do not drag.
@@ -30,7 +31,7 @@ import numpy as np
 from astropy.table import Table
 from scipy import special, stats
 
-from ..metrics import NMAD_SCALE
+from ..metrics import NMAD_SCALE, _skip_no_redshift
 from .mixture import _finite_pulls, fit_pull_mixture
 
 __all__ = ["GAUSSIAN_COVERAGE", "pulls", "anderson_darling_normal", "calibration_report",
@@ -72,18 +73,19 @@ def pulls(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_phot_err",
         Column names.
     invalid : {'raise', 'skip'}, optional
         What to do with rows whose ``z_phot_err`` is <= 0, NaN, infinite
-        or masked (while ``z_phot`` is given) or whose ``z_spec`` is not
-        finite: raise `ValueError` naming the column, or skip them and
-        count them.
+        or masked (while ``z_phot`` is given): raise `ValueError` naming
+        the column, or skip them and count them. Rows whose ``z_spec`` is
+        no redshift are always skipped, counted and warned of.
 
     Returns
     -------
     values : ndarray
         The pulls of the usable rows, in table order.
     counts : dict
-        ``n_rows``; ``n_unpredicted``, rows skipped because ``z_phot`` or
-        ``z_spec`` is masked (or ``z_phot`` NaN: no prediction);
-        ``n_invalid``, rows skipped under ``invalid='skip'``; ``n_used``.
+        ``n_rows``; ``n_no_redshift``, rows skipped because ``z_spec``
+        is no redshift; ``n_unpredicted``, rows skipped because ``z_phot``
+        is masked or NaN (no prediction); ``n_invalid``, rows skipped
+        under ``invalid='skip'``; ``n_used``.
 
     Raises
     ------
@@ -113,13 +115,13 @@ def pulls(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_phot_err",
     spec, spec_mask = _column(table, z_spec, "z_spec")
     phot, phot_mask = _column(table, z_phot, "z_phot")
     err, err_mask = _column(table, z_phot_err, "z_phot_err")
-    unpredicted = phot_mask | np.isnan(phot) | spec_mask
-    bad_err = ~unpredicted & (err_mask | ~np.isfinite(err) | ~(err > 0))
-    bad_spec = ~unpredicted & ~np.isfinite(spec)
-    bad_phot = ~unpredicted & ~np.isfinite(phot)
+    has_z = _skip_no_redshift(table[z_spec], z_spec)
+    unpredicted = has_z & (phot_mask | np.isnan(phot))
+    skipped = ~has_z | unpredicted
+    bad_err = ~skipped & (err_mask | ~np.isfinite(err) | ~(err > 0))
+    bad_phot = ~skipped & ~np.isfinite(phot)
     if invalid == "raise":
         for bad, name, role, what in (
-                (bad_spec, z_spec, "z_spec", "non-finite"),
                 (bad_phot, z_phot, "z_phot", "infinite"),
                 (bad_err, z_phot_err, "z_phot_err", "<= 0, NaN, infinite or masked")):
             if bad.any():
@@ -128,14 +130,16 @@ def pulls(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_phot_err",
                     f"{role} column {name!r} has {rows.size} value(s) {what} (first "
                     f"at row {rows[0]}: {table[name][rows[0]]}); pass invalid='skip' to "
                     f"leave those rows out (they are counted)")
-    invalid_rows = bad_err | bad_spec | bad_phot
-    usable = ~unpredicted & ~invalid_rows
-    counts = {"n_rows": len(table), "n_unpredicted": int(unpredicted.sum()),
+    invalid_rows = bad_err | bad_phot
+    usable = ~skipped & ~invalid_rows
+    counts = {"n_rows": len(table), "n_no_redshift": int((~has_z).sum()),
+              "n_unpredicted": int(unpredicted.sum()),
               "n_invalid": int(invalid_rows.sum()), "n_used": int(usable.sum())}
     if not usable.any():
         raise ValueError(f"no row of the {len(table)} has a usable {z_phot!r}, "
-                         f"{z_phot_err!r} and {z_spec!r} ({counts['n_unpredicted']} "
-                         f"unpredicted, {counts['n_invalid']} invalid)")
+                         f"{z_phot_err!r} and {z_spec!r} ({counts['n_no_redshift']} "
+                         f"with no redshift, {counts['n_unpredicted']} unpredicted, "
+                         f"{counts['n_invalid']} invalid)")
     return (phot[usable] - spec[usable]) / err[usable], counts
 
 
@@ -202,9 +206,9 @@ class CalibrationReport:
     ----------
     pulls : ndarray
         The pulls used.
-    n, n_rows, n_unpredicted, n_invalid : int
-        Pulls used; rows in the table; rows skipped for a masked
-        prediction or spectroscopic redshift; rows skipped as invalid.
+    n, n_rows, n_no_redshift, n_unpredicted, n_invalid : int
+        Pulls used; rows in the table; rows skipped for no spectroscopic
+        redshift, for a masked prediction, and as invalid.
     mean, std, nmad : float
         Mean, standard deviation (ddof=1) and NMAD width
         (``1.4826 median(|pull - median|)``) of the pulls.
@@ -241,7 +245,7 @@ class CalibrationReport:
     >>> t = toy_predictions(500, error_scale=1.2)   # errors 1.2 times too small
     >>> report = calibration_report(t)
     >>> print(report)
-    <CalibrationReport of 500 pulls (of 500 rows; skipped 0 unpredicted, 0 invalid)
+    <CalibrationReport of 500 pulls (of 500 rows; skipped 0 with no redshift, 0 unpredicted, 0 invalid)
       mean +0.057  std 1.230  NMAD 1.263   (N(0, 1): 0, 1, 1)
       |pull| < 1:  58.20 %   (N(0, 1): 68.27 %)
       |pull| < 2:  89.80 %   (N(0, 1): 95.45 %)
@@ -259,6 +263,7 @@ class CalibrationReport:
         self.pulls = values
         self.n = values.size
         self.n_rows = counts.get("n_rows", self.n)
+        self.n_no_redshift = counts.get("n_no_redshift", 0)
         self.n_unpredicted = counts.get("n_unpredicted", 0)
         self.n_invalid = counts.get("n_invalid", 0)
         self.columns = columns or {}
@@ -294,7 +299,7 @@ class CalibrationReport:
             columns ``statistic``, ``value``, ``expected``, ``lower``,
             ``upper`` (NaN but for the mixture parameters) and
             ``description``; ``meta`` holds ``n``, ``n_rows``,
-            ``n_unpredicted``, ``n_invalid`` and ``column_z_spec``,
+            ``n_no_redshift``, ``n_unpredicted``, ``n_invalid`` and ``column_z_spec``,
             ``column_z_phot``, ``column_z_phot_err``.
 
         Examples
@@ -349,13 +354,15 @@ class CalibrationReport:
                        "upper": np.array(upper, dtype=float),
                        "description": text})
         table.meta.update({"n": self.n, "n_rows": self.n_rows,
+                           "n_no_redshift": self.n_no_redshift,
                            "n_unpredicted": self.n_unpredicted, "n_invalid": self.n_invalid,
                            **{f"column_{role}": name for role, name in self.columns.items()}})
         return table
 
     def __repr__(self):
         lines = [f"<CalibrationReport of {self.n} pulls (of {self.n_rows} rows; skipped "
-                 f"{self.n_unpredicted} unpredicted, {self.n_invalid} invalid)",
+                 f"{self.n_no_redshift} with no redshift, {self.n_unpredicted} "
+                 f"unpredicted, {self.n_invalid} invalid)",
                  f"  mean {self.mean:+.3f}  std {self.std:.3f}  NMAD {self.nmad:.3f}"
                  f"   (N(0, 1): 0, 1, 1)"]
         for k, expected in GAUSSIAN_COVERAGE.items():
