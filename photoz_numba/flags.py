@@ -69,7 +69,8 @@ FLAGS = (
      "likely it is that galaxy, its own nearest neighbour, so z_phot, "
      "z_phot_err and the p(z) are not honest estimates of its redshift "
      "(predict the training galaxies out of fold instead: "
-     "photoz_numba.validation.cross_val_predict)"),
+     "photoz_numba.validation.cross_val_predict). In a catalogue of rounded "
+     "photometry (0.01 mag, say) two galaxies can share their features too"),
 )
 
 #: Bits for which ``z_phot`` is masked.

@@ -1285,12 +1285,13 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         size = (len(fits.PrimaryHDU().header.tostring()) + len(header.tostring())
                 + _fits_padded(nrows * record_dtype.itemsize)
                 + len(grid_hdu.header.tostring()) + _fits_padded(grid.size * 8))
-        logging.getLogger("photoz_numba").info(
-            f"{output_path}: writing the p(z) of {nrows:,} rows on {grid.size:,} redshifts "
-            f"(float32, 4 bytes each): {size:,} bytes ({_in_bytes(size)})"
-            + (" before compression" if compression else ""))
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
                 _open_stream(tmp, "wb", compression) as sink:
+            # Said once the output is open (an existing one refused first).
+            logging.getLogger("photoz_numba").info(
+                f"{output_path}: writing the p(z) of {nrows:,} rows on {grid.size:,} "
+                f"redshifts (float32, 4 bytes each): {size:,} bytes ({_in_bytes(size)})"
+                + (" before compression" if compression else ""))
             sink.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
             sink.write(header.tostring().encode("ascii"))
             done = 0

@@ -25,8 +25,8 @@ from astropy.table import MaskedColumn, Table
 from . import flags as _flags
 from .exceptions import NotFittedError, PhotoZWarning
 from .photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION, _resolve_unit,
-                         adjacent_colours, band_magnitudes, check_table, colour_names,
-                         resolve_sentinels, softening_by_band)
+                         adjacent_colours, band_magnitudes, check_plausible_fluxes,
+                         check_table, colour_names, resolve_sentinels, softening_by_band)
 from .schema import PERCENTILES, FittedState, output_columns
 from .selection import training_redshifts
 
@@ -583,6 +583,7 @@ class PhotoZModel:
         stated = self._column_units(units, table)
         self.band_units_ = [_resolve_unit(table[name], name, stated.get(name))
                             for name in self.band_columns]
+        check_plausible_fluxes(mag, measured, self.band_columns, self.band_units_)
         self.train_magnitudes_ = np.where(measured, mag, np.nan)[usable]
         self.train_redshifts_ = np.ascontiguousarray(redshift[usable])
         self._set_full_pattern()

@@ -13,7 +13,7 @@ from astropy.table import Table
 __all__ = ["MISSING_SENTINEL", "DEFAULT_SENTINELS", "resolve_sentinels", "STATE_MEASURED",
            "STATE_MISSING", "STATE_NONDETECTION",
            "check_table", "band_magnitudes", "asinh_magnitude", "lupton_softening",
-           "adjacent_colours", "colour_names"]
+           "adjacent_colours", "colour_names", "check_plausible_fluxes"]
 
 #: Value that catalogues use for "no measurement" (as the paper's does).
 MISSING_SENTINEL = -99.0
@@ -90,18 +90,36 @@ def _resolve_unit(column, colname, unit):
 _BRIGHTEST_UJY = 3.631e9
 
 
-def _check_plausible_fluxes(flux, colname, unit):
-    """UnitsError when most of a band's positive fluxes (in uJy) are
-    brighter than AB magnitude 0: the column is not in ``unit``. Typically
-    magnitudes read in astropy's 'AB', the flux of the AB zero point."""
-    positive = flux[np.isfinite(flux) & (flux > 0)]
-    if positive.size and np.median(positive) > _BRIGHTEST_UJY:
-        median = (np.median(positive) * u.uJy).to(unit)
-        raise u.UnitsError(
-            f"column {colname!r} read in {unit} gives most rows a flux brighter than "
-            f"AB magnitude 0 (median {median:.4g}), which no galaxy has: is it in "
-            f"another unit? AB magnitudes are 'ABmag' or 'mag(AB)'; astropy's 'AB' "
-            f"is the flux of the AB zero point (3631 Jy)")
+def check_plausible_fluxes(mag, measured, columns, units):
+    """UnitsError when most of a flux band's measured values are brighter
+    than AB magnitude 0, which no galaxy of a photometric-redshift
+    catalogue is: the column is not in its unit (typically magnitudes read
+    in astropy's 'AB', the flux of the AB zero point). Checked on a
+    training table (`~photoz_numba.PhotoZModel.fit`), whole, whose units a
+    model file then keeps.
+
+    Parameters
+    ----------
+    mag : ndarray (n_rows, n_bands)
+        AB magnitudes of the bands (`band_magnitudes`).
+    measured : ndarray of bool (n_rows, n_bands)
+        Where a band is measured.
+    columns : list of str
+        The band columns.
+    units : list of `~astropy.units.UnitBase`
+        The unit each column is read in.
+    """
+    for b, (colname, unit) in enumerate(zip(columns, units)):
+        if _is_magnitude(unit):
+            continue
+        flux = 10.0 ** (-0.4 * (mag[measured[:, b], b] - 23.9))     # uJy
+        if flux.size and np.median(flux) > _BRIGHTEST_UJY:
+            median = (np.median(flux) * u.uJy).to(unit)
+            raise u.UnitsError(
+                f"column {colname!r} read in {unit} gives most rows a flux brighter than "
+                f"AB magnitude 0 (median {median:.4g}), which no galaxy has: is it in "
+                f"another unit? AB magnitudes are 'ABmag' or 'mag(AB)'; astropy's 'AB' "
+                f"is the flux of the AB zero point (3631 Jy)")
 
 
 def _is_magnitude(unit):
@@ -427,7 +445,6 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
                     f"erg s-1 cm-2 Hz-1) nor an AB magnitude{hint}") from None
             absent, undetected = _sentinel_hits(values, ~missing, sentinels["flux"])
             missing |= absent
-            _check_plausible_fluxes(flux[~missing], colname, unit)
             soft = (softening or {}).get(colname)
             detected = ~missing & ~undetected & (np.isfinite(flux) if soft else flux > 0)
             if snr_min is not None:

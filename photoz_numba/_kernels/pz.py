@@ -221,14 +221,14 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
     Newton's method on the CDF (its derivative is the density), kept in a
     bracket that each evaluation narrows. A step that would leave the
     bracket bisects it instead, and so does one no shorter than half the
-    step before last: Newton's steps can cross a mixture's flat stretches
+    move before it: Newton's steps can cross a mixture's flat stretches
     from one end of the bracket to the other and back, narrowing it little
     each time. Returns the redshift and the bracket's low end (below the
     quantile, where the search for a higher one can start)."""
     target = _unmap(probability, knots)
     tolerance = 1e-7 * scale
     z = 0.5 * (low + high)
-    last = before = high - low          # the last two moves of z
+    last = high - low                   # the last move of z (the bracket, at first)
     for _ in range(_EVALUATIONS):
         F = _cdf(z, z_hat, scale, centres, n, params, below)
         if F < target:
@@ -238,13 +238,12 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
         if high - low <= tolerance:
             return 0.5 * (low + high), low
         density = _raw_pdf(z, z_hat, scale, centres, n, params) / (1.0 - below)
-        before = last
         # (A density below 1e-300 would let the step overflow: bisect.)
         if z > params.z_min and density > 1e-300:
             step = (target - F) / density
             if abs(step) <= tolerance and low <= z + step <= high:
                 return z + step, low
-            if low < z + step < high and abs(step) < 0.5 * before:
+            if low < z + step < high and abs(step) < 0.5 * last:
                 last = abs(step)
                 z += step
                 continue
