@@ -941,8 +941,8 @@ def _parser():
                                 "the CDE loss of its p(z) (without it, a file with "
                                 "percentile columns gets PIT values from them)")
     calibrate.add_argument("--overwrite", action="store_true",
-                           help="replace the files of an earlier run in DIR, and remove "
-                                "those of its files this run does not write")
+                           help="replace an earlier run's files in DIR: all of them "
+                                "are removed before this run's are written")
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     # No abbreviations: '--weigh w' for '--weight w' hides a typo, and a

@@ -10,8 +10,9 @@ A spectroscopic redshift that is masked, not finite or outside
 `Z_SPEC_RANGE` is *no redshift* (`no_redshift`): catalogues write 99, 999,
 -1 or -99 where a galaxy has no spectrum. Every path that reads true
 redshifts (fitting, tuning, calibration, cross-validation, `evaluate`,
-`evaluate_by_z`, the command line) skips such rows and warns how many,
-and the first; `dz` and the metrics of single arrays refuse them.
+`evaluate_by_z`, the PIT and CDE loss, the command line) skips such rows
+and warns once how many, and the first; `dz` and the metrics of single
+arrays refuse them. `redshift_values` reads them as NaN.
 """
 
 import warnings
