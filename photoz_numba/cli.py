@@ -488,8 +488,12 @@ def _calibrate(args):
     # leaves an earlier run's files as they were.
     images = []
     for name, plot in plots:
-        image = BytesIO()
-        plot().figure.savefig(image, dpi=120, format="png", bbox_inches="tight")
+        figure, image = plot().figure, BytesIO()
+        try:
+            figure.savefig(image, dpi=120, format="png", bbox_inches="tight")
+        finally:
+            from matplotlib import pyplot
+            pyplot.close(figure)
         images.append((name, image.getvalue()))
     os.makedirs(args.output, exist_ok=True)
     # With --overwrite, the earlier run's files go before any of this run's

@@ -147,8 +147,10 @@ def test_too_few_usable_training_galaxies():
             model.fit(table)
 
 
-@pytest.mark.parametrize("bad", [np.nan, -1.0, -3.0, "masked"])
+@pytest.mark.parametrize("bad", [np.nan, -1.0, -3.0, 99.0, "masked"])
 def test_bad_redshifts_are_named(bad):
+    """A redshift that is no redshift is skipped, with a warning naming
+    the column, the count and the row."""
     table = toy(50)
     z = MaskedColumn(table["zspec"])
     if bad == "masked":
@@ -156,8 +158,13 @@ def test_bad_redshifts_are_named(bad):
     else:
         z[17] = bad
     table["zspec"] = z
-    with pytest.raises(ValueError, match="'zspec' has 1 .*row 17"):
-        PhotoZModel(["g", "r", "i", "z"], k=5).fit(table, z="zspec")
+    shown = "--" if bad == "masked" else bad
+    with pytest.warns(PhotoZWarning) as caught:
+        model = PhotoZModel(["g", "r", "i", "z"], k=5).fit(table, z="zspec")
+    assert [str(w.message) for w in caught] == [
+        f"1 of 50 rows have no redshift in 'zspec' (masked, not finite or outside -0.01 to "
+        f"20, as the sentinels 99 and -99; first at row 17: {shown}) and are skipped"]
+    assert model.n_train_ == 49
 
 
 def test_redshift_column_absent():
