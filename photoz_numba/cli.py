@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -78,9 +79,10 @@ _PARAMETER_OPTIONS = {
 
 @contextlib.contextmanager
 def _options_for_parameters():
-    """A ValueError raised within whose message starts with a parameter of
-    `_PARAMETER_OPTIONS` ('window must be ...') names its option instead
-    ('--window must be ...'), and the option's value for None."""
+    """A ValueError raised within names the parameters of
+    `_PARAMETER_OPTIONS` by their options: at its start ('window must be
+    ...' becomes '--window must be ...', with the option's value for None)
+    and as 'k=400' ('--k 400') anywhere."""
     try:
         yield
     except ValueError as exc:
@@ -90,7 +92,13 @@ def _options_for_parameters():
             option, none = _PARAMETER_OPTIONS[name]
             if none is not None:
                 rest = rest.replace(" or None, not ", f", or {none}, not ")
-            exc.args = (f"{option} {rest}",)
+            message = f"{option} {rest}"
+        message = re.sub(r"(?<![\w-])(\w+)=(?=\S)",
+                         lambda match: (f"{_PARAMETER_OPTIONS[match[1]][0]} "
+                                        if match[1] in _PARAMETER_OPTIONS else match[0]),
+                         message)
+        if message != str(exc):
+            exc.args = (message,)
         raise
 
 
@@ -191,6 +199,8 @@ def _reproduce(args):
     from .protocol import (PAPER_FIGURES, PUBLISHED_CODE_FIGURES,
                            run_paper_protocol, summarise)
 
+    if args.n_iter is not None and args.n_iter < 1:     # before the catalogue is read
+        raise ValueError(f"--n-iter must be >= 1, not {args.n_iter}")
     if args.output:
         # Checked before the run, which takes minutes: nothing is replaced
         # without --overwrite, and the catalogue never.
@@ -198,7 +208,7 @@ def _reproduce(args):
         _refuse_inputs([("-o", path) for path in paths], [("--catalogue", args.catalogue)])
         _refuse_existing(args.output, _REPRODUCE_OUTPUTS, args.overwrite)
     seeds = args.seeds or (list(range(3)) if args.quick else list(range(10)))
-    n_iter = args.n_iter or (15 if args.quick else 50)
+    n_iter = args.n_iter if args.n_iter is not None else (15 if args.quick else 50)
     tune = not args.no_tune
     catalogue = load_kalna2024(args.catalogue)
     how = (f"tuned per seed ({n_iter} trials, 5-fold CV on the training part)"
@@ -406,9 +416,11 @@ def _fit(args):
                 model.tuning_history_.write(tmp, overwrite=True)
             log.info(f"wrote the tuning history to {args.history}")
     else:
-        model.fit(table, z=args.z)
+        with _options_for_parameters():
+            model.fit(table, z=args.z)
     if args.calibrate:
-        model.calibrate(table, z=args.z)
+        # Rows with no redshift: warned of by the fit or tuning above.
+        model._calibrate(table, z=args.z, warn=False)
         cal = model.calibration_
         best = cal.comparison[cal.comparison["form"] == cal.form][0]
         log.info(f"calibrated z_phot_err ({cal.form} form): CV fraction within 1 and 2 "
@@ -427,6 +439,8 @@ _CALIBRATE_PDF_OUTPUTS = ("pdf_report.ecsv", "pdf_pit.png", "pdf_coverage.png")
 
 
 def _calibrate(args):
+    from io import BytesIO
+
     from .calibration import calibration_report
     from .io import atomic_output
     outputs = _CALIBRATE_OUTPUTS + _CALIBRATE_PDF_OUTPUTS
@@ -457,7 +471,36 @@ def _calibrate(args):
     print(report)
     if pdf is not None:
         print(pdf)
+    plots = []
+    try:
+        from .plotting import (plot_coverage, plot_interval_coverage, plot_pdf_pit, plot_pit,
+                               plot_pulls)
+        label = args.label or args.z_phot_err
+        plots = [("pulls.png", lambda: plot_pulls(report, errors=label)),
+                 ("pit.png", lambda: plot_pit(report, errors=label)),
+                 ("coverage.png", lambda: plot_coverage(report, labels=[label]))]
+        if pdf is not None:
+            plots += [("pdf_pit.png", lambda: plot_pdf_pit(pdf)),
+                      ("pdf_coverage.png", lambda: plot_interval_coverage(pdf))]
+    except ImportError as exc:
+        log.warning(f"no plots: {exc}")
+    # Every plot drawn before the directory is touched: one that fails
+    # leaves an earlier run's files as they were.
+    images = []
+    for name, plot in plots:
+        figure, image = plot().figure, BytesIO()
+        try:
+            figure.savefig(image, dpi=120, format="png", bbox_inches="tight")
+        finally:
+            from matplotlib import pyplot
+            pyplot.close(figure)
+        images.append((name, image.getvalue()))
     os.makedirs(args.output, exist_ok=True)
+    # With --overwrite, the earlier run's files go before any of this run's
+    # is written, so the directory never holds files of both.
+    earlier = [name for name in outputs if os.path.exists(os.path.join(args.output, name))]
+    for name in earlier:
+        os.remove(os.path.join(args.output, name))
     # Each table says which run it is from.
     source = {"predictions": os.path.abspath(args.predictions), "column_z_spec": args.z}
     written = []
@@ -472,32 +515,18 @@ def _calibrate(args):
         out.meta.update(source)
         write(name, lambda tmp: out.write(tmp, format="ascii.ecsv", overwrite=True))
 
+    def write_bytes(name, data):
+        def writer(tmp):
+            with open(tmp, "wb") as file:
+                file.write(data)
+        write(name, writer)
+
     write_table("calibration_report.ecsv", report)
-    plots = []
     if pdf is not None:
         write_table("pdf_report.ecsv", pdf)
-    try:
-        from .plotting import (plot_coverage, plot_interval_coverage, plot_pdf_pit, plot_pit,
-                               plot_pulls)
-        label = args.label or args.z_phot_err
-        plots = [("pulls.png", lambda: plot_pulls(report, errors=label)),
-                 ("pit.png", lambda: plot_pit(report, errors=label)),
-                 ("coverage.png", lambda: plot_coverage(report, labels=[label]))]
-        if pdf is not None:
-            plots += [("pdf_pit.png", lambda: plot_pdf_pit(pdf)),
-                      ("pdf_coverage.png", lambda: plot_interval_coverage(pdf))]
-    except ImportError as exc:
-        log.warning(f"no plots: {exc}")
-    for name, plot in plots:
-        figure = plot().figure
-        write(name, lambda tmp: figure.savefig(tmp, dpi=120, format="png",
-                                               bbox_inches="tight"))
-    # With --overwrite, an earlier run's files that this run does not write
-    # (a p(z) report beside a report without one) go.
-    stale = [name for name in outputs if name not in written
-             and os.path.exists(os.path.join(args.output, name))]
-    for name in stale:
-        os.remove(os.path.join(args.output, name))
+    for name, data in images:
+        write_bytes(name, data)
+    stale = [name for name in earlier if name not in written]
     log.info(f"wrote {', '.join(written)} to {args.output}"
              + (f"; removed {', '.join(stale)}, of an earlier run" if stale else ""))
     return 0
@@ -507,9 +536,8 @@ def _calibrate_pdf(args, table):
     """The p(z) part of ``calibrate``, None for a predictions file without
     the percentile columns: the PIT histogram, the coverage at every level
     and, with ``--model``, the exact PIT and the CDE loss."""
-    import numpy as np
     from .calibration import pdf_report, pit_from_percentiles
-    from .metrics import no_redshift
+    from .metrics import redshift_values
     from .schema import PERCENTILES
     if not all(name in table.colnames for name, _ in PERCENTILES):
         if args.model:
@@ -523,10 +551,10 @@ def _calibrate_pdf(args, table):
         source = table.copy()
         source.remove_columns([column.name for column in model.output_schema()
                                if column.name in source.colnames])
-        # The rule of metrics.no_redshift: a sentinel such as 99 gets no PIT.
-        truth = np.where(no_redshift(table[args.z]), np.nan,
-                         np.ma.filled(np.ma.asarray(table[args.z], dtype=float), np.nan))
-        return pdf_report(model.cdf(source, truth), cde_loss=model.cde_loss(source, truth))
+        # NaN where a row has no redshift (a sentinel such as 99): no PIT, and
+        # left out of the loss; the pulls' report has warned of those rows.
+        truth = redshift_values(table[args.z])
+        return pdf_report(model.cdf(source, truth), cde_loss=model._cde_loss(source, truth))
     return pdf_report(pit_from_percentiles(table, args.z), approximate=True)
 
 
@@ -591,15 +619,15 @@ def _predict(args):
 
 def _evaluate(args):
     import numpy as np
-    from .metrics import _no_redshift_message, evaluate, no_redshift
+    from .metrics import _say_no_redshift, evaluate, redshift_values
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot})
     try:
-        missing = no_redshift(table[args.z])
+        z_spec = redshift_values(table[args.z])
     except TypeError:
         raise TypeError(f"column {args.z!r} (--z) must hold numbers") from None
-    if missing.any():
-        log.warning(_no_redshift_message(missing, table[args.z], args.z) + " and are skipped")
+    missing = np.isnan(z_spec)
+    _say_no_redshift(missing, table[args.z], args.z, warn=log.warning)
     unpredicted = np.ma.getmaskarray(table[args.z_phot]) & ~missing
     usable = ~(unpredicted | missing)
     if not usable.any():
@@ -608,7 +636,7 @@ def _evaluate(args):
                          f"with no redshift, {int(unpredicted.sum())} with masked "
                          f"{args.z_phot})")
     z_phot = np.ma.getdata(table[args.z_phot])[usable]
-    z_spec = np.asarray(np.ma.getdata(table[args.z]), dtype=float)[usable]
+    z_spec = z_spec[usable]
     metrics = evaluate(z_phot, z_spec, threshold=args.threshold)
     print(f"rows {len(table)}, evaluated {metrics['n']} (skipped {int(unpredicted.sum())} "
           f"with masked {args.z_phot}, {int(missing.sum())} with no redshift in {args.z})")
@@ -917,8 +945,8 @@ def _parser():
                                 "the CDE loss of its p(z) (without it, a file with "
                                 "percentile columns gets PIT values from them)")
     calibrate.add_argument("--overwrite", action="store_true",
-                           help="replace the files of an earlier run in DIR, and remove "
-                                "those of its files this run does not write")
+                           help="replace an earlier run's files in DIR: all of them "
+                                "are removed before this run's are written")
     _verbosity_options(calibrate)
     calibrate.set_defaults(run=_calibrate)
     # No abbreviations: '--weigh w' for '--weight w' hides a typo, and a

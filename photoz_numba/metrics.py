@@ -10,8 +10,9 @@ A spectroscopic redshift that is masked, not finite or outside
 `Z_SPEC_RANGE` is *no redshift* (`no_redshift`): catalogues write 99, 999,
 -1 or -99 where a galaxy has no spectrum. Every path that reads true
 redshifts (fitting, tuning, calibration, cross-validation, `evaluate`,
-`evaluate_by_z`, the command line) skips such rows and warns how many,
-and the first; `dz` and the metrics of single arrays refuse them.
+`evaluate_by_z`, the PIT and CDE loss, the command line) skips such rows
+and warns once how many, and the first; `dz` and the metrics of single
+arrays refuse them. `redshift_values` reads them as NaN.
 """
 
 import warnings
@@ -21,7 +22,7 @@ import numpy as np
 from .exceptions import PhotoZWarning
 
 __all__ = ["dz", "sigma_nmad", "outlier_fraction", "bias", "evaluate", "Z_BINS", "evaluate_by_z",
-           "OUTLIER", "Z_SPEC_RANGE", "no_redshift"]
+           "OUTLIER", "Z_SPEC_RANGE", "no_redshift", "redshift_values"]
 
 #: The spectroscopic redshifts a galaxy can have. Nearby galaxies that
 #: approach us have slightly negative ones (-0.001), none below -0.01
@@ -95,6 +96,33 @@ def _spec_values(z_spec):
         raise TypeError("spectroscopic redshifts must be numbers") from None
 
 
+def redshift_values(z_spec):
+    """Spectroscopic redshifts as float64, NaN where there is none
+    (`no_redshift`).
+
+    Parameters
+    ----------
+    z_spec : array-like
+        Spectroscopic redshifts (dimensionless), masked or not.
+
+    Returns
+    -------
+    values : ndarray of float64
+
+    Raises
+    ------
+    TypeError
+        The values are not numbers.
+
+    Examples
+    --------
+    >>> from photoz_numba.metrics import redshift_values
+    >>> redshift_values([0.5, -0.001, 99.0, -1.0]).tolist()
+    [0.5, -0.001, nan, nan]
+    """
+    return np.where(no_redshift(z_spec), np.nan, _spec_values(z_spec))
+
+
 def _no_redshift_message(missing, z_spec, name, at="row"):
     """'3 of 50 rows have no redshift in 'zspec' (...; first at row 7: 99.0)'."""
     rows = np.flatnonzero(missing)
@@ -103,13 +131,27 @@ def _no_redshift_message(missing, z_spec, name, at="row"):
             f"({NO_REDSHIFT}; first at {at} {rows[0]}: {first})")
 
 
+def _say_no_redshift(missing, z_spec, name, at="row", warn=True, stacklevel=3,
+                     then="are skipped"):
+    """Say how many rows have no redshift (``missing``) and the first, if
+    any, and what ``then`` happens to them: a `PhotoZWarning`
+    (``stacklevel`` counted from the caller), or through ``warn`` when it
+    is a function (the command line's logger), or not at all when it is
+    False."""
+    if not missing.any() or warn is False:
+        return
+    message = _no_redshift_message(missing, z_spec, name, at) + f" and {then}"
+    if callable(warn):
+        warn(message)
+    else:
+        warnings.warn(message, PhotoZWarning, stacklevel=stacklevel + 1)
+
+
 def _skip_no_redshift(z_spec, name, at="row", stacklevel=3):
     """The mask of the rows with a redshift; warns with how many have none
     and the first."""
     missing = no_redshift(z_spec)
-    if missing.any():
-        warnings.warn(_no_redshift_message(missing, z_spec, name, at) + " and are skipped",
-                      PhotoZWarning, stacklevel=stacklevel)
+    _say_no_redshift(missing, z_spec, name, at, stacklevel=stacklevel)
     return ~missing
 
 
@@ -246,14 +288,16 @@ def bias(z_phot, z_spec):
 def _with_redshift(z_phot, z_spec):
     """The pairs whose z_spec is a redshift; warns of the others."""
     z_phot = np.ma.asarray(z_phot)
-    has_z = _skip_no_redshift(z_spec, "z_spec", "index", stacklevel=4)
-    if np.shape(z_phot) != has_z.shape:
+    values = redshift_values(z_spec)
+    missing = np.isnan(values)
+    if np.shape(z_phot) != missing.shape:
         raise ValueError(f"z_phot and z_spec differ in shape: {np.shape(z_phot)} and "
-                         f"{has_z.shape}")
-    if has_z.size and not has_z.any():
-        raise ValueError(_no_redshift_message(~has_z, _spec_values(z_spec), "z_spec",
+                         f"{missing.shape}")
+    if missing.size and missing.all():
+        raise ValueError(_no_redshift_message(missing, _spec_values(z_spec), "z_spec",
                                               "index") + ": nothing to evaluate")
-    return z_phot[has_z], _spec_values(z_spec)[has_z]
+    _say_no_redshift(missing, _spec_values(z_spec), "z_spec", "index", stacklevel=3)
+    return z_phot[~missing], values[~missing]
 
 
 def evaluate(z_phot, z_spec, threshold=OUTLIER):

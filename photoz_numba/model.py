@@ -113,6 +113,15 @@ def _as_redshifts(values):
                       dtype=np.float64)
 
 
+def _of_rows(has_z, what):
+    """'400 training rows', or '380 training rows with a redshift (400 in
+    all)' when some have none: what a count of rows with a redshift is
+    out of."""
+    if has_z.all():
+        return f"{has_z.size} {what}"
+    return f"{int(has_z.sum())} {what} with a redshift ({has_z.size} in all)"
+
+
 class PhotoZModel:
     """Kernelised local linear regression photo-z (Kalná et al. 2024).
 
@@ -559,15 +568,20 @@ class PhotoZModel:
         >>> model.n_train_, model.feature_names_
         (200, ['g-r', 'r-i', 'r'])
         """
+        return self._fit(table, z, units)
+
+    def _fit(self, table, z, units, warn=True):
+        """`fit`; ``warn=False`` where the caller has already warned of the
+        table's rows with no redshift (a refit after tuning)."""
         self._check_params()
         mag, state = self._magnitudes(table, units)
-        redshift = training_redshifts(table, z)    # warns of rows with none
+        redshift = training_redshifts(table, z, warn=warn)
         has_z = np.isfinite(redshift)
         measured = state == STATE_MEASURED
         usable = (measured.sum(axis=1) >= self.min_bands) & has_z
         n_unusable = int((~usable & has_z).sum())
         if n_unusable:
-            warnings.warn(f"{n_unusable} of {len(table)} training rows have fewer "
+            warnings.warn(f"{n_unusable} of {_of_rows(has_z, 'training rows')} have fewer "
                           f"than min_bands={self.min_bands} measured, detected "
                           f"bands and are not used", PhotoZWarning)
         n_usable = int(usable.sum())
@@ -810,13 +824,19 @@ class PhotoZModel:
         >>> round(float(inside.mean()), 2)   # 500 galaxies: 0.68 +- 0.02
         0.66
         """
+        return self._calibrate(table, z, form, n_folds, seed, pz)
+
+    def _calibrate(self, table, z="zspec", form="auto", n_folds=20, seed=0, pz=True,
+                   warn=True):
+        """`calibrate`; ``warn=False`` where the caller has already warned
+        of the table's rows with no redshift (the command line's fit)."""
         from .calibration import CALIBRATION_FORMS, ErrorCalibration
         from .selection import OutOfFold
         self.check_fitted()
         if form != "auto" and form not in CALIBRATION_FORMS:
             raise ValueError(f"form must be 'auto' or one of {CALIBRATION_FORMS}, "
                              f"not {form!r}")
-        folds = OutOfFold(self, table, z, n_folds=n_folds, seed=seed)
+        folds = OutOfFold(self, table, z, n_folds=n_folds, seed=seed, warn=warn)
         prediction = folds.predict(nearest=True)
         z_spec, z_phot = folds.z, prediction.z_phot
         z_phot_err, distance = prediction.z_phot_err, prediction.nearest_distance
@@ -824,7 +844,7 @@ class PhotoZModel:
         usable = has_z & np.isfinite(z_phot) & np.isfinite(z_phot_err) & (z_phot_err > 0)
         n_skipped = int((~usable & has_z).sum())
         if n_skipped:
-            warnings.warn(f"{n_skipped} of {len(table)} calibration galaxies have no "
+            warnings.warn(f"{n_skipped} of {_of_rows(has_z, 'calibration galaxies')} have no "
                           f"out-of-fold prediction or a zero error and are not used",
                           PhotoZWarning)
         arrays = (z_phot[usable], z_phot_err[usable], z_spec[usable])
@@ -1260,6 +1280,19 @@ class PhotoZModel:
                              f"an array of shape {values.shape}")
         return values
 
+    def _true_redshifts(self, table, z, then="are skipped", nothing=None):
+        """The rows' true redshifts (a column name or an array), NaN where
+        there is none (`~photoz_numba.metrics.no_redshift`), warned of; a
+        ValueError ending in ``nothing`` when no row has one, if given."""
+        from .metrics import _no_redshift_message, _say_no_redshift, no_redshift
+        values = self._per_row(table, z)
+        missing = no_redshift(values)
+        name = z if isinstance(z, str) else "z"
+        if nothing and missing.size and missing.all():
+            raise ValueError(_no_redshift_message(missing, values, name) + f": {nothing}")
+        _say_no_redshift(missing, values, name, then=then)
+        return np.where(missing, np.nan, values)
+
     def cdf(self, table, z, units=None, n_threads=None):
         """P(Z <= z) under each row's p(z).
 
@@ -1268,17 +1301,21 @@ class PhotoZModel:
         table : `~astropy.table.Table`
             Galaxies with the model's `input_columns`.
         z : str, float or array-like
-            A column of ``table``, an array of one redshift per row, or one
-            redshift for every row. With the true redshifts, the result is
-            the PIT.
+            A column of ``table`` holding the rows' true redshifts: the
+            result is the PIT, NaN where a row has no redshift (masked, not
+            finite or a sentinel such as 99 or -99:
+            `~photoz_numba.metrics.no_redshift`), with a `PhotoZWarning`
+            that says how many and the first. Or redshifts to ask at, any
+            value (P(z < 25) is 1): an array of one per row, or one for
+            every row.
         units, n_threads
             As for `predict`.
 
         Returns
         -------
         cdf : ndarray
-            One value per row, from 0 to 1; NaN where ``z`` is NaN or the
-            row could not be predicted.
+            One value per row, from 0 to 1; NaN where ``z`` is NaN or masked
+            or no redshift (a column), or the row could not be predicted.
 
         Raises
         ------
@@ -1302,9 +1339,13 @@ class PhotoZModel:
         nan
         """
         self.check_pz()
-        if not isinstance(z, str) and np.ndim(z) == 0:
-            z = np.full(len(table), _as_redshifts(z))
-        return self._pz_cdf(table, self._per_row(table, z), units, n_threads)
+        if isinstance(z, str):
+            values = self._true_redshifts(table, z, then="get a NaN PIT")
+        elif np.ndim(z) == 0:
+            values = np.full(len(table), _as_redshifts(z))
+        else:
+            values = self._per_row(table, z)
+        return self._pz_cdf(table, values, units, n_threads)
 
     def pdf(self, table, z_grid, units=None, n_threads=None):
         """Each row's p(z), per unit redshift, on a grid.
@@ -1454,11 +1495,19 @@ class PhotoZModel:
         table : `~astropy.table.Table`
             Galaxies with the model's `input_columns`.
         z : str or array-like
-            Their true redshifts: a column of ``table`` or an array.
+            Their true redshifts: a column of ``table`` or an array. Rows
+            with no redshift (masked, not finite or a sentinel such as 99 or
+            -99: `~photoz_numba.metrics.no_redshift`) are left out, with a
+            `PhotoZWarning` that says how many and the first.
 
         Returns
         -------
         loss : float
+
+        Raises
+        ------
+        ValueError
+            No row has a redshift.
 
         Examples
         --------
@@ -1470,9 +1519,13 @@ class PhotoZModel:
         >>> print(f"{model.cde_loss(table[1000:], 'zspec'):.0f}")   # sharp toy p(z)
         -102
         """
-        from .pdf import cde_from_scores, pz_scores
         self.check_pz()
-        values = self._per_row(table, z)
+        values = self._true_redshifts(table, z, then="are left out", nothing="nothing to score")
+        return self._cde_loss(table, values, units, n_threads)
+
+    def _cde_loss(self, table, values, units=None, n_threads=None):
+        """`cde_loss` of true redshifts already read (NaN: left out)."""
+        from .pdf import cde_from_scores, pz_scores
         with _numba_threads(n_threads):
             z_hat, scale, neighbours = self._pz_inputs(table, units, None)
             scores = pz_scores(self.pz_, z_hat, scale, neighbours, values)
@@ -1487,7 +1540,7 @@ class PhotoZModel:
             Galaxies with the model's `input_columns`.
         z0 : float, str or array-like
             The threshold: one for all rows, or one per row (a column name
-            or an array), as ``z`` of `cdf`.
+            or an array), any value.
 
         Returns
         -------
@@ -1505,6 +1558,8 @@ class PhotoZModel:
         >>> bool(abs((high > 0.5).mean() - (table["zspec"][1000:] > 2.0).mean()) < 0.05)
         True
         """
+        if isinstance(z0, str):     # thresholds, not true redshifts: no PIT's rule
+            z0 = self._per_row(table, z0)
         return 1.0 - self.cdf(table, z0, units, n_threads)
 
     def _predict_chunk(self, table, units, n_threads, nearest):

@@ -17,9 +17,9 @@ reports for the same setting and folds. The paper's protocol
 import math
 
 import numpy as np
-from astropy import units as u
 
-from .metrics import evaluate
+from .metrics import (_no_redshift_message, _say_no_redshift, _spec_values, evaluate,
+                      redshift_values)
 from .photometry import check_table
 
 __all__ = ["training_redshifts", "stratified_kfold", "stratified_split", "OutOfFold"]
@@ -73,24 +73,21 @@ def training_redshifts(table, z, warn=True):
     2 of 3 rows have no redshift in 'zspec' (masked, not finite or outside
     -0.01 to 20, as the sentinels 99 and -99; first at row 1: 99.0) and are skipped
     """
-    from .metrics import _no_redshift_message, _skip_no_redshift, no_redshift
     if not isinstance(z, str):
         raise TypeError(f"z must be a column name, not {z!r}")
     if z not in table.colnames:
         raise KeyError(f"redshift column {z!r} is not in the table")
     column = table[z]
     try:
-        values = np.asarray(np.ma.filled(np.ma.asarray(
-            column.value if isinstance(column, u.Quantity) else column,
-            dtype=np.float64), np.nan), dtype=np.float64)
-        missing = no_redshift(column)
-    except (TypeError, ValueError):
+        values = redshift_values(column)
+    except TypeError:
         raise TypeError(f"redshift column {z!r} must hold numbers") from None
+    missing = np.isnan(values)
     if missing.size and missing.all():
-        raise ValueError(_no_redshift_message(missing, values, z) + ": nothing to learn from")
-    if warn:
-        _skip_no_redshift(column, z)
-    return np.where(missing, np.nan, values)
+        raise ValueError(_no_redshift_message(missing, _spec_values(column), z)
+                         + ": nothing to learn from")
+    _say_no_redshift(missing, column, z, warn=warn)
+    return values
 
 
 def _strata(z, n_bins):
@@ -208,11 +205,12 @@ def stratified_split(table, z="zspec", test_size=0.2, n_bins=14, seed=None):
         raise ValueError(f"test_size must be between 0 and 1, not {test_size!r}")
     redshift = training_redshifts(table, z)
     has_z = np.isfinite(redshift)
+    if has_z.sum() < 2:
+        raise ValueError(f"only {int(has_z.sum())} of the {len(table)} rows have a "
+                         f"redshift in {z!r}; a split needs at least 2")
     if not has_z.all():
         # Rows with no redshift can be in neither part (warned above).
         table, redshift = table[has_z], redshift[has_z]
-    if len(table) < 2:
-        raise ValueError(f"cannot split a table of {len(table)} rows")
     strata = _strata(redshift, n_bins)
     labels, sizes = np.unique(strata, return_counts=True)
     n_test = math.ceil(test_size * len(table))
@@ -255,6 +253,9 @@ class OutOfFold:
         Number of folds and of redshift quantile bins to stratify in.
     seed : int, optional
         Seeds the assignment of galaxies to folds.
+    warn : bool, optional
+        Warn of rows with no redshift (`training_redshifts`); False where
+        the caller has already warned of the same table.
 
     Attributes
     ----------
@@ -285,9 +286,9 @@ class OutOfFold:
     k = 40: sigma_NMAD = 0.0018
     """
 
-    def __init__(self, model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
+    def __init__(self, model, table, z="zspec", n_folds=5, n_bins=14, seed=0, warn=True):
         check_table(table)
-        self.z = training_redshifts(table, z)
+        self.z = training_redshifts(table, z, warn=warn)
         has_z = np.isfinite(self.z)
         self.folds = np.empty(len(table), dtype=int)
         self.folds[has_z] = stratified_kfold(self.z[has_z], n_folds=n_folds, n_bins=n_bins,

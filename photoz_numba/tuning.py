@@ -146,8 +146,10 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
                       n_folds=n_folds, seed=random_state)
     largest_k = min(SEARCH_SPACE["k"][1], folds.n_train - 1)
     if largest_k < SEARCH_SPACE["k"][0]:
-        raise ValueError(f"too few usable training galaxies ({int(np.isfinite(folds.z).sum())}) to "
-                         f"tune k over {SEARCH_SPACE['k'][:2]} with {n_folds} folds")
+        raise ValueError(f"too few training galaxies with a redshift "
+                         f"({int(np.isfinite(folds.z).sum())}; the smallest fold model "
+                         f"is fitted on {folds.n_train}) to tune k over "
+                         f"{SEARCH_SPACE['k'][:2]} with {n_folds} folds")
     folds.warm_up()
     if progress is not None:
         progress(0, n_iter)
@@ -182,6 +184,6 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     history = Table(rows)
     best = study.best_params
     model.set_params(k=int(best["k"]), **{name: float(best[name]) for name in floats})
-    model.fit(table, z=z)
+    model._fit(table, z, None, warn=False)    # rows with no redshift: warned of above
     model.tuning_history_ = history
     return model

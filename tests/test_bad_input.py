@@ -775,3 +775,81 @@ def test_calibrate_does_not_mix_two_runs_in_its_directory(tmp_path, capsys):
     assert main([base[0], str(tmp_path / "p_jwst.fits")] + base[1:] + ["--overwrite"]) == 0
     assert Table.read(out / "pdf_report.ecsv").meta["predictions"] == \
         str(tmp_path / "p_jwst.fits")
+
+
+def test_cli_fit_calibrate_warns_once_of_rows_with_no_redshift(tmp_path, capsys):
+    """fit --calibrate (and tune --calibrate) read the training redshifts
+    more than once, and warn of the rows with none once."""
+    table, good = _with_sentinels(400)
+    table.write(tmp_path / "train.fits")
+    for command in (["fit"], ["tune", "--n-iter", "2"]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(command + [str(tmp_path / "train.fits"), "--bands", "g,r,i",
+                                   "--k", "20", "--calibrate", "-q", "--overwrite",
+                                   "-o", str(tmp_path / "m.fits")]) == 0
+        assert [str(w.message) for w in caught if issubclass(w.category, PhotoZWarning)] \
+            == [f"34 of 400 rows have no redshift in 'zspec' ({_NO_REDSHIFT}; first at row "
+                f"3: 99.0) and are skipped"], command
+        assert PhotoZModel.read(tmp_path / "m.fits").n_train_ == int(good.sum())
+
+
+def test_cli_calibrate_pdf_skips_rows_with_no_redshift(tmp_path):
+    """calibrate --model on predictions with 20 rows at z = 99: one
+    warning (the pulls'), the p(z) report's PIT count and CDE loss are
+    those of the other rows (reference: the model's own calls on them)."""
+    table = toy_catalogue(1200, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000]).calibrate(table[:1000])
+    model.write(tmp_path / "m.fits")
+    test = table[1000:]
+    predictions = model.predict(test)
+    predictions["zspec"][5:25] = 99.0
+    predictions.write(tmp_path / "p.fits")
+    good = np.ones(len(test), bool)
+    good[5:25] = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["calibrate", str(tmp_path / "p.fits"), "--model", str(tmp_path / "m.fits"),
+                     "--no-mixture", "-q", "-o", str(tmp_path / "cal")]) == 0
+    assert [str(w.message) for w in caught if issubclass(w.category, PhotoZWarning)] == [
+        f"20 of 200 rows have no redshift in 'zspec' ({_NO_REDSHIFT}; first at row 5: 99.0) "
+        f"and are skipped"]
+    meta = Table.read(tmp_path / "cal" / "pdf_report.ecsv").meta
+    assert meta["n"] == 180
+    assert meta["cde_loss"] == pytest.approx(model.cde_loss(test[good], "zspec"), rel=1e-12)
+
+
+def test_calibrate_plot_failing_leaves_the_earlier_run(tmp_path, monkeypatch, capsys):
+    """calibrate --overwrite whose last plot fails leaves the earlier
+    run's files as they were: no new report beside old plots."""
+    import photoz_numba.plotting
+    table = toy_catalogue(700, seed=2)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500]).calibrate(table[:500])
+    predictions = model.predict(table[500:])
+    predictions.write(tmp_path / "p.fits")
+    predictions[50:].write(tmp_path / "p2.fits")
+    out = tmp_path / "cal"
+    options = ["--no-mixture", "-q", "-o", str(out)]
+    assert main(["calibrate", str(tmp_path / "p.fits")] + options) == 0
+    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    assert len(before) == 7
+
+    def fails(report):
+        raise RuntimeError("no room for the figure")
+    monkeypatch.setattr(photoz_numba.plotting, "plot_interval_coverage", fails)
+    capsys.readouterr()
+    assert main(["calibrate", str(tmp_path / "p2.fits"), "--overwrite"] + options) == 1
+    assert capsys.readouterr().err == \
+        "photoz-numba calibrate: error: no room for the figure\n"
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+
+
+def test_split_counts_the_rows_with_a_redshift():
+    """stratified_split names how many rows have a redshift, not the rows
+    it was left with after dropping the others."""
+    from photoz_numba.selection import stratified_split
+    table = Table({"zspec": [0.5, 99.0, -99.0]})
+    with pytest.raises(ValueError) as error, pytest.warns(PhotoZWarning, match="2 of 3"):
+        stratified_split(table)
+    assert str(error.value) == ("only 1 of the 3 rows have a redshift in 'zspec'; a split "
+                                "needs at least 2")

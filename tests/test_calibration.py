@@ -355,6 +355,29 @@ def test_calibrate_warns_about_unpredicted_training_galaxies():
     assert model.calibration_.n_train == 397
 
 
+def test_counts_of_unused_galaxies_are_out_of_those_with_a_redshift():
+    """With 10 rows at z = 99, the 3 rows short of bands are counted out
+    of the 390 with a redshift, by fit and calibrate (each reading the
+    redshifts once; the fold models' own fits count their own tables)."""
+    table = toy_photometry(400, seed=2)
+    table["g"] = MaskedColumn(table["g"], mask=np.arange(400) < 3)
+    table["zspec"][10:20] = 99.0
+    model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag", min_bands=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(table).calibrate(table, form="scale")
+    assert [str(w.message) for w in caught if "redshift" in str(w.message)] == [
+        "10 of 400 rows have no redshift in 'zspec' (masked, not finite or outside -0.01 "
+        "to 20, as the sentinels 99 and -99; first at row 10: 99.0) and are skipped",
+        "3 of 390 training rows with a redshift (400 in all) have fewer than min_bands=3 "
+        "measured, detected bands and are not used",
+        "10 of 400 rows have no redshift in 'zspec' (masked, not finite or outside -0.01 "
+        "to 20, as the sentinels 99 and -99; first at row 10: 99.0) and are skipped",
+        "3 of 390 calibration galaxies with a redshift (400 in all) have no out-of-fold "
+        "prediction or a zero error and are not used"]
+    assert model.calibration_.n_train == 387
+
+
 # -- model files and streaming ---------------------------------------------------
 
 @pytest.fixture(scope="module")

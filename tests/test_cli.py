@@ -285,6 +285,30 @@ def test_tune_errors_name_the_options_as_typed(toy_files, capsys):
     assert not (toy_files / "m.fits").exists()
 
 
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_reproduce_n_iter_is_checked_before_the_catalogue(tmp_path, capsys, value):
+    """--n-iter below 1 is named as typed before the catalogue is read (it
+    does not exist here) and before any trial is announced; 0 ran 15."""
+    from photoz_numba.cli import main
+    assert main(["reproduce", "--quick", "--n-iter", value,
+                 "--catalogue", str(tmp_path / "absent.ascii")]) == 1
+    assert capsys.readouterr() == (
+        "", f"photoz-numba reproduce: error: --n-iter must be >= 1, not {value}\n")
+
+
+def test_k_beyond_the_training_set_names_the_option(toy_files, capsys):
+    """The fit's message names --k as typed, not the parameter k=400."""
+    from photoz_numba.cli import main
+    assert main(["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--k", "400",
+                 "-o", str(toy_files / "m.fits")]) == 0
+    assert main(["fit", str(toy_files / "survey.fits"), "--bands", "g,r,i", "--k", "400",
+                 "-o", str(toy_files / "m2.fits")]) == 1
+    assert capsys.readouterr().err == (
+        "photoz-numba fit: error: only 100 training galaxies have a redshift and at least "
+        "2 bands measured; --k 400 needs at least 401\n")
+    assert not (toy_files / "m2.fits").exists()
+
+
 def test_second_group_from_zero_to_one(toy_files):
     """--second-group 1, the largest share, is stored; 0 means none."""
     from photoz_numba import PhotoZModel

@@ -88,3 +88,20 @@ def test_evaluate_by_z_matches_numpy_per_bin():
     assert empty["n"][1] == 0 and np.isnan(empty["sigma_nmad"][1])
     with pytest.raises(ValueError, match="increasing"):
         evaluate_by_z([1.0], [1.0], edges=[0, 2, 1])
+
+
+def test_redshift_values_is_the_rule_as_nan():
+    """NaN exactly where no_redshift says (masked, NaN, -1, 99, -99,
+    999), the values elsewhere, and the caller's array left as it was."""
+    import numpy as np
+    from photoz_numba.metrics import no_redshift, redshift_values
+    given = np.array([0.5, -0.001, -0.01, 20.0, 99.0, -99.0, -1.0, 999.0, np.nan, 3.0])
+    masked = np.ma.array(given, mask=[False] * 9 + [True])
+    kept = given.copy()
+    values = redshift_values(masked)
+    assert values.dtype == np.float64
+    np.testing.assert_array_equal(np.isnan(values), no_redshift(masked))
+    np.testing.assert_array_equal(values[:4], [0.5, -0.001, -0.01, 20.0])
+    assert np.isnan(values[4:]).all()
+    np.testing.assert_array_equal(redshift_values(given)[9], 3.0)
+    np.testing.assert_array_equal(given, kept)

@@ -147,8 +147,10 @@ def test_too_few_usable_training_galaxies():
             model.fit(table)
 
 
-@pytest.mark.parametrize("bad", [np.nan, -1.0, -3.0, "masked"])
+@pytest.mark.parametrize("bad", [np.nan, -1.0, -3.0, 99.0, "masked"])
 def test_bad_redshifts_are_named(bad):
+    """A redshift that is no redshift is skipped, with a warning naming
+    the column, the count and the row."""
     table = toy(50)
     z = MaskedColumn(table["zspec"])
     if bad == "masked":
@@ -156,8 +158,13 @@ def test_bad_redshifts_are_named(bad):
     else:
         z[17] = bad
     table["zspec"] = z
-    with pytest.raises(ValueError, match="'zspec' has 1 .*row 17"):
-        PhotoZModel(["g", "r", "i", "z"], k=5).fit(table, z="zspec")
+    shown = "--" if bad == "masked" else bad
+    with pytest.warns(PhotoZWarning) as caught:
+        model = PhotoZModel(["g", "r", "i", "z"], k=5).fit(table, z="zspec")
+    assert [str(w.message) for w in caught] == [
+        f"1 of 50 rows have no redshift in 'zspec' (masked, not finite or outside -0.01 to "
+        f"20, as the sentinels 99 and -99; first at row 17: {shown}) and are skipped"]
+    assert model.n_train_ == 49
 
 
 def test_redshift_column_absent():
@@ -364,3 +371,67 @@ def test_training_galaxies_predicted_again_are_flagged_twins():
     twin = (model.predict(survey)["z_phot_flag"] & TRAINING_TWIN) != 0
     np.testing.assert_array_equal(np.flatnonzero(twin), [0, 1, 2, 3, 4, 6, 7, 8, 9])
     assert ((model.predict(train)["z_phot_flag"] & TRAINING_TWIN) != 0).all()
+
+
+# -- true redshifts that are no redshift in cdf and cde_loss ---------------------
+
+_NO_REDSHIFT = "masked, not finite or outside -0.01 to 20, as the sentinels 99 and -99"
+
+
+@pytest.fixture(scope="module")
+def toy_pz():
+    """A toy model with a p(z), and 200 galaxies it did not learn from."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(1200, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000]).calibrate(table[:1000])
+    return model, table[1000:]
+
+
+def test_pit_and_cde_loss_skip_rows_with_no_redshift(toy_pz):
+    """cdf(table, column) and cde_loss read true redshifts: 20 rows at
+    z = 99 and one at -99 get a NaN PIT and are left out of the loss (99
+    had a PIT of 1, and 20 such rows of 200 moved the loss from -102 to
+    -87), with one warning
+    each naming the count and first row. Reference: the same calls on the
+    other rows, kept by hand."""
+    import warnings
+    model, test = toy_pz
+    good = np.ones(len(test), bool)
+    good[5:25] = good[30] = False
+    bad = test.copy()
+    bad["zspec"][5:25] = 99.0
+    bad["zspec"][30] = -99.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pit = model.cdf(bad, "zspec")
+        loss = model.cde_loss(bad, "zspec")
+        array_loss = model.cde_loss(bad, np.asarray(bad["zspec"]))
+    head = f"21 of 200 rows have no redshift in '{{}}' ({_NO_REDSHIFT}; first at row 5: 99.0)"
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (PhotoZWarning, head.format("zspec") + " and get a NaN PIT"),
+        (PhotoZWarning, head.format("zspec") + " and are left out"),
+        (PhotoZWarning, head.format("z") + " and are left out")]
+    assert np.isnan(pit[~good]).all()
+    np.testing.assert_array_equal(pit[good], model.cdf(test[good], "zspec"))
+    reference = model.cde_loss(test[good], "zspec")
+    assert loss == array_loss == pytest.approx(reference, rel=1e-12)
+    bad["zspec"] = 99.0
+    with pytest.raises(ValueError, match=r"^200 of 200 rows have no redshift in 'zspec' "
+                                         r"\(.*; first at row 0: 99.0\): nothing to score$"):
+        model.cde_loss(bad, "zspec")
+
+
+def test_cdf_at_query_redshifts_takes_any_value(toy_pz):
+    """An array (or one value) is redshifts to ask at, not true ones: 99
+    is above every p(z) (CDF 1), -99 below (0), NaN gives NaN, and nothing
+    is warned of; probability_above's column of thresholds likewise."""
+    model, test = toy_pz
+    rows = test[:20]
+    np.testing.assert_array_equal(model.cdf(rows, np.full(20, 99.0)), np.ones(20))
+    np.testing.assert_array_equal(model.cdf(rows, -99.0), np.zeros(20))
+    assert np.isnan(model.cdf(rows, np.full(20, np.nan))).all()
+    thresholds = rows.copy()
+    thresholds["z0"] = np.r_[np.full(10, 25.0), np.full(10, 1.0)]
+    np.testing.assert_array_equal(model.probability_above(thresholds, "z0"),
+                                  1 - model.cdf(rows, np.asarray(thresholds["z0"])))
+    assert (model.probability_above(thresholds, "z0")[:10] == 0).all()

@@ -182,3 +182,37 @@ def test_window_and_clipping_switched_off_stay_off():
     assert model.window is None and model.clip_sigma is None
     assert "window" not in model.tuning_history_.colnames
     assert "clip_sigma" not in model.tuning_history_.colnames
+
+
+_NO_REDSHIFT = "masked, not finite or outside -0.01 to 20, as the sentinels 99 and -99"
+
+
+def test_tune_warns_once_of_rows_with_no_redshift():
+    """The folds and the refit read the same redshifts: one warning, not
+    one from each."""
+    import warnings
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.exceptions import PhotoZWarning
+    table = toy_catalogue(400)
+    table["zspec"][3:13] = 99.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = PhotoZModel(["g", "r", "i"], k=20).tune(table, n_iter=2, random_state=0)
+    assert [str(w.message) for w in caught if issubclass(w.category, PhotoZWarning)] == [
+        f"10 of 400 rows have no redshift in 'zspec' ({_NO_REDSHIFT}; first at row 3: "
+        f"99.0) and are skipped"]
+    assert model.n_train_ == 390
+
+
+def test_too_few_galaxies_with_a_redshift_to_tune():
+    """The count is of the rows with a redshift (10 of 40), and the
+    smallest fold model's (8 with 5 folds): k from 10 cannot be tuned."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.exceptions import PhotoZWarning
+    table = toy_catalogue(40)
+    table["zspec"][10:] = 99.0
+    with pytest.raises(ValueError) as error, pytest.warns(PhotoZWarning, match="30 of 40"):
+        PhotoZModel(["g", "r", "i"], k=20).tune(table, n_iter=2)
+    assert str(error.value) == ("too few training galaxies with a redshift (10; the smallest "
+                                "fold model is fitted on 8) to tune k over (10, 100) with 5 "
+                                "folds")

@@ -13,7 +13,7 @@ import numpy as np
 from astropy.table import Table
 from scipy import stats
 
-from ..metrics import no_redshift
+from ..metrics import redshift_values
 from ..pdf import central_coverage, pit_ks
 from ..schema import PERCENTILES
 
@@ -69,8 +69,7 @@ def pit_from_percentiles(table, z_spec="zspec"):
         levels[-1] - levels[-2])
     knots = np.column_stack([first, knots, last])
     levels = np.concatenate([[0.0], levels, [1.0]])
-    truth = np.ma.filled(np.ma.asarray(table[z_spec], dtype=float), np.nan)
-    truth[no_redshift(table[z_spec])] = np.nan      # a sentinel such as 99: no PIT
+    truth = redshift_values(table[z_spec])      # NaN for a sentinel such as 99: no PIT
     pit = np.full(len(table), np.nan)
     ok = np.isfinite(knots).all(axis=1) & np.isfinite(truth)
     for row in np.flatnonzero(ok):
