@@ -265,11 +265,15 @@ def _reproduce(args):
             top.set_title(f"photoz_numba, {len(per_seed)} seeds x {per_seed['n_test'][0]} "
                           f"test galaxies")
             figure = top.figure
-            for name in ("figure1.png", "figure1.pdf"):
-                with atomic_output(os.path.join(args.output, name),
-                                   overwrite=args.overwrite) as tmp:
-                    figure.savefig(tmp, dpi=150)
-                written.append(name)
+            try:
+                for name in ("figure1.png", "figure1.pdf"):
+                    with atomic_output(os.path.join(args.output, name),
+                                       overwrite=args.overwrite) as tmp:
+                        figure.savefig(tmp, dpi=150)
+                    written.append(name)
+            finally:
+                from matplotlib import pyplot
+                pyplot.close(figure)         # (main may run many times in one process)
         except ImportError as exc:
             log.warning(f"no figure: {exc}")
         log.info(f"wrote {', '.join(written)} to {args.output}")
