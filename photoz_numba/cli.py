@@ -423,8 +423,9 @@ def _fit(args):
         with _options_for_parameters():
             model.fit(table, z=args.z)
     if args.calibrate:
-        # Rows with no redshift: warned of by the fit or tuning above.
-        model._calibrate(table, z=args.z, warn=False)
+        from .metrics import no_redshift_said
+        with no_redshift_said():      # rows with no redshift: warned of by the fit above
+            model.calibrate(table, z=args.z)
         cal = model.calibration_
         best = cal.comparison[cal.comparison["form"] == cal.form][0]
         log.info(f"calibrated z_phot_err ({cal.form} form): CV fraction within 1 and 2 "
@@ -541,7 +542,7 @@ def _calibrate_pdf(args, table):
     the percentile columns: the PIT histogram, the coverage at every level
     and, with ``--model``, the exact PIT and the CDE loss."""
     from .calibration import pdf_report, pit_from_percentiles
-    from .metrics import redshift_values
+    from .metrics import no_redshift_said, redshift_values
     from .schema import PERCENTILES
     if not all(name in table.colnames for name, _ in PERCENTILES):
         if args.model:
@@ -558,7 +559,8 @@ def _calibrate_pdf(args, table):
         # NaN where a row has no redshift (a sentinel such as 99): no PIT, and
         # left out of the loss; the pulls' report has warned of those rows.
         truth = redshift_values(table[args.z])
-        return pdf_report(model.cdf(source, truth), cde_loss=model._cde_loss(source, truth))
+        with no_redshift_said():
+            return pdf_report(model.cdf(source, truth), cde_loss=model.cde_loss(source, truth))
     return pdf_report(pit_from_percentiles(table, args.z), approximate=True)
 
 

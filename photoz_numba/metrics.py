@@ -15,6 +15,7 @@ and warns once how many, and the first; `dz` and the metrics of single
 arrays refuse them. `redshift_values` reads them as NaN.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -145,6 +146,17 @@ def _say_no_redshift(missing, z_spec, name, at="row", warn=True, stacklevel=3,
         warn(message)
     else:
         warnings.warn(message, PhotoZWarning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def no_redshift_said():
+    """Within, the `PhotoZWarning` of rows with no redshift is not given:
+    for a caller that has given it once for the table (a refit after
+    tuning, a calibration after a fit)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\d+ of \d+ rows have no redshift in ",
+                                category=PhotoZWarning)
+        yield
 
 
 def _skip_no_redshift(z_spec, name, at="row", stacklevel=3):

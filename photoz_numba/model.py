@@ -568,14 +568,9 @@ class PhotoZModel:
         >>> model.n_train_, model.feature_names_
         (200, ['g-r', 'r-i', 'r'])
         """
-        return self._fit(table, z, units)
-
-    def _fit(self, table, z, units, warn=True):
-        """`fit`; ``warn=False`` where the caller has already warned of the
-        table's rows with no redshift (a refit after tuning)."""
         self._check_params()
         mag, state = self._magnitudes(table, units)
-        redshift = training_redshifts(table, z, warn=warn)
+        redshift = training_redshifts(table, z)
         has_z = np.isfinite(redshift)
         measured = state == STATE_MEASURED
         usable = (measured.sum(axis=1) >= self.min_bands) & has_z
@@ -824,19 +819,13 @@ class PhotoZModel:
         >>> round(float(inside.mean()), 2)   # 500 galaxies: 0.68 +- 0.02
         0.66
         """
-        return self._calibrate(table, z, form, n_folds, seed, pz)
-
-    def _calibrate(self, table, z="zspec", form="auto", n_folds=20, seed=0, pz=True,
-                   warn=True):
-        """`calibrate`; ``warn=False`` where the caller has already warned
-        of the table's rows with no redshift (the command line's fit)."""
         from .calibration import CALIBRATION_FORMS, ErrorCalibration
         from .selection import OutOfFold
         self.check_fitted()
         if form != "auto" and form not in CALIBRATION_FORMS:
             raise ValueError(f"form must be 'auto' or one of {CALIBRATION_FORMS}, "
                              f"not {form!r}")
-        folds = OutOfFold(self, table, z, n_folds=n_folds, seed=seed, warn=warn)
+        folds = OutOfFold(self, table, z, n_folds=n_folds, seed=seed)
         prediction = folds.predict(nearest=True)
         z_spec, z_phot = folds.z, prediction.z_phot
         z_phot_err, distance = prediction.z_phot_err, prediction.nearest_distance
@@ -1521,10 +1510,6 @@ class PhotoZModel:
         """
         self.check_pz()
         values = self._true_redshifts(table, z, then="are left out", nothing="nothing to score")
-        return self._cde_loss(table, values, units, n_threads)
-
-    def _cde_loss(self, table, values, units=None, n_threads=None):
-        """`cde_loss` of true redshifts already read (NaN: left out)."""
         from .pdf import cde_from_scores, pz_scores
         with _numba_threads(n_threads):
             z_hat, scale, neighbours = self._pz_inputs(table, units, None)

@@ -22,6 +22,7 @@ trial only predicts, since the fit does not depend on (k, gamma, lam).
 import numpy as np
 from astropy.table import Table
 
+from .metrics import no_redshift_said
 from .selection import OutOfFold
 
 __all__ = ["SEARCH_SPACE", "OUTLIER_WEIGHT", "cv_score", "tune"]
@@ -184,6 +185,7 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     history = Table(rows)
     best = study.best_params
     model.set_params(k=int(best["k"]), **{name: float(best[name]) for name in floats})
-    model._fit(table, z, None, warn=False)    # rows with no redshift: warned of above
+    with no_redshift_said():              # rows with no redshift: warned of above
+        model.fit(table, z)
     model.tuning_history_ = history
     return model
