@@ -625,15 +625,14 @@ def _predict(args):
 
 def _evaluate(args):
     import numpy as np
-    from .metrics import _say_no_redshift, evaluate, redshift_values
+    from .metrics import _read_redshifts, evaluate
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot})
     try:
-        z_spec = redshift_values(table[args.z])
+        z_spec = _read_redshifts(table[args.z], args.z, warn=log.warning)
     except TypeError:
         raise TypeError(f"column {args.z!r} (--z) must hold numbers") from None
     missing = np.isnan(z_spec)
-    _say_no_redshift(missing, table[args.z], args.z, warn=log.warning)
     unpredicted = np.ma.getmaskarray(table[args.z_phot]) & ~missing
     usable = ~(unpredicted | missing)
     if not usable.any():

@@ -81,10 +81,7 @@ def no_redshift(z_spec):
     >>> no_redshift([0.5, -0.001, 99.0, -99.0, -1.0, float("nan")]).tolist()
     [False, False, True, True, True, True]
     """
-    values = _spec_values(z_spec)
-    with np.errstate(invalid="ignore"):
-        inside = (values >= Z_SPEC_RANGE[0]) & (values <= Z_SPEC_RANGE[1])
-    return np.ma.getmaskarray(np.ma.asarray(z_spec)) | ~inside
+    return np.isnan(redshift_values(z_spec))
 
 
 def _spec_values(z_spec):
@@ -121,7 +118,11 @@ def redshift_values(z_spec):
     >>> redshift_values([0.5, -0.001, 99.0, -1.0]).tolist()
     [0.5, -0.001, nan, nan]
     """
-    return np.where(no_redshift(z_spec), np.nan, _spec_values(z_spec))
+    values = _spec_values(z_spec)
+    with np.errstate(invalid="ignore"):
+        inside = (values >= Z_SPEC_RANGE[0]) & (values <= Z_SPEC_RANGE[1])
+    inside &= ~np.ma.getmaskarray(np.ma.asarray(z_spec))
+    return np.where(inside, values, np.nan)
 
 
 def _no_redshift_message(missing, z_spec, name, at="row"):
@@ -159,12 +160,18 @@ def no_redshift_said():
         yield
 
 
-def _skip_no_redshift(z_spec, name, at="row", stacklevel=3):
-    """The mask of the rows with a redshift; warns with how many have none
-    and the first."""
-    missing = no_redshift(z_spec)
-    _say_no_redshift(missing, z_spec, name, at, stacklevel=stacklevel)
-    return ~missing
+def _read_redshifts(z_spec, name, at="row", warn=True, stacklevel=3, then="are skipped",
+                    nothing=None):
+    """`redshift_values` of ``z_spec`` (``name`` in messages), saying how
+    many rows have no redshift and the first (`_say_no_redshift`, whose
+    ``warn``, ``stacklevel`` and ``then`` these are); when none has one and
+    ``nothing`` is given, a ValueError ending in it instead."""
+    values = redshift_values(z_spec)
+    missing = np.isnan(values)
+    if nothing is not None and missing.size and missing.all():
+        raise ValueError(_no_redshift_message(missing, z_spec, name, at) + f": {nothing}")
+    _say_no_redshift(missing, z_spec, name, at, warn=warn, stacklevel=stacklevel, then=then)
+    return values
 
 
 def dz(z_phot, z_spec):
@@ -300,16 +307,13 @@ def bias(z_phot, z_spec):
 def _with_redshift(z_phot, z_spec):
     """The pairs whose z_spec is a redshift; warns of the others."""
     z_phot = np.ma.asarray(z_phot)
-    values = redshift_values(z_spec)
-    missing = np.isnan(values)
-    if np.shape(z_phot) != missing.shape:
+    if np.shape(z_phot) != np.shape(z_spec):
         raise ValueError(f"z_phot and z_spec differ in shape: {np.shape(z_phot)} and "
-                         f"{missing.shape}")
-    if missing.size and missing.all():
-        raise ValueError(_no_redshift_message(missing, _spec_values(z_spec), "z_spec",
-                                              "index") + ": nothing to evaluate")
-    _say_no_redshift(missing, _spec_values(z_spec), "z_spec", "index", stacklevel=3)
-    return z_phot[~missing], values[~missing]
+                         f"{np.shape(z_spec)}")
+    values = _read_redshifts(_spec_values(z_spec), "z_spec", "index", stacklevel=4,
+                             nothing="nothing to evaluate")
+    has_z = ~np.isnan(values)
+    return z_phot[has_z], values[has_z]
 
 
 def evaluate(z_phot, z_spec, threshold=OUTLIER):

@@ -1273,14 +1273,9 @@ class PhotoZModel:
         """The rows' true redshifts (a column name or an array), NaN where
         there is none (`~photoz_numba.metrics.no_redshift`), warned of; a
         ValueError ending in ``nothing`` when no row has one, if given."""
-        from .metrics import _no_redshift_message, _say_no_redshift, no_redshift
-        values = self._per_row(table, z)
-        missing = no_redshift(values)
-        name = z if isinstance(z, str) else "z"
-        if nothing and missing.size and missing.all():
-            raise ValueError(_no_redshift_message(missing, values, name) + f": {nothing}")
-        _say_no_redshift(missing, values, name, then=then)
-        return np.where(missing, np.nan, values)
+        from .metrics import _read_redshifts
+        return _read_redshifts(self._per_row(table, z), z if isinstance(z, str) else "z",
+                               stacklevel=4, then=then, nothing=nothing)
 
     def cdf(self, table, z, units=None, n_threads=None):
         """P(Z <= z) under each row's p(z).

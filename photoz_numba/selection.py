@@ -18,8 +18,7 @@ import math
 
 import numpy as np
 
-from .metrics import (_no_redshift_message, _say_no_redshift, _spec_values, evaluate,
-                      redshift_values)
+from .metrics import _read_redshifts, evaluate
 from .photometry import check_table
 
 __all__ = ["training_redshifts", "stratified_kfold", "stratified_split", "OutOfFold"]
@@ -77,17 +76,11 @@ def training_redshifts(table, z, warn=True):
         raise TypeError(f"z must be a column name, not {z!r}")
     if z not in table.colnames:
         raise KeyError(f"redshift column {z!r} is not in the table")
-    column = table[z]
     try:
-        values = redshift_values(column)
+        return _read_redshifts(table[z], z, warn=warn, stacklevel=4,
+                               nothing="nothing to learn from")
     except TypeError:
         raise TypeError(f"redshift column {z!r} must hold numbers") from None
-    missing = np.isnan(values)
-    if missing.size and missing.all():
-        raise ValueError(_no_redshift_message(missing, _spec_values(column), z)
-                         + ": nothing to learn from")
-    _say_no_redshift(missing, column, z, warn=warn)
-    return values
 
 
 def _strata(z, n_bins):

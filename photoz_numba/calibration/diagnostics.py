@@ -31,7 +31,7 @@ import numpy as np
 from astropy.table import Table
 from scipy import special, stats
 
-from ..metrics import NMAD_SCALE, _skip_no_redshift
+from ..metrics import NMAD_SCALE, _read_redshifts
 from .mixture import _finite_pulls, fit_pull_mixture
 
 __all__ = ["GAUSSIAN_COVERAGE", "pulls", "anderson_darling_normal", "calibration_report",
@@ -115,7 +115,7 @@ def pulls(table, z_spec="zspec", z_phot="z_phot", z_phot_err="z_phot_err",
     spec, spec_mask = _column(table, z_spec, "z_spec")
     phot, phot_mask = _column(table, z_phot, "z_phot")
     err, err_mask = _column(table, z_phot_err, "z_phot_err")
-    has_z = _skip_no_redshift(table[z_spec], z_spec)
+    has_z = ~np.isnan(_read_redshifts(table[z_spec], z_spec))
     unpredicted = has_z & (phot_mask | np.isnan(phot))
     skipped = ~has_z | unpredicted
     bad_err = ~skipped & (err_mask | ~np.isfinite(err) | ~(err > 0))
