@@ -246,9 +246,6 @@ class OutOfFold:
         Number of folds and of redshift quantile bins to stratify in.
     seed : int, optional
         Seeds the assignment of galaxies to folds.
-    warn : bool, optional
-        Warn of rows with no redshift (`training_redshifts`); False where
-        the caller has already warned of the same table.
 
     Attributes
     ----------
@@ -279,9 +276,9 @@ class OutOfFold:
     k = 40: sigma_NMAD = 0.0018
     """
 
-    def __init__(self, model, table, z="zspec", n_folds=5, n_bins=14, seed=0, warn=True):
+    def __init__(self, model, table, z="zspec", n_folds=5, n_bins=14, seed=0):
         check_table(table)
-        self.z = training_redshifts(table, z, warn=warn)
+        self.z = training_redshifts(table, z)
         has_z = np.isfinite(self.z)
         self.folds = np.empty(len(table), dtype=int)
         self.folds[has_z] = stratified_kfold(self.z[has_z], n_folds=n_folds, n_bins=n_bins,
