@@ -668,10 +668,9 @@ def _evaluate(args):
 
 
 def _stack(args):
-    import numpy as np
     from . import PhotoZModel
     from .io import atomic_output, stack_file
-    from .pdf import GRID_LOSS, quiet
+    from .pdf import quiet, stack_outside
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
     if not args.output.lower().endswith(".ecsv"):
@@ -698,12 +697,12 @@ def _stack(args):
                         catalogue=os.path.basename(args.input))
     with atomic_output(args.output, overwrite=args.overwrite) as tmp:
         stacked.write(tmp, format="ascii.ecsv", overwrite=True)
-    within = float(np.trapezoid(stacked["n_z"], stacked["z"]))
     meta = stacked.meta
+    outside, off = stack_outside(stacked["z"], stacked["n_z"], meta["weight_sum"])
+    within = meta["weight_sum"] - outside
     without = meta["n_rows"] - meta["n_stacked"]
     left_out = (f" ({without} have none and are left out: no z_phot, or no error to give "
                 f"it a width, flag no_error)" if without else "")
-    off = meta["weight_sum"] - within > GRID_LOSS * meta["weight_sum"]
     log.log(logging.WARNING if without or off else logging.INFO,
             f"stacked the p(z) of {meta['n_stacked']} of {meta['n_rows']} rows{left_out}; "
             f"{within:,.6g} of their weight {meta['weight_sum']:,.6g} lies within "

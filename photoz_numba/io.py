@@ -1237,7 +1237,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
     ((200, 401), 1.0)
     """
-    from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, quiet, warn_off_grid
+    from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, warn_off_grid
     model.check_pz()
     grid = check_grid(z_grid)
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
@@ -1246,7 +1246,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         raise ValueError(f"the p(z) file {output_path!r} is FITS: name it .fits (or "
                          f".fits.gz, .fits.bz2, .fits.xz)")
     _check_format(format, "read", "format")
-    rows_per_chunk = grid_chunk_rows(grid.size + 1)        # model.pdf takes the cells' edges
+    rows_per_chunk = grid_chunk_rows(grid.size + 1)        # the CDF at the cells' edges
     with contextlib.ExitStack() as stack:
         if _fits_input(input_path, format, hdu):
             reader = stack.enter_context(_fits_table(input_path, hdu, model.input_columns))
@@ -1297,12 +1297,12 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             done = 0
             for chunk in chunks:
                 record = np.empty(len(chunk), dtype=record_dtype)
-                density = quiet(model.pdf, chunk, grid, units, n_threads)
+                density, within = model._grid_densities(chunk, grid, units, n_threads)
                 record["pdf"] = density
                 if id_column is not None:
                     record[id_column] = np.ma.filled(chunk[id_column])
                 sink.write(record.tobytes())
-                short, least = off_grid(np.trapezoid(density, grid, axis=1))
+                short, least = off_grid(within)
                 counts += [np.isnan(density[:, 0]).sum(), len(chunk), short]
                 lowest = min(lowest, least)
                 done += len(chunk)

@@ -1376,21 +1376,31 @@ class PhotoZModel:
         >>> p.shape, np.round(np.trapezoid(p, grid, axis=1), 6).tolist()
         ((3, 401), [1.0, 1.0, 1.0])
         """
-        from .pdf import cell_edges, check_grid, off_grid, warn_off_grid
+        from .pdf import check_grid, off_grid, warn_off_grid
         self.check_pz()
         grid = check_grid(z_grid)
-        density = self._cell_densities(table, cell_edges(grid), units, n_threads)
-        warn_off_grid(*off_grid(np.trapezoid(density, grid, axis=1)), len(table), grid)
+        density, within = self._grid_densities(table, grid, units, n_threads)
+        warn_off_grid(*off_grid(within), len(table), grid)
         return density
 
-    def _cell_densities(self, table, edges, units, n_threads):
-        """Each row's probability within each grid cell (``edges`` from
-        `photoz_numba.pdf.cell_edges`) over the cell's width: the trapezoid
-        rule on the grid then gives exactly the probability within the
-        grid's span, however coarse the grid and sharp the p(z)."""
+    def _grid_densities(self, table, grid, units, n_threads):
+        """`pdf` without its warning: the densities, and each row's
+        probability within the grid (NaN where no p(z)), for the callers
+        that say it once for many tables."""
+        from .pdf import cell_edges
+        edges = cell_edges(grid)
+        cdf = self._edge_cdf(table, edges, units, n_threads)
+        return np.diff(cdf, axis=1) / np.diff(edges), cdf[:, -1] - cdf[:, 0]
+
+    def _edge_cdf(self, table, edges, units, n_threads):
+        """Each row's CDF at the grid cells' ``edges``
+        (`photoz_numba.pdf.cell_edges`). Its differences over the cells'
+        widths are the cells' mean densities, on which the trapezoid rule
+        gives exactly the probability within the grid's span (the last
+        edge's CDF less the first's), however coarse the grid and sharp
+        the p(z)."""
         z = np.ascontiguousarray(np.broadcast_to(edges, (len(table), edges.size)))
-        return np.diff(self._pz_cdf(table, z, units, n_threads),
-                       axis=1) / np.diff(edges)
+        return self._pz_cdf(table, z, units, n_threads)
 
     def stack_pdf(self, table, z_grid, weights=None, units=None, n_threads=None):
         """The rows' p(z) summed on a grid: the sample's redshift
@@ -1449,19 +1459,18 @@ class PhotoZModel:
         >>> round(float(np.trapezoid(nz["n_z"], nz["z"])), 6), nz.meta["n_stacked"]
         (200.0, 200)
         """
-        from .pdf import cell_edges, check_grid, grid_chunk_rows, row_weights, stack_table
+        from .pdf import check_grid, grid_chunk_rows, row_weights, stack_table
         self.check_pz()
         grid = check_grid(z_grid)
-        edges = cell_edges(grid)
         weight = row_weights(table, weights)
         if len(table) == 0:
             self.predict(table, units)      # checks the columns and their units
         n_z = np.zeros(grid.size)
         stacked, weight_sum = 0, 0.0
-        chunk = grid_chunk_rows(edges.size)
+        chunk = grid_chunk_rows(grid.size + 1)      # the CDF is taken at the cells' edges
         for start in range(0, len(table), chunk):
             rows = slice(start, start + chunk)
-            density = self._cell_densities(table[rows], edges, units, n_threads)
+            density, _ = self._grid_densities(table[rows], grid, units, n_threads)
             have = np.isfinite(density).all(axis=1)
             n_z += weight[rows][have] @ density[have]
             stacked += int(have.sum())

@@ -197,6 +197,14 @@ def warn_off_grid(n_short, least, n_rows, grid, stacklevel=3):
                       stacklevel=stacklevel)
 
 
+def stack_outside(grid, n_z, weight_sum):
+    """How much of a stack's weight ``weight_sum`` lies outside its grid
+    (``n_z`` on ``grid``, as `stack_table`'s), and whether that is more
+    than `GRID_LOSS` of it."""
+    outside = float(weight_sum) - float(np.trapezoid(n_z, grid)) if len(grid) else 0.0
+    return outside, bool(weight_sum > 0 and outside > GRID_LOSS * weight_sum)
+
+
 def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
     """The Table of `~photoz_numba.PhotoZModel.stack_pdf`: columns ``z``
     and ``n_z``, the counts in ``meta``; a
@@ -208,8 +216,8 @@ def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
         warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
                       "the stack (no z_phot, or no error to give it a width: flag "
                       "no_error)", PhotoZWarning, stacklevel=3)
-    outside = float(weight_sum) - float(np.trapezoid(n_z, grid)) if len(grid) else 0.0
-    if weight_sum > 0 and outside > GRID_LOSS * weight_sum:
+    outside, off = stack_outside(grid, n_z, weight_sum)
+    if off:
         warnings.warn(f"{outside / weight_sum:.2%} of the stacked p(z) ({outside:.4g} of "
                       f"{float(weight_sum):.6g} galaxies' worth) lies outside the grid from "
                       f"{grid[0]:g} to {grid[-1]:g}: extend the grid to keep it",
@@ -453,8 +461,10 @@ def to_qp(model, table, z_grid, units=None, n_threads=None):
     z_grid : array-like
         Strictly increasing redshifts that cover the distributions: qp
         renormalises each to the grid, so a row with some of its p(z)
-        beyond the grid is distorted (`~photoz_numba.PhotoZModel.pdf`
-        warns of rows with more than `GRID_LOSS` of it outside).
+        beyond the grid is distorted: a
+        `~photoz_numba.exceptions.PhotoZWarning` says how many rows have
+        more than `GRID_LOSS` of it outside, as
+        `~photoz_numba.PhotoZModel.pdf` does.
     units, n_threads
         As for `~photoz_numba.PhotoZModel.predict`.
 
@@ -491,7 +501,9 @@ def to_qp(model, table, z_grid, units=None, n_threads=None):
         raise ImportError("to_qp needs qp: pip install 'photoz_numba[qp]' "
                           "(the qp-prob package)") from None
     grid = check_grid(z_grid)
-    density = model.pdf(table, grid, units=units, n_threads=n_threads)
+    model.check_pz()
+    density, within = model._grid_densities(table, grid, units, n_threads)
+    warn_off_grid(*off_grid(within), len(table), grid)      # at to_qp's caller
     missing = ~np.isfinite(density).all(axis=1)
     if missing.any():
         raise ValueError(f"{int(missing.sum())} rows have no p(z) (first: row "

@@ -13,7 +13,7 @@ from scipy.special import ndtr
 
 from photoz_numba import PhotoZModel
 from photoz_numba.datasets import toy_catalogue
-from photoz_numba.exceptions import NotFittedError
+from photoz_numba.exceptions import NotFittedError, PhotoZWarning
 from photoz_numba.pdf import (PIT_LEVELS, PzState, central_coverage, check_grid, pit_ks,
                               pz_cdf, pz_density, pz_percentiles, pz_scores)
 
@@ -334,6 +334,25 @@ def test_qp_round_trip(calibrated):
                                atol=0.05)
 
 
+def test_qp_warns_of_pz_off_its_grid_at_the_caller(calibrated):
+    """qp renormalises each p(z) to its grid: to_qp says which rows lose
+    more than 0.1 % outside it (by the model's own CDF at the grid's ends),
+    and the warning points at the line that called to_qp."""
+    pytest.importorskip("qp")
+    from photoz_numba.pdf import to_qp
+    model, test = calibrated
+    grid = np.linspace(0.0, 1.0, 201)
+    ends = (model.cdf(test, np.full(len(test), 1.0))
+            - model.cdf(test, np.zeros(len(test))))
+    rows = test[ends > 0.5][:30]          # qp refuses a p(z) all off its grid
+    short = ends[ends > 0.5][:30] < 0.999
+    assert 0 < short.sum() < len(rows) == 30
+    with pytest.warns(PhotoZWarning, match=f"^{short.sum()} of 30 rows have more than 0.1%") \
+            as record:
+        to_qp(model, rows, grid)
+    assert [w.filename for w in record] == [__file__]
+
+
 def test_regional_recalibration_survives_model_files(calibrated, tmp_path):
     """A p(z) recalibrated in regions of z_hat is written and read back
     whole (its centres included): the same percentiles; a file whose
@@ -445,7 +464,6 @@ def test_neighbours_of_one_redshift_give_no_error():
     group quoted at the same z) gets that z as z_phot and the no_error
     flag, with z_phot_err and the p(z) percentiles masked: not a zero
     error, nor NaN in a column that is not masked."""
-    from photoz_numba.exceptions import PhotoZWarning
     from photoz_numba.flags import NO_ERROR, decode_z_phot_flags
     table, train = _one_redshift_clump(1.25)
     query = table[:1]
@@ -562,7 +580,6 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     rows go in chunks (a chunk of 7 here) and one without a p(z) is left
     out, counted and warned of."""
     import photoz_numba.pdf as pdf_module
-    from photoz_numba.exceptions import PhotoZWarning
     model, test = calibrated
     rows = test[:30].copy()
     rows["r"][4] = rows["i"][4] = np.nan            # one band left: no p(z)
@@ -604,7 +621,6 @@ def test_stack_fits_streams_the_models_stack(calibrated, tmp_path):
     """io.stack_fits, chunk by chunk (a chunk of 7 rows) and through gzip,
     gives the in-memory stack (the reference, tested against NumPy above);
     stacks on other grids are not combined."""
-    from photoz_numba.exceptions import PhotoZWarning
     from photoz_numba.io import stack_fits
     from photoz_numba.pdf import combine_stacks
     model, test = calibrated
@@ -759,7 +775,6 @@ def test_probability_off_the_grid_is_said(calibrated, tmp_path, monkeypatch):
     at the grid's ends, NumPy), and pdf_file, chunk by chunk, how many rows
     lose more than 0.1 % and the least kept, once."""
     import photoz_numba.pdf as pdf_module
-    from photoz_numba.exceptions import PhotoZWarning
     from photoz_numba.io import pdf_file
     model, test = calibrated
     rows = test[:40]
