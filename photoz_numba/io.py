@@ -1178,6 +1178,21 @@ def stack_file(model, input_path, z_grid, weights=None, hdu=None, format=None, u
     return stacked
 
 
+def _fits_column(values, name):
+    """The FITS column definition of a Table column, and its values as
+    stored (big-endian), as astropy writes them: text as ASCII, unsigned
+    integers with their offset, masked integers with a null (``TNULL``),
+    masked floats as NaN; ValueError naming the column for text FITS
+    cannot hold."""
+    try:
+        hdu = fits.table_to_hdu(Table([values], names=[name]))
+    except UnicodeEncodeError as error:
+        raise ValueError(f"column {name!r} holds text that FITS cannot store "
+                         f"(ASCII only): {error}") from None
+    stored = hdu.data.view(np.ndarray)[name]
+    return hdu.columns[name].copy(), stored.astype(stored.dtype.newbyteorder(">"))
+
+
 def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
              overwrite=False, n_threads=None, progress=None, hdu=None, format=None):
     """Each row's p(z) on a grid, into a new FITS file, as EAZY writes its
@@ -1253,31 +1268,35 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             _add_column(reader, id_column, "id_column")
             source = stack.enter_context(reader.open())
             nrows = reader.nrows
-            chunks = (chunk for _, _, chunk in reader.chunks(source, rows_per_chunk))
-            empty = _chunk_table(np.zeros(0, reader.raw_dtype), reader.table_hdu,
-                                 reader.names)
+            # The identifier is copied as stored, with its scaling and null.
+            id_column_def = (None if id_column is None
+                             else reader.table_hdu.columns[id_column].copy())
+            chunks = ((chunk, None if id_column is None
+                       else np.frombuffer(buffer, reader.raw_dtype)[id_column])
+                      for _, buffer, chunk in reader.chunks(source, rows_per_chunk))
         else:
             table = read_table(input_path, "input ", format)
             _require_column(id_column, "id_column", table.colnames, input_path)
-            nrows, empty = len(table), table[:0]
-            chunks = (table[start:start + rows_per_chunk]
+            nrows = len(table)
+            id_column_def, stored = (None, None) if id_column is None else \
+                _fits_column(table[id_column], id_column)
+            chunks = ((table[start:start + rows_per_chunk],
+                       None if stored is None else stored[start:start + rows_per_chunk])
                       for start in range(0, nrows, rows_per_chunk))
-        template = Table({"pdf": np.zeros((0, grid.size), dtype=">f4")})
-        if id_column is not None:
-            template.add_column(Column(np.zeros(0, empty[id_column].dtype.newbyteorder(">")),
-                                       name=id_column, unit=empty[id_column].unit), index=0)
-        header = fits.table_to_hdu(template).header
+        columns = [fits.Column(name="pdf", format=f"{grid.size}E")]
+        if id_column_def is not None:
+            columns.insert(0, id_column_def)
+        header = fits.BinTableHDU.from_columns(columns, nrows=0).header
         header["NAXIS2"] = nrows
         header["EXTNAME"] = "PZ"
-        index = template.colnames.index("pdf") + 1
+        index = len(columns)
         header[f"TTYPE{index}"] = _described(f"TTYPE{index}", "pdf",
                                              "p(z) per unit redshift on the grid of HDU ZGRID")
         header.add_history(f"photoz_numba {__version__}: p(z) of {os.path.basename(input_path)}")
         grid_hdu = fits.table_to_hdu(Table({"z": grid}))
         grid_hdu.header["EXTNAME"] = "ZGRID"
-        # FITS data are big-endian, whatever the Table made of the template.
-        record_dtype = np.dtype([(name, template[name].dtype.newbyteorder(">"),
-                                  template[name].shape[1:]) for name in template.colnames])
+        # FITS data are big-endian; ColDefs.dtype is in native order.
+        record_dtype = np.dtype(fits.ColDefs(columns).dtype).newbyteorder(">")
         counts = np.zeros(3, dtype=np.int64)      # rows without a p(z), rows, rows off the grid
         lowest = 1.0
         compression = _output_compression(output_path)
@@ -1295,12 +1314,12 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             sink.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
             sink.write(header.tostring().encode("ascii"))
             done = 0
-            for chunk in chunks:
+            for chunk, ids in chunks:
                 record = np.empty(len(chunk), dtype=record_dtype)
                 density, within = model._grid_densities(chunk, grid, units, n_threads)
                 record["pdf"] = density
-                if id_column is not None:
-                    record[id_column] = np.ma.filled(chunk[id_column])
+                if ids is not None:
+                    record[id_column] = ids
                 sink.write(record.tobytes())
                 short, least = off_grid(within)
                 counts += [np.isnan(density[:, 0]).sum(), len(chunk), short]

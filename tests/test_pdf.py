@@ -696,6 +696,37 @@ def test_pdf_file_writes_each_rows_pdf(calibrated, tmp_path, monkeypatch):
     assert sorted(path.name for path in tmp_path.iterdir()) == before
 
 
+def test_pdf_file_copies_identifiers_as_they_are(calibrated, tmp_path):
+    """io.pdf_file's id_column keeps what the input holds: text from a
+    non-FITS input (written as ASCII, not garbled with the p(z) after it),
+    64-bit unsigned integers (FITS stores them with an offset) exactly,
+    and masked identifiers masked, from FITS (streamed) and from ECSV (in
+    memory) alike; the p(z) beside them is `pdf`'s."""
+    from astropy.table import MaskedColumn
+    from photoz_numba.io import pdf_file
+    model, test = calibrated
+    rows = test[:9].copy()
+    rows["name"] = [f"gal{i:03d}" for i in range(len(rows))]
+    rows["objid"] = np.arange(len(rows), dtype=np.uint64) + np.uint64(2**63 + 12345)
+    rows["num"] = MaskedColumn(np.arange(len(rows)) + 10, mask=np.arange(len(rows)) == 4)
+    grid = np.linspace(0, 4, 81)
+    expected = model.pdf(rows, grid)
+    rows.write(tmp_path / "rows.fits")
+    rows.write(tmp_path / "rows.ecsv")
+    for source in ("rows.fits", "rows.ecsv"):
+        for name in ("name", "objid", "num"):
+            output = tmp_path / f"{name}_{source}.fits"
+            pdf_file(model, tmp_path / source, output, grid, id_column=name)
+            written = Table.read(output, hdu="PZ")
+            assert written.colnames == [name, "pdf"]
+            np.testing.assert_allclose(written["pdf"], expected, rtol=1e-6, atol=1e-30)
+            if name == "objid":
+                assert written[name].dtype == np.uint64
+            if name == "num":
+                assert list(np.ma.getmaskarray(written[name])) == [i == 4 for i in range(9)]
+            assert [str(v) for v in written[name]] == [str(v) for v in rows[name]]
+
+
 def test_stack_pdf_bad_input(calibrated):
     model, test = calibrated
     grid = np.linspace(0, 4, 41)
