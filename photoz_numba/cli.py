@@ -676,11 +676,8 @@ def _stack(args):
     if not args.output.lower().endswith(".ecsv"):
         raise ValueError(f"-o {args.output!r}: the n(z) is written as ECSV; name a file "
                          f"ending in .ecsv")
-    atomic_output(args.output, overwrite=args.overwrite)    # an existing output: refused now
-    directory = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {args.output!r}: the directory "
-                                f"{os.path.dirname(args.output)!r} does not exist")
+    # An existing output, or one in no directory, is refused now.
+    output = atomic_output(args.output, overwrite=args.overwrite)
     if not os.path.exists(args.input):
         raise FileNotFoundError(f"input {args.input!r} does not exist")
     model = PhotoZModel.read(args.model)
@@ -695,7 +692,7 @@ def _stack(args):
                                   else "") + "p(z), per unit redshift")
     stacked.meta.update(model=os.path.basename(args.model),
                         catalogue=os.path.basename(args.input))
-    with atomic_output(args.output, overwrite=args.overwrite) as tmp:
+    with output as tmp:
         stacked.write(tmp, format="ascii.ecsv", overwrite=True)
     meta = stacked.meta
     outside, off = stack_outside(stacked["z"], stacked["n_z"], meta["weight_sum"])

@@ -132,13 +132,17 @@ class atomic_output:
         if os.path.exists(self.path) and not overwrite:
             raise FileExistsError(f"{self.given!r} exists; pass overwrite=True "
                                   f"(--overwrite) to replace it")
+        self._check_directory()
         self.tmp = None
+
+    def _check_directory(self):
+        if not os.path.isdir(os.path.dirname(self.path)):
+            raise FileNotFoundError(f"cannot write {self.given!r}: the directory "
+                                    f"{os.path.dirname(self.given) or '.'!r} does not exist")
 
     def __enter__(self):
         directory, name = os.path.split(self.path)
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"cannot write {self.given!r}: the directory "
-                                    f"{os.path.dirname(self.given) or '.'!r} does not exist")
+        self._check_directory()           # again: it may have gone since
         try:
             # Keep the extension last (and a compression suffix after it), so
             # that writers can infer the format.
@@ -1478,11 +1482,11 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     _check_paths(input_path, output_path)
     check_output_format(input_path, output_path, format, output_format)
     compression = _output_compression(output_path)
-    options = ({"hdu": hdu} if hdu is not None and format in (None, "fits")
-               and _is_fits(input_path) else {})
+    options = {"hdu": hdu} if _fits_input(input_path, format, hdu) and hdu is not None else {}
+    output = atomic_output(output_path, overwrite=overwrite)     # refused before the work
     table = read_table(input_path, "", format, **options)
     out = model.predict(table, units=units, n_threads=n_threads)
-    with atomic_output(output_path, overwrite=overwrite) as tmp:
+    with output as tmp:
         if compression is None:
             out.write(tmp, overwrite=True, format=output_format)
         else:

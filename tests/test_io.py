@@ -202,6 +202,34 @@ def test_other_formats_in_memory(fitted, sample, tmp_path):
     _same(out, fitted.predict(sample))
 
 
+def test_predict_file_reads_the_hdu_asked_for_and_refuses_first(fitted, sample, tmp_path,
+                                                                monkeypatch):
+    """predict_file predicts the HDU asked for when the input is FITS by
+    format=, whatever its name (it read the first table), refuses hdu= for
+    an input that is not FITS (it ignored it), and refuses an existing
+    output, or one in no directory, before it reads the input."""
+    from astropy.io import fits
+    first, second = sample[:10], sample[100:103]
+    fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(first),
+                  fits.table_to_hdu(second)]).writeto(tmp_path / "cat.dat")
+    assert predict_file(fitted, tmp_path / "cat.dat", tmp_path / "out.ecsv", hdu=2,
+                        format="fits") == 3
+    _same(Table.read(tmp_path / "out.ecsv"), fitted.predict(second))
+    first.write(tmp_path / "c.ecsv")
+    with pytest.raises(ValueError, match="hdu is for FITS input"):
+        predict_file(fitted, tmp_path / "c.ecsv", tmp_path / "o.ecsv", hdu=5)
+    import photoz_numba.io as io_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the input was read")
+    monkeypatch.setattr(io_module, "read_table", refuse)
+    with pytest.raises(FileExistsError, match="exists"):
+        predict_file(fitted, tmp_path / "c.ecsv", tmp_path / "out.ecsv")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        predict_file(fitted, tmp_path / "c.ecsv", tmp_path / "nowhere" / "o.ecsv")
+    assert sorted(os.listdir(tmp_path)) == ["c.ecsv", "cat.dat", "out.ecsv"]
+
+
 def test_atomic_output_permissions(tmp_path):
     with atomic_output(tmp_path / "x.txt") as tmp:
         with open(tmp, "w") as handle:
