@@ -796,7 +796,10 @@ def _parse_unit(text):
         except ValueError:
             continue
     named = getattr(u, text, None)
-    return named if isinstance(named, (u.UnitBase, u.FunctionUnitBase)) else None
+    if isinstance(named, (u.UnitBase, u.FunctionUnitBase)):
+        return named
+    # Kept as astropy's Table.read keeps it, for the same error.
+    return u.Unit(text, parse_strict="silent")
 
 
 #: Column keywords (TSCALn, TUNITn, iCTYPn, ...): those numbered above

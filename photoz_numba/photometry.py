@@ -61,6 +61,11 @@ def _resolve_unit(column, colname, unit):
     column without one; a stated unit that differs from the column's own
     is an error."""
     own = getattr(column, "unit", None)
+    if isinstance(own, u.UnrecognizedUnit):
+        raise u.UnitsError(
+            f"column {colname!r} has the unit {own.name!r}, which astropy does not "
+            f"recognise: correct the column's unit (e.g. 'uJy', 'nJy' or u.ABmag), or "
+            f"remove it and state the unit with units={{band: unit}}")
     if unit is None:
         if own is None:
             raise u.UnitsError(

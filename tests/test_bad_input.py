@@ -7,6 +7,7 @@ columns, sentinel magnitudes are not measurements), one clear message.
 """
 
 import bz2
+import contextlib
 import gzip
 import os
 import shutil
@@ -533,6 +534,27 @@ def test_missing_unit_names_the_option(files, capsys, toy):
     code, _, err = _cli(capsys, "fit", files / "nounit.fits", *FIT, "-o", files / "m.fits")
     assert code == 1 and "'g' has no unit" in err and "--unit" in err
     assert "units=" not in err
+
+
+@pytest.mark.parametrize("tunit", ["microJy", "foo"])
+def test_unrecognised_unit_is_named_streamed_or_not(files, model, toy, tunit):
+    """A band column whose TUNIT astropy does not recognise is refused
+    with an error naming the column and the unit, whether the FITS file is
+    streamed or read into memory, with or without a stated unit (streamed,
+    a stated unit was used in its place, silently)."""
+    from astropy import units as u
+    from photoz_numba.io import predict_file
+    toy[500:520].write(files / "odd.fits")
+    with fits.open(files / "odd.fits", mode="update") as hdus:
+        hdus[1].header["TUNIT1"] = tunit          # the g column
+    for output in ("a.fits", "a.ecsv"):
+        for units in (None, "uJy"):
+            with pytest.warns(u.UnitsWarning) if output.endswith(".ecsv") else \
+                    contextlib.nullcontext():     # astropy's reader warns too
+                with pytest.raises(u.UnitsError, match=f"column 'g' has the unit "
+                                   f"'{tunit}', which astropy does not recognise"):
+                    predict_file(model, files / "odd.fits", files / output, units=units)
+            assert not (files / output).exists()
 
 
 def test_failed_download_names_the_option(capsys, monkeypatch):
