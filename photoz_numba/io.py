@@ -700,6 +700,17 @@ def check_output_format(input_path, output_path, format=None, output_format=None
                          f"its name; give it with output_format=... ({_FORMATS})")
 
 
+def _write_options(path, output_format):
+    """Options for astropy's writer of ``path``: HDF5 keeps the columns'
+    units, descriptions and masks only with ``serialize_meta`` (without,
+    the output could not be predicted again: its band units lost)."""
+    from astropy.io import registry
+    formats = ([output_format] if output_format is not None
+               else registry.identify_format("write", Table, path, None, [], {}))
+    # The table's path in the file ("data": astropy warns of its default).
+    return {"serialize_meta": True, "path": "data"} if "hdf5" in formats else {}
+
+
 def _check_format(given, mode, option):
     """ValueError unless astropy can ``mode`` ('read' or 'write') tables in
     the format ``given`` (None: nothing to check); ``option`` names it."""
@@ -1491,13 +1502,15 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     out = model.predict(table, units=units, n_threads=n_threads)
     with output as tmp:
         if compression is None:
-            out.write(tmp, overwrite=True, format=output_format)
+            out.write(tmp, overwrite=True, format=output_format,
+                      **_write_options(tmp, output_format))
         else:
             # Written plain (its format inferred from the extension before
             # the compression suffix), then compressed.
             plain = os.path.splitext(tmp)[0]
             try:
-                out.write(plain, overwrite=True, format=output_format)
+                out.write(plain, overwrite=True, format=output_format,
+                          **_write_options(plain, output_format))
                 with open(plain, "rb") as source, _open_stream(tmp, "wb", compression) as sink:
                     _copy_bytes(source, sink, 0, None)
             finally:

@@ -230,6 +230,25 @@ def test_predict_file_reads_the_hdu_asked_for_and_refuses_first(fitted, sample, 
     assert sorted(os.listdir(tmp_path)) == ["c.ecsv", "cat.dat", "out.ecsv"]
 
 
+def test_hdf5_output_keeps_units_descriptions_and_masks(fitted, sample, tmp_path):
+    """predict_file to HDF5 keeps the columns' units, descriptions and
+    masks (astropy drops them unless asked), so the output reads back as
+    the in-memory prediction and can be predicted again."""
+    pytest.importorskip("h5py")
+    rows = sample[:20].copy()
+    rows["f150w"][3] = rows["f200w"][3] = rows["f277w"][3] = np.nan
+    rows.write(tmp_path / "in.ecsv")
+    predict_file(fitted, tmp_path / "in.ecsv", tmp_path / "out.hdf5")
+    out = Table.read(tmp_path / "out.hdf5")
+    expected = fitted.predict(rows)
+    _same(out, expected)
+    for name in expected.colnames:
+        assert out[name].unit == expected[name].unit, name
+        assert out[name].description == expected[name].description, name
+    assert list(np.ma.getmaskarray(out["z_phot"])) == list(np.ma.getmaskarray(expected["z_phot"]))
+    _same(fitted.predict(out[rows.colnames]), expected)
+
+
 def test_atomic_output_permissions(tmp_path):
     with atomic_output(tmp_path / "x.txt") as tmp:
         with open(tmp, "w") as handle:
