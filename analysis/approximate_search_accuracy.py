@@ -19,20 +19,15 @@ import warnings
 import numpy as np
 from astropy.table import Table
 
-from benchmarks._common import quiet_fit, resample_training
+from benchmarks._common import parse_seeds, quiet_fit, resample_training
 from photoz_numba.datasets import load_kalna2024, paper_sample
 from photoz_numba.metrics import outlier_fraction, sigma_nmad
 from photoz_numba.selection import stratified_split
 
 
-def seeds(text):
-    first, _, last = text.partition("-")
-    return range(int(first), int(last or first) + 1)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=seeds, default=seeds("0-4"))
+    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-4"))
     parser.add_argument("--eps", type=float, default=3.0)
     parser.add_argument("--n-train", type=int, default=1_000_000)
     parser.add_argument("--output", help="also write the per-seed figures (ECSV) here")
@@ -40,7 +35,7 @@ def main(argv=None):
                         help="seed 0 and 20,000 training galaxies: checks that it runs")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seeds, args.n_train = seeds("0"), 20_000
+        args.seeds, args.n_train = [0], 20_000
     warnings.simplefilter("ignore")
     sample = paper_sample(load_kalna2024())
     rows = []

@@ -54,15 +54,10 @@ from photoz_numba.metrics import evaluate, evaluate_by_z
 from photoz_numba.photometry import lupton_softening
 from photoz_numba.selection import stratified_kfold, stratified_split, training_redshifts
 
+from benchmarks._common import parse_seeds
+
 BANDS = list(KALNA2024_BANDS)
 K = 40
-
-
-def parse_seeds(text):
-    if "-" in text:
-        low, high = text.split("-")
-        return list(range(int(low), int(high) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def snr_floor(table, c):

@@ -46,6 +46,8 @@ from photoz_numba.pdf import pit_ks, pz_scores
 from photoz_numba.photometry import lupton_softening
 from photoz_numba.selection import stratified_split
 
+from benchmarks._common import parse_seeds
+
 LSST_BANDS = ["u", "g", "r", "i", "z", "y"]
 #: Edges of the z_phot regions of the pooled PIT's KS distance.
 REGIONS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 8.0)
@@ -137,13 +139,12 @@ def main(argv=None):
                              "one recalibration of all galaxies")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
-    first, _, last = args.seeds.partition("-")
     folds = {} if args.folds is None else {"n_folds": args.folds}
     if args.knots is not None:
         pdf.PIT_LEVELS = np.linspace(0.0, 1.0, args.knots + 1)
     if args.regions is not None:
         pdf.PIT_REGIONS = tuple(int(r) for r in args.regions.split(","))
-    seeds = [0] if args.smoke else list(range(int(first), int(last or first) + 1))
+    seeds = [0] if args.smoke else parse_seeds(args.seeds)
     start = time.perf_counter()
     if args.dataset in ("paper", "both"):
         sample = paper_sample(load_kalna2024())

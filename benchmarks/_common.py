@@ -20,13 +20,18 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from photoz_numba import PhotoZModel
+from photoz_numba.cli import _parse_seeds
 from photoz_numba.datasets import KALNA2024_BANDS
 from tests import reference  # the plain NumPy implementation
 
-__all__ = ["BANDS", "resample", "resample_training", "quiet_fit", "full_pattern",
+__all__ = ["BANDS", "parse_seeds", "resample", "resample_training", "quiet_fit", "full_pattern",
            "standardised", "numpy_baseline", "timed", "rate", "load"]
 
 BANDS = list(KALNA2024_BANDS)
+
+#: Seeds of the paper's splits as ``photoz-numba reproduce --seeds`` reads
+#: them: '0-9', '0,3,5' or '2', as a list of ints.
+parse_seeds = _parse_seeds
 
 
 def resample(sample, n, seed=0):

@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from benchmarks._common import parse_seeds
 from benchmarks.compare_kernels import extract, import_package
 
 COLUMNS = ("z_phot", "z_phot_err", "z_phot_flag", "z_phot_nused")
@@ -40,8 +41,7 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--no-tune", action="store_true")
     args = parser.parse_args(argv)
-    first, _, last = args.seeds.partition("-")
-    seeds = list(range(int(first), int(last or first) + 1))
+    seeds = parse_seeds(args.seeds)
     modes = [False] if args.no_tune else [False, True]
     with tempfile.TemporaryDirectory() as workdir:
         names = []

@@ -64,6 +64,7 @@ from photoz_numba.photometry import lupton_softening
 from photoz_numba.selection import stratified_split
 
 from . import metrics
+from .._common import parse_seeds
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
@@ -360,14 +361,6 @@ def split_figures(z_phot, z_true, flagged, row):
             "outliers_flagged": float(outlier[inside][flag].mean()) if flag.any() else np.nan,
             "outliers_unflagged": (float(outlier[inside][~flag].mean()) if (~flag).any()
                                    else np.nan)}
-
-
-def parse_seeds(text):
-    """'0-9' or '0,3,5' as a list of ints."""
-    if "-" in text:
-        first, last = text.split("-")
-        return list(range(int(first), int(last) + 1))
-    return [int(seed) for seed in text.split(",")]
 
 
 def rail_python(venv):
