@@ -136,26 +136,20 @@ def _configure_logging(args):
     return restore
 
 
-def _same_file(a, b):
-    """Whether paths a and b name one file (existing or not)."""
-    if os.path.exists(a) and os.path.exists(b):
-        return os.path.samefile(a, b)
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
 def _refuse_inputs(outputs, inputs):
     """Refuse an output that is an input, or two outputs that are one file,
     whatever --overwrite says; outputs and inputs are (option, path)."""
+    from .io import same_file
     outputs = [(option, path) for option, path in outputs if path]
     for out_option, out in outputs:
         for in_option, source in inputs:
-            if source and _same_file(out, source):
+            if source and same_file(out, source):
                 raise ValueError(f"the output {out!r} ({out_option}) is the input "
                                  f"{source!r} ({in_option}): refusing to overwrite it; "
                                  f"write to a new file")
     for i, (option_a, a) in enumerate(outputs):
         for option_b, b in outputs[i + 1:]:
-            if _same_file(a, b):
+            if same_file(a, b):
                 raise ValueError(f"{option_a} and {option_b} name the same file {a!r}: "
                                  f"give each its own")
 
@@ -341,9 +335,8 @@ def _sentinels(args):
 
 
 def _read_table(path, what, format=None):
-    from .io import read_table
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist")
+    from .io import read_table, require_file
+    require_file(path, what)
     return read_table(path, f"{what} ", format)
 
 
@@ -447,11 +440,10 @@ def _calibrate(args):
     from io import BytesIO
 
     from .calibration import calibration_report
-    from .io import atomic_output
+    from .io import atomic_output, same_file
     outputs = _CALIBRATE_OUTPUTS + _CALIBRATE_PDF_OUTPUTS
     clash = [name for name in outputs
-             if os.path.abspath(os.path.join(args.output, name))
-             == os.path.abspath(args.predictions)]
+             if same_file(os.path.join(args.output, name), args.predictions)]
     if clash:
         raise ValueError(f"the output {clash[0]!r} in {args.output!r} would replace the "
                          f"input {args.predictions!r}: choose another directory")
@@ -669,7 +661,7 @@ def _evaluate(args):
 
 def _stack(args):
     from . import PhotoZModel
-    from .io import atomic_output, stack_file
+    from .io import atomic_output, require_file, stack_file
     from .pdf import quiet, stack_outside
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
@@ -678,8 +670,7 @@ def _stack(args):
                          f"ending in .ecsv")
     # An existing output, or one in no directory, is refused now.
     output = atomic_output(args.output, overwrite=args.overwrite)
-    if not os.path.exists(args.input):
-        raise FileNotFoundError(f"input {args.input!r} does not exist")
+    require_file(args.input)
     model = PhotoZModel.read(args.model)
     model.check_pz()
     grid = args.grid if args.grid is not None else _default_grid(model)
@@ -709,11 +700,10 @@ def _stack(args):
 
 def _pdf(args):
     from . import PhotoZModel
-    from .io import pdf_file
+    from .io import pdf_file, require_file
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
-    if not os.path.exists(args.input):
-        raise FileNotFoundError(f"input {args.input!r} does not exist")
+    require_file(args.input)
     model = PhotoZModel.read(args.model)
     grid = args.grid if args.grid is not None else _default_grid(model)
     pdf_file(model, args.input, args.output, grid, id_column=args.id, units=_units(args.unit),

@@ -439,8 +439,7 @@ def read_model_state(path):
     (no ORIGIN = 'photoz_numba' / PZFORMAT)
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
+    require_file(path, "model file")
     try:
         with _open_fits(path, "photoz_numba model file") as hdus:
             header = hdus[0].header
@@ -949,10 +948,23 @@ def _fits_table(path, hdu, names):
         yield _FitsTableReader(path, hdus, hdu, names)
 
 
+def require_file(path, what="input"):
+    """FileNotFoundError naming ``path`` as ``what`` unless it exists."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist")
+
+
+def same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (existing or not:
+    through links, by their real paths)."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _check_paths(input_path, output_path):
-    if not os.path.exists(input_path):
-        raise FileNotFoundError(f"input {input_path!r} does not exist")
-    if os.path.exists(output_path) and os.path.samefile(input_path, output_path):
+    require_file(input_path)
+    if same_file(input_path, output_path):
         raise ValueError(f"the output {output_path!r} is the input: refusing to "
                          f"overwrite it; write to a new file")
 
@@ -1181,8 +1193,7 @@ def stack_file(model, input_path, z_grid, weights=None, hdu=None, format=None, u
         As from `~photoz_numba.PhotoZModel.stack_pdf`.
     """
     input_path = os.fspath(input_path)
-    if not os.path.exists(input_path):
-        raise FileNotFoundError(f"input {input_path!r} does not exist")
+    require_file(input_path)
     if _fits_input(input_path, format, hdu):
         return stack_fits(model, input_path, z_grid, weights=weights, hdu=hdu, units=units,
                           n_threads=n_threads, progress=progress)
