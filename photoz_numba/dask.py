@@ -29,10 +29,19 @@ def _partition_units(model, units):
 
 
 def _input_table(frame, names):
-    """A pandas partition's columns ``names`` as a Table of floats; missing
-    values (NaN, None, pd.NA) become NaN: 'no measurement'."""
-    return Table({name: pd.to_numeric(frame[name], errors="coerce")
-                  .to_numpy(dtype=np.float64, na_value=np.nan) for name in names})
+    """A pandas partition's columns ``names`` as a Table of floats, read as
+    a Table's are (text that is a number, such as "1.5", is that number);
+    missing values (NaN, None, pd.NA) become NaN: 'no measurement'. Other
+    text is a `TypeError` naming the column, as for a Table, not a
+    missing value."""
+    values = {}
+    for name in names:
+        try:
+            values[name] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise TypeError(f"column {name!r} must hold numbers, not "
+                            f"{frame[name].dtype}") from None
+    return Table(values)
 
 
 def _predict_partition(frame, model, units, n_threads):
@@ -74,8 +83,11 @@ def predict(model, ddf, units=None, n_threads=1):
 
     DataFrames carry no units: band columns are read in the units the
     model was fitted with (``model.band_units_``, stored in model files)
-    unless ``units`` states others. Missing values (NaN) are "no
-    measurement", as in Tables.
+    unless ``units`` states others. Missing values (NaN, None, pd.NA) are
+    "no measurement", as NaN is in Tables; a band column of text is read
+    as a Table's is: text that is a number is that number, and any other
+    text is an error when the partition holding it is computed, not a
+    missing value.
 
     Parameters
     ----------
@@ -107,6 +119,9 @@ def predict(model, ddf, units=None, n_threads=1):
         A band column (or, with ``snr_min``, its error column) is missing.
     ValueError
         The input already has one of the output columns.
+    TypeError
+        On computing: a band (or error) column holds text that is not a
+        number.
 
     Examples
     --------
@@ -167,6 +182,9 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
         A band column (or, with ``snr_min``, its error column) is missing.
     ValueError
         The input already has one of the output columns.
+    TypeError
+        On computing: a band (or error) column holds text that is not a
+        number.
 
     Examples
     --------
@@ -251,6 +269,8 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
     ValueError
         ``z_grid`` is not a strictly increasing grid, or a weight is
         negative or not finite.
+    TypeError
+        A band column holds text that is not a number.
 
     Examples
     --------

@@ -184,3 +184,35 @@ def test_stack_pdf_equals_the_in_memory_stack(client):
     with pytest.warns(PhotoZWarning):
         from_lsdb = stack_pdf(model, catalog, grid, weights="w")
     np.testing.assert_allclose(from_lsdb["n_z"], expected["n_z"], rtol=1e-12, atol=1e-12)
+
+
+def test_text_in_a_band_column_is_read_as_in_a_table():
+    """Text in a band column: a number written as text is that number, and
+    other text is the Table path's error naming the column (it was made a
+    missing band, flagged but not said)."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    rows = table[500:]
+    expected = model.predict(rows)
+    frame = rows.to_pandas()
+    text = frame.assign(g=[repr(float(value)) for value in frame["g"]])
+    assert text["g"].dtype.kind not in "biuf"
+    text.loc[3, "g"] = None                 # a missing value, as NaN: no measurement
+    out = predict(model, dd.from_pandas(text, npartitions=2)).compute(scheduler="sync")
+    kept = np.arange(len(rows)) != 3
+    np.testing.assert_array_equal(out["z_phot"].to_numpy()[kept],
+                                  np.ma.filled(expected["z_phot"], np.nan)[kept])
+    assert out["z_phot_flag"].iloc[3] & 1 and not expected["z_phot_flag"][3] & 1
+    in_table = rows.copy()
+    in_table["g"] = in_table["g"].astype(str)
+    in_table["g"][1] = "oops"
+    with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
+        model.predict(in_table)
+    bad = text.copy()
+    bad.loc[1, "g"] = "1.2e-3 oops"
+    with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
+        predict(model, dd.from_pandas(bad, npartitions=2)).compute(scheduler="sync")
+    with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
+        stack_pdf(model.calibrate(table[:500]), dd.from_pandas(bad, npartitions=2),
+                  np.linspace(0, 4, 41))
