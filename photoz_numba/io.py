@@ -259,7 +259,9 @@ def write_model(model, path, overwrite=False):
     Parameters
     ----------
     model : `~photoz_numba.PhotoZModel` or `~photoz_numba.schema.FittedState`
-        A fitted model, or its fitted state.
+        A fitted model, or its fitted state (whose arrays, of any float
+        type or byte order, are written as native float64, as a model
+        holds them).
     path : str or path-like
         The file to write; written to a temporary name and renamed when
         complete.
@@ -298,6 +300,11 @@ def write_model(model, path, overwrite=False):
     """
     state = model if isinstance(model, FittedState) else model.fitted_state()
     params = state.params
+    # As read back and as a model holds them: native float64, so that the
+    # hash of a state's big-endian or float32 arrays (from a FITS table)
+    # is that of the values written.
+    magnitudes = np.asarray(state.train_magnitudes, dtype=np.float64)
+    redshifts = np.ascontiguousarray(state.train_redshifts, dtype=np.float64)
     header = fits.Header()
     header["ORIGIN"] = (_ORIGIN, "written by photoz_numba")
     header["PZFORMAT"] = (MODEL_FORMAT, "photoz_numba model file format")
@@ -309,7 +316,7 @@ def write_model(model, path, overwrite=False):
                          else -1.0, "clipping threshold (-1: no clipping)")
     header["OFFSET"] = (params["offset"], "ridge fitted around this offset")
     header["MAGBAND"] = (params["magnitude_band"] or "", "magnitude feature band")
-    header["NTRAIN"] = (int(state.train_redshifts.size), "training galaxies")
+    header["NTRAIN"] = (int(redshifts.size), "training galaxies")
     header["MINBANDS"] = (int(params["min_bands"]), "fewest usable bands predicted")
     header["SNRMIN"] = (float(params["snr_min"]) if params["snr_min"] is not None else -1.0,
                         "S/N below which a band is missing (-1: none)")
@@ -330,8 +337,7 @@ def write_model(model, path, overwrite=False):
     if pz is not None:
         header["PZPDF"] = (pz.point, "p(z) stored; z_phot is this statistic of it")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
-    header["PZHASH"] = _digest(_model_arrays(state.train_magnitudes,
-                                             state.train_redshifts, calibration, pz))
+    header["PZHASH"] = _digest(_model_arrays(magnitudes, redshifts, calibration, pz))
     band_names = params["bands"]
     columns = [(params["columns"] or {}).get(band, band) for band in band_names]
     units = params["units"]
@@ -346,15 +352,14 @@ def write_model(model, path, overwrite=False):
         softening = softening_by_band(params["softening"], band_names)
         bands["softening"] = [softening.get(band, np.nan) for band in band_names]
         bands["softening"].unit = "uJy"
-    training = Table({band: state.train_magnitudes[:, i]
-                      for i, band in enumerate(band_names)})
+    training = Table({band: magnitudes[:, i] for i, band in enumerate(band_names)})
     # The redshifts' column is "z", unless a band has that name (ugrizy).
     z_column = "z"
     while z_column in band_names:
         z_column += "_"
     if z_column != "z":
         header["ZCOLUMN"] = (z_column, "TRAINING column of the redshifts")
-    training[z_column] = state.train_redshifts
+    training[z_column] = redshifts
     # SHA-256 of every value that affects predictions, as the file holds it.
     header["PZSTATE"] = _state_digest(fits.Header.fromstring(header.tostring()), bands)
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])

@@ -323,3 +323,29 @@ def test_read_table_tells_a_compressed_table_by_the_name_before_its_suffix(tmp_p
         sink.write(source.read())
     with pytest.raises(ValueError, match="its format could not be identified"):
         read_table(tmp_path / "t.gz")
+
+
+def test_a_state_of_big_endian_or_float32_arrays_round_trips(tmp_path):
+    """A FittedState whose arrays are big-endian or float32 (as read from a
+    FITS table) is written as the native float64 values a model holds: its
+    hash was of the raw bytes, and the file written was refused as altered."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.io import read_model_state, write_model
+    table = toy_catalogue(600)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500]).calibrate(table[:500])
+    state = model.fitted_state()
+    for name, dtype in (("big-endian", ">f8"), ("float32", np.float32)):
+        given = state._replace(train_magnitudes=state.train_magnitudes.astype(dtype),
+                               train_redshifts=state.train_redshifts.astype(dtype),
+                               pz=state.pz._replace(pulls=state.pz.pulls.astype(dtype)))
+        path = tmp_path / f"{name}.fits"
+        write_model(given, path)
+        back = read_model_state(path)
+        for field, values in (("train_magnitudes", given.train_magnitudes),
+                              ("train_redshifts", given.train_redshifts)):
+            read = getattr(back, field)
+            assert read.dtype == np.dtype("=f8")
+            np.testing.assert_array_equal(read, values.astype(np.float64))
+        np.testing.assert_array_equal(back.pz.pulls, given.pz.pulls.astype(np.float64))
+        _same(PhotoZModel.from_fitted_state(given).predict(table[500:]),
+              PhotoZModel.from_fitted_state(back).predict(table[500:]))
