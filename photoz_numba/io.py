@@ -30,7 +30,9 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
   (`~photoz_numba.PhotoZModel.calibrate`): the form and float64
   coefficients of its `~photoz_numba.calibration.ErrorCalibration`,
   whose values are then part of ``PZHASH``; ``PZCALIB`` in the primary
-  header names the form.
+  header names the form. Its ``comparison`` of the forms, a diagnostic
+  of the `~photoz_numba.PhotoZModel.calibrate` that chose it, is not
+  stored: a model read has None there.
 
 The file holds a model's `~photoz_numba.schema.FittedState`
 (`~photoz_numba.PhotoZModel.fitted_state`); `read_model_state` gives it
