@@ -7,11 +7,20 @@ and LSDB. The work per partition is `~photoz_numba.PhotoZModel`'s usual
 prediction; Dask (or LSDB on top of it) schedules the partitions.
 """
 
+import threading
+import uuid
+
 import numpy as np
 import pandas as pd
 from astropy.table import Table
 
 __all__ = ["predict", "predict_catalog", "stack_pdf"]
+
+#: The results of `predict` and `predict_catalog` (a token each) one of
+#: whose partitions has said, in this process, that its rows are mostly
+#: extrapolated: each result says it once, not once per partition.
+_EXTRAPOLATION_SAID = set()
+_SAID_LOCK = threading.Lock()
 
 
 def _output_dtypes(model):
@@ -44,15 +53,35 @@ def _input_table(frame, names):
     return Table(values)
 
 
-def _predict_partition(frame, model, units, n_threads):
+def _predict_partition(frame, model, units, n_threads, token, partition_info=None):
     """Add the z_phot columns to one pandas partition, rows in order."""
     if len(frame) == 0:
         return frame.assign(**{name: np.empty(0, dtype=dtype)
                                for name, dtype in _output_dtypes(model).items()})
     table = _input_table(frame, model.input_columns)
     prediction = model.predict_arrays(table, units, n_threads)
+    _say_if_mostly_extrapolated(prediction.z_phot_flag, model, token, partition_info)
     return frame.assign(**{column.name: prediction.filled(column)
                            for column in model.output_schema()})
+
+
+def _say_if_mostly_extrapolated(z_phot_flag, model, token, partition_info):
+    """`~photoz_numba.flags.warn_if_mostly_extrapolated` for a partition's
+    rows, naming the partition (Dask gives its number in
+    ``partition_info``; LSDB does not), unless a partition of the same
+    result (``token``) has said it in this process."""
+    from .flags import EXTRAPOLATION, mostly_extrapolated, warn_if_mostly_extrapolated
+    n_rows, n_features = z_phot_flag.size, len(model.feature_names_)
+    n_extrapolated = int(((z_phot_flag & EXTRAPOLATION) != 0).sum())
+    if not mostly_extrapolated(n_extrapolated, n_rows, model.k, n_features):
+        return
+    with _SAID_LOCK:
+        if token in _EXTRAPOLATION_SAID:
+            return
+        _EXTRAPOLATION_SAID.add(token)
+    part = ("a partition" if partition_info is None
+            else f"partition {partition_info['number']}")
+    warn_if_mostly_extrapolated(n_extrapolated, n_rows, model.k, n_features, part)
 
 
 def _prepare(model, columns, units):
@@ -88,6 +117,18 @@ def predict(model, ddf, units=None, n_threads=1):
     as a Table's is: text that is a number is that number, and any other
     text is an error when the partition holding it is computed, not a
     missing value.
+
+    Rows mostly beyond their neighbours' range in some feature (the mark
+    of band columns not in the units they say) are warned of as by
+    `~photoz_numba.PhotoZModel.predict`, once per result: a lazy result
+    has no total until all of it is computed, so the first partition
+    found so, judged on its own rows, says it, naming itself and its
+    counts, and the result's other partitions, and computing it again,
+    do not. The warning is given in the process that computes the
+    partition: with ``dask.distributed``, a worker, whose log has it, not
+    the client. Every such row carries the ``extrapolation`` bit of
+    ``z_phot_flag`` (`photoz_numba.flags.EXTRAPOLATION`), which counts
+    them over the whole result.
 
     Parameters
     ----------
@@ -145,7 +186,7 @@ def predict(model, ddf, units=None, n_threads=1):
     units = _prepare(model, ddf.columns, units)
     shipped = dask.delayed(model, pure=True)
     return ddf.map_partitions(_predict_partition, shipped, units, n_threads,
-                              meta=_meta(ddf._meta, model))
+                              uuid.uuid4().hex, meta=_meta(ddf._meta, model))
 
 
 def predict_catalog(model, catalog, units=None, n_threads=1):
@@ -164,7 +205,9 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     catalog : `lsdb.Catalog`
         The catalogue, with the model's band columns.
     units, n_threads
-        As for `predict`.
+        As for `predict`, and so is the warning of rows mostly beyond their
+        neighbours' range (LSDB does not number its partitions: "rows of a
+        partition").
 
     Returns
     -------
@@ -214,7 +257,7 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     """
     units = _prepare(model, catalog.columns, units)
     return catalog.map_partitions(_predict_partition, model, units, n_threads,
-                                  meta=_meta(catalog.meta, model))
+                                  uuid.uuid4().hex, meta=_meta(catalog.meta, model))
 
 
 def _stack_partition(frame, index, model, z_grid, weights, units, n_threads):

@@ -7,7 +7,9 @@ against tests/reference.py in test_kernels and test_missing_bands).
 
 import contextlib
 import os
+import re
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -216,3 +218,39 @@ def test_text_in_a_band_column_is_read_as_in_a_table():
     with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
         stack_pdf(model.calibrate(table[:500]), dd.from_pandas(bad, npartitions=2),
                   np.linspace(0, 4, 41))
+
+
+def test_mostly_extrapolated_rows_are_said_once_per_result():
+    """Rows mostly beyond their neighbours' range (band columns not in the
+    units they say) are warned of as by model.predict, predict_fits and
+    predict_file: once per result, for the first partition found, with its
+    counts (Dask's predict said nothing; the flags alone told)."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.flags import EXTRAPOLATION
+    table = toy_catalogue(1600, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+    rows = table[1000:].copy()
+    rows["g"] *= 300.0
+    rows["i"] /= 50.0
+    with pytest.warns(PhotoZWarning, match="600 of 600 rows lie beyond"):
+        model.predict(rows)
+    flagged = (model.predict_arrays(rows).z_phot_flag & EXTRAPOLATION) != 0
+    out = predict(model, dd.from_pandas(rows.to_pandas(), npartitions=4))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        out.compute(scheduler="sync")
+    assert [w.category for w in said] == [PhotoZWarning]
+    found = re.match(r"(\d+) of 150 rows of partition (\d) lie beyond their neighbours",
+                     str(said[0].message))
+    part = int(found[2])
+    assert int(found[1]) == flagged[150 * part:150 * (part + 1)].sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out.compute(scheduler="sync")       # the same result, said already
+    # Another result says it again; rows like the training set's, nothing.
+    with pytest.warns(PhotoZWarning, match="rows of partition . lie beyond"):
+        predict(model, dd.from_pandas(rows.to_pandas(), npartitions=2)).compute(
+            scheduler="sync")
+    predict(model, dd.from_pandas(table[1000:].to_pandas(), npartitions=4)).compute(
+        scheduler="sync")
