@@ -7,11 +7,20 @@ and LSDB. The work per partition is `~photoz_numba.PhotoZModel`'s usual
 prediction; Dask (or LSDB on top of it) schedules the partitions.
 """
 
+import threading
+import uuid
+
 import numpy as np
 import pandas as pd
 from astropy.table import Table
 
 __all__ = ["predict", "predict_catalog", "stack_pdf"]
+
+#: The results of `predict` and `predict_catalog` (a token each) one of
+#: whose partitions has said, in this process, that its rows are mostly
+#: extrapolated: each result says it once, not once per partition.
+_EXTRAPOLATION_SAID = set()
+_SAID_LOCK = threading.Lock()
 
 
 def _output_dtypes(model):
@@ -29,21 +38,50 @@ def _partition_units(model, units):
 
 
 def _input_table(frame, names):
-    """A pandas partition's columns ``names`` as a Table of floats; missing
-    values (NaN, None, pd.NA) become NaN: 'no measurement'."""
-    return Table({name: pd.to_numeric(frame[name], errors="coerce")
-                  .to_numpy(dtype=np.float64, na_value=np.nan) for name in names})
+    """A pandas partition's columns ``names`` as a Table of floats, read as
+    a Table's are (text that is a number, such as "1.5", is that number);
+    missing values (NaN, None, pd.NA) become NaN: 'no measurement'. Other
+    text is a `TypeError` naming the column, as for a Table, not a
+    missing value."""
+    values = {}
+    for name in names:
+        try:
+            values[name] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise TypeError(f"column {name!r} must hold numbers, not "
+                            f"{frame[name].dtype}") from None
+    return Table(values)
 
 
-def _predict_partition(frame, model, units, n_threads):
+def _predict_partition(frame, model, units, n_threads, token, partition_info=None):
     """Add the z_phot columns to one pandas partition, rows in order."""
     if len(frame) == 0:
         return frame.assign(**{name: np.empty(0, dtype=dtype)
                                for name, dtype in _output_dtypes(model).items()})
     table = _input_table(frame, model.input_columns)
     prediction = model.predict_arrays(table, units, n_threads)
+    _say_if_mostly_extrapolated(prediction.z_phot_flag, model, token, partition_info)
     return frame.assign(**{column.name: prediction.filled(column)
                            for column in model.output_schema()})
+
+
+def _say_if_mostly_extrapolated(z_phot_flag, model, token, partition_info):
+    """`~photoz_numba.flags.warn_if_mostly_extrapolated` for a partition's
+    rows, naming the partition (Dask gives its number in
+    ``partition_info``; LSDB does not), unless a partition of the same
+    result (``token``) has said it in this process."""
+    from .flags import EXTRAPOLATION, mostly_extrapolated, warn_if_mostly_extrapolated
+    n_rows, n_features = z_phot_flag.size, len(model.feature_names_)
+    n_extrapolated = int(((z_phot_flag & EXTRAPOLATION) != 0).sum())
+    if not mostly_extrapolated(n_extrapolated, n_rows, model.k, n_features):
+        return
+    with _SAID_LOCK:
+        if token in _EXTRAPOLATION_SAID:
+            return
+        _EXTRAPOLATION_SAID.add(token)
+    part = ("a partition" if partition_info is None
+            else f"partition {partition_info['number']}")
+    warn_if_mostly_extrapolated(n_extrapolated, n_rows, model.k, n_features, part)
 
 
 def _prepare(model, columns, units):
@@ -74,8 +112,23 @@ def predict(model, ddf, units=None, n_threads=1):
 
     DataFrames carry no units: band columns are read in the units the
     model was fitted with (``model.band_units_``, stored in model files)
-    unless ``units`` states others. Missing values (NaN) are "no
-    measurement", as in Tables.
+    unless ``units`` states others. Missing values (NaN, None, pd.NA) are
+    "no measurement", as NaN is in Tables; a band column of text is read
+    as a Table's is: text that is a number is that number, and any other
+    text is an error when the partition holding it is computed, not a
+    missing value.
+
+    Rows mostly beyond their neighbours' range in some feature (the mark
+    of band columns not in the units they say) are warned of as by
+    `~photoz_numba.PhotoZModel.predict`, once per result: a lazy result
+    has no total until all of it is computed, so the first partition
+    found so, judged on its own rows, says it, naming itself and its
+    counts, and the result's other partitions, and computing it again,
+    do not. The warning is given in the process that computes the
+    partition: with ``dask.distributed``, a worker, whose log has it, not
+    the client. Every such row carries the ``extrapolation`` bit of
+    ``z_phot_flag`` (`photoz_numba.flags.EXTRAPOLATION`), which counts
+    them over the whole result.
 
     Parameters
     ----------
@@ -107,6 +160,9 @@ def predict(model, ddf, units=None, n_threads=1):
         A band column (or, with ``snr_min``, its error column) is missing.
     ValueError
         The input already has one of the output columns.
+    TypeError
+        On computing: a band (or error) column holds text that is not a
+        number.
 
     Examples
     --------
@@ -130,7 +186,7 @@ def predict(model, ddf, units=None, n_threads=1):
     units = _prepare(model, ddf.columns, units)
     shipped = dask.delayed(model, pure=True)
     return ddf.map_partitions(_predict_partition, shipped, units, n_threads,
-                              meta=_meta(ddf._meta, model))
+                              uuid.uuid4().hex, meta=_meta(ddf._meta, model))
 
 
 def predict_catalog(model, catalog, units=None, n_threads=1):
@@ -149,7 +205,9 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     catalog : `lsdb.Catalog`
         The catalogue, with the model's band columns.
     units, n_threads
-        As for `predict`.
+        As for `predict`, and so is the warning of rows mostly beyond their
+        neighbours' range (LSDB does not number its partitions: "rows of a
+        partition").
 
     Returns
     -------
@@ -167,6 +225,9 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
         A band column (or, with ``snr_min``, its error column) is missing.
     ValueError
         The input already has one of the output columns.
+    TypeError
+        On computing: a band (or error) column holds text that is not a
+        number.
 
     Examples
     --------
@@ -196,7 +257,7 @@ def predict_catalog(model, catalog, units=None, n_threads=1):
     """
     units = _prepare(model, catalog.columns, units)
     return catalog.map_partitions(_predict_partition, model, units, n_threads,
-                                  meta=_meta(catalog.meta, model))
+                                  uuid.uuid4().hex, meta=_meta(catalog.meta, model))
 
 
 def _stack_partition(frame, index, model, z_grid, weights, units, n_threads):
@@ -251,6 +312,8 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
     ValueError
         ``z_grid`` is not a strictly increasing grid, or a weight is
         negative or not finite.
+    TypeError
+        A band column holds text that is not a number.
 
     Examples
     --------

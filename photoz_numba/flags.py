@@ -114,11 +114,19 @@ def decode_z_phot_flags(flags):
     return decoded[0] if values.ndim == 0 else decoded
 
 
-def warn_if_mostly_extrapolated(n_extrapolated, n_rows, k, n_features):
+def mostly_extrapolated(n_extrapolated, n_rows, k, n_features):
+    """Whether `warn_if_mostly_extrapolated` warns of these rows."""
+    expected = 1.0 - (1.0 - 2.0 / (k + 1)) ** n_features
+    return n_rows >= 20 and n_extrapolated > (0.5 + 0.5 * expected) * n_rows
+
+
+def warn_if_mostly_extrapolated(n_extrapolated, n_rows, k, n_features, part=None):
     """Warn (`~photoz_numba.exceptions.PhotoZWarning`) when far more of 20
     or more rows are flagged ``extrapolation`` than galaxies like their
     training neighbours would be: the mark of band columns whose units are
-    not what they say.
+    not what they say. ``part`` names the part of a catalogue whose rows
+    these are, when it is judged on its own (``"partition 3"``: "150 of
+    150 rows of partition 3 lie beyond ...").
 
     A galaxy drawn like its ``k`` neighbours lies outside their range in one
     of ``n_features`` features with probability about ``e = 1 - (1 - 2 /
@@ -126,8 +134,8 @@ def warn_if_mostly_extrapolated(n_extrapolated, n_rows, k, n_features):
     comes above half-way from ``e`` to all rows. The defaults flag 4 % of
     the LSST-like test file and 19 % of the paper's seed-0 test part; read
     in uJy instead of its nJy, the LSST-like file has 96 %."""
-    expected = 1.0 - (1.0 - 2.0 / (k + 1)) ** n_features
-    if n_rows >= 20 and n_extrapolated > (0.5 + 0.5 * expected) * n_rows:
-        warnings.warn(f"{n_extrapolated} of {n_rows} rows lie beyond their neighbours in some "
+    if mostly_extrapolated(n_extrapolated, n_rows, k, n_features):
+        rows = "rows" if part is None else f"rows of {part}"
+        warnings.warn(f"{n_extrapolated} of {n_rows} {rows} lie beyond their neighbours in some "
                       f"feature (flag extrapolation): are the band columns in the units "
                       f"they say?", PhotoZWarning, stacklevel=3)

@@ -5,7 +5,9 @@ Model files and FITS catalogues.
 A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
 
 - primary header: ``ORIGIN = 'photoz_numba'``, the file format version
-  ``PZFORMAT``, the package version that wrote it, the hyper-parameters,
+  ``PZFORMAT``, the package version that wrote it, the hyper-parameters
+  (floats exactly: one that astropy's 20 characters would round is
+  written in the FITS free format, to its 17 significant digits),
   the sentinels if stated (``SENTMAG``, ``SENTFLX``),
   ``PZHASH``, the SHA-256 of every array in the file, and ``PZSTATE``, the
   SHA-256 of ``PZHASH``, of every header value that affects predictions
@@ -28,7 +30,9 @@ A fitted `~photoz_numba.PhotoZModel` is saved as a FITS file, no pickle:
   (`~photoz_numba.PhotoZModel.calibrate`): the form and float64
   coefficients of its `~photoz_numba.calibration.ErrorCalibration`,
   whose values are then part of ``PZHASH``; ``PZCALIB`` in the primary
-  header names the form.
+  header names the form. Its ``comparison`` of the forms, a diagnostic
+  of the `~photoz_numba.PhotoZModel.calibrate` that chose it, is not
+  stored: a model read has None there.
 
 The file holds a model's `~photoz_numba.schema.FittedState`
 (`~photoz_numba.PhotoZModel.fitted_state`); `read_model_state` gives it
@@ -263,7 +267,9 @@ def write_model(model, path, overwrite=False):
     Parameters
     ----------
     model : `~photoz_numba.PhotoZModel` or `~photoz_numba.schema.FittedState`
-        A fitted model, or its fitted state.
+        A fitted model, or its fitted state (whose arrays, of any float
+        type or byte order, are written as native float64, as a model
+        holds them).
     path : str or path-like
         The file to write; written to a temporary name and renamed when
         complete.
@@ -302,28 +308,33 @@ def write_model(model, path, overwrite=False):
     """
     state = model if isinstance(model, FittedState) else model.fitted_state()
     params = state.params
+    # As read back and as a model holds them: native float64, so that the
+    # hash of a state's big-endian or float32 arrays (from a FITS table)
+    # is that of the values written.
+    magnitudes = np.asarray(state.train_magnitudes, dtype=np.float64)
+    redshifts = np.ascontiguousarray(state.train_redshifts, dtype=np.float64)
     header = fits.Header()
     header["ORIGIN"] = (_ORIGIN, "written by photoz_numba")
     header["PZFORMAT"] = (MODEL_FORMAT, "photoz_numba model file format")
     header["PZVERS"] = (__version__, "photoz_numba version that wrote it")
     header["K"] = (int(params["k"]), "neighbours per galaxy")
-    header["GAMMA"] = (float(params["gamma"]), "RBF kernel width")
-    header["LAM"] = (float(params["lam"]), "ridge regularisation")
-    header["CLIPSIG"] = (float(params["clip_sigma"]) if params["clip_sigma"] is not None
-                         else -1.0, "clipping threshold (-1: no clipping)")
+    _set_float(header, "GAMMA", params["gamma"], "RBF kernel width")
+    _set_float(header, "LAM", params["lam"], "ridge regularisation")
+    _set_float(header, "CLIPSIG", params["clip_sigma"] if params["clip_sigma"] is not None
+               else -1.0, "clipping threshold (-1: no clipping)")
     header["OFFSET"] = (params["offset"], "ridge fitted around this offset")
     header["MAGBAND"] = (params["magnitude_band"] or "", "magnitude feature band")
-    header["NTRAIN"] = (int(state.train_redshifts.size), "training galaxies")
+    header["NTRAIN"] = (int(redshifts.size), "training galaxies")
     header["MINBANDS"] = (int(params["min_bands"]), "fewest usable bands predicted")
-    header["SNRMIN"] = (float(params["snr_min"]) if params["snr_min"] is not None else -1.0,
-                        "S/N below which a band is missing (-1: none)")
-    header["SRCHEPS"] = (float(params["search_eps"]),
-                         "neighbour search: 0 exact, else 1+eps approx")
+    _set_float(header, "SNRMIN", params["snr_min"] if params["snr_min"] is not None else -1.0,
+               "S/N below which a band is missing (-1: none)")
+    _set_float(header, "SRCHEPS", params["search_eps"],
+               "neighbour search: 0 exact, else 1+eps approx")
     if params.get("window") is not None:
-        header["WINDOW"] = (float(params["window"]), "neighbours in densest z window")
+        _set_float(header, "WINDOW", params["window"], "neighbours in densest z window")
     if params.get("second_group") is not None:
-        header["SECONDGR"] = (float(params["second_group"]),
-                              "share for the window's second group")
+        _set_float(header, "SECONDGR", params["second_group"],
+                   "share for the window's second group")
     sentinels = params.get("sentinels")
     for kind, keyword in _SENTINEL_KEYWORDS.items():
         if sentinels is not None and kind in sentinels:
@@ -334,8 +345,7 @@ def write_model(model, path, overwrite=False):
     if pz is not None:
         header["PZPDF"] = (pz.point, "p(z) stored; z_phot is this statistic of it")
     # SHA-256 of the model arrays (64 characters: no room for a comment).
-    header["PZHASH"] = _digest(_model_arrays(state.train_magnitudes,
-                                             state.train_redshifts, calibration, pz))
+    header["PZHASH"] = _digest(_model_arrays(magnitudes, redshifts, calibration, pz))
     band_names = params["bands"]
     columns = [(params["columns"] or {}).get(band, band) for band in band_names]
     units = params["units"]
@@ -350,15 +360,14 @@ def write_model(model, path, overwrite=False):
         softening = softening_by_band(params["softening"], band_names)
         bands["softening"] = [softening.get(band, np.nan) for band in band_names]
         bands["softening"].unit = "uJy"
-    training = Table({band: state.train_magnitudes[:, i]
-                      for i, band in enumerate(band_names)})
+    training = Table({band: magnitudes[:, i] for i, band in enumerate(band_names)})
     # The redshifts' column is "z", unless a band has that name (ugrizy).
     z_column = "z"
     while z_column in band_names:
         z_column += "_"
     if z_column != "z":
         header["ZCOLUMN"] = (z_column, "TRAINING column of the redshifts")
-    training[z_column] = state.train_redshifts
+    training[z_column] = redshifts
     # SHA-256 of every value that affects predictions, as the file holds it.
     header["PZSTATE"] = _state_digest(fits.Header.fromstring(header.tostring()), bands)
     hdus = fits.HDUList([fits.PrimaryHDU(header=header)])
@@ -600,6 +609,27 @@ def _verify_checksums(path, hdus):
         if "CHECKSUM" in hdu.header and hdu.verify_checksum() == 0:
             headers.append(name)
     return {"header": headers}
+
+
+def _set_float(header, name, value, comment):
+    """Set header keyword ``name`` to the float ``value``, exactly.
+
+    astropy writes a float in at most 20 characters, 16 significant
+    digits, which changes some (a ``lam`` of 1.2345678901234568e-05 was
+    read back as 1.23456789012345e-05). Such a value is written in the
+    FITS standard's free format, which may run to column 80, as the
+    shortest text that reads back as it (Python's `repr`); the keyword
+    stays a number, so every reader of the file, earlier versions of this
+    package among them, reads the value written."""
+    value = float(value)
+    card = fits.Card(name, value, comment)
+    if fits.Card.fromstring(card.image).value != value:
+        mantissa, _, exponent = repr(value).upper().partition("E")
+        if "." not in mantissa:
+            mantissa += ".0"
+        text = mantissa + ("E" + exponent if exponent else "")
+        card = fits.Card.fromstring(f"{name:8}= {text:>20} / {comment}"[:fits.Card.length])
+    header.append(card)
 
 
 _KINDS = {int: "an integer", float: "a number", str: "a string"}

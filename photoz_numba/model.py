@@ -767,7 +767,8 @@ class PhotoZModel:
             ``'auto'`` (default) chooses among
             `~photoz_numba.calibration.CALIBRATION_FORMS` by a second
             cross-validation on the out-of-fold predictions (the comparison
-            is in ``calibration_.comparison``); or one of those forms.
+            is in ``calibration_.comparison``, a diagnostic that model
+            files do not store); or one of those forms.
         n_folds : int, optional
             Folds of the cross-validated predictions (default 20). Each
             fold model is fitted on ``(n_folds - 1) / n_folds`` of the

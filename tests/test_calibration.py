@@ -406,6 +406,20 @@ def test_model_file_round_trip_with_calibration(calibrated, tmp_path):
         PhotoZModel.read(tmp_path / "altered.fits")
 
 
+def test_the_comparison_of_forms_is_not_stored_in_model_files(tmp_path):
+    """``calibration_.comparison`` is a diagnostic of the calibrate that
+    chose the form; model files store what predictions use, so a model
+    read has None there, as the model file's documentation says."""
+    table = toy_photometry(1200, seed=4)
+    model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table)
+    model.calibrate(table, pz=False)
+    assert model.calibration_.form in model.calibration_.comparison["form"]
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    assert again.calibration_ == model.calibration_
+    assert again.calibration_.comparison is None
+
+
 def test_format_2_files_are_still_read(tmp_path):
     table = toy_photometry(300)
     model = PhotoZModel(["g", "r", "i"], k=20, units="ABmag").fit(table)

@@ -7,7 +7,9 @@ against tests/reference.py in test_kernels and test_missing_bands).
 
 import contextlib
 import os
+import re
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -184,3 +186,71 @@ def test_stack_pdf_equals_the_in_memory_stack(client):
     with pytest.warns(PhotoZWarning):
         from_lsdb = stack_pdf(model, catalog, grid, weights="w")
     np.testing.assert_allclose(from_lsdb["n_z"], expected["n_z"], rtol=1e-12, atol=1e-12)
+
+
+def test_text_in_a_band_column_is_read_as_in_a_table():
+    """Text in a band column: a number written as text is that number, and
+    other text is the Table path's error naming the column (it was made a
+    missing band, flagged but not said)."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    rows = table[500:]
+    expected = model.predict(rows)
+    frame = rows.to_pandas()
+    text = frame.assign(g=[repr(float(value)) for value in frame["g"]])
+    assert text["g"].dtype.kind not in "biuf"
+    text.loc[3, "g"] = None                 # a missing value, as NaN: no measurement
+    out = predict(model, dd.from_pandas(text, npartitions=2)).compute(scheduler="sync")
+    kept = np.arange(len(rows)) != 3
+    np.testing.assert_array_equal(out["z_phot"].to_numpy()[kept],
+                                  np.ma.filled(expected["z_phot"], np.nan)[kept])
+    assert out["z_phot_flag"].iloc[3] & 1 and not expected["z_phot_flag"][3] & 1
+    in_table = rows.copy()
+    in_table["g"] = in_table["g"].astype(str)
+    in_table["g"][1] = "oops"
+    with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
+        model.predict(in_table)
+    bad = text.copy()
+    bad.loc[1, "g"] = "1.2e-3 oops"
+    with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
+        predict(model, dd.from_pandas(bad, npartitions=2)).compute(scheduler="sync")
+    with pytest.raises(TypeError, match="column 'g' must hold numbers, not"):
+        stack_pdf(model.calibrate(table[:500]), dd.from_pandas(bad, npartitions=2),
+                  np.linspace(0, 4, 41))
+
+
+def test_mostly_extrapolated_rows_are_said_once_per_result():
+    """Rows mostly beyond their neighbours' range (band columns not in the
+    units they say) are warned of as by model.predict, predict_fits and
+    predict_file: once per result, for the first partition found, with its
+    counts (Dask's predict said nothing; the flags alone told)."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.flags import EXTRAPOLATION
+    table = toy_catalogue(1600, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
+    rows = table[1000:].copy()
+    rows["g"] *= 300.0
+    rows["i"] /= 50.0
+    with pytest.warns(PhotoZWarning, match="600 of 600 rows lie beyond"):
+        model.predict(rows)
+    flagged = (model.predict_arrays(rows).z_phot_flag & EXTRAPOLATION) != 0
+    out = predict(model, dd.from_pandas(rows.to_pandas(), npartitions=4))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        out.compute(scheduler="sync")
+    assert [w.category for w in said] == [PhotoZWarning]
+    found = re.match(r"(\d+) of 150 rows of partition (\d) lie beyond their neighbours",
+                     str(said[0].message))
+    part = int(found[2])
+    assert int(found[1]) == flagged[150 * part:150 * (part + 1)].sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out.compute(scheduler="sync")       # the same result, said already
+    # Another result says it again; rows like the training set's, nothing.
+    with pytest.warns(PhotoZWarning, match="rows of partition . lie beyond"):
+        predict(model, dd.from_pandas(rows.to_pandas(), npartitions=2)).compute(
+            scheduler="sync")
+    predict(model, dd.from_pandas(table[1000:].to_pandas(), npartitions=4)).compute(
+        scheduler="sync")

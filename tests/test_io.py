@@ -370,3 +370,61 @@ def test_read_table_tells_a_compressed_table_by_the_name_before_its_suffix(tmp_p
         sink.write(source.read())
     with pytest.raises(ValueError, match="its format could not be identified"):
         read_table(tmp_path / "t.gz")
+
+
+def test_a_state_of_big_endian_or_float32_arrays_round_trips(tmp_path):
+    """A FittedState whose arrays are big-endian or float32 (as read from a
+    FITS table) is written as the native float64 values a model holds: its
+    hash was of the raw bytes, and the file written was refused as altered."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.io import read_model_state, write_model
+    table = toy_catalogue(600)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500]).calibrate(table[:500])
+    state = model.fitted_state()
+    for name, dtype in (("big-endian", ">f8"), ("float32", np.float32)):
+        given = state._replace(train_magnitudes=state.train_magnitudes.astype(dtype),
+                               train_redshifts=state.train_redshifts.astype(dtype),
+                               pz=state.pz._replace(pulls=state.pz.pulls.astype(dtype)))
+        path = tmp_path / f"{name}.fits"
+        write_model(given, path)
+        back = read_model_state(path)
+        for field, values in (("train_magnitudes", given.train_magnitudes),
+                              ("train_redshifts", given.train_redshifts)):
+            read = getattr(back, field)
+            assert read.dtype == np.dtype("=f8")
+            np.testing.assert_array_equal(read, values.astype(np.float64))
+        np.testing.assert_array_equal(back.pz.pulls, given.pz.pulls.astype(np.float64))
+        _same(PhotoZModel.from_fitted_state(given).predict(table[500:]),
+              PhotoZModel.from_fitted_state(back).predict(table[500:]))
+
+
+def test_float_parameters_round_trip_exactly(tmp_path, monkeypatch):
+    """Header floats were written in astropy's 20 characters, 16
+    significant digits: a lam of 1.2345678901234568e-05 (a log-uniform
+    draw of tune's) came back as 1.23456789012345e-05, and PZSTATE, taken
+    on the header as written, did not notice. Each float parameter now
+    reads back as the float given; files written the old way still read."""
+    import photoz_numba.io as io
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    for band in "gri":
+        table[f"{band}_err"] = 0.05 * np.abs(table[band]) + 0.001 * table[band].unit
+    # Each needs 17 significant digits: none is the float of its first 16.
+    given = dict(lam=1.2345678901234568e-05, gamma=0.30000000000000004,
+                 window=0.12345678901234568, clip_sigma=2.1234567890123457,
+                 snr_min=1.2345678901234567, search_eps=0.12345678901234568,
+                 second_group=0.12345678901234568)
+    assert all(float(f"{value:.16g}") != value for value in given.values())
+    model = PhotoZModel(["g", "r", "i"], k=20, **given).fit(table[:500])
+    model.write(tmp_path / "m.fits")
+    again = PhotoZModel.read(tmp_path / "m.fits")
+    assert {name: getattr(again, name) for name in given} == given
+    header = fits.getheader(tmp_path / "m.fits")
+    assert header["LAM"] == given["lam"] and isinstance(header["LAM"], float)
+    _same(model.predict(table[500:]), again.predict(table[500:]))
+    # A file written with astropy's own formatting (as before) reads, as it was.
+    monkeypatch.setattr(io, "_set_float", lambda header, name, value, comment:
+                        header.set(name, float(value), comment))
+    model.write(tmp_path / "old.fits")
+    old = PhotoZModel.read(tmp_path / "old.fits")
+    assert old.lam == float(fits.Card("LAM", given["lam"]).image[10:30]) != given["lam"]

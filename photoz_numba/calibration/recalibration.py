@@ -134,7 +134,8 @@ class ErrorCalibration:
         self.scale, self.power, self.slope = float(scale), float(power), float(slope)
         self.distance_power = float(distance_power)
         self.n_train = int(n_train)
-        #: CV comparison of the forms, when chosen by `select`.
+        #: CV comparison of the forms, when chosen by `select` (a
+        #: diagnostic: not stored in model files, None in a model read).
         self.comparison = None
 
     def __repr__(self):
