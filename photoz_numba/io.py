@@ -1311,7 +1311,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
     ((200, 401), 1.0)
     """
-    from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, warn_off_grid
+    from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, quiet, warn_off_grid
     model.check_pz()
     grid = check_grid(z_grid)
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
@@ -1375,12 +1375,12 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             done = 0
             for chunk, ids in chunks:
                 record = np.empty(len(chunk), dtype=record_dtype)
-                density, within = model._grid_densities(chunk, grid, units, n_threads)
+                density = quiet(model.pdf, chunk, grid, units, n_threads)   # said once, below
                 record["pdf"] = density
                 if ids is not None:
                     record[id_column] = ids
                 sink.write(record.tobytes())
-                short, least = off_grid(within)
+                short, least = off_grid(np.trapezoid(density, grid, axis=1))
                 counts += [np.isnan(density[:, 0]).sum(), len(chunk), short]
                 lowest = min(lowest, least)
                 done += len(chunk)

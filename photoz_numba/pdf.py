@@ -501,9 +501,9 @@ def to_qp(model, table, z_grid, units=None, n_threads=None):
         raise ImportError("to_qp needs qp: pip install 'photoz_numba[qp]' "
                           "(the qp-prob package)") from None
     grid = check_grid(z_grid)
-    model.check_pz()
-    density, within = model._grid_densities(table, grid, units, n_threads)
-    warn_off_grid(*off_grid(within), len(table), grid)      # at to_qp's caller
+    density = quiet(model.pdf, table, grid, units=units, n_threads=n_threads)
+    # Said here, so that the warning points at to_qp's caller.
+    warn_off_grid(*off_grid(np.trapezoid(density, grid, axis=1)), len(table), grid)
     missing = ~np.isfinite(density).all(axis=1)
     if missing.any():
         raise ValueError(f"{int(missing.sum())} rows have no p(z) (first: row "
