@@ -226,7 +226,9 @@ class PhotoZModel:
         not non-detections; for forced photometry, such as a survey's.
         `~photoz_numba.photometry.lupton_softening` takes it from the
         training set's flux errors. None (default): AB magnitudes, a flux
-        <= 0 a non-detection. Magnitude columns are unaffected.
+        <= 0 a non-detection. A band given in magnitudes gets the asinh
+        magnitude of the flux they stand for, so that a model predicts
+        the same from a band's fluxes or its magnitudes.
 
     Examples
     --------

@@ -365,9 +365,12 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
         column (see `resolve_sentinels`); default `DEFAULT_SENTINELS`:
         99 mag a non-detection, -99 mag and -99 flux missing.
     softening : dict, optional
-        Softening in uJy (a float) of flux columns, keyed by column name:
+        Softening in uJy (a float) of band columns, keyed by column name:
         those get asinh magnitudes (`asinh_magnitude`), and a flux <= 0 is
-        a measurement like any other. Magnitude columns are unaffected.
+        a measurement like any other. A magnitude column's magnitudes are
+        turned into fluxes, then into the same asinh magnitudes (its
+        non-detections, such as 99 mag, hold no flux and stay
+        non-detections).
 
     Returns
     -------
@@ -425,6 +428,7 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
         column = table[colname]
         unit = _resolve_unit(column, colname, units.get(colname))
         values, missing = _values_and_mask(column, colname)
+        soft = (softening or {}).get(colname)
         if _is_magnitude(unit):
             try:
                 converted = (values * unit).to_value(u.ABmag)
@@ -438,6 +442,11 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
             if snr_min is not None:
                 snr = 1.0857 / _errors(table, errors, colname, u.mag, u.mag)
                 detected &= ~(snr < snr_min)
+            if soft:
+                # The same asinh magnitude as the band's flux would give.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    converted = asinh_magnitude(
+                        10.0 ** (-0.4 * (converted - _AB_ZEROPOINT_UJY)), soft)
         else:
             try:
                 flux = (values * unit).to_value(u.uJy)
@@ -450,7 +459,6 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
                     f"erg s-1 cm-2 Hz-1) nor an AB magnitude{hint}") from None
             absent, undetected = _sentinel_hits(values, ~missing, sentinels["flux"])
             missing |= absent
-            soft = (softening or {}).get(colname)
             detected = ~missing & ~undetected & (np.isfinite(flux) if soft else flux > 0)
             if snr_min is not None:
                 snr = flux / _errors(table, errors, colname, unit, u.uJy)
