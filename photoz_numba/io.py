@@ -258,6 +258,8 @@ def _model_arrays(magnitudes, redshifts, calibration, pz=None):
         arrays.append(np.asarray(pz.pit_knots, dtype=np.float64))
         if pz.pit_centres is not None:
             arrays.append(np.asarray(pz.pit_centres, dtype=np.float64))
+        if pz.z_max is not None:
+            arrays.append(np.array([pz.z_max], dtype=np.float64))
     return arrays
 
 
@@ -379,6 +381,8 @@ def write_model(model, path, overwrite=False):
         # A 2-d pit_knots cell (one row per region of z_hat) has its centres.
         regions = ({} if pz.pit_centres is None
                    else {"pit_centres": [np.asarray(pz.pit_centres, float)]})
+        if pz.z_max is not None:
+            regions["z_max"] = [float(pz.z_max)]
         tables.append(("PDFSHAPE", Table({**{name: [float(getattr(pz, name))]
                                              for name in _PZ_SHAPE},
                                           "pit_knots": [np.asarray(pz.pit_knots, float)],
@@ -543,9 +547,11 @@ def read_model_state(path):
                        if "pit_centres" in pz_tables[1].colnames else None)
             knots = np.asarray(pz_tables[1]["pit_knots"][0], dtype=np.float64)
             check_recalibration(knots, centres)
+            z_max = (float(pz_tables[1]["z_max"][0]) if "z_max" in pz_tables[1].colnames
+                     else None)
             pz = PzState(pulls=np.asarray(pz_tables[0]["pull"], dtype=np.float64),
                          pit_knots=knots, point=str(header["PZPDF"]), pit_centres=centres,
-                         **shape)
+                         z_max=z_max, **shape)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"{path!r}: unreadable PDF tables ({exc})") from None
     if _digest(_model_arrays(magnitudes, redshifts, calibration, pz)) != stored_hash:

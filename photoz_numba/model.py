@@ -867,7 +867,9 @@ class PhotoZModel:
         own = np.arange(training.size)[:, None]
         neighbours = np.where(neighbours == own, -1, neighbours)
         z_hat, scale = prediction.z_phot[training], err[training]
-        return fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec[training])
+        # p(z) ends at the highest redshift the model's training set knows.
+        z_max = float(np.nanmax(self.train_redshifts_))
+        return fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec[training], z_max)
 
     def _training_rows(self, table, z):
         """Rows of ``table`` that are the training galaxies, in training

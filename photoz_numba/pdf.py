@@ -75,9 +75,11 @@ def _params(state):
     knots = np.ascontiguousarray(np.atleast_2d(state.pit_knots), dtype=np.float64)
     centres = (np.zeros(1) if state.pit_centres is None
                else np.ascontiguousarray(state.pit_centres, dtype=np.float64))
+    z_max = np.inf if state.z_max is None else float(state.z_max)
     return PzParams(float(state.core_weight), float(state.core_width),
                     float(state.tail_weight), float(state.tail_width),
-                    float(state.pull_scale), float(state.pull_width), 0.0, knots, centres)
+                    float(state.pull_scale), float(state.pull_width), 0.0, z_max, knots,
+                    centres)
 
 
 def _arrays(z_hat, scale, neighbours):
@@ -399,7 +401,7 @@ def pit_regions(state, z_hat, scale, neighbours, z_spec, seed=0):
             return state._replace(pit_centres=learnt[0], pit_knots=learnt[1])
 
 
-def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec):
+def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec, z_max=None):
     """Choose the mixture's shape on training galaxies predicted out of fold.
 
     Parameters
@@ -413,6 +415,9 @@ def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec):
         left out (-1 where none).
     z_spec : ndarray
         Their spectroscopic redshifts.
+    z_max : float, optional
+        The redshift p(z) is truncated at (`PzState`): the training set's
+        highest; None for none.
 
     Returns
     -------
@@ -431,7 +436,7 @@ def fit_pz_shape(z_hat, scale, pulls, neighbours, z_spec):
     pulls = np.ascontiguousarray(pulls, dtype=np.float64)
     best, best_loss = None, np.inf
     for shape in SHAPES:
-        trial = PzState(pulls, *shape, PIT_LEVELS, "kernel")
+        trial = PzState(pulls, *shape, PIT_LEVELS, "kernel", z_max=z_max)
         raw_pit = pz_scores(trial, z_hat, scale, neighbours, z_spec)[:, 2]
         trial = trial._replace(pit_knots=pit_knots(raw_pit))
         loss = _cde_loss(trial, z_hat, scale, neighbours, z_spec)

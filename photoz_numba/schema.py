@@ -111,9 +111,11 @@ FittedState.__new__.__defaults__ = (None,)
 #: ``pull_scale`` and ``pull_width``, the ``pit_knots`` of its
 #: recalibration (see `photoz_numba.pdf`), ``point``, the statistic of
 #: p(z) that ``z_phot`` is: ``'kernel'`` (the kernel-ridge prediction, p(z)'s core)
-#: or ``'median'``, and ``pit_centres``: None for one recalibration of all
+#: or ``'median'``, ``pit_centres``: None for one recalibration of all
 #: galaxies (``pit_knots`` 1-d), or the increasing centres in ``z_hat`` of
-#: the regions whose recalibrations are the rows of a 2-d ``pit_knots``.
+#: the regions whose recalibrations are the rows of a 2-d ``pit_knots``,
+#: and ``z_max``: the redshift p(z) is truncated at (the training set's
+#: highest), or None for none (models calibrated before it).
 PzState = namedtuple("PzState", ["pulls", "core_weight", "core_width", "tail_weight",
                                  "tail_width", "pull_scale", "pull_width", "pit_knots",
-                                 "point", "pit_centres"], defaults=(None,))
+                                 "point", "pit_centres", "z_max"], defaults=(None, None))

@@ -51,9 +51,14 @@ def _reference_cdf(state, z_hat, scale, neighbours, z):
             return value + rest * _triweight_cdf((x - centres) / half).mean()
 
         below = raw(0.0)
+        # Truncated at z_max too, unless (nearly) none of it lies below.
+        top = np.inf if state.z_max is None else state.z_max
+        mass = raw(top) - below if np.isfinite(top) else 1 - below
+        if mass < 1e-9:
+            top, mass = np.inf, 1 - below
         knots = _reference_knots(state, z_hat[q])
         for j, x in enumerate(np.atleast_1d(z[q])):
-            F = 0.0 if x <= 0 else (raw(x) - below) / (1 - below)
+            F = 0.0 if x <= 0 else 1.0 if x >= top else (raw(x) - below) / mass
             mapped = np.interp(F, knots, PIT_LEVELS)
             if z.ndim == 1:
                 out[q] = mapped
@@ -171,6 +176,46 @@ def test_density_is_the_derivative_and_integrates_to_one(mixture):
     np.testing.assert_allclose(cumulative[:, at],
                                pz_cdf(state, z_hat, scale, neighbours,
                                       np.ascontiguousarray(z[:, at])), atol=2e-3)
+
+
+@pytest.fixture
+def truncated(mixture):
+    """The mixture truncated at z_max = 3 (a third of its galaxies' z_hat
+    above it), and a galaxy predicted so far above it that less than 1e-9
+    of its p(z) lies below: that one is not truncated at the top."""
+    state, z_hat, scale, neighbours = mixture
+    z_hat, scale = z_hat.copy(), scale.copy()
+    z_hat[1], scale[1] = 40.0, 0.01
+    return state._replace(z_max=3.0), z_hat, scale, neighbours
+
+
+@pytest.mark.reference
+def test_truncated_pz_matches_numpy_reference(truncated, rng):
+    """Reference: the NumPy mixture above, truncated at z_max and
+    renormalised: its CDF at random redshifts (1 at and beyond z_max),
+    its density (0 beyond z_max, integrating to 1 between 0 and z_max)
+    and its percentiles (within [0, z_max], inverting the CDF)."""
+    state, z_hat, scale, neighbours = truncated
+    z = z_hat[:, None] + scale[:, None] * rng.normal(0, 3, (z_hat.size, 7))
+    z[:, 0] = 3.0
+    z[2:, 1] = rng.uniform(0.0, 3.0, z_hat.size - 2)
+    cdf = pz_cdf(state, z_hat, scale, neighbours, z)
+    np.testing.assert_allclose(cdf, _reference_cdf(state, z_hat, scale, neighbours, z),
+                               rtol=0, atol=1e-12)
+    far = np.arange(z_hat.size) == 1
+    assert (cdf[~far, 0] == 1.0).all() and cdf[far, 0] < 1e-9
+    grid = np.linspace(0.0, 3.5, 70001)
+    smooth = state._replace(pit_knots=PIT_LEVELS ** 1.3)
+    density = pz_density(smooth, z_hat[~far], scale[~far], neighbours[~far],
+                         np.ascontiguousarray(np.broadcast_to(grid, (z_hat.size - 1, grid.size))))
+    assert (density[:, grid > 3.0] == 0).all()
+    np.testing.assert_allclose(np.trapezoid(density, grid, axis=1), 1.0, atol=2e-3)
+    probabilities = [0.025, 0.16, 0.5, 0.84, 0.975]
+    quantiles = pz_percentiles(state, z_hat, scale, neighbours, probabilities)
+    assert (quantiles[~far] <= 3.0).all() and (quantiles[far] > 30).all()
+    for j, p in enumerate(probabilities):
+        np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, quantiles[:, j]),
+                                   p, atol=1e-6)
 
 
 @pytest.mark.reference
@@ -307,6 +352,8 @@ def test_pz_survives_model_files_and_streaming(calibrated, tmp_path):
     model.write(path)
     again = PhotoZModel.read(path)
     assert again.output_schema() == model.output_schema()
+    # p(z) ends at the training set's highest redshift, in the file too.
+    assert again.pz_.z_max == model.pz_.z_max == model.train_redshifts_.max()
     out, back = model.predict(test), again.predict(test)
     for name in out.colnames:
         np.testing.assert_array_equal(out[name], back[name])
@@ -584,15 +631,18 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     rows = test[:30].copy()
     rows["r"][4] = rows["i"][4] = np.nan            # one band left: no p(z)
     weights = np.linspace(0.0, 2.0, len(rows))
-    grid = np.concatenate([[0.0, 0.05], np.linspace(0.1, 3.0, 59)])  # uneven
+    grid = np.concatenate([[0.0, 0.05], np.linspace(0.1, 2.5, 49)])  # uneven
     edges = np.concatenate([grid[:1], 0.5 * (grid[1:] + grid[:-1]), grid[-1:]])
     cdf = np.column_stack([model.cdf(rows, np.full(len(rows), edge)) for edge in edges])
     have = np.isfinite(cdf).all(axis=1)
     expected = weights[have] @ (np.diff(cdf[have], axis=1) / np.diff(edges))
     monkeypatch.setattr(pdf_module, "_GRID_CHUNK_VALUES", 7 * (grid.size + 1))
     assert pdf_module.grid_chunk_rows(grid.size + 1) == 7
-    with pytest.warns(PhotoZWarning, match="1 of 30 rows have no p"):
+    with pytest.warns(PhotoZWarning) as record:
         stacked = model.stack_pdf(rows, grid, weights=weights)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2 and messages[0].startswith("1 of 30 rows have no p(z)")
+    assert " of the stacked p(z) " in messages[1]          # some lies beyond z = 2.5
     np.testing.assert_allclose(stacked["n_z"], expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(stacked["z"], grid)
     assert stacked.meta == {"n_rows": 30, "n_stacked": 29,
@@ -604,13 +654,13 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     rows["w"] = weights
     with pytest.warns(PhotoZWarning):
         by_name = model.stack_pdf(rows, grid, weights="w")
-    # The rows whose p(z) reaches beyond z = 3 by more than 0.1 %, by the
-    # reference CDF, are counted in pdf's warning, with the least within.
+    # The rows whose p(z) reaches beyond z = 2.5 by more than 0.1 %, by
+    # the reference CDF, are counted in pdf's warning, with the least within.
     row_within = cdf[have, -1] - cdf[have, 0]
     short = row_within < 0.999
-    assert short.sum() == 2
-    with pytest.warns(PhotoZWarning, match=f"^2 of 30 rows have more than 0.1% of their p.z. "
-                      f"outside the grid from 0 to 3 .the least within it: "
+    assert 0 < short.sum() < 29
+    with pytest.warns(PhotoZWarning, match=f"^{short.sum()} of 30 rows have more than 0.1% of "
+                      f"their p.z. outside the grid from 0 to 2.5 .the least within it: "
                       f"{row_within.min():.4f}."):
         density = model.pdf(rows, grid)
     np.testing.assert_allclose(by_name["n_z"], np.nansum(weights[:, None] * density, axis=0),

@@ -17,7 +17,10 @@ A galaxy's p(z) is a mixture centred on its kernel-ridge prediction
 The neighbours' pulls carry the heavy tails and the catastrophic
 outliers of the region of colour space the galaxy is in, so p(z) is
 multimodal where the training galaxies around it were confused. p(z) is
-truncated at ``z_min`` (0) and renormalised, and recalibrated by a
+truncated at ``z_min`` (0) and at ``z_max`` (the training set's highest
+redshift; infinite for none) and renormalised (where nearly none of it
+lies below ``z_max``, a prediction far beyond the training set's range, it
+is truncated at ``z_min`` alone), and recalibrated by a
 monotone map of its CDF, ``F -> G(F)``, with ``G`` the distribution of the
 training galaxies' out-of-fold PIT values (``pit_knots``: its quantiles at
 evenly spaced levels, piecewise linear in between; ``0, 1/m, ..., 1`` is
@@ -45,8 +48,12 @@ __all__ = []
 #: Shape of the mixture (see the module docstring); chosen by
 #: cross-validation in `~photoz_numba.PhotoZModel.calibrate`.
 PzParams = namedtuple("PzParams", ["core_weight", "core_width", "tail_weight", "tail_width",
-                                   "pull_scale", "pull_width", "z_min", "pit_knots",
-                                   "pit_centres"])
+                                   "pull_scale", "pull_width", "z_min", "z_max",
+                                   "pit_knots", "pit_centres"])
+
+#: Least probability between z_min and z_max for p(z) to be truncated at
+#: z_max (see the module docstring).
+_LEAST_WITHIN = 1e-9
 
 #: Evaluations of the CDF per quantile, at most (bisection alone narrows
 #: a bracket of 160 scales to the tolerance, 1e-7 scale, in 31).
@@ -116,11 +123,36 @@ def _raw_cdf(z, z_hat, scale, centres, n, params):
 
 
 @njit(**_JIT)
-def _cdf(z, z_hat, scale, centres, n, params, below):
-    """CDF truncated at params.z_min: ``below`` is the raw CDF there."""
+def _cdf(z, z_hat, scale, centres, n, params, cut):
+    """CDF truncated at params.z_min and the top of ``cut`` (`_truncation`)."""
+    below, mass, top = cut
     if z <= params.z_min:
         return 0.0
-    return (_raw_cdf(z, z_hat, scale, centres, n, params) - below) / (1.0 - below)
+    if z >= top:
+        return 1.0
+    return (_raw_cdf(z, z_hat, scale, centres, n, params) - below) / mass
+
+
+@njit(**_JIT)
+def _truncation(z_hat, scale, centres, n, params):
+    """``(below, mass, top)``: the raw CDF at z_min, the raw probability
+    between z_min and the top, and the top, z_max (infinite when less
+    than `_LEAST_WITHIN` lies below it)."""
+    below = _raw_cdf(params.z_min, z_hat, scale, centres, n, params)
+    if np.isfinite(params.z_max):
+        mass = _raw_cdf(params.z_max, z_hat, scale, centres, n, params) - below
+        if mass >= _LEAST_WITHIN:
+            return below, mass, params.z_max
+    return below, 1.0 - below, np.inf
+
+
+@njit(**_JIT)
+def _density(z, z_hat, scale, centres, n, params, cut):
+    """The truncated, renormalised mixture's density at z (before the PIT
+    map)."""
+    if z < params.z_min or z > cut[2]:
+        return 0.0
+    return _raw_pdf(z, z_hat, scale, centres, n, params) / cut[1]
 
 
 @njit(**_JIT)
@@ -189,11 +221,11 @@ def _galaxy_knots(z_hat, params, knots):
 def _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots):
     """What every p(z) of galaxy q needs: its components' centres, sorted,
     into ``centres`` (`_sorted_centres`), its PIT map into ``knots``
-    (`_galaxy_knots`); returns their number and the raw CDF at ``z_min``
-    (the truncated mass)."""
+    (`_galaxy_knots`); returns their number and its truncation
+    (`_truncation`)."""
     n = _sorted_centres(z_hat[q], scale[q], pulls, neighbours, q, params, centres)
     _galaxy_knots(z_hat[q], params, knots)
-    return n, _raw_cdf(params.z_min, z_hat[q], scale[q], centres, n, params)
+    return n, _truncation(z_hat[q], scale[q], centres, n, params)
 
 
 @njit(**_JIT)
@@ -202,20 +234,25 @@ def _usable(z_hat, scale):
 
 
 @njit(**_JIT)
-def _support(z_hat, scale, centres, n, params):
+def _support(z_hat, scale, centres, n, params, top):
     """An interval that holds all of a galaxy's p(z) but its Gaussians'
-    tails beyond 8 widths."""
+    tails beyond 8 widths, within z_min and ``top`` (its truncation's)."""
     spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * scale
     lowest, highest = z_hat - spread, z_hat + spread
     if n > 0:
         lowest = min(lowest, centres[0] - params.pull_width * scale)
         highest = max(highest, centres[n - 1] + params.pull_width * scale)
     lowest = max(lowest, params.z_min)
-    return lowest, max(highest, lowest + scale)
+    highest = max(highest, lowest + scale)
+    if highest > top:
+        highest = top
+        if lowest >= top:               # (not reached: some p(z) lies below top)
+            lowest = params.z_min
+    return lowest, highest
 
 
 @njit(**_JIT)
-def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, knots):
+def _quantile(probability, low, high, z_hat, scale, centres, n, params, cut, knots):
     """The redshift of recalibrated CDF ``probability`` in [low, high]
     (``knots``: the galaxy's map, `_galaxy_knots`), to 1e-7 of the scale:
     Newton's method on the CDF (its derivative is the density), kept in a
@@ -230,14 +267,14 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
     z = 0.5 * (low + high)
     last = high - low                   # the last move of z (the bracket, at first)
     for _ in range(_EVALUATIONS):
-        F = _cdf(z, z_hat, scale, centres, n, params, below)
+        F = _cdf(z, z_hat, scale, centres, n, params, cut)
         if F < target:
             low = z
         else:
             high = z
         if high - low <= tolerance:
             return 0.5 * (low + high), low
-        density = _raw_pdf(z, z_hat, scale, centres, n, params) / (1.0 - below)
+        density = _density(z, z_hat, scale, centres, n, params, cut)
         # (A density below 1e-300 would let the step overflow: bisect.)
         if z > params.z_min and density > 1e-300:
             step = (target - F) / density
@@ -256,15 +293,15 @@ def _quantile(probability, low, high, z_hat, scale, centres, n, params, below, k
 @njit(**_JIT)
 def _quantiles_of(q, z_hat, scale, pulls, neighbours, params, probs, out, centres, knots):
     """Galaxy q of `pz_quantiles` (``centres`` and ``knots``: scratch)."""
-    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    n, cut = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
     s = scale[q]
-    lowest, highest = _support(z_hat[q], s, centres, n, params)
+    lowest, highest = _support(z_hat[q], s, centres, n, params, cut[2])
     # With the probabilities in ascending order, each quantile is
     # searched above the last.
     start = lowest
     for p in range(probs.shape[0]):
         out[q, p], low = _quantile(probs[p], start, highest, z_hat[q], s, centres, n,
-                                   params, below, knots)
+                                   params, cut, knots)
         if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
             start = low
     return np.int64(1)
@@ -282,19 +319,18 @@ def _curve_of(q, z_hat, scale, pulls, neighbours, params, extra, out, centres, k
     density)``, the redshifts and whether to give p(z) (True) or its CDF
     there."""
     z, density = extra
-    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    n, cut = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
     for j in range(z.shape[1]):
         value = z[q, j]
         if np.isnan(value):
             out[q, j] = np.nan
-        elif density and value < params.z_min:
+        elif density and (value < params.z_min or value > cut[2]):
             out[q, j] = 0.0
         else:
-            F = _cdf(value, z_hat[q], scale[q], centres, n, params, below)
+            F = _cdf(value, z_hat[q], scale[q], centres, n, params, cut)
             if density:
                 out[q, j] = (_map_slope(F, knots)
-                             * _raw_pdf(value, z_hat[q], scale[q], centres, n, params)
-                             / (1.0 - below))
+                             * _density(value, z_hat[q], scale[q], centres, n, params, cut))
             else:
                 out[q, j] = _map(F, knots)
     return np.int64(1)
@@ -342,18 +378,17 @@ _QUADRATURE = 400
 def _scores_of(q, z_hat, scale, pulls, neighbours, params, z_true, out, centres, knots):
     """Galaxy q of `pz_scores`."""
     zq, s = z_hat[q], scale[q]
-    n, below = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-    lowest, highest = _support(zq, s, centres, n, params)
-    first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, below, knots)[0]
-    last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, below,
+    n, cut = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
+    lowest, highest = _support(zq, s, centres, n, params, cut[2])
+    first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, cut, knots)[0]
+    last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, cut,
                      knots)[0]
     step = (last - first) / (_QUADRATURE - 1)
     total = 0.0
     for i in range(_QUADRATURE):
         z = first + i * step
-        F = _cdf(z, zq, s, centres, n, params, below)
-        density = (_map_slope(F, knots)
-                   * _raw_pdf(z, zq, s, centres, n, params) / (1.0 - below))
+        F = _cdf(z, zq, s, centres, n, params, cut)
+        density = _map_slope(F, knots) * _density(z, zq, s, centres, n, params, cut)
         weight = 0.5 if i == 0 or i == _QUADRATURE - 1 else 1.0
         total += weight * density * density
     out[q, 0] = total * step
@@ -362,9 +397,8 @@ def _scores_of(q, z_hat, scale, pulls, neighbours, params, z_true, out, centres,
         out[q, 1] = 0.0
         out[q, 2] = 0.0
     else:
-        F = _cdf(zt, zq, s, centres, n, params, below)
-        out[q, 1] = (_map_slope(F, knots)
-                     * _raw_pdf(zt, zq, s, centres, n, params) / (1.0 - below))
+        F = _cdf(zt, zq, s, centres, n, params, cut)
+        out[q, 1] = _map_slope(F, knots) * _density(zt, zq, s, centres, n, params, cut)
         out[q, 2] = _map(F, knots)
     return np.int64(1)
 
