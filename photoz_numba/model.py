@@ -1120,7 +1120,8 @@ class PhotoZModel:
         KeyError
             A band column is not in the table.
         ValueError
-            The table already has one of the output columns.
+            The table already has one of the output columns, in any
+            case (``Z_PHOT`` is ``z_phot`` to FITS).
 
         Examples
         --------
@@ -1150,10 +1151,15 @@ class PhotoZModel:
         if not empty:
             check_table(table)
         schema = self.output_schema()
-        present = [column.name for column in schema if column.name in table.colnames]
+        # Ignoring case, as FITS does: a Z_PHOT beside the new z_phot is
+        # the same column to CFITSIO, which would read the old one.
+        named = {name.lower(): name for name in table.colnames}
+        present = [named[column.name.lower()] for column in schema
+                   if column.name.lower() in named]
         if present:
             raise ValueError(f"the table already has column(s) {present}; "
-                             f"remove or rename them before predicting")
+                             f"remove or rename them before predicting (output column "
+                             f"names are compared ignoring case, as FITS compares them)")
         if empty:
             # No rows, no work (an empty selection in a pipeline, as FITS
             # streaming and Dask give): the output columns, empty.

@@ -605,6 +605,19 @@ def test_table_that_already_has_output_columns_is_refused(files, model, toy):
     assert not (files / "out.fits").exists()
 
 
+def test_output_column_in_another_case_is_refused(files, model, toy):
+    """FITS column names are case-insensitive: a z_phot beside an earlier
+    pipeline's Z_PHOT is the same column to CFITSIO, which reads the old."""
+    table = toy[500:].copy()
+    table["Z_PHOT"] = 9.0
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['Z_PHOT'\].*ignoring case"):
+        model.predict(table)
+    table.write(files / "has_upper.fits")
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['Z_PHOT'\].*ignoring case"):
+        predict_fits(model, files / "has_upper.fits", files / "out_upper.fits")
+    assert not (files / "out_upper.fits").exists()
+
+
 def test_mostly_extrapolated_rows_raise_a_warning_about_units(model, toy, files, tmp_path):
     """Fluxes in nJy labelled uJy put nearly every galaxy beyond its
     neighbours (flag extrapolation): a warning asks about the units, in
