@@ -45,6 +45,7 @@ columns of `~photoz_numba.PhotoZModel.output_schema`.
 """
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import logging
@@ -99,6 +100,11 @@ class atomic_output:
     ------
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
+    OSError
+        Writing failed (a full disk, or an error about the temporary
+        file): raised again as the same type, with the same errno, naming
+        ``path`` as given ("cannot write 'out.fits': No space left on
+        device").
 
     Examples
     --------
@@ -162,6 +168,11 @@ class atomic_output:
         if exc_type is not None:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
+            if isinstance(exc, OSError) and self._in_writing(exc):
+                # Under the output's name (the same type and errno), not
+                # the temporary file's or none: "No space left on device".
+                raise type(exc)(exc.errno, f"cannot write {self.given!r}: "
+                                           f"{exc.strerror or exc}") from None
             return False
         try:
             umask = os.umask(0)
@@ -176,6 +187,21 @@ class atomic_output:
                 os.unlink(self.tmp)
         return False
 
+    def _in_writing(self, exc):
+        """Whether ``exc`` is the output's: an error only writing raises (a
+        full disk or quota, a file too large), or one about the temporary
+        file (or a file beside it of the same stem, as written before
+        compressing), never one about an input read in the block."""
+        if exc.errno in _WRITING_ERRNOS:
+            return True
+        stem = self.tmp[:self.tmp.rindex(".part") + len(".part")]
+        return isinstance(exc.filename, (str, bytes, os.PathLike)) and \
+            os.fsdecode(exc.filename).startswith(stem)
+
+
+#: Errors that only writing a file raises.
+_WRITING_ERRNOS = tuple(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG")
+                        if hasattr(errno, name))
 
 #: Compression suffixes kept after a file's extension (``.fits.gz``).
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")

@@ -8,6 +8,7 @@ columns, sentinel magnitudes are not measurements), one clear message.
 
 import bz2
 import contextlib
+import errno
 import gzip
 import os
 import shutil
@@ -582,6 +583,39 @@ def test_unwritable_output_is_named_as_given(files, capsys, monkeypatch):
                         "-o", out)
     assert code == 1 and f"'{out}'" in err and "Permission denied" in err
     assert ".part" not in err and ".hidden" not in err
+
+
+def test_full_disk_names_the_output_as_given(files, capsys, monkeypatch):
+    """[Errno 28] No space left on device, without a file name, is said under
+    the output's name, with its type and errno; nothing is left behind."""
+    out = files / "out.fits"
+    with pytest.raises(OSError, match=r"cannot write '.*out\.fits': No space left") as caught:
+        with atomic_output(out) as tmp:
+            with open(tmp, "wb") as handle:
+                handle.write(b"half")
+                raise OSError(errno.ENOSPC, "No space left on device")
+    assert caught.value.errno == errno.ENOSPC and ".part" not in str(caught.value)
+    # An error about the temporary file, by its name: said under the output's.
+    with pytest.raises(PermissionError, match=r"cannot write '.*out\.fits': Permission") \
+            as caught:
+        with atomic_output(out) as tmp:
+            raise PermissionError(errno.EACCES, "Permission denied", tmp)
+    assert ".part" not in str(caught.value)
+    # One about an input read in the block keeps its own name.
+    with pytest.raises(OSError, match="survey.fits") as caught:
+        with atomic_output(out):
+            raise OSError(errno.EIO, "Input/output error", str(files / "survey.fits"))
+    assert "cannot write" not in str(caught.value)
+    assert sorted(os.listdir(files)) == ["model.fits", "survey.fits", "train.fits"]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(photoz_numba.io, "_copy_bytes", full)     # streamed FITS output
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "survey.fits",
+                        "-o", out)
+    assert code == 1 and f"cannot write '{out}': No space left on device" in err
+    assert not out.exists()
 
 
 def test_output_in_a_missing_directory_is_named_as_given(files, capsys):
