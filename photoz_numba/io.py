@@ -957,8 +957,15 @@ class _FitsTableReader:
             raise ValueError(f"HDU {hdu!r} of {path!r} is not a binary table")
         header = table_hdu.header
         if header.get("PCOUNT", 0):
-            raise ValueError(f"{path!r} has variable-length columns, which "
-                             f"cannot be streamed; read it into a Table instead")
+            arrays = [column.name for column in table_hdu.columns
+                      if re.match(r"\d*[PQ]", str(column.format))]
+            named = f" {arrays}" if arrays else ""     # else a heap of nothing
+            raise ValueError(f"{path!r} has variable-length array columns{named}, which "
+                             f"cannot be streamed: read it into memory instead (in Python, "
+                             f"Table.read it and give the table to the model; on the "
+                             f"command line, predict with a non-FITS output, -o OUT.ecsv, "
+                             f"reads it so, and stack and pdf read a non-FITS copy such "
+                             f"as that output)")
         missing = [name for name in self.names if name not in table_hdu.columns.names]
         if missing:
             raise KeyError(f"column(s) {missing} are not in {path!r} "

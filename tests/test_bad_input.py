@@ -652,6 +652,26 @@ def test_output_column_in_another_case_is_refused(files, model, toy):
     assert not (files / "out_upper.fits").exists()
 
 
+def test_variable_length_columns_get_advice_that_works(files, model, toy, capsys):
+    """A FITS table with a variable-length array column cannot be streamed:
+    the advice names the column and works in Python and on the command line."""
+    hdu = fits.table_to_hdu(toy[500:])
+    columns = hdu.columns + fits.ColDefs([fits.Column(
+        name="spectrum", format="PJ()",
+        array=np.array([np.arange(i % 3) for i in range(len(hdu.data))], dtype=object))])
+    fits.BinTableHDU.from_columns(columns).writeto(files / "vla.fits")
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "vla.fits",
+                        "-o", files / "out.fits")
+    assert code == 1 and "variable-length array columns ['spectrum']" in err
+    assert "Table.read" in err and "-o OUT.ecsv" in err
+    assert not (files / "out.fits").exists()
+    # As advised: a non-FITS output on the command line, a Table in Python.
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "vla.fits",
+                        "-o", files / "out.ecsv", "-q")
+    assert code == 0 and "z_phot" in Table.read(files / "out.ecsv").colnames
+    assert "z_phot" in model.predict(Table.read(files / "vla.fits")).colnames
+
+
 def test_mostly_extrapolated_rows_raise_a_warning_about_units(model, toy, files, tmp_path):
     """Fluxes in nJy labelled uJy put nearly every galaxy beyond its
     neighbours (flag extrapolation): a warning asks about the units, in
