@@ -584,12 +584,8 @@ class _Progress:
 
 
 def _check_threads(threads):
-    if threads is not None:
-        import numba
-        most = numba.config.NUMBA_NUM_THREADS
-        if not 1 <= threads <= most:
-            raise ValueError(f"--threads must be from 1 to {most} (the cores Numba "
-                             f"may use here), not {threads}")
+    from .model import _check_threads     # one rule, named as typed here
+    _check_threads(threads, "--threads")
 
 
 def _predict(args):

@@ -89,9 +89,24 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
         return np.where(self.masked(column.name), np.nan, values) if column.masked else values
 
 
+def _check_threads(n_threads, option="n_threads"):
+    """ValueError unless ``n_threads`` is None or a whole number from 1 to
+    the threads Numba may use here; ``option`` names it (the command
+    line's ``--threads``)."""
+    if n_threads is None:
+        return
+    import numba
+    most = numba.config.NUMBA_NUM_THREADS
+    if (not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool)
+            or not 1 <= n_threads <= most):
+        raise ValueError(f"{option} must be from 1 to {most} (the cores Numba may use "
+                         f"here), not {n_threads!r}")
+
+
 @contextmanager
 def _numba_threads(n_threads):
     """Run with ``n_threads`` Numba threads, restoring the count afterwards."""
+    _check_threads(n_threads)
     if n_threads is None:
         yield
         return
@@ -1096,7 +1111,8 @@ class PhotoZModel:
         units : dict or unit, optional
             Overrides the constructor's ``units`` for this table.
         n_threads : int, optional
-            Numba threads to use for this call (default: Numba's current
+            Numba threads to use for this call, from 1 to
+            ``numba.config.NUMBA_NUM_THREADS`` (default: Numba's current
             setting). Results do not depend on it.
 
         Returns
@@ -1120,7 +1136,8 @@ class PhotoZModel:
         KeyError
             A band column is not in the table.
         ValueError
-            The table already has one of the output columns, in any
+            ``n_threads`` is out of range, or the table already has one of
+            the output columns, in any
             case (``Z_PHOT`` is ``z_phot`` to FITS).
 
         Examples
