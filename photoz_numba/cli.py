@@ -352,8 +352,12 @@ def _fit(args):
     """fit, and tune (which tunes before fitting)."""
     import numpy as np
     from . import PhotoZModel
+    from .io import _is_fits
     history = getattr(args, "history", None)
     _refuse_inputs([("-o", args.output), ("--history", history)], [("train", args.train)])
+    if not _is_fits(args.output):
+        raise ValueError(f"-o {args.output!r}: a model file is FITS; name it .fits (or "
+                         f".fits.gz, .fits.bz2, .fits.xz)")
     for option, path in (("-o", args.output), ("--history", history)):
         if path and os.path.exists(path) and not args.overwrite:
             raise FileExistsError(f"{path!r} ({option}) exists; pass --overwrite to "

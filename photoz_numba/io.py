@@ -297,8 +297,9 @@ def write_model(model, path, overwrite=False):
         type or byte order, are written as native float64, as a model
         holds them).
     path : str or path-like
-        The file to write; written to a temporary name and renamed when
-        complete.
+        The file to write, a FITS name: ``.fits`` (or ``.fit``, ``.fts``),
+        or ``.fits.gz``, ``.fits.bz2``, ``.fits.xz`` to compress it;
+        written to a temporary name and renamed when complete.
     overwrite : bool, optional
         Replace an existing file.
 
@@ -312,6 +313,8 @@ def write_model(model, path, overwrite=False):
         The model is not fitted.
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
+    ValueError
+        ``path`` is not a FITS name (``model.ecsv``).
 
     Examples
     --------
@@ -332,6 +335,9 @@ def write_model(model, path, overwrite=False):
     exists: pass overwrite=True
     >>> write_model(model, path, overwrite=True)
     """
+    if not _is_fits(os.fspath(path)):
+        raise ValueError(f"a model file is FITS: name it .fits (or .fits.gz, .fits.bz2, "
+                         f".fits.xz), not {os.fspath(path)!r}")
     state = model if isinstance(model, FittedState) else model.fitted_state()
     params = state.params
     # As read back and as a model holds them: native float64, so that the

@@ -997,7 +997,8 @@ class PhotoZModel:
         Parameters
         ----------
         path : str or path-like
-            The file to write; nothing is left under this name if writing
+            The file to write, a FITS name (``.fits``, or ``.fits.gz`` etc.
+            to compress it); nothing is left under this name if writing
             fails.
         overwrite : bool, optional
             Replace an existing file.
@@ -1008,6 +1009,8 @@ class PhotoZModel:
             The model has not been fitted.
         OSError
             ``path`` exists and ``overwrite`` is False.
+        ValueError
+            ``path`` is not a FITS name (``model.ecsv``).
 
         Examples
         --------

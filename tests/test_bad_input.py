@@ -98,6 +98,19 @@ def test_tune_refuses_the_same_file_for_model_and_history(files, capsys):
     assert not (files / "x.fits").exists()
 
 
+def test_model_file_must_have_a_fits_name(files, model, capsys):
+    """A model file is FITS: fit -o model.ecsv wrote FITS under that name;
+    it is refused before the table is read, and by PhotoZModel.write."""
+    code, _, err = _cli(capsys, "fit", files / "train.fits", *FIT, "-o", files / "m.ecsv")
+    assert code == 1 and f"-o '{files / 'm.ecsv'}': a model file is FITS" in err
+    assert "name it .fits (or .fits.gz, .fits.bz2, .fits.xz)" in err
+    with pytest.raises(ValueError, match=r"a model file is FITS: .*not '.*m\.ecsv'"):
+        model.write(files / "m.ecsv")
+    assert not (files / "m.ecsv").exists()
+    model.write(files / "m.fits.gz")      # compressed FITS is FITS
+    assert PhotoZModel.read(files / "m.fits.gz").n_train_ == model.n_train_
+
+
 def test_reproduce_does_not_replace_files_without_overwrite(tmp_path, capsys):
     (tmp_path / "metrics.ecsv").write_text("precious")
     code, _, err = _cli(capsys, "reproduce", "--seeds", "0", "--no-tune", "-o", tmp_path)
