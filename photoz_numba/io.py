@@ -419,8 +419,11 @@ def write_model(model, path, overwrite=False):
         hdu = fits.table_to_hdu(table)
         hdu.name = name
         hdus.append(hdu)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        hdus.writeto(tmp, overwrite=True, checksum=True)
+    # Compressed as the name says, in any case ('.fits.GZ' too: astropy
+    # compresses '.gz' only), recording no temporary file name in gzip.
+    with atomic_output(path, overwrite=overwrite) as tmp, \
+            _open_stream(tmp, "wb", _output_compression(os.fspath(path))) as sink:
+        hdus.writeto(sink, checksum=True)
 
 
 def read_model_state(path):

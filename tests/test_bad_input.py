@@ -111,6 +111,20 @@ def test_model_file_must_have_a_fits_name(files, model, capsys):
     assert PhotoZModel.read(files / "m.fits.gz").n_train_ == model.n_train_
 
 
+@pytest.mark.parametrize("suffix, magic", [(".fits.gz", b"\x1f\x8b"), (".fits.GZ", b"\x1f\x8b"),
+                                           (".fits.bz2", b"BZh"), (".fits.xz", b"\xfd7zXZ")])
+def test_compressed_model_file_is_compressed_as_named(files, model, suffix, magic):
+    """'.fits.GZ' was plain FITS under a gzip name (astropy compresses '.gz'
+    only), and a gzip model recorded its temporary file's name."""
+    path = files / f"m{suffix}"
+    model.write(path)
+    data = path.read_bytes()
+    assert data.startswith(magic)
+    if magic == b"\x1f\x8b":
+        assert not data[3] & 0x08 and b".part" not in data[:200]     # no FNAME
+    assert PhotoZModel.read(path).fitted_state().params == model.fitted_state().params
+
+
 def test_reproduce_does_not_replace_files_without_overwrite(tmp_path, capsys):
     (tmp_path / "metrics.ecsv").write_text("precious")
     code, _, err = _cli(capsys, "reproduce", "--seeds", "0", "--no-tune", "-o", tmp_path)
