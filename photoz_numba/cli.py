@@ -352,8 +352,12 @@ def _fit(args):
     """fit, and tune (which tunes before fitting)."""
     import numpy as np
     from . import PhotoZModel
+    from .io import _is_fits
     history = getattr(args, "history", None)
     _refuse_inputs([("-o", args.output), ("--history", history)], [("train", args.train)])
+    if not _is_fits(args.output):
+        raise ValueError(f"-o {args.output!r}: a model file is FITS; name it .fits (or "
+                         f".fits.gz, .fits.bz2, .fits.xz)")
     for option, path in (("-o", args.output), ("--history", history)):
         if path and os.path.exists(path) and not args.overwrite:
             raise FileExistsError(f"{path!r} ({option}) exists; pass --overwrite to "
@@ -584,12 +588,8 @@ class _Progress:
 
 
 def _check_threads(threads):
-    if threads is not None:
-        import numba
-        most = numba.config.NUMBA_NUM_THREADS
-        if not 1 <= threads <= most:
-            raise ValueError(f"--threads must be from 1 to {most} (the cores Numba "
-                             f"may use here), not {threads}")
+    from .model import _check_threads     # one rule, named as typed here
+    _check_threads(threads, "--threads")
 
 
 def _predict(args):

@@ -45,6 +45,7 @@ columns of `~photoz_numba.PhotoZModel.output_schema`.
 """
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import logging
@@ -99,6 +100,11 @@ class atomic_output:
     ------
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
+    OSError
+        Writing failed (a full disk, or an error about the temporary
+        file): raised again as the same type, with the same errno, naming
+        ``path`` as given ("cannot write 'out.fits': No space left on
+        device").
 
     Examples
     --------
@@ -162,6 +168,11 @@ class atomic_output:
         if exc_type is not None:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
+            if isinstance(exc, OSError) and self._in_writing(exc):
+                # Under the output's name (the same type and errno), not
+                # the temporary file's or none: "No space left on device".
+                raise type(exc)(exc.errno, f"cannot write {self.given!r}: "
+                                           f"{exc.strerror or exc}") from None
             return False
         try:
             umask = os.umask(0)
@@ -176,6 +187,21 @@ class atomic_output:
                 os.unlink(self.tmp)
         return False
 
+    def _in_writing(self, exc):
+        """Whether ``exc`` is the output's: an error only writing raises (a
+        full disk or quota, a file too large), or one about the temporary
+        file (or a file beside it of the same stem, as written before
+        compressing), never one about an input read in the block."""
+        if exc.errno in _WRITING_ERRNOS:
+            return True
+        stem = self.tmp[:self.tmp.rindex(".part") + len(".part")]
+        return isinstance(exc.filename, (str, bytes, os.PathLike)) and \
+            os.fsdecode(exc.filename).startswith(stem)
+
+
+#: Errors that only writing a file raises.
+_WRITING_ERRNOS = tuple(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG")
+                        if hasattr(errno, name))
 
 #: Compression suffixes kept after a file's extension (``.fits.gz``).
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
@@ -273,8 +299,9 @@ def write_model(model, path, overwrite=False):
         type or byte order, are written as native float64, as a model
         holds them).
     path : str or path-like
-        The file to write; written to a temporary name and renamed when
-        complete.
+        The file to write, a FITS name: ``.fits`` (or ``.fit``, ``.fts``),
+        or ``.fits.gz``, ``.fits.bz2``, ``.fits.xz`` to compress it;
+        written to a temporary name and renamed when complete.
     overwrite : bool, optional
         Replace an existing file.
 
@@ -288,6 +315,8 @@ def write_model(model, path, overwrite=False):
         The model is not fitted.
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
+    ValueError
+        ``path`` is not a FITS name (``model.ecsv``).
 
     Examples
     --------
@@ -308,6 +337,9 @@ def write_model(model, path, overwrite=False):
     exists: pass overwrite=True
     >>> write_model(model, path, overwrite=True)
     """
+    if not _is_fits(os.fspath(path)):
+        raise ValueError(f"a model file is FITS: name it .fits (or .fits.gz, .fits.bz2, "
+                         f".fits.xz), not {os.fspath(path)!r}")
     state = model if isinstance(model, FittedState) else model.fitted_state()
     params = state.params
     # As read back and as a model holds them: native float64, so that the
@@ -391,8 +423,11 @@ def write_model(model, path, overwrite=False):
         hdu = fits.table_to_hdu(table)
         hdu.name = name
         hdus.append(hdu)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        hdus.writeto(tmp, overwrite=True, checksum=True)
+    # Compressed as the name says, in any case ('.fits.GZ' too: astropy
+    # compresses '.gz' only), recording no temporary file name in gzip.
+    with atomic_output(path, overwrite=overwrite) as tmp, \
+            _open_stream(tmp, "wb", _output_compression(os.fspath(path))) as sink:
+        hdus.writeto(sink, checksum=True)
 
 
 def read_model_state(path):
@@ -937,8 +972,15 @@ class _FitsTableReader:
             raise ValueError(f"HDU {hdu!r} of {path!r} is not a binary table")
         header = table_hdu.header
         if header.get("PCOUNT", 0):
-            raise ValueError(f"{path!r} has variable-length columns, which "
-                             f"cannot be streamed; read it into a Table instead")
+            arrays = [column.name for column in table_hdu.columns
+                      if re.match(r"\d*[PQ]", str(column.format))]
+            named = f" {arrays}" if arrays else ""     # else a heap of nothing
+            raise ValueError(f"{path!r} has variable-length array columns{named}, which "
+                             f"cannot be streamed: read it into memory instead (in Python, "
+                             f"Table.read it and give the table to the model; on the "
+                             f"command line, predict with a non-FITS output, -o OUT.ecsv, "
+                             f"reads it so, and stack and pdf read a non-FITS copy such "
+                             f"as that output)")
         missing = [name for name in self.names if name not in table_hdu.columns.names]
         if missing:
             raise KeyError(f"column(s) {missing} are not in {path!r} "
@@ -1098,10 +1140,14 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
     output_columns = _output_fits_columns(model)
     with _fits_table(input_path, hdu, model.input_columns) as reader:
-        present = [column[0] for column in output_columns
-                   if column[0] in reader.table_hdu.columns.names]
+        # Ignoring case: FITS column names are case-insensitive.
+        named = {name.lower(): name for name in reader.table_hdu.columns.names}
+        present = [named[column[0].lower()] for column in output_columns
+                   if column[0].lower() in named]
         if present:
-            raise ValueError(f"{input_path!r} already has column(s) {present}")
+            raise ValueError(f"{input_path!r} already has column(s) {present} (output "
+                             f"column names are compared ignoring case, as FITS "
+                             f"compares them)")
         nrows, rowsize, info = reader.nrows, reader.rowsize, reader.info
         out_header = _output_header(reader.table_hdu, output_columns)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +

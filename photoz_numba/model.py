@@ -89,9 +89,24 @@ class Prediction(namedtuple("Prediction", ["z_phot", "z_phot_err", "z_phot_err_r
         return np.where(self.masked(column.name), np.nan, values) if column.masked else values
 
 
+def _check_threads(n_threads, option="n_threads"):
+    """ValueError unless ``n_threads`` is None or a whole number from 1 to
+    the threads Numba may use here; ``option`` names it (the command
+    line's ``--threads``)."""
+    if n_threads is None:
+        return
+    import numba
+    most = numba.config.NUMBA_NUM_THREADS
+    if (not isinstance(n_threads, numbers.Integral) or isinstance(n_threads, bool)
+            or not 1 <= n_threads <= most):
+        raise ValueError(f"{option} must be from 1 to {most} (the cores Numba may use "
+                         f"here), not {n_threads!r}")
+
+
 @contextmanager
 def _numba_threads(n_threads):
     """Run with ``n_threads`` Numba threads, restoring the count afterwards."""
+    _check_threads(n_threads)
     if n_threads is None:
         yield
         return
@@ -986,7 +1001,8 @@ class PhotoZModel:
         Parameters
         ----------
         path : str or path-like
-            The file to write; nothing is left under this name if writing
+            The file to write, a FITS name (``.fits``, or ``.fits.gz`` etc.
+            to compress it); nothing is left under this name if writing
             fails.
         overwrite : bool, optional
             Replace an existing file.
@@ -997,6 +1013,8 @@ class PhotoZModel:
             The model has not been fitted.
         OSError
             ``path`` exists and ``overwrite`` is False.
+        ValueError
+            ``path`` is not a FITS name (``model.ecsv``).
 
         Examples
         --------
@@ -1100,7 +1118,8 @@ class PhotoZModel:
         units : dict or unit, optional
             Overrides the constructor's ``units`` for this table.
         n_threads : int, optional
-            Numba threads to use for this call (default: Numba's current
+            Numba threads to use for this call, from 1 to
+            ``numba.config.NUMBA_NUM_THREADS`` (default: Numba's current
             setting). Results do not depend on it.
 
         Returns
@@ -1124,7 +1143,9 @@ class PhotoZModel:
         KeyError
             A band column is not in the table.
         ValueError
-            The table already has one of the output columns.
+            ``n_threads`` is out of range, or the table already has one of
+            the output columns, in any
+            case (``Z_PHOT`` is ``z_phot`` to FITS).
 
         Examples
         --------
@@ -1154,10 +1175,15 @@ class PhotoZModel:
         if not empty:
             check_table(table)
         schema = self.output_schema()
-        present = [column.name for column in schema if column.name in table.colnames]
+        # Ignoring case, as FITS does: a Z_PHOT beside the new z_phot is
+        # the same column to CFITSIO, which would read the old one.
+        named = {name.lower(): name for name in table.colnames}
+        present = [named[column.name.lower()] for column in schema
+                   if column.name.lower() in named]
         if present:
             raise ValueError(f"the table already has column(s) {present}; "
-                             f"remove or rename them before predicting")
+                             f"remove or rename them before predicting (output column "
+                             f"names are compared ignoring case, as FITS compares them)")
         if empty:
             # No rows, no work (an empty selection in a pipeline, as FITS
             # streaming and Dask give): the output columns, empty.

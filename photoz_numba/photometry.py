@@ -277,8 +277,10 @@ def lupton_softening(table, columns, errors=None, units=None):
     table : `~astropy.table.Table`
         Catalogue with flux columns and their errors (training galaxies,
         typically).
-    columns : dict
-        Band name -> flux column.
+    columns : dict or list of str
+        Band name -> flux column; or a list of flux columns, each its own
+        band's name (as `~photoz_numba.PhotoZModel`'s ``bands`` without
+        ``columns``).
     errors : dict, optional
         Band name -> error column; by default the flux column + ``'_err'``.
     units : unit, str or dict, optional
@@ -294,6 +296,8 @@ def lupton_softening(table, columns, errors=None, units=None):
 
     Raises
     ------
+    TypeError
+        ``columns`` is neither a dict nor a list of column names.
     KeyError
         A flux or error column is not in the table.
     ValueError
@@ -309,6 +313,11 @@ def lupton_softening(table, columns, errors=None, units=None):
     >>> lupton_softening(table, {"g": "g"})["g"].to(u.nJy)
     <Quantity 1.042 nJy>
     """
+    if isinstance(columns, (list, tuple)) and all(isinstance(name, str) for name in columns):
+        columns = {name: name for name in columns}
+    elif not isinstance(columns, dict):
+        raise TypeError(f"columns must be a dict of band -> flux column, or a list of "
+                        f"flux columns, not {type(columns).__name__} {columns!r}")
     softening = {}
     for band, colname in columns.items():
         name = (errors or {}).get(band, f"{colname}_err")

@@ -73,9 +73,13 @@ def training_redshifts(table, z, warn=True):
     -0.01 to 20, as the sentinels 99 and -99; first at row 1: 99.0) and are skipped
     """
     if not isinstance(z, str):
-        raise TypeError(f"z must be a column name, not {z!r}")
+        # Its type, not its values (a Column's repr shows them all).
+        named = getattr(z, "name", None)
+        raise TypeError(f"z must be a column name (str), not {type(z).__name__}"
+                        + (f": pass z={named!r}" if isinstance(named, str) else ""))
     if z not in table.colnames:
-        raise KeyError(f"redshift column {z!r} is not in the table")
+        raise KeyError(f"redshift column {z!r} is not in the table (columns: "
+                       f"{', '.join(table.colnames)})")
     try:
         return _read_redshifts(table[z], z, warn=warn, stacklevel=4,
                                nothing="nothing to learn from")

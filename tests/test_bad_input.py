@@ -8,6 +8,7 @@ columns, sentinel magnitudes are not measurements), one clear message.
 
 import bz2
 import contextlib
+import errno
 import gzip
 import os
 import shutil
@@ -95,6 +96,33 @@ def test_tune_refuses_the_same_file_for_model_and_history(files, capsys):
                         "-o", files / "x.fits", "--history", files / "x.fits")
     assert code == 1 and "--history" in err and "-o" in err
     assert not (files / "x.fits").exists()
+
+
+def test_model_file_must_have_a_fits_name(files, model, capsys):
+    """A model file is FITS: fit -o model.ecsv wrote FITS under that name;
+    it is refused before the table is read, and by PhotoZModel.write."""
+    code, _, err = _cli(capsys, "fit", files / "train.fits", *FIT, "-o", files / "m.ecsv")
+    assert code == 1 and f"-o '{files / 'm.ecsv'}': a model file is FITS" in err
+    assert "name it .fits (or .fits.gz, .fits.bz2, .fits.xz)" in err
+    with pytest.raises(ValueError, match=r"a model file is FITS: .*not '.*m\.ecsv'"):
+        model.write(files / "m.ecsv")
+    assert not (files / "m.ecsv").exists()
+    model.write(files / "m.fits.gz")      # compressed FITS is FITS
+    assert PhotoZModel.read(files / "m.fits.gz").n_train_ == model.n_train_
+
+
+@pytest.mark.parametrize("suffix, magic", [(".fits.gz", b"\x1f\x8b"), (".fits.GZ", b"\x1f\x8b"),
+                                           (".fits.bz2", b"BZh"), (".fits.xz", b"\xfd7zXZ")])
+def test_compressed_model_file_is_compressed_as_named(files, model, suffix, magic):
+    """'.fits.GZ' was plain FITS under a gzip name (astropy compresses '.gz'
+    only), and a gzip model recorded its temporary file's name."""
+    path = files / f"m{suffix}"
+    model.write(path)
+    data = path.read_bytes()
+    assert data.startswith(magic)
+    if magic == b"\x1f\x8b":
+        assert not data[3] & 0x08 and b".part" not in data[:200]     # no FNAME
+    assert PhotoZModel.read(path).fitted_state().params == model.fitted_state().params
 
 
 def test_reproduce_does_not_replace_files_without_overwrite(tmp_path, capsys):
@@ -584,6 +612,39 @@ def test_unwritable_output_is_named_as_given(files, capsys, monkeypatch):
     assert ".part" not in err and ".hidden" not in err
 
 
+def test_full_disk_names_the_output_as_given(files, capsys, monkeypatch):
+    """[Errno 28] No space left on device, without a file name, is said under
+    the output's name, with its type and errno; nothing is left behind."""
+    out = files / "out.fits"
+    with pytest.raises(OSError, match=r"cannot write '.*out\.fits': No space left") as caught:
+        with atomic_output(out) as tmp:
+            with open(tmp, "wb") as handle:
+                handle.write(b"half")
+                raise OSError(errno.ENOSPC, "No space left on device")
+    assert caught.value.errno == errno.ENOSPC and ".part" not in str(caught.value)
+    # An error about the temporary file, by its name: said under the output's.
+    with pytest.raises(PermissionError, match=r"cannot write '.*out\.fits': Permission") \
+            as caught:
+        with atomic_output(out) as tmp:
+            raise PermissionError(errno.EACCES, "Permission denied", tmp)
+    assert ".part" not in str(caught.value)
+    # One about an input read in the block keeps its own name.
+    with pytest.raises(OSError, match="survey.fits") as caught:
+        with atomic_output(out):
+            raise OSError(errno.EIO, "Input/output error", str(files / "survey.fits"))
+    assert "cannot write" not in str(caught.value)
+    assert sorted(os.listdir(files)) == ["model.fits", "survey.fits", "train.fits"]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(photoz_numba.io, "_copy_bytes", full)     # streamed FITS output
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "survey.fits",
+                        "-o", out)
+    assert code == 1 and f"cannot write '{out}': No space left on device" in err
+    assert not out.exists()
+
+
 def test_output_in_a_missing_directory_is_named_as_given(files, capsys):
     out = files / "no" / "such" / "out.fits"
     code, _, err = _cli(capsys, "predict", files / "model.fits", files / "survey.fits",
@@ -603,6 +664,39 @@ def test_table_that_already_has_output_columns_is_refused(files, model, toy):
     with pytest.raises(ValueError, match=r"already has column\(s\) \['z_phot'\]"):
         predict_fits(model, files / "has.fits", files / "out.fits")
     assert not (files / "out.fits").exists()
+
+
+def test_output_column_in_another_case_is_refused(files, model, toy):
+    """FITS column names are case-insensitive: a z_phot beside an earlier
+    pipeline's Z_PHOT is the same column to CFITSIO, which reads the old."""
+    table = toy[500:].copy()
+    table["Z_PHOT"] = 9.0
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['Z_PHOT'\].*ignoring case"):
+        model.predict(table)
+    table.write(files / "has_upper.fits")
+    with pytest.raises(ValueError, match=r"already has column\(s\) \['Z_PHOT'\].*ignoring case"):
+        predict_fits(model, files / "has_upper.fits", files / "out_upper.fits")
+    assert not (files / "out_upper.fits").exists()
+
+
+def test_variable_length_columns_get_advice_that_works(files, model, toy, capsys):
+    """A FITS table with a variable-length array column cannot be streamed:
+    the advice names the column and works in Python and on the command line."""
+    hdu = fits.table_to_hdu(toy[500:])
+    columns = hdu.columns + fits.ColDefs([fits.Column(
+        name="spectrum", format="PJ()",
+        array=np.array([np.arange(i % 3) for i in range(len(hdu.data))], dtype=object))])
+    fits.BinTableHDU.from_columns(columns).writeto(files / "vla.fits")
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "vla.fits",
+                        "-o", files / "out.fits")
+    assert code == 1 and "variable-length array columns ['spectrum']" in err
+    assert "Table.read" in err and "-o OUT.ecsv" in err
+    assert not (files / "out.fits").exists()
+    # As advised: a non-FITS output on the command line, a Table in Python.
+    code, _, err = _cli(capsys, "predict", files / "model.fits", files / "vla.fits",
+                        "-o", files / "out.ecsv", "-q")
+    assert code == 0 and "z_phot" in Table.read(files / "out.ecsv").colnames
+    assert "z_phot" in model.predict(Table.read(files / "vla.fits")).colnames
 
 
 def test_mostly_extrapolated_rows_raise_a_warning_about_units(model, toy, files, tmp_path):

@@ -106,6 +106,10 @@ def test_missing_columns_and_empty_input():
         pulls(t, z_phot_err="sigma")
     with pytest.raises(KeyError, match="z_spec column 'z' is not in the table"):
         calibration_report(t, z_spec="z")
+    # A column given for its name: its type and name, not its values.
+    with pytest.raises(TypeError, match=r"^z_spec must be a column name \(str\), not Column: "
+                                        r"pass z_spec='zspec'$"):
+        pulls(t, z_spec=t["zspec"])
     t["z_phot"] = MaskedColumn(t["z_phot"], mask=np.ones(30, bool))
     with pytest.raises(ValueError, match="no row of the 30 has a usable"):
         pulls(t)

@@ -168,7 +168,9 @@ def test_bad_redshifts_are_named(bad):
 
 
 def test_redshift_column_absent():
-    with pytest.raises(KeyError, match="'z_spec'"):
+    """Named, with the columns the table has (as on the command line)."""
+    with pytest.raises(KeyError, match=r"'z_spec' is not in the table \(columns: g, r, i, "
+                                       r"z, zspec\)"):
         PhotoZModel(["g", "r", "i", "z"], k=5).fit(toy(), z="z_spec")
 
 
@@ -270,9 +272,27 @@ def test_wrong_table_types():
         model.fit(np.zeros((10, 5)))
     with pytest.raises(TypeError, match="column name"):
         model.fit(toy(), z=3)
+    # A column given for its name: its type and name, not its 200 values.
+    table = toy()
+    with pytest.raises(TypeError, match=r"^z must be a column name \(str\), not Column: "
+                                        r"pass z='zspec'$"):
+        model.fit(table, z=table["zspec"])
     model.fit(toy())
     with pytest.raises(TypeError, match="astropy Table"):
         model.predict({"g": [1.0]})
+
+
+@pytest.mark.parametrize("n_threads", [0, -1, 10_000, 1.5, True])
+def test_bad_n_threads_names_the_parameter_and_its_range(n_threads):
+    """One rule with the command line's --threads (Numba said "The number
+    of threads must be between 1 and 2", naming no parameter)."""
+    import numba
+    model = PhotoZModel(["g", "r", "i", "z"], k=5).fit(toy())
+    most = numba.config.NUMBA_NUM_THREADS
+    with pytest.raises(ValueError, match=rf"^n_threads must be from 1 to {most} \(the cores "
+                                         rf"Numba may use here\), not {n_threads!r}$"):
+        model.predict(toy(5), n_threads=n_threads)
+    assert len(model.predict(toy(5), n_threads=1)) == 5
 
 
 def test_k_beyond_training_set_after_set_params():

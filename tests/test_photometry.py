@@ -185,6 +185,21 @@ def test_lupton_softening_is_1042_times_the_median_error():
         lupton_softening(table, {"g": "g"})
 
 
+def test_lupton_softening_takes_a_list_of_band_columns():
+    """A list of flux columns, each its own band's name (as PhotoZModel's
+    bands without columns=); anything else is a TypeError saying what it
+    takes (a list raised "'list' object has no attribute 'items'")."""
+    from photoz_numba.photometry import lupton_softening
+    table = Table({"g_flux": [1.0, 2.0, 3.0] * u.nJy, "g_flux_err": [0.5, 1.0, 2.0] * u.nJy,
+                   "r_flux": [1.0, 2.0, 3.0] * u.nJy, "r_flux_err": [1.0, 2.0, 4.0] * u.nJy})
+    soft = lupton_softening(table, ["g_flux", "r_flux"])
+    assert soft == lupton_softening(table, {"g_flux": "g_flux", "r_flux": "r_flux"})
+    assert abs(soft["r_flux"].to_value(u.nJy) - 1.042 * 2.0) < 1e-12
+    with pytest.raises(TypeError, match="columns must be a dict of band -> flux column, "
+                                        "or a list of flux columns, not str 'g_flux'"):
+        lupton_softening(table, "g_flux")
+
+
 def test_magnitudes_read_as_fluxes_are_refused():
     """Magnitudes stated in astropy's 'AB' (the AB zero point's flux,
     3631 Jy) read as fluxes brighter than AB magnitude 0 for most rows:

@@ -45,7 +45,10 @@ GAUSSIAN_COVERAGE = {k: math.erf(k / math.sqrt(2)) for k in (1, 2, 3)}
 
 def _column(table, name, role):
     if not isinstance(name, str):
-        raise TypeError(f"{role} must be a column name, not {name!r}")
+        # Its type, not its values (a Column's repr shows them all).
+        named = getattr(name, "name", None)
+        raise TypeError(f"{role} must be a column name (str), not {type(name).__name__}"
+                        + (f": pass {role}={named!r}" if isinstance(named, str) else ""))
     if name not in table.colnames:
         raise KeyError(f"{role} column {name!r} is not in the table (columns: "
                        f"{', '.join(table.colnames)})")
