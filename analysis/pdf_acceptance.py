@@ -62,7 +62,7 @@ def judge(model, test, z):
               & (z_spec <= np.ma.filled(out[high], -np.inf))
               for name, low, high in (("c68", "z_phot_160", "z_phot_840"),
                                       ("c95", "z_phot_025", "z_phot_975"))}
-    z_hat, scale, neighbours = model._pz_inputs(test, None, None)
+    z_hat, scale, neighbours, _ = model._pz_inputs(test, None, None)
     scores = pz_scores(model.pz_, z_hat, scale, neighbours, z_spec)[ok]
     pit = model.cdf(test, z)[ok]
     z_phot = np.asarray(out["z_phot"][ok])

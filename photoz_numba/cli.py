@@ -443,8 +443,11 @@ _CALIBRATE_PDF_OUTPUTS = ("pdf_report.ecsv", "pdf_pit.png", "pdf_coverage.png")
 def _calibrate(args):
     from io import BytesIO
 
+    import numpy as np
+
     from .calibration import calibration_report
     from .io import atomic_output, same_file
+    from .metrics import _say_training_twins, no_redshift
     outputs = _CALIBRATE_OUTPUTS + _CALIBRATE_PDF_OUTPUTS
     clash = [name for name in outputs
              if same_file(os.path.join(args.output, name), args.predictions)]
@@ -468,6 +471,10 @@ def _calibrate(args):
         # The library's advice, in the command line's terms.
         raise ValueError(str(exc).replace("pass invalid='skip'", "pass --skip-invalid")
                          ) from None
+    # Its columns read as numbers by the report above.
+    _say_training_twins(_flags_of(table, ~no_redshift(table[args.z])
+                                  & ~np.ma.getmaskarray(table[args.z_phot])),
+                        what="rows with a redshift and a z_phot", warn=log.warning)
     pdf = _calibrate_pdf(args, table)
     print(report)
     if pdf is not None:
@@ -615,9 +622,17 @@ def _predict(args):
     return 0
 
 
+def _flags_of(table, rows):
+    """The ``z_phot_flag`` of a predictions table's ``rows`` (None
+    without the column)."""
+    if "z_phot_flag" not in table.colnames:
+        return None
+    return table["z_phot_flag"][rows]
+
+
 def _evaluate(args):
     import numpy as np
-    from .metrics import _read_redshifts, evaluate
+    from .metrics import _read_redshifts, _say_training_twins, evaluate
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot})
     try:
@@ -632,6 +647,7 @@ def _evaluate(args):
                          f"{args.z_phot} and a redshift in {args.z} ({int(missing.sum())} "
                          f"with no redshift, {int(unpredicted.sum())} with masked "
                          f"{args.z_phot})")
+    _say_training_twins(_flags_of(table, usable), warn=log.warning)
     z_phot = np.ma.getdata(table[args.z_phot])[usable]
     z_spec = z_spec[usable]
     metrics = evaluate(z_phot, z_spec, threshold=args.threshold)
@@ -661,6 +677,7 @@ def _evaluate(args):
 
 def _stack(args):
     from . import PhotoZModel
+    from .flags import warn_if_mostly_extrapolated
     from .io import atomic_output, require_file, stack_file
     from .pdf import quiet, stack_outside
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
@@ -678,6 +695,9 @@ def _stack(args):
     stacked = quiet(stack_file, model, args.input, grid, weights=args.weight, hdu=args.hdu,
                     format=args.format, units=_units(args.unit), n_threads=args.threads,
                     progress=_Progress(not args.quiet))
+    # Wrong units are warned of as by predict (quiet above silenced it).
+    warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"],
+                                model.k, len(model.feature_names_))
     stacked["z"].description = "redshift grid"
     stacked["n_z"].description = ("sum over the rows of " + (f"{args.weight} x " if args.weight
                                   else "") + "p(z), per unit redshift")

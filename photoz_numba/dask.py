@@ -301,7 +301,11 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
         As from `~photoz_numba.PhotoZModel.stack_pdf`: columns ``z`` and
         ``n_z``, and ``n_rows``, ``n_stacked`` and ``weight_sum`` in
         ``meta``, over all partitions. Rows with no p(z) are not in the
-        sum, and one `~photoz_numba.exceptions.PhotoZWarning` says how many.
+        sum, and one `~photoz_numba.exceptions.PhotoZWarning` says how many;
+        another, judged on all the rows (``n_extrapolated`` in ``meta``)
+        and given here, not on a worker, says when far more of them than
+        chance would leave are beyond their neighbours' range (are the
+        band columns in the units they say?).
 
     Raises
     ------
@@ -334,6 +338,7 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
     """
     import dask
 
+    from .flags import warn_if_mostly_extrapolated
     from .pdf import check_grid, combine_stacks, quiet
 
     model.check_pz()
@@ -356,4 +361,8 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
                                             n_threads)
              for index, part in enumerate(ddf.to_delayed())]
     total = dask.compute(dask.delayed(quiet)(combine_stacks, grid, parts))[0]
-    return combine_stacks(grid, [total])        # warns here, not on a worker
+    stacked = combine_stacks(grid, [total])     # warns here, not on a worker
+    # The total is here: judged on all the rows, as a file's are.
+    warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"],
+                                model.k, len(model.feature_names_))
+    return stacked

@@ -120,13 +120,15 @@ def mostly_extrapolated(n_extrapolated, n_rows, k, n_features):
     return n_rows >= 20 and n_extrapolated > (0.5 + 0.5 * expected) * n_rows
 
 
-def warn_if_mostly_extrapolated(n_extrapolated, n_rows, k, n_features, part=None):
+def warn_if_mostly_extrapolated(n_extrapolated, n_rows, k, n_features, part=None,
+                                stacklevel=3):
     """Warn (`~photoz_numba.exceptions.PhotoZWarning`) when far more of 20
     or more rows are flagged ``extrapolation`` than galaxies like their
     training neighbours would be: the mark of band columns whose units are
     not what they say. ``part`` names the part of a catalogue whose rows
     these are, when it is judged on its own (``"partition 3"``: "150 of
-    150 rows of partition 3 lie beyond ...").
+    150 rows of partition 3 lie beyond ..."); ``stacklevel`` is
+    `warnings.warn`'s, counted from here (3: the caller's caller).
 
     A galaxy drawn like its ``k`` neighbours lies outside their range in one
     of ``n_features`` features with probability about ``e = 1 - (1 - 2 /
@@ -138,4 +140,4 @@ def warn_if_mostly_extrapolated(n_extrapolated, n_rows, k, n_features, part=None
         rows = "rows" if part is None else f"rows of {part}"
         warnings.warn(f"{n_extrapolated} of {n_rows} {rows} lie beyond their neighbours in some "
                       f"feature (flag extrapolation): are the band columns in the units "
-                      f"they say?", PhotoZWarning, stacklevel=3)
+                      f"they say?", PhotoZWarning, stacklevel=stacklevel)

@@ -1211,6 +1211,7 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
     ValueError
         As for `predict_fits`, or a bad grid or weight.
     """
+    from .flags import warn_if_mostly_extrapolated
     from .pdf import check_grid, combine_stacks, quiet, row_weights
     model.check_pz()
     grid = check_grid(z_grid)
@@ -1228,7 +1229,11 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
             total = quiet(combine_stacks, grid, [total, part])
             if progress is not None:
                 progress(start + len(chunk), reader.nrows)
-    return combine_stacks(grid, [total])        # says how many rows had no p(z)
+    stacked = combine_stacks(grid, [total])     # says how many rows had no p(z)
+    # Judged on the whole file, as predict_fits judges it.
+    warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"],
+                                model.k, len(model.feature_names_))
+    return stacked
 
 
 def _require_column(name, option, columns, path):
@@ -1363,6 +1368,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
     ((200, 401), 1.0)
     """
+    from .flags import EXTRAPOLATION, warn_if_mostly_extrapolated
     from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, quiet, warn_off_grid
     model.check_pz()
     grid = check_grid(z_grid)
@@ -1408,7 +1414,8 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         grid_hdu.header["EXTNAME"] = "ZGRID"
         # FITS data are big-endian; ColDefs.dtype is in native order.
         record_dtype = np.dtype(fits.ColDefs(columns).dtype).newbyteorder(">")
-        counts = np.zeros(3, dtype=np.int64)      # rows without a p(z), rows, rows off the grid
+        # Rows without a p(z), rows, rows off the grid, rows extrapolated.
+        counts = np.zeros(4, dtype=np.int64)
         lowest = 1.0
         compression = _output_compression(output_path)
         # Said before the work: a large grid makes a large file.
@@ -1427,13 +1434,15 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
             done = 0
             for chunk, ids in chunks:
                 record = np.empty(len(chunk), dtype=record_dtype)
-                density = quiet(model.pdf, chunk, grid, units, n_threads)   # said once, below
+                density, flag = quiet(model.pdf, chunk, grid, units, n_threads,
+                                      return_flags=True)        # said once, below
                 record["pdf"] = density
                 if ids is not None:
                     record[id_column] = ids
                 sink.write(record.tobytes())
                 short, least = off_grid(np.trapezoid(density, grid, axis=1))
-                counts += [np.isnan(density[:, 0]).sum(), len(chunk), short]
+                counts += [np.isnan(density[:, 0]).sum(), len(chunk), short,
+                           ((flag & EXTRAPOLATION) != 0).sum()]
                 lowest = min(lowest, least)
                 done += len(chunk)
                 if progress is not None:
@@ -1446,6 +1455,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         f"{output_path}: p(z) of {nrows} rows on {grid.size} redshifts, {counts[0]} rows "
         f"without one (NaN), {counts[2]} with more than {GRID_LOSS:.1%} of it off the grid")
     warn_off_grid(int(counts[2]), lowest, nrows, grid)
+    warn_if_mostly_extrapolated(int(counts[3]), nrows, model.k, len(model.feature_names_))
     return nrows
 
 

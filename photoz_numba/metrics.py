@@ -304,8 +304,50 @@ def bias(z_phot, z_spec):
     return np.median(dz(z_phot, z_spec))
 
 
-def _with_redshift(z_phot, z_spec):
-    """The pairs whose z_spec is a redshift; warns of the others."""
+def _z_phot_flags(z_phot, z_phot_flag):
+    """The rows' z_phot_flag: as given, else the ``z_phot_flag`` column of
+    the Table whose column ``z_phot`` is (``out["z_phot"]``); None when
+    neither."""
+    if z_phot_flag is None:
+        table = getattr(getattr(z_phot, "info", None), "parent_table", None)
+        if (table is None or "z_phot_flag" not in table.colnames
+                or len(table) != np.size(z_phot)):
+            return None
+        z_phot_flag = table["z_phot_flag"]
+    flags = np.ma.filled(np.ma.asarray(z_phot_flag), 0)
+    if flags.dtype.kind not in "iu" or flags.shape != np.shape(z_phot):
+        raise ValueError(f"z_phot_flag must hold one integer flag per row of z_phot "
+                         f"({np.size(z_phot)}), not {flags.dtype} of shape {flags.shape}")
+    return flags
+
+
+def _say_training_twins(z_phot_flag, what="rows evaluated", warn=True, stacklevel=3):
+    """Say how many of the rows of ``z_phot_flag`` (``what`` they are) are
+    flagged ``training_twin``, if any: their figures are those of the
+    training set. A `PhotoZWarning` (``stacklevel`` counted from the
+    caller), or through ``warn`` when it is a function (the command
+    line's logger)."""
+    from .flags import TRAINING_TWIN
+    if z_phot_flag is None:
+        return
+    twins = int(((np.asarray(z_phot_flag) & TRAINING_TWIN) != 0).sum())
+    if not twins:
+        return
+    message = (f"{twins} of the {np.size(z_phot_flag)} {what} are flagged training_twin "
+               f"(512): training galaxies predicted from themselves, each its own nearest "
+               f"neighbour, so their figures are those of the training set, not of new "
+               f"galaxies (predict the training galaxies out of fold: "
+               f"photoz_numba.validation.cross_val_predict)")
+    if callable(warn):
+        warn(message)
+    else:
+        warnings.warn(message, PhotoZWarning, stacklevel=stacklevel + 1)
+
+
+def _with_redshift(z_phot, z_spec, z_phot_flag=None):
+    """The pairs whose z_spec is a redshift; warns of the others, and of
+    the training twins among them (`_z_phot_flags`)."""
+    flags = _z_phot_flags(z_phot, z_phot_flag)
     z_phot = np.ma.asarray(z_phot)
     if np.shape(z_phot) != np.shape(z_spec):
         raise ValueError(f"z_phot and z_spec differ in shape: {np.shape(z_phot)} and "
@@ -313,15 +355,19 @@ def _with_redshift(z_phot, z_spec):
     values = _read_redshifts(_spec_values(z_spec), "z_spec", "index", stacklevel=4,
                              nothing="nothing to evaluate")
     has_z = ~np.isnan(values)
+    _say_training_twins(None if flags is None else flags[has_z], stacklevel=3)
     return z_phot[has_z], values[has_z]
 
 
-def evaluate(z_phot, z_spec, threshold=OUTLIER):
+def evaluate(z_phot, z_spec, threshold=OUTLIER, z_phot_flag=None):
     """All three metrics and the count, as a dict.
 
     Rows whose ``z_spec`` is no redshift (`no_redshift`: masked, not
     finite, or a sentinel such as 99) are skipped, with a `PhotoZWarning`
-    that says how many and the first.
+    that says how many and the first. Rows evaluated that are flagged
+    ``training_twin`` (`photoz_numba.flags`: training galaxies predicted
+    from themselves) are counted in another: their figures are those of
+    the training set.
 
     Parameters
     ----------
@@ -330,6 +376,10 @@ def evaluate(z_phot, z_spec, threshold=OUTLIER):
         same shape; ``z_phot`` finite and unmasked.
     threshold : float, optional
         Outlier bound on ``|dz|`` for the outlier fraction; > 0.
+    z_phot_flag : array-like of int, optional
+        The rows' ``z_phot_flag``; by default, when ``z_phot`` is a column
+        of a Table that has one (``out["z_phot"]`` of
+        `~photoz_numba.PhotoZModel.predict`), that column.
 
     Returns
     -------
@@ -351,7 +401,7 @@ def evaluate(z_phot, z_spec, threshold=OUTLIER):
     >>> print(", ".join(f"{name} = {value:.4g}" for name, value in metrics.items()))
     n = 4, sigma_nmad = 0.04324, outlier_fraction = 0.25, bias = 0.02167
     """
-    z_phot, z_spec = _with_redshift(z_phot, z_spec)
+    z_phot, z_spec = _with_redshift(z_phot, z_spec, z_phot_flag)
     return {"n": int(np.size(z_phot)),
             "sigma_nmad": float(sigma_nmad(z_phot, z_spec)),
             "outlier_fraction": float(outlier_fraction(z_phot, z_spec, threshold)),
@@ -363,7 +413,7 @@ def evaluate(z_phot, z_spec, threshold=OUTLIER):
 Z_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)
 
 
-def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
+def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER, z_phot_flag=None):
     """`evaluate` in bins of the spectroscopic redshift.
 
     Global figures hide the high-redshift end, where few galaxies lie:
@@ -383,6 +433,8 @@ def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
         `evaluate`.
     threshold : float, optional
         Outlier bound on ``|dz|``.
+    z_phot_flag : array-like of int, optional
+        As for `evaluate`: training twins are warned of once, not per bin.
 
     Returns
     -------
@@ -404,7 +456,7 @@ def evaluate_by_z(z_phot, z_spec, edges=None, threshold=OUTLIER):
     [2, 2] [0.0, 0.5]
     """
     from astropy.table import Table
-    z_phot, z_spec = _with_redshift(z_phot, z_spec)
+    z_phot, z_spec = _with_redshift(z_phot, z_spec, z_phot_flag)
     z_phot = _as_finite(z_phot, "z_phot")
     if edges is None:
         top = np.clip(np.ceil(z_spec.max()), 1.0, Z_BINS[-1]) if z_spec.size else 1.0

@@ -1270,25 +1270,35 @@ class PhotoZModel:
 
     def _pz_inputs(self, table, units, n_threads):
         """Each row's p(z) centre (the kernel prediction), scale (the
-        calibrated error) and neighbours, NaN/-1 where not predicted."""
+        calibrated error) and neighbours, NaN/-1 where not predicted, and
+        its z_phot_flag."""
         needs_distance = self.calibration_.needs_distance
-        z_hat, raw, _, _, distance, neighbours = self._predict_rows(
+        z_hat, raw, flag, _, distance, neighbours = self._predict_rows(
             table, units, n_threads, needs_distance, neighbours=True)
         with np.errstate(invalid="ignore"):
             scale = self.calibration_.apply(raw, z_hat, distance if needs_distance else None)
-        return z_hat, scale, neighbours
+        return z_hat, scale, neighbours, flag
 
     def _pz_cdf(self, table, z, units, n_threads):
         """Each row's CDF at ``z`` (one or more values per row), row chunk
-        by row chunk."""
+        by row chunk, and each row's z_phot_flag."""
         from .pdf import pz_cdf
         out = np.empty(z.shape)
+        flag = np.empty(len(table), dtype=np.int16)
         with _numba_threads(n_threads):
             for start in range(0, len(table), _PREDICT_ROWS):
                 rows = slice(start, start + _PREDICT_ROWS)
-                z_hat, scale, neighbours = self._pz_inputs(table[rows], units, None)
+                z_hat, scale, neighbours, flag[rows] = self._pz_inputs(table[rows], units, None)
                 out[rows] = pz_cdf(self.pz_, z_hat, scale, neighbours, z[rows])
-        return out
+        return out, flag
+
+    def _warn_if_mostly_extrapolated(self, z_phot_flag, stacklevel=4):
+        """`~photoz_numba.flags.warn_if_mostly_extrapolated` for the rows
+        of ``z_phot_flag``; ``stacklevel`` counted from there (4: the
+        caller of the public method that calls this)."""
+        _flags.warn_if_mostly_extrapolated(
+            int(((z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), z_phot_flag.size, self.k,
+            len(self.feature_names_), stacklevel=stacklevel)
 
     @staticmethod
     def _per_row(table, z):
@@ -1331,6 +1341,9 @@ class PhotoZModel:
         cdf : ndarray
             One value per row, from 0 to 1; NaN where ``z`` is NaN or masked
             or no redshift (a column), or the row could not be predicted.
+            Rows far more often beyond their neighbours' range than chance
+            would leave are warned of as by `predict` (flag
+            ``extrapolation``: are the band columns in the units they say?).
 
         Raises
         ------
@@ -1356,13 +1369,20 @@ class PhotoZModel:
         self.check_pz()
         if isinstance(z, str):
             values = self._true_redshifts(table, z, then="get a NaN PIT")
-        elif np.ndim(z) == 0:
-            values = np.full(len(table), _as_redshifts(z))
         else:
-            values = self._per_row(table, z)
-        return self._pz_cdf(table, values, units, n_threads)
+            values = self._asked_at(table, z)
+        cdf, flag = self._pz_cdf(table, values, units, n_threads)
+        self._warn_if_mostly_extrapolated(flag)
+        return cdf
 
-    def pdf(self, table, z_grid, units=None, n_threads=None):
+    def _asked_at(self, table, z):
+        """Redshifts to ask each row's p(z) at: one for every row, or one
+        per row (a column name or an array), any value."""
+        if np.ndim(z) == 0 and not isinstance(z, str):
+            return np.full(len(table), _as_redshifts(z))
+        return self._per_row(table, z)
+
+    def pdf(self, table, z_grid, units=None, n_threads=None, *, return_flags=False):
         """Each row's p(z), per unit redshift, on a grid.
 
         Parameters
@@ -1373,6 +1393,9 @@ class PhotoZModel:
             Redshifts, strictly increasing.
         units, n_threads
             As for `predict`.
+        return_flags : bool, optional
+            Also return each row's ``z_phot_flag`` (as `predict` gives
+            it), for a caller that judges many tables' rows at once.
 
         Returns
         -------
@@ -1385,7 +1408,12 @@ class PhotoZModel:
             whatever the grid's spacing. NaN rows where no prediction could
             be made. A `~photoz_numba.exceptions.PhotoZWarning` says how
             many rows have more than `photoz_numba.pdf.GRID_LOSS` (0.1 %)
-            of their p(z) outside the grid.
+            of their p(z) outside the grid, and another, as `predict`'s,
+            when far more rows than chance would leave are beyond their
+            neighbours' range (flag ``extrapolation``: are the band
+            columns in the units they say?).
+        z_phot_flag : ndarray of int16
+            With ``return_flags``: each row's flags.
 
         Raises
         ------
@@ -1410,18 +1438,19 @@ class PhotoZModel:
         from .pdf import check_grid, off_grid, warn_off_grid
         self.check_pz()
         grid = check_grid(z_grid)
-        density, within = self._grid_densities(table, grid, units, n_threads)
+        density, within, flag = self._grid_densities(table, grid, units, n_threads)
         warn_off_grid(*off_grid(within), len(table), grid)
-        return density
+        self._warn_if_mostly_extrapolated(flag)
+        return (density, flag) if return_flags else density
 
     def _grid_densities(self, table, grid, units, n_threads):
-        """`pdf` without its warning: the densities, and each row's
-        probability within the grid (NaN where no p(z)), for the callers
-        that say it once for many tables."""
+        """`pdf` without its warnings: the densities, each row's
+        probability within the grid (NaN where no p(z)) and its
+        z_phot_flag, for the callers that say them once for many tables."""
         from .pdf import cell_edges
         edges = cell_edges(grid)
-        cdf = self._edge_cdf(table, edges, units, n_threads)
-        return np.diff(cdf, axis=1) / np.diff(edges), cdf[:, -1] - cdf[:, 0]
+        cdf, flag = self._edge_cdf(table, edges, units, n_threads)
+        return np.diff(cdf, axis=1) / np.diff(edges), cdf[:, -1] - cdf[:, 0], flag
 
     def _edge_cdf(self, table, edges, units, n_threads):
         """Each row's CDF at the grid cells' ``edges``
@@ -1429,7 +1458,7 @@ class PhotoZModel:
         widths are the cells' mean densities, on which the trapezoid rule
         gives exactly the probability within the grid's span (the last
         edge's CDF less the first's), however coarse the grid and sharp
-        the p(z)."""
+        the p(z). And each row's z_phot_flag."""
         z = np.ascontiguousarray(np.broadcast_to(edges, (len(table), edges.size)))
         return self._pz_cdf(table, z, units, n_threads)
 
@@ -1462,10 +1491,13 @@ class PhotoZModel:
             its grid point's cell as in `pdf`: ``numpy.trapezoid(n_z, z)``
             is the (weighted) number of galaxies within the grid. ``meta``
             holds ``n_rows``, ``n_stacked`` (the rows with a p(z)) and
-            ``weight_sum`` (their weight). Rows with no p(z) (no
-            ``z_phot``, or one without an error to give it a width: flag
-            ``no_error``, `photoz_numba.flags`) are not in the sum, and a
-            `~photoz_numba.exceptions.PhotoZWarning` says how many.
+            ``weight_sum`` (their weight), and ``n_extrapolated``, the
+            rows flagged ``extrapolation`` (`photoz_numba.flags`). Rows
+            with no p(z) (no ``z_phot``, or one without an error to give
+            it a width: flag ``no_error``) are not in the sum, and a
+            `~photoz_numba.exceptions.PhotoZWarning` says how many; another,
+            as `predict`'s, says when far more rows than chance would leave
+            are extrapolated (are the band columns in the units they say?).
 
         Raises
         ------
@@ -1497,16 +1529,20 @@ class PhotoZModel:
         if len(table) == 0:
             self.predict(table, units)      # checks the columns and their units
         n_z = np.zeros(grid.size)
-        stacked, weight_sum = 0, 0.0
+        stacked, weight_sum, extrapolated = 0, 0.0, 0
         chunk = grid_chunk_rows(grid.size + 1)      # the CDF is taken at the cells' edges
         for start in range(0, len(table), chunk):
             rows = slice(start, start + chunk)
-            density, _ = self._grid_densities(table[rows], grid, units, n_threads)
+            density, _, flag = self._grid_densities(table[rows], grid, units, n_threads)
             have = np.isfinite(density).all(axis=1)
             n_z += weight[rows][have] @ density[have]
             stacked += int(have.sum())
             weight_sum += float(weight[rows][have].sum())
-        return stack_table(grid, n_z, len(table), stacked, weight_sum)
+            extrapolated += int(((flag & _flags.EXTRAPOLATION) != 0).sum())
+        result = stack_table(grid, n_z, len(table), stacked, weight_sum, extrapolated)
+        _flags.warn_if_mostly_extrapolated(extrapolated, len(table), self.k,
+                                           len(self.feature_names_))
+        return result
 
     def cde_loss(self, table, z, units=None, n_threads=None):
         """The CDE loss (Izbicki & Lee 2017) of the rows' p(z) against
@@ -1547,7 +1583,7 @@ class PhotoZModel:
         values = self._true_redshifts(table, z, then="are left out", nothing="nothing to score")
         from .pdf import cde_from_scores, pz_scores
         with _numba_threads(n_threads):
-            z_hat, scale, neighbours = self._pz_inputs(table, units, None)
+            z_hat, scale, neighbours, _ = self._pz_inputs(table, units, None)
             scores = pz_scores(self.pz_, z_hat, scale, neighbours, values)
         return cde_from_scores(scores)
 
@@ -1565,7 +1601,8 @@ class PhotoZModel:
         Returns
         -------
         probability : ndarray
-            One value per row (NaN where not predicted).
+            One value per row (NaN where not predicted); rows mostly
+            extrapolated are warned of as by `cdf`.
 
         Examples
         --------
@@ -1578,9 +1615,11 @@ class PhotoZModel:
         >>> bool(abs((high > 0.5).mean() - (table["zspec"][1000:] > 2.0).mean()) < 0.05)
         True
         """
-        if isinstance(z0, str):     # thresholds, not true redshifts: no PIT's rule
-            z0 = self._per_row(table, z0)
-        return 1.0 - self.cdf(table, z0, units, n_threads)
+        self.check_pz()
+        # Thresholds, not true redshifts: no PIT's rule for a column.
+        cdf, flag = self._pz_cdf(table, self._asked_at(table, z0), units, n_threads)
+        self._warn_if_mostly_extrapolated(flag)
+        return 1.0 - cdf
 
     def _predict_chunk(self, table, units, n_threads, nearest):
         """`predict_arrays` on at most ``_PREDICT_ROWS`` rows."""

@@ -207,13 +207,13 @@ def stack_outside(grid, n_z, weight_sum):
     return outside, bool(weight_sum > 0 and outside > GRID_LOSS * weight_sum)
 
 
-def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
+def stack_table(grid, n_z, n_rows, n_stacked, weight_sum, n_extrapolated):
     """The Table of `~photoz_numba.PhotoZModel.stack_pdf`: columns ``z``
     and ``n_z``, the counts in ``meta``; a
     `~photoz_numba.exceptions.PhotoZWarning` says how many rows had no
     p(z), and another how much of the stacked p(z) lies outside the grid
     (when more than `GRID_LOSS` of it does)."""
-    n_rows, n_stacked = int(n_rows), int(n_stacked)
+    n_rows, n_stacked, n_extrapolated = int(n_rows), int(n_stacked), int(n_extrapolated)
     if n_stacked < n_rows:
         warnings.warn(f"{n_rows - n_stacked} of {n_rows} rows have no p(z) and are not in "
                       "the stack (no z_phot, or no error to give it a width: flag "
@@ -225,7 +225,8 @@ def stack_table(grid, n_z, n_rows, n_stacked, weight_sum):
                       f"{grid[0]:g} to {grid[-1]:g}: extend the grid to keep it",
                       PhotoZWarning, stacklevel=3)
     return Table({"z": grid, "n_z": n_z},
-                 meta={"n_rows": n_rows, "n_stacked": n_stacked, "weight_sum": float(weight_sum)})
+                 meta={"n_rows": n_rows, "n_stacked": n_stacked, "weight_sum": float(weight_sum),
+                       "n_extrapolated": n_extrapolated})
 
 
 def row_weights(table, weights, first_row=0):
@@ -267,15 +268,17 @@ def combine_stacks(grid, stacks):
     """One `~photoz_numba.PhotoZModel.stack_pdf` result from those of the
     parts of a catalogue (chunks of a file, partitions of a DataFrame) on
     the grid ``grid``: their sums and counts added, and one warning for
-    the rows that had no p(z)."""
+    the rows that had no p(z). The caller, which has the model, judges the
+    total ``n_extrapolated`` (`~photoz_numba.flags.warn_if_mostly_extrapolated`)."""
     grid = np.asarray(grid, dtype=np.float64)
     n_z = np.zeros(grid.size)
-    counts = np.zeros(3)
+    counts = np.zeros(4)
     for stack in stacks:
         if not np.array_equal(np.asarray(stack["z"]), grid):
             raise ValueError("the stacks to combine are not on the same grid")
         n_z += np.asarray(stack["n_z"])
-        counts += [stack.meta[name] for name in ("n_rows", "n_stacked", "weight_sum")]
+        counts += [stack.meta[name]
+                   for name in ("n_rows", "n_stacked", "weight_sum", "n_extrapolated")]
     return stack_table(grid, n_z, *counts)
 
 
@@ -505,10 +508,14 @@ def to_qp(model, table, z_grid, units=None, n_threads=None):
     except ImportError:
         raise ImportError("to_qp needs qp: pip install 'photoz_numba[qp]' "
                           "(the qp-prob package)") from None
+    from .flags import EXTRAPOLATION, warn_if_mostly_extrapolated
     grid = check_grid(z_grid)
-    density = quiet(model.pdf, table, grid, units=units, n_threads=n_threads)
-    # Said here, so that the warning points at to_qp's caller.
+    density, flag = quiet(model.pdf, table, grid, units=units, n_threads=n_threads,
+                          return_flags=True)
+    # Said here, so that the warnings point at to_qp's caller.
     warn_off_grid(*off_grid(np.trapezoid(density, grid, axis=1)), len(table), grid)
+    warn_if_mostly_extrapolated(int(((flag & EXTRAPOLATION) != 0).sum()), len(table), model.k,
+                                len(model.feature_names_))
     missing = ~np.isfinite(density).all(axis=1)
     if missing.any():
         raise ValueError(f"{int(missing.sum())} rows have no p(z) (first: row "

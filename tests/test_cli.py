@@ -758,3 +758,55 @@ def test_fit_refuses_a_unit_that_contradicts_the_columns_own(toy_files):
     assert result.returncode == 1
     assert "column 'g' has the unit uJy, and nJy is stated for it (--unit)" in result.stderr
     assert not model.exists()
+
+
+@pytest.mark.reference
+def test_evaluate_and_calibrate_say_the_training_twins(tmp_path, capsys):
+    """A predictions file with rows flagged training_twin (bit 512, with
+    other bits): evaluate and calibrate log one warning with their count
+    among the rows they use (those with a redshift and a z_phot:
+    reference, a loop over the rows); none without twins. Before, their
+    training-set figures came without a word."""
+    from astropy.table import MaskedColumn
+
+    from photoz_numba.cli import main
+    rng = np.random.default_rng(5)
+    n = 120
+    z_spec = rng.uniform(0.1, 2.9, n)
+    z_spec[[2, 9]] = 99.0                                   # no redshift
+    unpredicted = np.zeros(n, bool)
+    unpredicted[[5, 9, 30]] = True
+    flags = rng.choice(np.array([0, 8, 512, 512 | 1, 128], dtype=np.int16), n)
+    flags[[2, 5]] = 512                                     # twins not used
+    flags[unpredicted] |= 16
+    table = Table({"zspec": z_spec,
+                   "z_phot": MaskedColumn(z_spec + rng.normal(0, 0.05, n), mask=unpredicted),
+                   "z_phot_err": MaskedColumn(np.full(n, 0.05), mask=unpredicted),
+                   "z_phot_flag": flags})
+    table.write(tmp_path / "pred.fits")
+    used = [i for i in range(n) if z_spec[i] != 99.0 and not unpredicted[i]]
+    twins = sum(1 for i in used if flags[i] & 512)
+    assert 0 < twins < len(used) == n - 4
+    said = (f"{twins} of the {len(used)} rows {{}} are flagged training_twin (512): training "
+            f"galaxies predicted from themselves, each its own nearest neighbour, so their "
+            f"figures are those of the training set, not of new galaxies (predict the "
+            f"training galaxies out of fold: photoz_numba.validation.cross_val_predict)")
+    assert main(["evaluate", str(tmp_path / "pred.fits")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("training_twin") == 1
+    assert f"photoz-numba: warning: {said.format('evaluated')}\n" in err
+    from photoz_numba.exceptions import PhotoZWarning
+    with pytest.warns(PhotoZWarning, match="2 of 120 rows have no redshift"):
+        assert main(["calibrate", str(tmp_path / "pred.fits"), "--no-mixture",
+                     "--skip-invalid", "-o", str(tmp_path / "calibration")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("training_twin") == 1
+    assert f"photoz-numba: warning: {said.format('with a redshift and a z_phot')}\n" in err
+    table["z_phot_flag"] &= ~np.int16(512)
+    table.write(tmp_path / "pred.fits", overwrite=True)
+    assert main(["evaluate", str(tmp_path / "pred.fits")]) == 0
+    with pytest.warns(PhotoZWarning, match="2 of 120 rows have no redshift"):
+        assert main(["calibrate", str(tmp_path / "pred.fits"), "--no-mixture",
+                     "--skip-invalid", "-o", str(tmp_path / "calibration"),
+                     "--overwrite"]) == 0
+    assert "training_twin" not in capsys.readouterr().err

@@ -254,3 +254,33 @@ def test_mostly_extrapolated_rows_are_said_once_per_result():
             scheduler="sync")
     predict(model, dd.from_pandas(table[1000:].to_pandas(), npartitions=4)).compute(
         scheduler="sync")
+
+
+def test_stack_pdf_says_once_when_all_its_rows_are_mostly_extrapolated():
+    """stack_pdf computes its total, so it judges all the rows at once, as
+    a file streamed is judged, and says it once, here: 4 partitions of 15
+    rows (none of which alone would be judged, being under 20 rows), with
+    the count of rows the in-memory prediction flags extrapolation (said
+    nothing before; the stack of nJy fluxes labelled uJy came silently)."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.flags import EXTRAPOLATION
+    table = toy_catalogue(1500, seed=3)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1200]).calibrate(table[:1200])
+    rows = table[1200:1260].copy()
+    for band in ("g", "r", "i"):
+        rows[band][:45] *= 1000.0                          # nJy, labelled uJy
+    flagged = int(((model.predict_arrays(rows).z_phot_flag & EXTRAPOLATION) != 0).sum())
+    assert 0.63 * 60 < flagged < 60
+    grid = np.linspace(0, 6, 121)
+    ddf = dd.from_pandas(rows.to_pandas(), npartitions=4)
+    assert list(ddf.map_partitions(len).compute(scheduler="sync")) == [15] * 4
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        stacked = stack_pdf(model, ddf, grid)
+    assert [str(w.message) for w in said if "beyond" in str(w.message)] == [
+        f"{flagged} of 60 rows lie beyond their neighbours in some feature (flag "
+        f"extrapolation): are the band columns in the units they say?"]
+    assert stacked.meta["n_extrapolated"] == flagged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stack_pdf(model, dd.from_pandas(table[1200:1260].to_pandas(), npartitions=4), grid)

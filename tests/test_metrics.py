@@ -105,3 +105,64 @@ def test_redshift_values_is_the_rule_as_nan():
     assert np.isnan(values[4:]).all()
     np.testing.assert_array_equal(redshift_values(given)[9], 3.0)
     np.testing.assert_array_equal(given, kept)
+
+
+_TWINS = ("{} of the {} {} are flagged training_twin (512): training galaxies predicted "
+          "from themselves, each its own nearest neighbour, so their figures are those of "
+          "the training set, not of new galaxies (predict the training galaxies out of "
+          "fold: photoz_numba.validation.cross_val_predict)")
+
+
+@pytest.mark.reference
+def test_training_twins_are_said_once_with_their_count(rng):
+    """Rows flagged training_twin (bit 512, with other bits) are counted
+    among the rows evaluated (those with a redshift: reference, a loop
+    over the rows) in one warning per call of evaluate and evaluate_by_z
+    (not per bin), whether the flags come with z_phot's table or are
+    given; nothing without flags or without twins. Before, nothing."""
+    import warnings
+
+    from astropy.table import Table
+
+    from photoz_numba.metrics import evaluate_by_z
+    n = 200
+    z_spec = rng.uniform(0.1, 2.9, n)
+    z_spec[[3, 17, 40]] = 99.0                              # no redshift
+    flags = rng.choice(np.array([0, 8, 512, 512 | 8, 512 | 1, 2], dtype=np.int16), n)
+    flags[3] = 512                                          # a twin not evaluated
+    table = Table({"z_phot": z_spec + rng.normal(0, 0.05, n), "zspec": z_spec,
+                   "z_phot_flag": flags})
+    twins = sum(1 for flag, z in zip(flags.tolist(), z_spec.tolist())
+                if flag & 512 and z != 99.0)
+    assert 0 < twins < n - 3
+    said = _TWINS.format(twins, n - 3, "rows evaluated")
+    for call in (lambda: evaluate(table["z_phot"], table["zspec"]),
+                 lambda: evaluate_by_z(table["z_phot"], table["zspec"]),
+                 lambda: evaluate(np.asarray(table["z_phot"]), z_spec, z_phot_flag=flags),
+                 lambda: evaluate_by_z(list(table["z_phot"]), z_spec, edges=[0, 1, 2, 3],
+                                       z_phot_flag=list(flags))):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        assert [str(w.message) for w in caught if "twin" in str(w.message)] == [said]
+    table["z_phot_flag"] &= ~np.int16(512)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(table["z_phot"], table["zspec"])
+        evaluate(np.asarray(table["z_phot"]), z_spec)       # no flags given
+    assert not [w for w in caught if "twin" in str(w.message)]
+    with pytest.raises(ValueError, match="one integer flag per row"):
+        evaluate(table["z_phot"], table["zspec"], z_phot_flag=flags[:-1])
+
+
+def test_the_training_set_predicted_again_is_said_by_evaluate():
+    """A model's own training rows predicted: every row a twin (the flag
+    of test_model), and evaluate of the predictions says so."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.datasets import toy_catalogue
+    train = toy_catalogue(300)
+    out = PhotoZModel(["g", "r", "i"], k=20).fit(train).predict(train)
+    assert ((np.asarray(out["z_phot_flag"]) & 512) != 0).all()
+    with pytest.warns(PhotoZWarning, match=r"^300 of the 300 rows evaluated are flagged "
+                                           r"training_twin"):
+        evaluate(out["z_phot"], out["zspec"])

@@ -645,7 +645,8 @@ def test_stack_pdf_sums_each_rows_cell_probabilities(calibrated, monkeypatch):
     assert " of the stacked p(z) " in messages[1]          # some lies beyond z = 2.5
     np.testing.assert_allclose(stacked["n_z"], expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(stacked["z"], grid)
-    assert stacked.meta == {"n_rows": 30, "n_stacked": 29,
+    assert stacked.meta == {"n_rows": 30, "n_stacked": 29, "n_extrapolated": int(
+                                _extrapolated(model_training(model), rows).sum()),
                             "weight_sum": pytest.approx(weights[have].sum())}
     # Integrated, the weight of the galaxies within the grid.
     within = weights[have] @ (cdf[have, -1] - cdf[have, 0])
@@ -876,3 +877,101 @@ def test_probability_off_the_grid_is_said(calibrated, tmp_path, monkeypatch):
     assert said == [f"{short.sum()} of 40 rows have more than 0.1% of their p(z) outside the "
                     f"grid from 0 to 1 (the least within it: {within.min():.4f}); their "
                     f"densities on it integrate to that, not 1: extend the grid to keep it"]
+
+
+def _extrapolated(train, rows, k=20, window=0.15):
+    """NumPy (tests/reference.py): whether each row lies outside the
+    bounding box, in some feature (g-r, r-i, r), of the neighbours its fit
+    keeps: its k nearest training galaxies (brute force, ties to the lower
+    index) in the window that weighs most."""
+    import reference
+
+    def features(table):
+        flux = np.column_stack([table[band].quantity.to_value(u.uJy) for band in "gri"])
+        return reference.features_from_fluxes(flux, magnitude_band=1)
+
+    x_train, x_query = reference.standardise(features(train), features(rows))
+    z_train = np.asarray(train["zspec"])
+    index = np.arange(len(x_train))
+    out = np.zeros(len(x_query), dtype=bool)
+    for q, x in enumerate(x_query):
+        d2 = ((x_train - x) ** 2).sum(axis=1)
+        nearest = np.lexsort((index, d2))[:k]
+        kept = nearest[reference.window_members(z_train[nearest], d2[nearest], window)]
+        offsets = x_train[kept] - x
+        out[q] = ((offsets.min(axis=0) > 0) | (offsets.max(axis=0) < 0)).any()
+    return out
+
+
+@pytest.mark.reference
+def test_every_pz_path_says_once_when_rows_are_mostly_extrapolated(calibrated, tmp_path,
+                                                                   monkeypatch):
+    """nJy fluxes labelled uJy (45 of 60 rows) put most rows beyond their
+    neighbours' range: every p(z) path says so once, as predict does, with
+    the count of the NumPy reference (`_extrapolated`), judged on all the
+    rows where they are taken in chunks of fewer than 20 (none of which
+    alone is judged); the same rows in their own units say nothing. They
+    said nothing at all: an n(z) of wrong units came silently."""
+    import photoz_numba.pdf as pdf_module
+    from photoz_numba.cli import main
+    from photoz_numba.io import pdf_file, stack_file, stack_fits
+    model, test = calibrated
+    right = test[:60]
+    wrong = right.copy()
+    for band in ("g", "r", "i"):
+        wrong[band][:45] *= 1000.0                          # nJy, labelled uJy
+    flagged = _extrapolated(model_training(model), wrong).sum()
+    flagged_right = _extrapolated(model_training(model), right).sum()
+    assert 0.63 * 60 < flagged < 60         # the rule's bound for k = 20, 3 features
+    said = (f"{flagged} of 60 rows lie beyond their neighbours in some feature (flag "
+            f"extrapolation): are the band columns in the units they say?")
+    grid = np.linspace(0, 6, 121)
+    monkeypatch.setattr(pdf_module, "_GRID_CHUNK_VALUES", 7 * (grid.size + 1))  # 7 rows
+    model_file = tmp_path / "model.fits"
+    model.write(model_file)
+
+    def paths(rows, name):
+        rows.write(tmp_path / f"{name}.fits")
+        rows.write(tmp_path / f"{name}.ecsv")
+        return {"pdf": lambda: model.pdf(rows, grid),
+                "cdf": lambda: model.cdf(rows, np.full(len(rows), 1.0)),
+                "PIT": lambda: model.cdf(rows, "zspec"),
+                "probability_above": lambda: model.probability_above(rows, 1.0),
+                "stack_pdf": lambda: model.stack_pdf(rows, grid),
+                "stack_fits": lambda: stack_fits(model, tmp_path / f"{name}.fits", grid,
+                                                 chunk_size=7),
+                "stack_file": lambda: stack_file(model, tmp_path / f"{name}.ecsv", grid),
+                "pdf_file": lambda: pdf_file(model, tmp_path / f"{name}.fits",
+                                             tmp_path / f"{name}_pz.fits", grid,
+                                             overwrite=True),
+                "to_qp": lambda: pdf_module.to_qp(model, rows, grid),
+                "photoz-numba stack": lambda: main(
+                    ["stack", str(model_file), str(tmp_path / f"{name}.fits"), "--grid",
+                     "0:6:0.05", "-o", str(tmp_path / f"{name}_nz.ecsv"), "--overwrite"]),
+                "photoz-numba pdf": lambda: main(
+                    ["pdf", str(model_file), str(tmp_path / f"{name}.fits"), "--grid",
+                     "0:6:0.05", "-o", str(tmp_path / f"{name}_pz.fits"), "--overwrite"])}
+
+    for rows, name, expected, n_flagged in ((wrong, "wrong", [said], flagged),
+                                            (right, "right", [], flagged_right)):
+        for path, call in paths(rows, name).items():
+            if path == "to_qp" and not _has_qp():
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = call()
+            assert [str(w.message) for w in caught
+                    if "beyond their neighbours" in str(w.message)] == expected, (path, name)
+            if path.startswith("photoz-numba"):
+                assert result == 0
+        stacked = pdf_module.quiet(model.stack_pdf, rows, grid)
+        assert stacked.meta["n_extrapolated"] == n_flagged
+        assert Table.read(tmp_path / f"{name}_nz.ecsv").meta["n_extrapolated"] == n_flagged
+
+
+def _has_qp():
+    try:
+        import qp  # noqa: F401
+    except ImportError:
+        return False
+    return True
