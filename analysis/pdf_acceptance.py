@@ -11,7 +11,8 @@ sample, a model with the default hyper-parameters fitted and calibrated
 the test part predicted. LSST-like benchmark: trained and calibrated on
 its training file, judged on its test file (``PHOTOZ_NUMBA_LSST_LIKE``,
 default ``../shared/data``). Printed per seed and as mean ± std: coverage
-of [z_phot_160, z_phot_840] and [z_phot_025, z_phot_975], the PIT's
+of [z_phot_160, z_phot_840] and [z_phot_025, z_phot_975] (and the share
+of galaxies below and above the latter), the PIT's
 Kolmogorov-Smirnov distance from uniform (per seed and pooled, and pooled
 in regions of z_phot), the number of regions of the p(z)'s PIT
 recalibration (`photoz_numba.pdf.pit_regions`), the CDE
@@ -73,12 +74,16 @@ def judge(model, test, z):
             "outlier_fraction": float(outlier_fraction(z_phot, z_spec[ok])),
             "point": model.pz_.point,
             "pit_regions": 1 if model.pz_.pit_centres is None else len(model.pz_.pit_centres),
+            # The 95 % interval's misses, each side (2.5 % each, nominally).
+            "below_025": float((z_spec < np.ma.filled(out["z_phot_025"], -np.inf))[ok].mean()),
+            "above_975": float((z_spec > np.ma.filled(out["z_phot_975"], np.inf))[ok].mean()),
             }, (pit, z_phot)
 
 
 def report(name, rows, pits):
     table = Table(rows)
-    for column in ("c68", "c95", "pit_ks", "cde_loss", "sigma_nmad", "outlier_fraction"):
+    for column in ("c68", "c95", "pit_ks", "cde_loss", "sigma_nmad", "outlier_fraction",
+                   "below_025", "above_975"):
         table[column].format = ".4f"
     print(f"\n{name}")
     print("\n".join(table.pformat(max_width=-1, max_lines=-1)))

@@ -168,6 +168,18 @@ def test_pdf_acceptance(run_analysis):
     assert 0.55 < c68 < 0.8 and 0.88 < c95 < 0.99 and 0 < ks < 0.1 and cde < -5
 
 
+def test_pz_tails(run_analysis, tmp_path):
+    path = tmp_path / "pz_tails.ecsv"
+    run_analysis("pz_tails", str(path))
+    table = Table.read(path)
+    assert list(table["way"]) == ["untruncated", "truncated", "wider"]
+    assert_finite(table, "c68", "c95", "pit_ks", "cde_loss", "p6_below", "p7")
+    # Truncated at the training part's highest redshift, below 7: no p(z)
+    # above it; untruncated, some.
+    assert np.isnan(table["z_max"][0]) and (table["z_max"][1:] < 7).all()
+    assert table["p7"][0] > 0 and (table["p7"][1:] == 0).all()
+
+
 def test_softening_choice(run_analysis, tmp_path):
     path = tmp_path / "softening_choice.ecsv"
     run_analysis("softening_choice", str(path))
