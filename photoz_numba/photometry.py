@@ -316,8 +316,9 @@ def lupton_softening(table, columns, errors=None, units=None):
     if isinstance(columns, (list, tuple)) and all(isinstance(name, str) for name in columns):
         columns = {name: name for name in columns}
     elif not isinstance(columns, dict):
+        given = f"str {columns!r}" if isinstance(columns, str) else type(columns).__name__
         raise TypeError(f"columns must be a dict of band -> flux column, or a list of "
-                        f"flux columns, not {type(columns).__name__} {columns!r}")
+                        f"flux columns, not {given}")
     softening = {}
     for band, colname in columns.items():
         name = (errors or {}).get(band, f"{colname}_err")
