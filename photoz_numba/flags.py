@@ -16,7 +16,7 @@ from .schema import PERCENTILES
 __all__ = ["FLAGS", "MISSING_BAND", "NONDETECTION", "SOLVE_FAILED",
            "EXTRAPOLATION", "TOO_FEW_BANDS", "BAND_IGNORED", "BAD_ERROR", "SPLIT_NEIGHBOURS",
            "NO_ERROR", "TRAINING_TWIN", "UNPREDICTED", "NO_ERROR_COLUMNS",
-           "decode_z_phot_flags", "warn_if_mostly_extrapolated"]
+           "decode_z_phot_flags", "n_extrapolated", "warn_if_mostly_extrapolated"]
 
 MISSING_BAND = 1
 NONDETECTION = 2
@@ -112,6 +112,28 @@ def decode_z_phot_flags(flags):
     decoded = [[name for bit, name, _, _ in FLAGS if int(v) & bit]
                for v in values.ravel()]
     return decoded[0] if values.ndim == 0 else decoded
+
+
+def n_extrapolated(z_phot_flag):
+    """How many rows are flagged ``extrapolation`` (`EXTRAPOLATION`).
+
+    Parameters
+    ----------
+    z_phot_flag : array-like of int
+        Values of the ``z_phot_flag`` column.
+
+    Returns
+    -------
+    n : int
+        The number of values with the ``extrapolation`` bit set.
+
+    Examples
+    --------
+    >>> from photoz_numba.flags import n_extrapolated
+    >>> n_extrapolated([0, 8, 9, 1])
+    2
+    """
+    return int(((np.asarray(z_phot_flag) & EXTRAPOLATION) != 0).sum())
 
 
 def mostly_extrapolated(n_extrapolated, n_rows, k, n_features):

@@ -1194,9 +1194,8 @@ class PhotoZModel:
             prediction = None
         else:
             prediction = self.predict_arrays(table, units, n_threads)
-            _flags.warn_if_mostly_extrapolated(
-                int(((prediction.z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), len(table),
-                self.k, len(self.feature_names_))
+            self.warn_if_mostly_extrapolated(_flags.n_extrapolated(prediction.z_phot_flag),
+                                             len(table))
         out = table.copy()
         for column in schema:
             if prediction is None:
@@ -1292,13 +1291,37 @@ class PhotoZModel:
                 out[rows] = pz_cdf(self.pz_, z_hat, scale, neighbours, z[rows])
         return out, flag
 
-    def _warn_if_mostly_extrapolated(self, z_phot_flag, stacklevel=4):
-        """`~photoz_numba.flags.warn_if_mostly_extrapolated` for the rows
-        of ``z_phot_flag``; ``stacklevel`` counted from there (4: the
-        caller of the public method that calls this)."""
-        _flags.warn_if_mostly_extrapolated(
-            int(((z_phot_flag & _flags.EXTRAPOLATION) != 0).sum()), z_phot_flag.size, self.k,
-            len(self.feature_names_), stacklevel=stacklevel)
+    def warn_if_mostly_extrapolated(self, n_extrapolated, n_rows, part=None, stacklevel=3):
+        """`~photoz_numba.flags.warn_if_mostly_extrapolated` with this
+        model's ``k`` and number of features: warn when far more of
+        ``n_rows`` rows are flagged ``extrapolation`` (``n_extrapolated``:
+        `~photoz_numba.flags.n_extrapolated`) than galaxies like the
+        training set would be, as `predict` does. ``part`` names the part
+        of a catalogue these rows are; ``stacklevel`` is `warnings.warn`'s,
+        counted from here (3: the caller's caller).
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+
+        Examples
+        --------
+        >>> from photoz_numba import PhotoZModel
+        >>> from photoz_numba.datasets import toy_catalogue
+        >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(toy_catalogue(500))
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as said:
+        ...     warnings.simplefilter("always")
+        ...     model.warn_if_mostly_extrapolated(10, 100)      # as expected: no warning
+        ...     model.warn_if_mostly_extrapolated(95, 100)
+        >>> print(*(w.message for w in said))
+        95 of 100 rows lie beyond their neighbours in some feature (flag extrapolation): ...
+        """
+        self.check_fitted()
+        _flags.warn_if_mostly_extrapolated(n_extrapolated, n_rows, self.k,
+                                           len(self.feature_names_), part,
+                                           stacklevel=stacklevel + 1)
 
     @staticmethod
     def _per_row(table, z):
@@ -1372,7 +1395,7 @@ class PhotoZModel:
         else:
             values = self._asked_at(table, z)
         cdf, flag = self._pz_cdf(table, values, units, n_threads)
-        self._warn_if_mostly_extrapolated(flag)
+        self.warn_if_mostly_extrapolated(_flags.n_extrapolated(flag), flag.size)
         return cdf
 
     def _asked_at(self, table, z):
@@ -1440,7 +1463,7 @@ class PhotoZModel:
         grid = check_grid(z_grid)
         density, within, flag = self._grid_densities(table, grid, units, n_threads)
         warn_off_grid(*off_grid(within), len(table), grid)
-        self._warn_if_mostly_extrapolated(flag)
+        self.warn_if_mostly_extrapolated(_flags.n_extrapolated(flag), flag.size)
         return (density, flag) if return_flags else density
 
     def _grid_densities(self, table, grid, units, n_threads):
@@ -1538,10 +1561,9 @@ class PhotoZModel:
             n_z += weight[rows][have] @ density[have]
             stacked += int(have.sum())
             weight_sum += float(weight[rows][have].sum())
-            extrapolated += int(((flag & _flags.EXTRAPOLATION) != 0).sum())
+            extrapolated += _flags.n_extrapolated(flag)
         result = stack_table(grid, n_z, len(table), stacked, weight_sum, extrapolated)
-        _flags.warn_if_mostly_extrapolated(extrapolated, len(table), self.k,
-                                           len(self.feature_names_))
+        self.warn_if_mostly_extrapolated(extrapolated, len(table))
         return result
 
     def cde_loss(self, table, z, units=None, n_threads=None):
@@ -1618,7 +1640,7 @@ class PhotoZModel:
         self.check_pz()
         # Thresholds, not true redshifts: no PIT's rule for a column.
         cdf, flag = self._pz_cdf(table, self._asked_at(table, z0), units, n_threads)
-        self._warn_if_mostly_extrapolated(flag)
+        self.warn_if_mostly_extrapolated(_flags.n_extrapolated(flag), flag.size)
         return 1.0 - cdf
 
     def _predict_chunk(self, table, units, n_threads, nearest):
