@@ -677,7 +677,6 @@ def _evaluate(args):
 
 def _stack(args):
     from . import PhotoZModel
-    from .flags import warn_if_mostly_extrapolated
     from .io import atomic_output, require_file, stack_file
     from .pdf import quiet, stack_outside
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
@@ -696,8 +695,7 @@ def _stack(args):
                     format=args.format, units=_units(args.unit), n_threads=args.threads,
                     progress=_Progress(not args.quiet))
     # Wrong units are warned of as by predict (quiet above silenced it).
-    warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"],
-                                model.k, len(model.feature_names_))
+    model.warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"])
     stacked["z"].description = "redshift grid"
     stacked["n_z"].description = ("sum over the rows of " + (f"{args.weight} x " if args.weight
                                   else "") + "p(z), per unit redshift")

@@ -66,14 +66,15 @@ def _predict_partition(frame, model, units, n_threads, token, partition_info=Non
 
 
 def _say_if_mostly_extrapolated(z_phot_flag, model, token, partition_info):
-    """`~photoz_numba.flags.warn_if_mostly_extrapolated` for a partition's
+    """`~photoz_numba.PhotoZModel.warn_if_mostly_extrapolated` for a partition's
     rows, naming the partition (Dask gives its number in
     ``partition_info``; LSDB does not), unless a partition of the same
     result (``token``) has said it in this process."""
-    from .flags import EXTRAPOLATION, mostly_extrapolated, warn_if_mostly_extrapolated
-    n_rows, n_features = z_phot_flag.size, len(model.feature_names_)
-    n_extrapolated = int(((z_phot_flag & EXTRAPOLATION) != 0).sum())
-    if not mostly_extrapolated(n_extrapolated, n_rows, model.k, n_features):
+    from .flags import mostly_extrapolated, n_extrapolated
+    n_rows, n_flagged = z_phot_flag.size, n_extrapolated(z_phot_flag)
+    # Judged before the warning, so that only a partition that says it
+    # marks the result as said.
+    if not mostly_extrapolated(n_flagged, n_rows, model.k, len(model.feature_names_)):
         return
     with _SAID_LOCK:
         if token in _EXTRAPOLATION_SAID:
@@ -81,7 +82,7 @@ def _say_if_mostly_extrapolated(z_phot_flag, model, token, partition_info):
         _EXTRAPOLATION_SAID.add(token)
     part = ("a partition" if partition_info is None
             else f"partition {partition_info['number']}")
-    warn_if_mostly_extrapolated(n_extrapolated, n_rows, model.k, n_features, part)
+    model.warn_if_mostly_extrapolated(n_flagged, n_rows, part)
 
 
 def _prepare(model, columns, units):
@@ -338,7 +339,6 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
     """
     import dask
 
-    from .flags import warn_if_mostly_extrapolated
     from .pdf import check_grid, combine_stacks, quiet
 
     model.check_pz()
@@ -363,6 +363,5 @@ def stack_pdf(model, ddf, z_grid, weights=None, units=None, n_threads=1):
     total = dask.compute(dask.delayed(quiet)(combine_stacks, grid, parts))[0]
     stacked = combine_stacks(grid, [total])     # warns here, not on a worker
     # The total is here: judged on all the rows, as a file's are.
-    warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"],
-                                model.k, len(model.feature_names_))
+    model.warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"])
     return stacked

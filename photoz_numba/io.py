@@ -1211,7 +1211,6 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
     ValueError
         As for `predict_fits`, or a bad grid or weight.
     """
-    from .flags import warn_if_mostly_extrapolated
     from .pdf import check_grid, combine_stacks, quiet, row_weights
     model.check_pz()
     grid = check_grid(z_grid)
@@ -1231,8 +1230,7 @@ def stack_fits(model, input_path, z_grid, weights=None, hdu=None, chunk_size=100
                 progress(start + len(chunk), reader.nrows)
     stacked = combine_stacks(grid, [total])     # says how many rows had no p(z)
     # Judged on the whole file, as predict_fits judges it.
-    warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"],
-                                model.k, len(model.feature_names_))
+    model.warn_if_mostly_extrapolated(stacked.meta["n_extrapolated"], stacked.meta["n_rows"])
     return stacked
 
 
@@ -1368,7 +1366,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
     >>> pdf.shape, round(float(np.trapezoid(pdf[0], grid)), 5)
     ((200, 401), 1.0)
     """
-    from .flags import EXTRAPOLATION, warn_if_mostly_extrapolated
+    from .flags import n_extrapolated
     from .pdf import GRID_LOSS, check_grid, grid_chunk_rows, off_grid, quiet, warn_off_grid
     model.check_pz()
     grid = check_grid(z_grid)
@@ -1442,7 +1440,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
                 sink.write(record.tobytes())
                 short, least = off_grid(np.trapezoid(density, grid, axis=1))
                 counts += [np.isnan(density[:, 0]).sum(), len(chunk), short,
-                           ((flag & EXTRAPOLATION) != 0).sum()]
+                           n_extrapolated(flag)]
                 lowest = min(lowest, least)
                 done += len(chunk)
                 if progress is not None:
@@ -1455,7 +1453,7 @@ def pdf_file(model, input_path, output_path, z_grid, id_column=None, units=None,
         f"{output_path}: p(z) of {nrows} rows on {grid.size} redshifts, {counts[0]} rows "
         f"without one (NaN), {counts[2]} with more than {GRID_LOSS:.1%} of it off the grid")
     warn_off_grid(int(counts[2]), lowest, nrows, grid)
-    warn_if_mostly_extrapolated(int(counts[3]), nrows, model.k, len(model.feature_names_))
+    model.warn_if_mostly_extrapolated(int(counts[3]), nrows)
     return nrows
 
 
@@ -1486,10 +1484,9 @@ def _log_flag_counts(path, nrows, counts, model):
     """Say, through the ``photoz_numba`` logger, how many rows written to
     ``path`` have no z_phot, how many more carry a flag, and how many
     carry each flag (`_flag_counts`); warn if too many are extrapolated."""
-    from .flags import EXTRAPOLATION, FLAGS, warn_if_mostly_extrapolated
+    from .flags import FLAGS
     per_flag = dict(zip((name for _, name, *_ in FLAGS), (int(n) for n in counts[2:])))
-    extrapolated = per_flag[next(name for bit, name, *_ in FLAGS if bit == EXTRAPOLATION)]
-    warn_if_mostly_extrapolated(extrapolated, int(nrows), model.k, len(model.feature_names_))
+    model.warn_if_mostly_extrapolated(per_flag["extrapolation"], int(nrows))
     which = ", ".join(f"{name} {n}" for name, n in per_flag.items() if n)
     logging.getLogger("photoz_numba").info(
         f"{path}: {counts[0]} of {nrows} rows without a z_phot, {counts[1]} more with a "

@@ -508,14 +508,13 @@ def to_qp(model, table, z_grid, units=None, n_threads=None):
     except ImportError:
         raise ImportError("to_qp needs qp: pip install 'photoz_numba[qp]' "
                           "(the qp-prob package)") from None
-    from .flags import EXTRAPOLATION, warn_if_mostly_extrapolated
+    from .flags import n_extrapolated
     grid = check_grid(z_grid)
     density, flag = quiet(model.pdf, table, grid, units=units, n_threads=n_threads,
                           return_flags=True)
     # Said here, so that the warnings point at to_qp's caller.
     warn_off_grid(*off_grid(np.trapezoid(density, grid, axis=1)), len(table), grid)
-    warn_if_mostly_extrapolated(int(((flag & EXTRAPOLATION) != 0).sum()), len(table), model.k,
-                                len(model.feature_names_))
+    model.warn_if_mostly_extrapolated(n_extrapolated(flag), len(table))
     missing = ~np.isfinite(density).all(axis=1)
     if missing.any():
         raise ValueError(f"{int(missing.sum())} rows have no p(z) (first: row "
