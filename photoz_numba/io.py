@@ -62,7 +62,7 @@ from astropy.table import Column, MaskedColumn, Table
 from ._config import __version__
 from .exceptions import PhotoZWarning
 from .photometry import softening_by_band
-from .schema import FittedState
+from .schema import FittedState, check_no_output_columns
 
 __all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
            "predict_fits", "predict_file", "stack_fits", "stack_file", "pdf_file"]
@@ -1140,14 +1140,8 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size!r}")
     output_columns = _output_fits_columns(model)
     with _fits_table(input_path, hdu, model.input_columns) as reader:
-        # Ignoring case: FITS column names are case-insensitive.
-        named = {name.lower(): name for name in reader.table_hdu.columns.names}
-        present = [named[column[0].lower()] for column in output_columns
-                   if column[0].lower() in named]
-        if present:
-            raise ValueError(f"{input_path!r} already has column(s) {present} (output "
-                             f"column names are compared ignoring case, as FITS "
-                             f"compares them)")
+        check_no_output_columns(reader.table_hdu.columns.names, model.output_schema(),
+                                repr(input_path))
         nrows, rowsize, info = reader.nrows, reader.rowsize, reader.info
         out_header = _output_header(reader.table_hdu, output_columns)
         out_dtype = np.dtype([("row", f"V{rowsize}")] +

@@ -27,7 +27,7 @@ from .exceptions import NotFittedError, PhotoZWarning
 from .photometry import (STATE_MEASURED, STATE_MISSING, STATE_NONDETECTION, _resolve_unit,
                          adjacent_colours, band_magnitudes, check_plausible_fluxes,
                          check_table, colour_names, resolve_sentinels, softening_by_band)
-from .schema import PERCENTILES, FittedState, output_columns
+from .schema import PERCENTILES, FittedState, check_no_output_columns, output_columns
 from .selection import training_redshifts
 
 __all__ = ["PhotoZModel", "Prediction"]
@@ -1175,15 +1175,8 @@ class PhotoZModel:
         if not empty:
             check_table(table)
         schema = self.output_schema()
-        # Ignoring case, as FITS does: a Z_PHOT beside the new z_phot is
-        # the same column to CFITSIO, which would read the old one.
-        named = {name.lower(): name for name in table.colnames}
-        present = [named[column.name.lower()] for column in schema
-                   if column.name.lower() in named]
-        if present:
-            raise ValueError(f"the table already has column(s) {present}; "
-                             f"remove or rename them before predicting (output column "
-                             f"names are compared ignoring case, as FITS compares them)")
+        check_no_output_columns(table.colnames, schema, "the table",
+                                "; remove or rename them before predicting")
         if empty:
             # No rows, no work (an empty selection in a pipeline, as FITS
             # streaming and Dask give): the output columns, empty.

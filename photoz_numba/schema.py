@@ -91,6 +91,46 @@ def output_columns(calibration_form=None, pz=False):
                  if pz or column.name not in _PERCENTILE_NAMES)
 
 
+def check_no_output_columns(colnames, columns, holder, advice=""):
+    """Refuse a catalogue that already has one of the output ``columns``
+    (`OutputColumn`), its name compared ignoring case, as FITS compares
+    names: a ``Z_PHOT`` beside the new ``z_phot`` is the same column to
+    CFITSIO, which would read the old one.
+
+    Parameters
+    ----------
+    colnames : iterable
+        The catalogue's column names (names that are not strings are no
+        output column).
+    columns : iterable of `OutputColumn`
+        The columns a prediction would add (`output_columns`).
+    holder : str
+        The catalogue, as the message names it (``"the table"``).
+    advice : str, optional
+        Said after the names found.
+
+    Raises
+    ------
+    ValueError
+        The catalogue has an output column, in any case; the message names
+        them as the catalogue spells them.
+
+    Examples
+    --------
+    >>> from photoz_numba.schema import check_no_output_columns, output_columns
+    >>> check_no_output_columns(["g", "r", "Z_PHOT"], output_columns(), "the table")
+    Traceback (most recent call last):
+    ...
+    ValueError: the table already has column(s) ['Z_PHOT'] (output column names are ...)
+    """
+    named = {name.lower(): name for name in colnames if isinstance(name, str)}
+    present = [named[column.name.lower()] for column in columns
+               if column.name.lower() in named]
+    if present:
+        raise ValueError(f"{holder} already has column(s) {present}{advice} (output column "
+                         f"names are compared ignoring case, as FITS compares them)")
+
+
 #: What a fit learnt (`~photoz_numba.PhotoZModel.fitted_state`): the
 #: constructor's ``params`` (a dict), the ``band_units`` the band columns
 #: were read in at fit time (strings, in band order), the
