@@ -86,13 +86,12 @@ def _say_if_mostly_extrapolated(z_phot_flag, model, token, partition_info):
 
 
 def _prepare(model, columns, units):
+    from .schema import check_no_output_columns
     model.check_fitted()
     missing = [name for name in model.input_columns if name not in columns]
     if missing:
         raise KeyError(f"column(s) {missing} are not in the DataFrame")
-    present = [name for name in _output_dtypes(model) if name in columns]
-    if present:
-        raise ValueError(f"the DataFrame already has column(s) {present}")
+    check_no_output_columns(columns, model.output_schema(), "the DataFrame")
     return _partition_units(model, units)
 
 

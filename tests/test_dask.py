@@ -92,6 +92,20 @@ def test_bad_frames(model, frame):
         predict(model, dd.from_pandas(frame.assign(z_phot=1.0), npartitions=2))
 
 
+@pytest.mark.parametrize("name", ["z_phot", "Z_PHOT", "Z_Phot_Flag"])
+def test_output_columns_already_there_are_refused_in_any_case(name):
+    """An output column already in the DataFrame is refused, in any case,
+    as predict and predict_fits refuse it (Dask let Z_PHOT through, to sit
+    beside the new z_phot: the same column to FITS)."""
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    frame = table[500:].to_pandas().assign(**{name: 1.0})
+    with pytest.raises(ValueError, match=rf"the DataFrame already has column\(s\) "
+                                         rf"\['{name}'\].*ignoring case"):
+        predict(model, dd.from_pandas(frame, npartitions=2))
+
+
 def test_stated_units(client, model, catalogue, frame):
     in_njy = frame.assign(**{band: frame[band] * 1000 for band in BANDS})
     out = client.compute(predict(model, dd.from_pandas(in_njy, npartitions=3),
