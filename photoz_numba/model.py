@@ -1464,19 +1464,15 @@ class PhotoZModel:
         probability within the grid (NaN where no p(z)) and its
         z_phot_flag, for the callers that say them once for many tables."""
         from .pdf import cell_edges
+        # Each row's CDF at the grid cells' edges: its differences over the
+        # cells' widths are the cells' mean densities, on which the
+        # trapezoid rule gives exactly the probability within the grid's
+        # span (the last edge's CDF less the first's), however coarse the
+        # grid and sharp the p(z).
         edges = cell_edges(grid)
-        cdf, flag = self._edge_cdf(table, edges, units, n_threads)
-        return np.diff(cdf, axis=1) / np.diff(edges), cdf[:, -1] - cdf[:, 0], flag
-
-    def _edge_cdf(self, table, edges, units, n_threads):
-        """Each row's CDF at the grid cells' ``edges``
-        (`photoz_numba.pdf.cell_edges`). Its differences over the cells'
-        widths are the cells' mean densities, on which the trapezoid rule
-        gives exactly the probability within the grid's span (the last
-        edge's CDF less the first's), however coarse the grid and sharp
-        the p(z). And each row's z_phot_flag."""
         z = np.ascontiguousarray(np.broadcast_to(edges, (len(table), edges.size)))
-        return self._pz_cdf(table, z, units, n_threads)
+        cdf, flag = self._pz_cdf(table, z, units, n_threads)
+        return np.diff(cdf, axis=1) / np.diff(edges), cdf[:, -1] - cdf[:, 0], flag
 
     def stack_pdf(self, table, z_grid, weights=None, units=None, n_threads=None):
         """The rows' p(z) summed on a grid: the sample's redshift
