@@ -31,6 +31,7 @@ in a bisection bracket, compiled by Numba, so p(z) adds little to the cost
 of a prediction (docs: calibration).
 """
 
+import threading
 import warnings
 
 import numpy as np
@@ -282,12 +283,41 @@ def combine_stacks(grid, stacks):
     return stack_table(grid, n_z, *counts)
 
 
+_QUIET_LOCK = threading.Lock()
+_QUIET_CALLS = 0
+_QUIET_FILTER = ("ignore", None, PhotoZWarning, None, 0)
+
+
 def quiet(function, *args, **kwargs):
     """``function(*args, **kwargs)`` without its PhotoZWarnings (for the
-    parts of a catalogue, whose total warns once)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PhotoZWarning)
+    parts of a catalogue, whose total warns once).
+
+    Safe in threads (Dask's default scheduler runs partitions in threads):
+    the first call to start adds a filter that ignores PhotoZWarning and
+    the last one to end takes that filter out again, whereas
+    `warnings.catch_warnings` restores the whole filter list as it found
+    it, so that overlapping calls in two threads could let a part's
+    warning through, or leave PhotoZWarning ignored for good. While any
+    call runs, other threads' PhotoZWarnings are ignored too."""
+    global _QUIET_CALLS
+    with _QUIET_LOCK:
+        if _QUIET_CALLS == 0:
+            # Inserted, not through simplefilter, which would move a
+            # user's own such filter to the front and this would then
+            # take it out.
+            # An "ignore" leaves the registries of warnings shown alone, so
+            # they need no reset when the filter comes and goes.
+            warnings.filters.insert(0, _QUIET_FILTER)
+        _QUIET_CALLS += 1
+    try:
         return function(*args, **kwargs)
+    finally:
+        with _QUIET_LOCK:
+            _QUIET_CALLS -= 1
+            # The first such filter is this one, unless a catch_warnings
+            # ended meanwhile took it out with the rest.
+            if _QUIET_CALLS == 0 and _QUIET_FILTER in warnings.filters:
+                warnings.filters.remove(_QUIET_FILTER)
 
 
 #: Values per array of the chunks of rows whose p(z) are taken on a whole

@@ -975,3 +975,50 @@ def _has_qp():
     except ImportError:
         return False
     return True
+
+
+def test_quiet_overlapping_in_threads():
+    # Two parts of a catalogue in two threads (Dask's default scheduler):
+    # the first ends while the second still runs. Neither may let its
+    # PhotoZWarning through, and once both have ended PhotoZWarning must be
+    # shown again. With warnings.catch_warnings each call restored the
+    # filter list it had found, so the second leaked its warning and then
+    # left PhotoZWarning ignored for good.
+    import threading
+
+    import photoz_numba.pdf as pdf_module
+    first_in, second_in, first_out = (threading.Event() for _ in range(3))
+    errors = []
+
+    def first():
+        first_in.set()
+        assert second_in.wait(10)
+
+    def second():
+        second_in.set()
+        assert first_out.wait(10)
+        warnings.warn("a part's warning", PhotoZWarning)
+
+    def run(function, entered=None):
+        try:
+            if entered is not None:
+                assert entered.wait(10)
+            pdf_module.quiet(function)
+        except BaseException as exc:    # seen by the test, not lost in the thread
+            errors.append(exc)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filters = list(warnings.filters)
+        one = threading.Thread(target=run, args=(first,))
+        two = threading.Thread(target=run, args=(second, first_in))
+        one.start()
+        two.start()
+        one.join(10)
+        first_out.set()
+        two.join(10)
+        assert not errors and not one.is_alive() and not two.is_alive()
+        assert caught == []
+        assert warnings.filters == filters
+        warnings.warn("the total's warning", PhotoZWarning)
+    assert [str(w.message) for w in caught] == ["the total's warning"]
