@@ -398,9 +398,16 @@ def _fit(args):
         scale = 1.0 if args.asinh_scale is None else args.asinh_scale
         model.set_params(softening={band: scale * value for band, value in softening.items()})
     if args.command == "tune":
-        with _options_for_parameters():
-            model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
-                       random_state=args.seed, progress=_Progress(True, unit="trials"))
+        from .tuning import tune
+        trials, progress = [], _Progress(True, unit="trials")
+        try:
+            with _options_for_parameters():
+                tune(model, table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
+                     random_state=args.seed, progress=progress, trials=trials)
+        except KeyboardInterrupt:       # Ctrl-C, or a signal that ends as it does
+            progress.end()
+            _keep_trials(args, trials)
+            raise
         history = model.tuning_history_
         best = history[np.argmin(history["cv_score"])]
         # The history has a column for each parameter tuned (window and
@@ -432,6 +439,30 @@ def _fit(args):
     log.info(f"fitted on {model.n_train_} of {len(table)} galaxies; wrote {args.output}")
     log.debug(f"model: {model!r}")
     return 0
+
+
+def _keep_trials(args, trials):
+    """The trials an interrupted ``tune`` finished, written to --history
+    (whole, or not at all, as every output), and a warning saying how many
+    and where; no model is written."""
+    said = f"interrupted after {len(trials)} of {args.n_iter} trials"
+    if not args.history:
+        log.warning(f"{said}; no model written (--history FILE keeps the finished "
+                    f"trials of an interrupted run)")
+    elif not trials:
+        log.warning(f"{said}; no history or model written")
+    else:
+        from astropy.table import Table
+
+        from .io import atomic_output
+        try:
+            with atomic_output(args.history, overwrite=args.overwrite) as tmp:
+                Table(trials).write(tmp, overwrite=True)
+        except OSError as exc:
+            log.error(f"{said}; the history could not be written: {exc}")
+            return
+        log.warning(f"{said}; wrote the {len(trials)} finished trials to {args.history} "
+                    f"(--history); no model written")
 
 
 #: Every file ``calibrate`` may write into its directory: the pulls' report
@@ -574,6 +605,14 @@ class _Progress:
         self.enabled = enabled and sys.stderr.isatty()
         self.unit = unit
         self.start = time.perf_counter()
+        self.open = False        # a line shown and not ended
+
+    def end(self):
+        """End a line left open (by an interruption), so that what is
+        printed next starts a line of its own."""
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
 
     def __call__(self, done, total):
         if done == 0:
@@ -590,8 +629,9 @@ class _Progress:
         print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {self.unit} "
               f"{rate:,.1f} {self.unit}/s ETA {eta:4.0f} s", end="", file=sys.stderr,
               flush=True)
+        self.open = True
         if done >= total:
-            print(file=sys.stderr)
+            self.end()
 
 
 def _check_threads(threads):
@@ -846,7 +886,8 @@ def _parser():
     tune.add_argument("--seed", type=int, default=0,
                       help="seeds the folds and the optimiser (default 0)")
     tune.add_argument("--history", metavar="FILE",
-                      help="also write every trial's parameters and CV figures")
+                      help="also write every trial's parameters and CV figures (if "
+                           "interrupted, those of the trials finished)")
     _verbosity_options(tune)
     tune.set_defaults(run=_fit)
 

@@ -352,6 +352,72 @@ def test_tune_names_only_the_parameters_it_tuned(toy_files, capsys):
                            f"lam={model.lam:.4g}; CV sigma_NMAD ")
 
 
+#: A tune ended in its trial N by a signal sent to itself, as by Ctrl-C or
+#: kill: ``python -c`` with the signal's number, N, then main's argv.
+_TUNE_SIGNALLED = """
+import os, sys
+from photoz_numba.cli import main
+from photoz_numba.selection import OutOfFold
+metrics, calls = OutOfFold.metrics, []
+def signalled(self, **params):
+    calls.append(params)
+    if len(calls) == int(sys.argv[2]):
+        os.kill(os.getpid(), int(sys.argv[1]))
+    return metrics(self, **params)
+OutOfFold.metrics = signalled
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_tune_keeps_the_finished_trials(toy_files, sig):
+    """Ctrl-C (or kill) during tune --history: the trials finished are
+    written, whole, to the history (those of an uninterrupted run with the
+    seed), a warning says how many and where, no model is written, and the
+    exit code is the interrupt's. Before, nothing was kept."""
+    tune = ["tune", str(toy_files / "train.fits"), "--bands", "g,r,i", "--seed", "0"]
+    full = run(*tune, "--n-iter", "3", "--history", str(toy_files / "full.ecsv"),
+               "-o", str(toy_files / "full.fits"))
+    assert full.returncode == 0, full.stderr
+    before = sorted(os.listdir(toy_files))
+    history = toy_files / "trials.ecsv"
+    result = subprocess.run(
+        [sys.executable, "-c", _TUNE_SIGNALLED, str(int(sig)), "4", *tune, "--n-iter", "6",
+         "--history", str(history), "-o", str(toy_files / "m.fits")],
+        capture_output=True, text=True, timeout=600,
+        # CI may run us with SIGINT ignored (a background job): undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.returncode == (130 if sig == signal.SIGINT else 128 + sig), result.stderr
+    assert result.stderr.splitlines() == [
+        f"photoz-numba: warning: interrupted after 3 of 6 trials; wrote the 3 finished "
+        f"trials to {history} (--history); no model written",
+        "photoz-numba: interrupted" + ("" if sig == signal.SIGINT else " (SIGTERM)")]
+    kept, expected = Table.read(history), Table.read(toy_files / "full.ecsv")
+    assert kept.colnames == expected.colnames and len(kept) == 3
+    assert all((kept[name] == expected[name]).all() for name in kept.colnames)
+    # No model, no temporary file.
+    assert sorted(os.listdir(toy_files)) == sorted(before + ["trials.ecsv"])
+
+
+def test_interrupted_tune_without_history_says_how_to_keep_it(toy_files):
+    """Without --history, or before any trial has finished, nothing is
+    written, and the warning says so."""
+    tune = ["tune", str(toy_files / "train.fits"), "--bands", "g,r,i", "--n-iter", "6",
+            "-o", str(toy_files / "m.fits")]
+    before = sorted(os.listdir(toy_files))
+    for done, extra, kept in (
+            (3, [], "no model written (--history FILE keeps the finished trials of an "
+                    "interrupted run)"),
+            (0, ["--history", str(toy_files / "h.ecsv")], "no history or model written")):
+        result = subprocess.run(
+            [sys.executable, "-c", _TUNE_SIGNALLED, str(int(signal.SIGTERM)), str(done + 1),
+             *tune, *extra], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 143, result.stderr
+        assert result.stderr.splitlines()[0] == (
+            f"photoz-numba: warning: interrupted after {done} of 6 trials; {kept}")
+        assert sorted(os.listdir(toy_files)) == before
+
+
 def test_main_restores_the_callers_sigterm_handler(tmp_path):
     import signal
     import threading
