@@ -493,6 +493,7 @@ def _calibrate(args):
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot,
                                                  "--z-phot-err": args.z_phot_err})
+    model = _model_that_made(args, table) if args.model else None
     try:
         report = calibration_report(
             table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
@@ -506,7 +507,7 @@ def _calibrate(args):
     _say_training_twins(_flags_of(table, ~no_redshift(table[args.z])
                                   & ~np.ma.getmaskarray(table[args.z_phot])),
                         what="rows with a redshift and a z_phot", warn=log.warning)
-    pdf = _calibrate_pdf(args, table)
+    pdf = _calibrate_pdf(args, table, model)
     print(report)
     if pdf is not None:
         print(pdf)
@@ -571,10 +572,30 @@ def _calibrate(args):
     return 0
 
 
-def _calibrate_pdf(args, table):
+def _model_that_made(args, table):
+    """The model of ``calibrate --model``, refused if the predictions
+    record (as ``predict`` does) that another model made them; files
+    without the record are taken on trust."""
+    from . import PhotoZModel
+    from .io import MODEL_KEYWORD, model_digest
+    model = PhotoZModel.read(args.model)
+    recorded = table.meta.get(MODEL_KEYWORD)
+    if recorded is not None:
+        recorded, digest = str(recorded), model_digest(model)
+        if recorded != digest:
+            raise ValueError(f"{args.predictions!r} was not made by the model "
+                             f"{args.model!r} (--model): it records the model "
+                             f"{recorded[:12]}... ({MODEL_KEYWORD}), and {args.model!r} "
+                             f"is {digest[:12]}...; give the model file that made the "
+                             f"predictions")
+    return model
+
+
+def _calibrate_pdf(args, table, model=None):
     """The p(z) part of ``calibrate``, None for a predictions file without
     the percentile columns: the PIT histogram, the coverage at every level
-    and, with ``--model``, the exact PIT and the CDE loss."""
+    and, with ``--model`` (read as ``model``), the exact PIT and the CDE
+    loss."""
     from .calibration import pdf_report, pit_from_percentiles
     from .metrics import no_redshift_said, redshift_values
     from .schema import PERCENTILES
@@ -584,9 +605,7 @@ def _calibrate_pdf(args, table):
                              f"columns ({', '.join(name for name, _ in PERCENTILES)}); "
                              f"{args.predictions!r} has none")
         return None
-    if args.model:
-        from . import PhotoZModel
-        model = PhotoZModel.read(args.model)
+    if model is not None:
         source = table.copy()
         source.remove_columns([column.name for column in model.output_schema()
                                if column.name in source.colnames])
@@ -995,7 +1014,8 @@ def _parser():
     calibrate.add_argument("--model", metavar="MODEL",
                            help="the model file that made the predictions: exact PIT and "
                                 "the CDE loss of its p(z) (without it, a file with "
-                                "percentile columns gets PIT values from them)")
+                                "percentile columns gets PIT values from them); refused "
+                                "if the predictions record another model (PZMODEL)")
     calibrate.add_argument("--overwrite", action="store_true",
                            help="replace an earlier run's files in DIR: all of them "
                                 "are removed before this run's are written")

@@ -41,7 +41,10 @@ bit-identically to the one written. Format 3 added the calibration; files
 of format 2 (no calibration) are still read.
 
 FITS catalogues are predicted chunk by chunk (`predict_fits`), with the
-columns of `~photoz_numba.PhotoZModel.output_schema`.
+columns of `~photoz_numba.PhotoZModel.output_schema`. A predictions file
+written here records the model that made it: its `model_digest` (the
+``PZSTATE`` of its model file) under the keyword ``PZMODEL`` of the FITS
+header or the table's metadata.
 """
 
 import contextlib
@@ -64,7 +67,8 @@ from .exceptions import PhotoZWarning
 from .photometry import softening_by_band
 from .schema import FittedState
 
-__all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
+__all__ = ["MODEL_FORMAT", "MODEL_KEYWORD", "write_model", "read_model_state",
+           "model_digest", "atomic_output",
            "predict_fits", "predict_file", "stack_fits", "stack_file", "pdf_file"]
 
 #: Version of the model file layout; bumped when the layout changes. The
@@ -340,7 +344,16 @@ def write_model(model, path, overwrite=False):
     if not _is_fits(os.fspath(path)):
         raise ValueError(f"a model file is FITS: name it .fits (or .fits.gz, .fits.bz2, "
                          f".fits.xz), not {os.fspath(path)!r}")
-    state = model if isinstance(model, FittedState) else model.fitted_state()
+    hdus = _model_hdus(model if isinstance(model, FittedState) else model.fitted_state())
+    # Compressed as the name says, in any case ('.fits.GZ' too: astropy
+    # compresses '.gz' only), recording no temporary file name in gzip.
+    with atomic_output(path, overwrite=overwrite) as tmp, \
+            _open_stream(tmp, "wb", _output_compression(os.fspath(path))) as sink:
+        hdus.writeto(sink, checksum=True)
+
+
+def _model_hdus(state):
+    """The HDUs of the model file of a `~photoz_numba.schema.FittedState`."""
     params = state.params
     # As read back and as a model holds them: native float64, so that the
     # hash of a state's big-endian or float32 arrays (from a FITS table)
@@ -423,11 +436,60 @@ def write_model(model, path, overwrite=False):
         hdu = fits.table_to_hdu(table)
         hdu.name = name
         hdus.append(hdu)
-    # Compressed as the name says, in any case ('.fits.GZ' too: astropy
-    # compresses '.gz' only), recording no temporary file name in gzip.
-    with atomic_output(path, overwrite=overwrite) as tmp, \
-            _open_stream(tmp, "wb", _output_compression(os.fspath(path))) as sink:
-        hdus.writeto(sink, checksum=True)
+    return hdus
+
+
+#: The keyword (FITS header, table metadata) by which a predictions file
+#: records the model that made it: the model's ``PZSTATE``.
+MODEL_KEYWORD = "PZMODEL"
+
+
+def model_digest(model):
+    """The identifier of a fitted model that predictions files record.
+
+    It is the ``PZSTATE`` its model file has (or would have): the SHA-256
+    of everything that affects its predictions (hyper-parameters, bands,
+    units, training set, calibration and p(z)), the same for a model and
+    for the model read back from its file. `predict_file` and
+    `predict_fits` record it in their output, under `MODEL_KEYWORD`
+    (``PZMODEL``), and ``photoz-numba calibrate --model`` refuses a model
+    whose identifier is not the one recorded.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel` or `~photoz_numba.schema.FittedState`
+        A fitted model, or its fitted state.
+
+    Returns
+    -------
+    digest : str
+        64 hexadecimal digits.
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+
+    Examples
+    --------
+    >>> from photoz_numba import PhotoZModel
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> from photoz_numba.io import model_digest
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    >>> len(model_digest(model))
+    64
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
+    >>> model.write(path)
+    >>> model_digest(PhotoZModel.read(path)) == model_digest(model)
+    True
+    >>> other = PhotoZModel(["g", "r", "i"], k=21).fit(table[:500])
+    >>> model_digest(other) == model_digest(model)
+    False
+    """
+    state = model if isinstance(model, FittedState) else model.fitted_state()
+    return _model_hdus(state)[0].header["PZSTATE"]
 
 
 def read_model_state(path):
@@ -1057,7 +1119,8 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
     ``z_phot_flag`` and ``z_phot_nused`` (masked values as NaN), and
     ``z_phot_err_raw`` after ``z_phot_err`` for a calibrated model. Every
     input column, unit and header keyword is kept, and so are the other
-    HDUs of the file. The output is written to a temporary file beside
+    HDUs of the file; the header keyword ``PZMODEL`` records the model
+    (`model_digest`). The output is written to a temporary file beside
     ``output_path`` and renamed only when complete.
 
     Parameters
@@ -1150,6 +1213,7 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
                              f"compares them)")
         nrows, rowsize, info = reader.nrows, reader.rowsize, reader.info
         out_header = _output_header(reader.table_hdu, output_columns)
+        out_header[MODEL_KEYWORD] = model_digest(model)     # 64 digits: no comment
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
                              [(column[0], column[2]) for column in output_columns])
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
@@ -1522,7 +1586,9 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     and ``write`` know (ECSV, HDF5, VOTable, ...) is read into memory,
     predicted and written, compressed if the output's name ends in
     ``.gz``, ``.bz2`` or ``.xz``. In
-    both cases the output appears under its name only when complete.
+    both cases the output appears under its name only when complete, and
+    records the model (`model_digest`) as ``PZMODEL``: in the FITS header,
+    or in the table's metadata where the format keeps it (ECSV, HDF5).
 
     Parameters
     ----------
@@ -1603,6 +1669,7 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     output = atomic_output(output_path, overwrite=overwrite)     # refused before the work
     table = read_table(input_path, "", format, **options)
     out = model.predict(table, units=units, n_threads=n_threads)
+    out.meta[MODEL_KEYWORD] = model_digest(model)
     with output as tmp:
         if compression is None:
             out.write(tmp, overwrite=True, format=output_format,

@@ -418,6 +418,58 @@ def test_interrupted_tune_without_history_says_how_to_keep_it(toy_files):
         assert sorted(os.listdir(toy_files)) == before
 
 
+def test_predictions_record_their_model_and_calibrate_checks_it(toy_files, capsys):
+    """predict records the model that made a file (PZMODEL: the model
+    file's PZSTATE) in FITS, streamed or not, and in ECSV; calibrate
+    --model refuses another model, naming both files, and takes the
+    right one, or any for a file without the record. Before, another
+    model was taken without a word."""
+    from astropy.io import fits
+
+    from photoz_numba import PhotoZModel
+    from photoz_numba.cli import main
+    from photoz_numba.io import model_digest
+    fit = ["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--calibrate"]
+    for name, k in (("a.fits", "20"), ("b.fits", "21")):
+        assert main(fit + ["--k", k, "-o", str(toy_files / name)]) == 0
+    digest = fits.getheader(toy_files / "a.fits")["PZSTATE"]
+    assert digest == model_digest(PhotoZModel.read(toy_files / "a.fits"))
+    assert digest != fits.getheader(toy_files / "b.fits")["PZSTATE"]
+    survey = Table.read(toy_files / "survey.fits")
+    survey.write(toy_files / "survey.ecsv")
+    outputs = {"streamed.fits": ("survey.fits", []), "memory.fits": ("survey.ecsv", []),
+               "memory.ecsv": ("survey.fits", []),
+               "chunked.fits.gz": ("survey.fits", ["--chunk-size", "30"])}
+    for output, (source, extra) in outputs.items():
+        assert main(["predict", str(toy_files / "a.fits"), str(toy_files / source),
+                     "-o", str(toy_files / output), *extra]) == 0
+        assert Table.read(toy_files / output).meta["PZMODEL"] == digest, output
+    assert fits.getheader(toy_files / "streamed.fits", 1)["PZMODEL"] == digest
+    capsys.readouterr()
+    calibrate = ["calibrate", "--no-mixture", "-q"]
+    for output in outputs:
+        predictions = str(toy_files / output)
+        out = toy_files / f"cal_{output}"
+        assert main(calibrate + [predictions, "--model", str(toy_files / "b.fits"),
+                                 "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err == (f"photoz-numba calibrate: error: {predictions!r} was not made by the "
+                       f"model {str(toy_files / 'b.fits')!r} (--model): it records the model "
+                       f"{digest[:12]}... (PZMODEL), and {str(toy_files / 'b.fits')!r} is "
+                       f"{fits.getheader(toy_files / 'b.fits')['PZSTATE'][:12]}...; give "
+                       f"the model file that made the predictions\n")
+        assert not out.exists()
+        assert main(calibrate + [predictions, "--model", str(toy_files / "a.fits"),
+                                 "-o", str(out)]) == 0
+        assert Table.read(out / "pdf_report.ecsv").meta["cde_loss"] is not None
+    # A file without the record (an older one) is taken with any model.
+    older = Table.read(toy_files / "memory.ecsv")
+    del older.meta["PZMODEL"]
+    older.write(toy_files / "older.ecsv")
+    assert main(calibrate + [str(toy_files / "older.ecsv"), "--model",
+                             str(toy_files / "b.fits"), "-o", str(toy_files / "cal_old")]) == 0
+
+
 def test_main_restores_the_callers_sigterm_handler(tmp_path):
     import signal
     import threading
