@@ -479,6 +479,9 @@ def _calibrate(args):
     from .calibration import calibration_report
     from .io import atomic_output, same_file
     from .metrics import _say_training_twins, no_redshift
+    if args.band and not args.model:
+        raise ValueError("--band names the columns the model of --model reads; without "
+                         "--model nothing uses it")
     outputs = _CALIBRATE_OUTPUTS + _CALIBRATE_PDF_OUTPUTS
     clash = [name for name in outputs
              if same_file(os.path.join(args.output, name), args.predictions)]
@@ -577,7 +580,7 @@ def _model_that_made(args, table):
     record (as ``predict`` does) that another model made them; files
     without the record are taken on trust."""
     from . import PhotoZModel
-    from .io import MODEL_KEYWORD, model_digest
+    from .io import MODEL_KEYWORD, model_digest, reading_columns
     model = PhotoZModel.read(args.model)
     recorded = table.meta.get(MODEL_KEYWORD)
     if recorded is not None:
@@ -588,7 +591,8 @@ def _model_that_made(args, table):
                              f"{recorded[:12]}... ({MODEL_KEYWORD}), and {args.model!r} "
                              f"is {digest[:12]}...; give the model file that made the "
                              f"predictions")
-    return model
+    # As predict read the catalogue: --band, the model still the file's.
+    return reading_columns(model, _catalogue_columns(model, args.band, args.model))
 
 
 def _calibrate_pdf(args, table, model=None):
@@ -658,6 +662,26 @@ def _check_threads(threads):
     _check_threads(threads, "--threads")
 
 
+def _catalogue_columns(model, items, path):
+    """--band of predict, stack and pdf: ['g=G_FLUX', ...] -> {'g':
+    'G_FLUX'}, each key a band of the model read from ``path``, or the
+    column the model reads it from."""
+    by_column = dict(zip(model.band_columns, model.bands))
+    mapping = {}
+    for item in items or []:
+        key, sep, column = item.partition("=")
+        if not sep or not key or not column:
+            raise ValueError(f"--band takes BAND=COLUMN, not {item!r}")
+        band = key if key in model.bands else by_column.get(key)
+        if band is None:
+            named = ("" if model.band_columns == model.bands else
+                     f"; their columns {', '.join(model.band_columns)}")
+            raise ValueError(f"--band {item}: {key!r} is not a band of the model {path!r} "
+                             f"(bands {', '.join(model.bands)}{named})")
+        mapping[band] = column
+    return mapping
+
+
 def _predict(args):
     from . import PhotoZModel
     from .io import check_output_format, predict_file
@@ -667,13 +691,14 @@ def _predict(args):
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     check_output_format(args.input, args.output, args.format, args.output_format)
     model = PhotoZModel.read(args.model)
+    columns = _catalogue_columns(model, args.band, args.model)
     log.debug(f"model {args.model}: {model!r}")
     model.warm_up()     # compiled or loaded before the clock starts
     start = time.perf_counter()
     nrows = predict_file(model, args.input, args.output, chunk_size=args.chunk_size,
                          units=_units(args.unit), overwrite=args.overwrite,
                          n_threads=args.threads, hdu=args.hdu, format=args.format,
-                         output_format=args.output_format,
+                         output_format=args.output_format, columns=columns,
                          progress=_Progress(not getattr(args, "quiet", False)))
     elapsed = time.perf_counter() - start
     log.info(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
@@ -735,7 +760,6 @@ def _evaluate(args):
 
 
 def _stack(args):
-    from . import PhotoZModel
     from .flags import warn_if_mostly_extrapolated
     from .io import atomic_output, require_file, stack_file
     from .pdf import quiet, stack_outside
@@ -747,7 +771,7 @@ def _stack(args):
     # An existing output, or one in no directory, is refused now.
     output = atomic_output(args.output, overwrite=args.overwrite)
     require_file(args.input)
-    model = PhotoZModel.read(args.model)
+    model = _read_mapped(args)
     model.check_pz()
     grid = args.grid if args.grid is not None else _default_grid(model)
     # The summary below says how many rows had no p(z), in place of the warning.
@@ -778,18 +802,25 @@ def _stack(args):
 
 
 def _pdf(args):
-    from . import PhotoZModel
     from .io import pdf_file, require_file
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
     require_file(args.input)
-    model = PhotoZModel.read(args.model)
+    model = _read_mapped(args)
     grid = args.grid if args.grid is not None else _default_grid(model)
     pdf_file(model, args.input, args.output, grid, id_column=args.id, units=_units(args.unit),
              overwrite=args.overwrite, n_threads=args.threads,
              progress=_Progress(not args.quiet), hdu=args.hdu,
              format=args.format)        # its summary goes through the logger
     return 0
+
+
+def _read_mapped(args):
+    """The model of stack and pdf, reading the columns of --band."""
+    from . import PhotoZModel
+    from .io import reading_columns
+    model = PhotoZModel.read(args.model)
+    return reading_columns(model, _catalogue_columns(model, args.band, args.model))
 
 
 def _default_grid(model):
@@ -1016,6 +1047,9 @@ def _parser():
                                 "the CDE loss of its p(z) (without it, a file with "
                                 "percentile columns gets PIT values from them); refused "
                                 "if the predictions record another model (PZMODEL)")
+    calibrate.add_argument("--band", action="append", metavar="BAND=COLUMN",
+                           help="with --model: the column of a model band whose column is "
+                                "named otherwise, as given to predict (repeatable)")
     calibrate.add_argument("--overwrite", action="store_true",
                            help="replace an earlier run's files in DIR: all of them "
                                 "are removed before this run's are written")
@@ -1042,11 +1076,16 @@ def _pz_file_arguments(parser, output):
 
 
 def _file_run_options(parser):
-    """--hdu, --threads, --unit, --overwrite and the verbosity options of
-    the commands that go through a catalogue file (predict, stack)."""
+    """--hdu, --band, --threads, --unit, --overwrite and the verbosity
+    options of the commands that go through a catalogue file (predict,
+    stack, pdf)."""
     parser.add_argument("--hdu", default=None, type=lambda v: int(v) if v.isdigit() else v,
                         help="FITS table HDU, number or name (default: the first "
                              "binary table)")
+    parser.add_argument("--band", action="append", metavar="BAND=COLUMN",
+                        help="the catalogue's column of a model band whose column is named "
+                             "otherwise; BAND is the band or its column in the model "
+                             "(repeatable)")
     parser.add_argument("--threads", type=int, default=None,
                         help="Numba threads (default: all cores)")
     _unit_option(parser)

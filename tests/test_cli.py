@@ -470,6 +470,81 @@ def test_predictions_record_their_model_and_calibrate_checks_it(toy_files, capsy
                              str(toy_files / "b.fits"), "-o", str(toy_files / "cal_old")]) == 0
 
 
+def test_band_maps_the_models_bands_onto_a_catalogues_columns(toy_files, capsys):
+    """predict, pdf and stack --band BAND=COLUMN read a band from a column
+    of another name, streamed from FITS or from ECSV: the same results as
+    from the columns the model names, and predict records the same model;
+    BAND may be the model's column for it. A band the model does not have
+    is an error naming it, and nothing is written. Before, --band was not
+    an option of these commands."""
+    from photoz_numba.cli import main
+    train = Table.read(toy_files / "train.fits")
+    train.rename_column("g", "G_FLUX")
+    train.write(toy_files / "train_g.fits")
+    for name, source, extra in (("m.fits", "train.fits", []),
+                                ("m_g.fits", "train_g.fits", ["--band", "g=G_FLUX"])):
+        assert main(["fit", str(toy_files / source), "--bands", "g,r,i", "--k", "20",
+                     "--calibrate", "-o", str(toy_files / name), *extra]) == 0
+    survey = Table.read(toy_files / "survey.fits")
+    survey.rename_column("g", "flux_g")
+    survey.rename_column("r", "flux_r")
+    survey.write(toy_files / "renamed.fits")
+    survey.write(toy_files / "renamed.ecsv")
+    model = str(toy_files / "m.fits")
+
+    def outputs(command, source, output, *extra):
+        assert main([command, *extra, "-o", str(toy_files / output), "-q",
+                     str(toy_files / source)]) == 0
+        return Table.read(toy_files / output, **({"hdu": "PZ"} if command == "pdf" else {}))
+
+    mapped = ["--band", "g=flux_g", "--band", "r=flux_r"]
+    for command, suffix in (("predict", "fits"), ("pdf", "fits"), ("stack", "ecsv")):
+        expected = outputs(command, "survey.fits", f"{command}.{suffix}", model)
+        for source in ("renamed.fits", "renamed.ecsv"):
+            got = outputs(command, source, f"{command}_{source}.{suffix}", model, *mapped)
+            for name in ("z_phot", "z_phot_err", "z_phot_975", "pdf", "n_z"):
+                if name in expected.colnames:
+                    np.testing.assert_array_equal(got[name], expected[name])
+            if command == "predict":
+                assert got.meta["PZMODEL"] == expected.meta["PZMODEL"]
+                assert got.colnames[:2] == ["flux_g", "flux_r"]
+    # calibrate --model reads the predictions' bands as predict read them.
+    calibrate = ["calibrate", "--no-mixture", "-q", str(toy_files / "predict_renamed.fits.fits")]
+    assert main(calibrate + ["--model", model, "-o", str(toy_files / "cal")]) == 1
+    assert "band column 'g' is not in the table" in capsys.readouterr().err
+    assert main(calibrate + ["--model", model, *mapped, "-o", str(toy_files / "cal")]) == 0
+    assert main(["calibrate", "--no-mixture", "-q", str(toy_files / "predict.fits"), "--model",
+                 model, "-o", str(toy_files / "cal_reference")]) == 0
+    assert Table.read(toy_files / "cal" / "pdf_report.ecsv").meta["cde_loss"] == \
+        Table.read(toy_files / "cal_reference" / "pdf_report.ecsv").meta["cde_loss"]
+    assert main(calibrate + [*mapped, "-o", str(toy_files / "cal_x")]) == 1
+    assert capsys.readouterr().err == ("photoz-numba calibrate: error: --band names the "
+                                       "columns the model of --model reads; without --model "
+                                       "nothing uses it\n")
+    # The model's column for a band names it too.
+    got = outputs("predict", "survey.fits", "by_column.fits", str(toy_files / "m_g.fits"),
+                  "--band", "G_FLUX=g")
+    np.testing.assert_array_equal(got["z_phot"], Table.read(toy_files / "predict.fits")["z_phot"])
+    capsys.readouterr()
+    before = sorted(os.listdir(toy_files))
+    for command, extra, message in (
+            ("predict", ["--band", "u=flux_g"],
+             f"--band u=flux_g: 'u' is not a band of the model {model!r} (bands g, r, i)"),
+            ("stack", ["--band", "x=flux_g"],
+             f"--band x=flux_g: 'x' is not a band of the model {model!r} (bands g, r, i)"),
+            ("pdf", ["--band", "g"], "--band takes BAND=COLUMN, not 'g'")):
+        output = toy_files / ("x.ecsv" if command == "stack" else "x.fits")
+        assert main([command, model, str(toy_files / "renamed.fits"), *extra,
+                     "-o", str(output)]) == 1
+        assert capsys.readouterr().err == f"photoz-numba {command}: error: {message}\n"
+    assert main(["pdf", str(toy_files / "m_g.fits"), str(toy_files / "renamed.fits"),
+                 "--band", "flux=g", "-o", str(toy_files / "x.fits")]) == 1
+    assert capsys.readouterr().err.endswith(
+        "'flux' is not a band of the model " + repr(str(toy_files / "m_g.fits"))
+        + " (bands g, r, i; their columns G_FLUX, r, i)\n")
+    assert sorted(os.listdir(toy_files)) == before
+
+
 def test_main_restores_the_callers_sigterm_handler(tmp_path):
     import signal
     import threading
