@@ -398,9 +398,16 @@ def _fit(args):
         scale = 1.0 if args.asinh_scale is None else args.asinh_scale
         model.set_params(softening={band: scale * value for band, value in softening.items()})
     if args.command == "tune":
-        with _options_for_parameters():
-            model.tune(table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
-                       random_state=args.seed, progress=_Progress(True, unit="trials"))
+        from .tuning import tune
+        trials, progress = [], _Progress(True, unit="trials")
+        try:
+            with _options_for_parameters():
+                tune(model, table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
+                     random_state=args.seed, progress=progress, trials=trials)
+        except KeyboardInterrupt:       # Ctrl-C, or a signal that ends as it does
+            progress.end()
+            _keep_trials(args, trials)
+            raise
         history = model.tuning_history_
         best = history[np.argmin(history["cv_score"])]
         # The history has a column for each parameter tuned (window and
@@ -434,6 +441,30 @@ def _fit(args):
     return 0
 
 
+def _keep_trials(args, trials):
+    """The trials an interrupted ``tune`` finished, written to --history
+    (whole, or not at all, as every output), and a warning saying how many
+    and where; no model is written."""
+    said = f"interrupted after {len(trials)} of {args.n_iter} trials"
+    if not args.history:
+        log.warning(f"{said}; no model written (--history FILE keeps the finished "
+                    f"trials of an interrupted run)")
+    elif not trials:
+        log.warning(f"{said}; no history or model written")
+    else:
+        from astropy.table import Table
+
+        from .io import atomic_output
+        try:
+            with atomic_output(args.history, overwrite=args.overwrite) as tmp:
+                Table(trials).write(tmp, overwrite=True)
+        except OSError as exc:
+            log.error(f"{said}; the history could not be written: {exc}")
+            return
+        log.warning(f"{said}; wrote the {len(trials)} finished trials to {args.history} "
+                    f"(--history); no model written")
+
+
 #: Every file ``calibrate`` may write into its directory: the pulls' report
 #: and plots, and the p(z) report and plots of a table with percentiles.
 _CALIBRATE_OUTPUTS = ("calibration_report.ecsv", "pulls.png", "pit.png", "coverage.png")
@@ -448,6 +479,9 @@ def _calibrate(args):
     from .calibration import calibration_report
     from .io import atomic_output, same_file
     from .metrics import _say_training_twins, no_redshift
+    if args.band and not args.model:
+        raise ValueError("--band names the columns the model of --model reads; without "
+                         "--model nothing uses it")
     outputs = _CALIBRATE_OUTPUTS + _CALIBRATE_PDF_OUTPUTS
     clash = [name for name in outputs
              if same_file(os.path.join(args.output, name), args.predictions)]
@@ -462,6 +496,7 @@ def _calibrate(args):
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot,
                                                  "--z-phot-err": args.z_phot_err})
+    model = _model_that_made(args, table) if args.model else None
     try:
         report = calibration_report(
             table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
@@ -475,7 +510,7 @@ def _calibrate(args):
     _say_training_twins(_flags_of(table, ~no_redshift(table[args.z])
                                   & ~np.ma.getmaskarray(table[args.z_phot])),
                         what="rows with a redshift and a z_phot", warn=log.warning)
-    pdf = _calibrate_pdf(args, table)
+    pdf = _calibrate_pdf(args, table, model)
     print(report)
     if pdf is not None:
         print(pdf)
@@ -540,10 +575,31 @@ def _calibrate(args):
     return 0
 
 
-def _calibrate_pdf(args, table):
+def _model_that_made(args, table):
+    """The model of ``calibrate --model``, refused if the predictions
+    record (as ``predict`` does) that another model made them; files
+    without the record are taken on trust."""
+    from . import PhotoZModel
+    from .io import MODEL_KEYWORD, model_digest, reading_columns
+    model = PhotoZModel.read(args.model)
+    recorded = table.meta.get(MODEL_KEYWORD)
+    if recorded is not None:
+        recorded, digest = str(recorded), model_digest(model)
+        if recorded != digest:
+            raise ValueError(f"{args.predictions!r} was not made by the model "
+                             f"{args.model!r} (--model): it records the model "
+                             f"{recorded[:12]}... ({MODEL_KEYWORD}), and {args.model!r} "
+                             f"is {digest[:12]}...; give the model file that made the "
+                             f"predictions")
+    # As predict read the catalogue: --band, the model still the file's.
+    return reading_columns(model, _catalogue_columns(model, args.band, args.model))
+
+
+def _calibrate_pdf(args, table, model=None):
     """The p(z) part of ``calibrate``, None for a predictions file without
     the percentile columns: the PIT histogram, the coverage at every level
-    and, with ``--model``, the exact PIT and the CDE loss."""
+    and, with ``--model`` (read as ``model``), the exact PIT and the CDE
+    loss."""
     from .calibration import pdf_report, pit_from_percentiles
     from .metrics import no_redshift_said, redshift_values
     from .schema import PERCENTILES
@@ -553,9 +609,7 @@ def _calibrate_pdf(args, table):
                              f"columns ({', '.join(name for name, _ in PERCENTILES)}); "
                              f"{args.predictions!r} has none")
         return None
-    if args.model:
-        from . import PhotoZModel
-        model = PhotoZModel.read(args.model)
+    if model is not None:
         source = table.copy()
         source.remove_columns([column.name for column in model.output_schema()
                                if column.name in source.colnames])
@@ -574,6 +628,14 @@ class _Progress:
         self.enabled = enabled and sys.stderr.isatty()
         self.unit = unit
         self.start = time.perf_counter()
+        self.open = False        # a line shown and not ended
+
+    def end(self):
+        """End a line left open (by an interruption), so that what is
+        printed next starts a line of its own."""
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
 
     def __call__(self, done, total):
         if done == 0:
@@ -590,13 +652,34 @@ class _Progress:
         print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {self.unit} "
               f"{rate:,.1f} {self.unit}/s ETA {eta:4.0f} s", end="", file=sys.stderr,
               flush=True)
+        self.open = True
         if done >= total:
-            print(file=sys.stderr)
+            self.end()
 
 
 def _check_threads(threads):
     from .model import _check_threads     # one rule, named as typed here
     _check_threads(threads, "--threads")
+
+
+def _catalogue_columns(model, items, path):
+    """--band of predict, stack and pdf: ['g=G_FLUX', ...] -> {'g':
+    'G_FLUX'}, each key a band of the model read from ``path``, or the
+    column the model reads it from."""
+    by_column = dict(zip(model.band_columns, model.bands))
+    mapping = {}
+    for item in items or []:
+        key, sep, column = item.partition("=")
+        if not sep or not key or not column:
+            raise ValueError(f"--band takes BAND=COLUMN, not {item!r}")
+        band = key if key in model.bands else by_column.get(key)
+        if band is None:
+            named = ("" if model.band_columns == model.bands else
+                     f"; their columns {', '.join(model.band_columns)}")
+            raise ValueError(f"--band {item}: {key!r} is not a band of the model {path!r} "
+                             f"(bands {', '.join(model.bands)}{named})")
+        mapping[band] = column
+    return mapping
 
 
 def _predict(args):
@@ -608,13 +691,14 @@ def _predict(args):
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     check_output_format(args.input, args.output, args.format, args.output_format)
     model = PhotoZModel.read(args.model)
+    columns = _catalogue_columns(model, args.band, args.model)
     log.debug(f"model {args.model}: {model!r}")
     model.warm_up()     # compiled or loaded before the clock starts
     start = time.perf_counter()
     nrows = predict_file(model, args.input, args.output, chunk_size=args.chunk_size,
                          units=_units(args.unit), overwrite=args.overwrite,
                          n_threads=args.threads, hdu=args.hdu, format=args.format,
-                         output_format=args.output_format,
+                         output_format=args.output_format, columns=columns,
                          progress=_Progress(not getattr(args, "quiet", False)))
     elapsed = time.perf_counter() - start
     log.info(f"wrote {nrows} rows to {args.output} in {elapsed:.1f} s "
@@ -676,7 +760,6 @@ def _evaluate(args):
 
 
 def _stack(args):
-    from . import PhotoZModel
     from .io import atomic_output, require_file, stack_file
     from .pdf import quiet, stack_outside
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
@@ -687,7 +770,7 @@ def _stack(args):
     # An existing output, or one in no directory, is refused now.
     output = atomic_output(args.output, overwrite=args.overwrite)
     require_file(args.input)
-    model = PhotoZModel.read(args.model)
+    model = _read_mapped(args)
     model.check_pz()
     grid = args.grid if args.grid is not None else _default_grid(model)
     # The summary below says how many rows had no p(z), in place of the warning.
@@ -717,18 +800,25 @@ def _stack(args):
 
 
 def _pdf(args):
-    from . import PhotoZModel
     from .io import pdf_file, require_file
     _refuse_inputs([("-o", args.output)], [("input", args.input), ("model", args.model)])
     _check_threads(args.threads)
     require_file(args.input)
-    model = PhotoZModel.read(args.model)
+    model = _read_mapped(args)
     grid = args.grid if args.grid is not None else _default_grid(model)
     pdf_file(model, args.input, args.output, grid, id_column=args.id, units=_units(args.unit),
              overwrite=args.overwrite, n_threads=args.threads,
              progress=_Progress(not args.quiet), hdu=args.hdu,
              format=args.format)        # its summary goes through the logger
     return 0
+
+
+def _read_mapped(args):
+    """The model of stack and pdf, reading the columns of --band."""
+    from . import PhotoZModel
+    from .io import reading_columns
+    model = PhotoZModel.read(args.model)
+    return reading_columns(model, _catalogue_columns(model, args.band, args.model))
 
 
 def _default_grid(model):
@@ -844,7 +934,8 @@ def _parser():
     tune.add_argument("--seed", type=int, default=0,
                       help="seeds the folds and the optimiser (default 0)")
     tune.add_argument("--history", metavar="FILE",
-                      help="also write every trial's parameters and CV figures")
+                      help="also write every trial's parameters and CV figures (if "
+                           "interrupted, those of the trials finished)")
     _verbosity_options(tune)
     tune.set_defaults(run=_fit)
 
@@ -952,7 +1043,11 @@ def _parser():
     calibrate.add_argument("--model", metavar="MODEL",
                            help="the model file that made the predictions: exact PIT and "
                                 "the CDE loss of its p(z) (without it, a file with "
-                                "percentile columns gets PIT values from them)")
+                                "percentile columns gets PIT values from them); refused "
+                                "if the predictions record another model (PZMODEL)")
+    calibrate.add_argument("--band", action="append", metavar="BAND=COLUMN",
+                           help="with --model: the column of a model band whose column is "
+                                "named otherwise, as given to predict (repeatable)")
     calibrate.add_argument("--overwrite", action="store_true",
                            help="replace an earlier run's files in DIR: all of them "
                                 "are removed before this run's are written")
@@ -979,11 +1074,16 @@ def _pz_file_arguments(parser, output):
 
 
 def _file_run_options(parser):
-    """--hdu, --threads, --unit, --overwrite and the verbosity options of
-    the commands that go through a catalogue file (predict, stack)."""
+    """--hdu, --band, --threads, --unit, --overwrite and the verbosity
+    options of the commands that go through a catalogue file (predict,
+    stack, pdf)."""
     parser.add_argument("--hdu", default=None, type=lambda v: int(v) if v.isdigit() else v,
                         help="FITS table HDU, number or name (default: the first "
                              "binary table)")
+    parser.add_argument("--band", action="append", metavar="BAND=COLUMN",
+                        help="the catalogue's column of a model band whose column is named "
+                             "otherwise; BAND is the band or its column in the model "
+                             "(repeatable)")
     parser.add_argument("--threads", type=int, default=None,
                         help="Numba threads (default: all cores)")
     _unit_option(parser)

@@ -41,7 +41,10 @@ bit-identically to the one written. Format 3 added the calibration; files
 of format 2 (no calibration) are still read.
 
 FITS catalogues are predicted chunk by chunk (`predict_fits`), with the
-columns of `~photoz_numba.PhotoZModel.output_schema`.
+columns of `~photoz_numba.PhotoZModel.output_schema`. A predictions file
+written here records the model that made it: its `model_digest` (the
+``PZSTATE`` of its model file) under the keyword ``PZMODEL`` of the FITS
+header or the table's metadata.
 """
 
 import contextlib
@@ -64,7 +67,8 @@ from .exceptions import PhotoZWarning
 from .photometry import softening_by_band
 from .schema import FittedState, check_no_output_columns
 
-__all__ = ["MODEL_FORMAT", "write_model", "read_model_state", "atomic_output",
+__all__ = ["MODEL_FORMAT", "MODEL_KEYWORD", "write_model", "read_model_state",
+           "model_digest", "reading_columns", "atomic_output",
            "predict_fits", "predict_file", "stack_fits", "stack_file", "pdf_file"]
 
 #: Version of the model file layout; bumped when the layout changes. The
@@ -340,7 +344,16 @@ def write_model(model, path, overwrite=False):
     if not _is_fits(os.fspath(path)):
         raise ValueError(f"a model file is FITS: name it .fits (or .fits.gz, .fits.bz2, "
                          f".fits.xz), not {os.fspath(path)!r}")
-    state = model if isinstance(model, FittedState) else model.fitted_state()
+    hdus = _model_hdus(model if isinstance(model, FittedState) else model.fitted_state())
+    # Compressed as the name says, in any case ('.fits.GZ' too: astropy
+    # compresses '.gz' only), recording no temporary file name in gzip.
+    with atomic_output(path, overwrite=overwrite) as tmp, \
+            _open_stream(tmp, "wb", _output_compression(os.fspath(path))) as sink:
+        hdus.writeto(sink, checksum=True)
+
+
+def _model_hdus(state):
+    """The HDUs of the model file of a `~photoz_numba.schema.FittedState`."""
     params = state.params
     # As read back and as a model holds them: native float64, so that the
     # hash of a state's big-endian or float32 arrays (from a FITS table)
@@ -423,11 +436,109 @@ def write_model(model, path, overwrite=False):
         hdu = fits.table_to_hdu(table)
         hdu.name = name
         hdus.append(hdu)
-    # Compressed as the name says, in any case ('.fits.GZ' too: astropy
-    # compresses '.gz' only), recording no temporary file name in gzip.
-    with atomic_output(path, overwrite=overwrite) as tmp, \
-            _open_stream(tmp, "wb", _output_compression(os.fspath(path))) as sink:
-        hdus.writeto(sink, checksum=True)
+    return hdus
+
+
+#: The keyword (FITS header, table metadata) by which a predictions file
+#: records the model that made it: the model's ``PZSTATE``.
+MODEL_KEYWORD = "PZMODEL"
+
+
+def model_digest(model):
+    """The identifier of a fitted model that predictions files record.
+
+    It is the ``PZSTATE`` its model file has (or would have): the SHA-256
+    of everything that affects its predictions (hyper-parameters, bands,
+    units, training set, calibration and p(z)), the same for a model and
+    for the model read back from its file. `predict_file` and
+    `predict_fits` record it in their output, under `MODEL_KEYWORD`
+    (``PZMODEL``), and ``photoz-numba calibrate --model`` refuses a model
+    whose identifier is not the one recorded.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel` or `~photoz_numba.schema.FittedState`
+        A fitted model, or its fitted state.
+
+    Returns
+    -------
+    digest : str
+        64 hexadecimal digits.
+
+    Raises
+    ------
+    photoz_numba.exceptions.NotFittedError
+        The model is not fitted.
+
+    Examples
+    --------
+    >>> from photoz_numba import PhotoZModel
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> from photoz_numba.io import model_digest
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    >>> len(model_digest(model))
+    64
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.fits")
+    >>> model.write(path)
+    >>> model_digest(PhotoZModel.read(path)) == model_digest(model)
+    True
+    >>> other = PhotoZModel(["g", "r", "i"], k=21).fit(table[:500])
+    >>> model_digest(other) == model_digest(model)
+    False
+    """
+    state = model if isinstance(model, FittedState) else model.fitted_state()
+    return _model_hdus(state)[0].header["PZSTATE"]
+
+
+def reading_columns(model, columns):
+    """A fitted model that reads some bands from other columns.
+
+    Parameters
+    ----------
+    model : `~photoz_numba.PhotoZModel`
+        A fitted model; it is not changed.
+    columns : dict or None
+        The column of each band to read from another column than the
+        model's (``{band: column}``); None or empty: ``model`` itself.
+
+    Returns
+    -------
+    model : `~photoz_numba.PhotoZModel`
+        A shallow copy of ``model`` whose ``columns`` are updated: it
+        predicts as ``model`` does, from the columns named. Its error
+        columns, where not stated, follow (the column + ``_err``).
+
+    Raises
+    ------
+    ValueError
+        ``columns`` names a band the model does not have.
+
+    Examples
+    --------
+    >>> from photoz_numba import PhotoZModel
+    >>> from photoz_numba.datasets import toy_catalogue
+    >>> from photoz_numba.io import reading_columns
+    >>> table = toy_catalogue(600)    # g, r, i in uJy, and zspec
+    >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:500])
+    >>> reading_columns(model, {"g": "g_flux"}).band_columns
+    ['g_flux', 'r', 'i']
+    >>> reading_columns(model, {"u": "u_flux"})
+    Traceback (most recent call last):
+    ...
+    ValueError: 'u' is not a band of the model (bands: g, r, i)
+    """
+    if not columns:
+        return model
+    unknown = [band for band in columns if band not in model.bands]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a band of the model (bands: "
+                         f"{', '.join(model.bands)})")
+    import copy
+    mapped = copy.copy(model)
+    mapped.set_params(columns={**(model.columns or {}), **columns})
+    return mapped
 
 
 def read_model_state(path):
@@ -1048,7 +1159,7 @@ def _check_paths(input_path, output_path):
 
 
 def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
-                 units=None, overwrite=False, n_threads=None, progress=None):
+                 units=None, overwrite=False, n_threads=None, progress=None, columns=None):
     """Add z_phot columns to a FITS table, chunk by chunk.
 
     The input table's rows are read in chunks of ``chunk_size`` by byte
@@ -1057,7 +1168,8 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
     ``z_phot_flag`` and ``z_phot_nused`` (masked values as NaN), and
     ``z_phot_err_raw`` after ``z_phot_err`` for a calibrated model. Every
     input column, unit and header keyword is kept, and so are the other
-    HDUs of the file. The output is written to a temporary file beside
+    HDUs of the file; the header keyword ``PZMODEL`` records the model
+    (`model_digest`). The output is written to a temporary file beside
     ``output_path`` and renamed only when complete.
 
     Parameters
@@ -1082,6 +1194,10 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
         Numba threads.
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after each chunk.
+    columns : dict, optional
+        The catalogue's column of a band whose column is not named as the
+        model's (``{band: column}``); the output still records the model
+        as it is (`model_digest`).
 
     Returns
     -------
@@ -1101,7 +1217,8 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
     ValueError
         The output is the input; ``chunk_size`` < 1; the HDU is absent or
         not a binary table, has variable-length columns or already has
-        z_phot columns; the file is truncated or corrupt.
+        z_phot columns; the file is truncated or corrupt; ``columns``
+        names a band the model does not have.
 
     Examples
     --------
@@ -1134,6 +1251,8 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
     z_phot = 0.581, zspec = 0.587
     """
     model.check_fitted()
+    digest = model_digest(model)
+    model = reading_columns(model, columns)
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
     _check_paths(input_path, output_path)
     if int(chunk_size) < 1:
@@ -1144,6 +1263,7 @@ def predict_fits(model, input_path, output_path, hdu=None, chunk_size=100_000,
                                 repr(input_path))
         nrows, rowsize, info = reader.nrows, reader.rowsize, reader.info
         out_header = _output_header(reader.table_hdu, output_columns)
+        out_header[MODEL_KEYWORD] = digest      # 64 digits: no room for a comment
         out_dtype = np.dtype([("row", f"V{rowsize}")] +
                              [(column[0], column[2]) for column in output_columns])
         with atomic_output(output_path, overwrite=overwrite) as tmp, \
@@ -1505,7 +1625,7 @@ def _copy_bytes(source, sink, start, stop, block=1 << 24):
 
 def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
                  overwrite=False, n_threads=None, progress=None, hdu=None, format=None,
-                 output_format=None):
+                 output_format=None, columns=None):
     """Predict a catalogue file into a new file.
 
     FITS to FITS (either compressed or not) streams in chunks
@@ -1513,7 +1633,9 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     and ``write`` know (ECSV, HDF5, VOTable, ...) is read into memory,
     predicted and written, compressed if the output's name ends in
     ``.gz``, ``.bz2`` or ``.xz``. In
-    both cases the output appears under its name only when complete.
+    both cases the output appears under its name only when complete, and
+    records the model (`model_digest`) as ``PZMODEL``: in the FITS header,
+    or in the table's metadata where the format keeps it (ECSV, HDF5).
 
     Parameters
     ----------
@@ -1542,6 +1664,10 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
         (``ascii``, ``ascii.ecsv``, ``fits``, ...), for files whose names do
         not tell; by default each is told from the file (the output's from
         its name). FITS to FITS streams; other pairs go through memory.
+    columns : dict, optional
+        The catalogue's column of a band whose column is not named as the
+        model's (``{band: column}``, `reading_columns`); the output still
+        records the model as it is.
 
     Returns
     -------
@@ -1581,19 +1707,35 @@ def predict_file(model, input_path, output_path, chunk_size=100_000, units=None,
     >>> out = Table.read(os.path.join(directory, "survey_photoz.ecsv"))
     >>> print(" ".join(f"{value:.3f}" for value in out["z_phot"][:3]))
     1.320 0.174 0.581
+
+    A catalogue whose band columns are named otherwise, mapped band by band:
+
+    >>> other = table[500:]
+    >>> other.rename_column("g", "g_flux")
+    >>> other.write(os.path.join(directory, "other.fits"))
+    >>> predict_file(model, os.path.join(directory, "other.fits"),
+    ...              os.path.join(directory, "other_photoz.fits"), columns={"g": "g_flux"})
+    100
+    >>> out = Table.read(os.path.join(directory, "other_photoz.fits"))
+    >>> print(" ".join(f"{value:.3f}" for value in out["z_phot"][:3]))
+    1.320 0.174 0.581
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
     if _streams(input_path, output_path, format, output_format):
         return predict_fits(model, input_path, output_path, hdu=hdu,
                             chunk_size=chunk_size, units=units, overwrite=overwrite,
-                            n_threads=n_threads, progress=progress)
+                            n_threads=n_threads, progress=progress, columns=columns)
     _check_paths(input_path, output_path)
     check_output_format(input_path, output_path, format, output_format)
     compression = _output_compression(output_path)
     options = {"hdu": hdu} if _fits_input(input_path, format, hdu) and hdu is not None else {}
     output = atomic_output(output_path, overwrite=overwrite)     # refused before the work
+    model.check_fitted()
+    digest = model_digest(model)
+    model = reading_columns(model, columns)
     table = read_table(input_path, "", format, **options)
     out = model.predict(table, units=units, n_threads=n_threads)
+    out.meta[MODEL_KEYWORD] = digest
     with output as tmp:
         if compression is None:
             out.write(tmp, overwrite=True, format=output_format,

@@ -65,7 +65,7 @@ def cv_score(sigma, outliers):
 
 
 def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
-         progress=None):
+         progress=None, trials=None):
     """Tune ``k``, ``gamma``, ``lam``, ``window`` and ``clip_sigma`` of a
     model, then refit it.
 
@@ -96,6 +96,12 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
         Called as ``progress(trials_done, n_iter)`` after each trial, and
         as ``progress(0, n_iter)`` when the first starts (after the
         kernels are compiled or loaded).
+    trials : list, optional
+        A list of the caller's, to which each trial's row of
+        ``tuning_history_`` (a dict) is appended as soon as the trial
+        finishes. A run interrupted (`KeyboardInterrupt`, raised again
+        from here) leaves in it the trials it finished, and
+        ``Table(trials)`` is their history.
 
     Returns
     -------
@@ -116,6 +122,9 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
         ``n_iter`` < 1, an empty table, bad redshifts, or too few usable
         galaxies for the smallest ``k`` of `SEARCH_SPACE` in ``n_folds``
         folds.
+    KeyboardInterrupt
+        Interrupted (Ctrl-C): raised again once the search has stopped,
+        with the finished trials in ``trials``.
 
     Examples
     --------
@@ -136,6 +145,22 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     >>> best = history[np.argmin(history["cv_score"])]
     >>> bool(model.k == best["k"] and model.gamma == best["gamma"])
     True
+
+    The trials finished before an interruption are kept in ``trials``:
+
+    >>> def ctrl_c_after_three(done, total):    # as if Ctrl-C were pressed then
+    ...     if done == 3:
+    ...         raise KeyboardInterrupt
+    >>> trials = []
+    >>> try:
+    ...     tune(PhotoZModel(["g", "r", "i"], k=20), table, n_iter=5, random_state=0,
+    ...          progress=ctrl_c_after_three, trials=trials)
+    ... except KeyboardInterrupt:
+    ...     print(f"interrupted after {len(trials)} trials")
+    interrupted after 3 trials
+    >>> from astropy.table import Table
+    >>> Table(trials)[:3] == history[:3]     # the first three of the run above
+    array([ True,  True,  True])
     """
     import optuna
 
@@ -154,23 +179,32 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
     folds.warm_up()
     if progress is not None:
         progress(0, n_iter)
-    rows = []
+    rows = [] if trials is None else trials
     floats = ["gamma", "lam"] + [name for name in ("window", "clip_sigma")
                                  if getattr(model, name) is not None]
 
+    interrupted = []
+
     def objective(trial):
-        params = {"k": trial.suggest_int("k", SEARCH_SPACE["k"][0], largest_k)}
-        for name in floats:
-            low, high, log = SEARCH_SPACE[name]
-            params[name] = trial.suggest_float(name, low, high, log=log)
-        metrics = folds.metrics(**params)
-        sigma, outliers = metrics["sigma_nmad"], metrics["outlier_fraction"]
-        score = cv_score(sigma, outliers)
-        rows.append({"trial": trial.number, **params, "cv_sigma_nmad": sigma,
-                     "cv_outlier_fraction": outliers, "cv_score": score})
-        if progress is not None:
-            progress(trial.number + 1, n_iter)
-        return score
+        try:
+            params = {"k": trial.suggest_int("k", SEARCH_SPACE["k"][0], largest_k)}
+            for name in floats:
+                low, high, log = SEARCH_SPACE[name]
+                params[name] = trial.suggest_float(name, low, high, log=log)
+            metrics = folds.metrics(**params)
+            sigma, outliers = metrics["sigma_nmad"], metrics["outlier_fraction"]
+            score = cv_score(sigma, outliers)
+            rows.append({"trial": trial.number, **params, "cv_sigma_nmad": sigma,
+                         "cv_outlier_fraction": outliers, "cv_score": score})
+            if progress is not None:
+                progress(trial.number + 1, n_iter)
+            return score
+        except KeyboardInterrupt as exc:
+            # Raised again once the study has stopped: through Optuna it
+            # would be logged as a failed trial, with its traceback.
+            interrupted.append(exc)
+            trial.study.stop()
+            return float("inf")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Seeded sampler and one worker: the same random_state gives the same
@@ -182,6 +216,8 @@ def tune(model, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
                          **{name: float(np.clip(getattr(model, name), *SEARCH_SPACE[name][:2]))
                             for name in floats}})
     study.optimize(objective, n_trials=int(n_iter))
+    if interrupted:
+        raise interrupted[0]
     history = Table(rows)
     best = study.best_params
     model.set_params(k=int(best["k"]), **{name: float(best[name]) for name in floats})

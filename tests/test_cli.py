@@ -352,6 +352,199 @@ def test_tune_names_only_the_parameters_it_tuned(toy_files, capsys):
                            f"lam={model.lam:.4g}; CV sigma_NMAD ")
 
 
+#: A tune ended in its trial N by a signal sent to itself, as by Ctrl-C or
+#: kill: ``python -c`` with the signal's number, N, then main's argv.
+_TUNE_SIGNALLED = """
+import os, sys
+from photoz_numba.cli import main
+from photoz_numba.selection import OutOfFold
+metrics, calls = OutOfFold.metrics, []
+def signalled(self, **params):
+    calls.append(params)
+    if len(calls) == int(sys.argv[2]):
+        os.kill(os.getpid(), int(sys.argv[1]))
+    return metrics(self, **params)
+OutOfFold.metrics = signalled
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_tune_keeps_the_finished_trials(toy_files, sig):
+    """Ctrl-C (or kill) during tune --history: the trials finished are
+    written, whole, to the history (those of an uninterrupted run with the
+    seed), a warning says how many and where, no model is written, and the
+    exit code is the interrupt's. Before, nothing was kept."""
+    tune = ["tune", str(toy_files / "train.fits"), "--bands", "g,r,i", "--seed", "0"]
+    full = run(*tune, "--n-iter", "3", "--history", str(toy_files / "full.ecsv"),
+               "-o", str(toy_files / "full.fits"))
+    assert full.returncode == 0, full.stderr
+    before = sorted(os.listdir(toy_files))
+    history = toy_files / "trials.ecsv"
+    result = subprocess.run(
+        [sys.executable, "-c", _TUNE_SIGNALLED, str(int(sig)), "4", *tune, "--n-iter", "6",
+         "--history", str(history), "-o", str(toy_files / "m.fits")],
+        capture_output=True, text=True, timeout=600,
+        # CI may run us with SIGINT ignored (a background job): undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.returncode == (130 if sig == signal.SIGINT else 128 + sig), result.stderr
+    assert result.stderr.splitlines() == [
+        f"photoz-numba: warning: interrupted after 3 of 6 trials; wrote the 3 finished "
+        f"trials to {history} (--history); no model written",
+        "photoz-numba: interrupted" + ("" if sig == signal.SIGINT else " (SIGTERM)")]
+    kept, expected = Table.read(history), Table.read(toy_files / "full.ecsv")
+    assert kept.colnames == expected.colnames and len(kept) == 3
+    assert all((kept[name] == expected[name]).all() for name in kept.colnames)
+    # No model, no temporary file.
+    assert sorted(os.listdir(toy_files)) == sorted(before + ["trials.ecsv"])
+
+
+def test_interrupted_tune_without_history_says_how_to_keep_it(toy_files):
+    """Without --history, or before any trial has finished, nothing is
+    written, and the warning says so."""
+    tune = ["tune", str(toy_files / "train.fits"), "--bands", "g,r,i", "--n-iter", "6",
+            "-o", str(toy_files / "m.fits")]
+    before = sorted(os.listdir(toy_files))
+    for done, extra, kept in (
+            (3, [], "no model written (--history FILE keeps the finished trials of an "
+                    "interrupted run)"),
+            (0, ["--history", str(toy_files / "h.ecsv")], "no history or model written")):
+        result = subprocess.run(
+            [sys.executable, "-c", _TUNE_SIGNALLED, str(int(signal.SIGTERM)), str(done + 1),
+             *tune, *extra], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 143, result.stderr
+        assert result.stderr.splitlines()[0] == (
+            f"photoz-numba: warning: interrupted after {done} of 6 trials; {kept}")
+        assert sorted(os.listdir(toy_files)) == before
+
+
+def test_predictions_record_their_model_and_calibrate_checks_it(toy_files, capsys):
+    """predict records the model that made a file (PZMODEL: the model
+    file's PZSTATE) in FITS, streamed or not, and in ECSV; calibrate
+    --model refuses another model, naming both files, and takes the
+    right one, or any for a file without the record. Before, another
+    model was taken without a word."""
+    from astropy.io import fits
+
+    from photoz_numba import PhotoZModel
+    from photoz_numba.cli import main
+    from photoz_numba.io import model_digest
+    fit = ["fit", str(toy_files / "train.fits"), "--bands", "g,r,i", "--calibrate"]
+    for name, k in (("a.fits", "20"), ("b.fits", "21")):
+        assert main(fit + ["--k", k, "-o", str(toy_files / name)]) == 0
+    digest = fits.getheader(toy_files / "a.fits")["PZSTATE"]
+    assert digest == model_digest(PhotoZModel.read(toy_files / "a.fits"))
+    assert digest != fits.getheader(toy_files / "b.fits")["PZSTATE"]
+    survey = Table.read(toy_files / "survey.fits")
+    survey.write(toy_files / "survey.ecsv")
+    outputs = {"streamed.fits": ("survey.fits", []), "memory.fits": ("survey.ecsv", []),
+               "memory.ecsv": ("survey.fits", []),
+               "chunked.fits.gz": ("survey.fits", ["--chunk-size", "30"])}
+    for output, (source, extra) in outputs.items():
+        assert main(["predict", str(toy_files / "a.fits"), str(toy_files / source),
+                     "-o", str(toy_files / output), *extra]) == 0
+        assert Table.read(toy_files / output).meta["PZMODEL"] == digest, output
+    assert fits.getheader(toy_files / "streamed.fits", 1)["PZMODEL"] == digest
+    capsys.readouterr()
+    calibrate = ["calibrate", "--no-mixture", "-q"]
+    for output in outputs:
+        predictions = str(toy_files / output)
+        out = toy_files / f"cal_{output}"
+        assert main(calibrate + [predictions, "--model", str(toy_files / "b.fits"),
+                                 "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err == (f"photoz-numba calibrate: error: {predictions!r} was not made by the "
+                       f"model {str(toy_files / 'b.fits')!r} (--model): it records the model "
+                       f"{digest[:12]}... (PZMODEL), and {str(toy_files / 'b.fits')!r} is "
+                       f"{fits.getheader(toy_files / 'b.fits')['PZSTATE'][:12]}...; give "
+                       f"the model file that made the predictions\n")
+        assert not out.exists()
+        assert main(calibrate + [predictions, "--model", str(toy_files / "a.fits"),
+                                 "-o", str(out)]) == 0
+        assert Table.read(out / "pdf_report.ecsv").meta["cde_loss"] is not None
+    # A file without the record (an older one) is taken with any model.
+    older = Table.read(toy_files / "memory.ecsv")
+    del older.meta["PZMODEL"]
+    older.write(toy_files / "older.ecsv")
+    assert main(calibrate + [str(toy_files / "older.ecsv"), "--model",
+                             str(toy_files / "b.fits"), "-o", str(toy_files / "cal_old")]) == 0
+
+
+def test_band_maps_the_models_bands_onto_a_catalogues_columns(toy_files, capsys):
+    """predict, pdf and stack --band BAND=COLUMN read a band from a column
+    of another name, streamed from FITS or from ECSV: the same results as
+    from the columns the model names, and predict records the same model;
+    BAND may be the model's column for it. A band the model does not have
+    is an error naming it, and nothing is written. Before, --band was not
+    an option of these commands."""
+    from photoz_numba.cli import main
+    train = Table.read(toy_files / "train.fits")
+    train.rename_column("g", "G_FLUX")
+    train.write(toy_files / "train_g.fits")
+    for name, source, extra in (("m.fits", "train.fits", []),
+                                ("m_g.fits", "train_g.fits", ["--band", "g=G_FLUX"])):
+        assert main(["fit", str(toy_files / source), "--bands", "g,r,i", "--k", "20",
+                     "--calibrate", "-o", str(toy_files / name), *extra]) == 0
+    survey = Table.read(toy_files / "survey.fits")
+    survey.rename_column("g", "flux_g")
+    survey.rename_column("r", "flux_r")
+    survey.write(toy_files / "renamed.fits")
+    survey.write(toy_files / "renamed.ecsv")
+    model = str(toy_files / "m.fits")
+
+    def outputs(command, source, output, *extra):
+        assert main([command, *extra, "-o", str(toy_files / output), "-q",
+                     str(toy_files / source)]) == 0
+        return Table.read(toy_files / output, **({"hdu": "PZ"} if command == "pdf" else {}))
+
+    mapped = ["--band", "g=flux_g", "--band", "r=flux_r"]
+    for command, suffix in (("predict", "fits"), ("pdf", "fits"), ("stack", "ecsv")):
+        expected = outputs(command, "survey.fits", f"{command}.{suffix}", model)
+        for source in ("renamed.fits", "renamed.ecsv"):
+            got = outputs(command, source, f"{command}_{source}.{suffix}", model, *mapped)
+            for name in ("z_phot", "z_phot_err", "z_phot_975", "pdf", "n_z"):
+                if name in expected.colnames:
+                    np.testing.assert_array_equal(got[name], expected[name])
+            if command == "predict":
+                assert got.meta["PZMODEL"] == expected.meta["PZMODEL"]
+                assert got.colnames[:2] == ["flux_g", "flux_r"]
+    # calibrate --model reads the predictions' bands as predict read them.
+    calibrate = ["calibrate", "--no-mixture", "-q", str(toy_files / "predict_renamed.fits.fits")]
+    assert main(calibrate + ["--model", model, "-o", str(toy_files / "cal")]) == 1
+    assert "band column 'g' is not in the table" in capsys.readouterr().err
+    assert main(calibrate + ["--model", model, *mapped, "-o", str(toy_files / "cal")]) == 0
+    assert main(["calibrate", "--no-mixture", "-q", str(toy_files / "predict.fits"), "--model",
+                 model, "-o", str(toy_files / "cal_reference")]) == 0
+    assert Table.read(toy_files / "cal" / "pdf_report.ecsv").meta["cde_loss"] == \
+        Table.read(toy_files / "cal_reference" / "pdf_report.ecsv").meta["cde_loss"]
+    assert main(calibrate + [*mapped, "-o", str(toy_files / "cal_x")]) == 1
+    assert capsys.readouterr().err == ("photoz-numba calibrate: error: --band names the "
+                                       "columns the model of --model reads; without --model "
+                                       "nothing uses it\n")
+    # The model's column for a band names it too.
+    got = outputs("predict", "survey.fits", "by_column.fits", str(toy_files / "m_g.fits"),
+                  "--band", "G_FLUX=g")
+    np.testing.assert_array_equal(got["z_phot"], Table.read(toy_files / "predict.fits")["z_phot"])
+    capsys.readouterr()
+    before = sorted(os.listdir(toy_files))
+    for command, extra, message in (
+            ("predict", ["--band", "u=flux_g"],
+             f"--band u=flux_g: 'u' is not a band of the model {model!r} (bands g, r, i)"),
+            ("stack", ["--band", "x=flux_g"],
+             f"--band x=flux_g: 'x' is not a band of the model {model!r} (bands g, r, i)"),
+            ("pdf", ["--band", "g"], "--band takes BAND=COLUMN, not 'g'")):
+        output = toy_files / ("x.ecsv" if command == "stack" else "x.fits")
+        assert main([command, model, str(toy_files / "renamed.fits"), *extra,
+                     "-o", str(output)]) == 1
+        assert capsys.readouterr().err == f"photoz-numba {command}: error: {message}\n"
+    assert main(["pdf", str(toy_files / "m_g.fits"), str(toy_files / "renamed.fits"),
+                 "--band", "flux=g", "-o", str(toy_files / "x.fits")]) == 1
+    assert capsys.readouterr().err.endswith(
+        "'flux' is not a band of the model " + repr(str(toy_files / "m_g.fits"))
+        + " (bands g, r, i; their columns G_FLUX, r, i)\n")
+    assert sorted(os.listdir(toy_files)) == before
+
+
 def test_main_restores_the_callers_sigterm_handler(tmp_path):
     import signal
     import threading
