@@ -51,8 +51,9 @@ def _reference_cdf(state, z_hat, scale, neighbours, z):
             return value + rest * _triweight_cdf((x - centres) / half).mean()
 
         below = raw(0.0)
-        # Truncated at z_max too, unless (nearly) none of it lies below.
-        top = np.inf if state.z_max is None else state.z_max
+        # Truncated at z_max too, unless predicted above it or (nearly)
+        # none of it lies below.
+        top = np.inf if state.z_max is None or z_hat[q] > state.z_max else state.z_max
         mass = raw(top) - below if np.isfinite(top) else 1 - below
         if mass < 1e-9:
             top, mass = np.inf, 1 - below
@@ -180,9 +181,9 @@ def test_density_is_the_derivative_and_integrates_to_one(mixture):
 
 @pytest.fixture
 def truncated(mixture):
-    """The mixture truncated at z_max = 3 (a third of its galaxies' z_hat
-    above it), and a galaxy predicted so far above it that less than 1e-9
-    of its p(z) lies below: that one is not truncated at the top."""
+    """The mixture truncated at z_max = 3: a third of its galaxies' z_hat
+    lie above it (one so far that less than 1e-9 of its p(z) lies below),
+    and those are not truncated at the top."""
     state, z_hat, scale, neighbours = mixture
     z_hat, scale = z_hat.copy(), scale.copy()
     z_hat[1], scale[1] = 40.0, 0.01
@@ -192,9 +193,11 @@ def truncated(mixture):
 @pytest.mark.reference
 def test_truncated_pz_matches_numpy_reference(truncated, rng):
     """Reference: the NumPy mixture above, truncated at z_max and
-    renormalised: its CDF at random redshifts (1 at and beyond z_max),
-    its density (0 beyond z_max, integrating to 1 between 0 and z_max)
-    and its percentiles (within [0, z_max], inverting the CDF)."""
+    renormalised for the galaxies predicted below z_max: its CDF at random
+    redshifts (1 at and beyond z_max), its density (0 beyond z_max,
+    integrating to 1 between 0 and z_max) and its percentiles (within
+    [0, z_max], inverting the CDF). A galaxy predicted above z_max keeps
+    its p(z) whole above it, its median near its z_hat."""
     state, z_hat, scale, neighbours = truncated
     z = z_hat[:, None] + scale[:, None] * rng.normal(0, 3, (z_hat.size, 7))
     z[:, 0] = 3.0
@@ -202,17 +205,22 @@ def test_truncated_pz_matches_numpy_reference(truncated, rng):
     cdf = pz_cdf(state, z_hat, scale, neighbours, z)
     np.testing.assert_allclose(cdf, _reference_cdf(state, z_hat, scale, neighbours, z),
                                rtol=0, atol=1e-12)
-    far = np.arange(z_hat.size) == 1
-    assert (cdf[~far, 0] == 1.0).all() and cdf[far, 0] < 1e-9
+    above = z_hat > 3.0
+    assert 0 < above.sum() < z_hat.size
+    assert (cdf[~above, 0] == 1.0).all() and (cdf[above, 0] < 0.5).all()
     grid = np.linspace(0.0, 3.5, 70001)
     smooth = state._replace(pit_knots=PIT_LEVELS ** 1.3)
-    density = pz_density(smooth, z_hat[~far], scale[~far], neighbours[~far],
-                         np.ascontiguousarray(np.broadcast_to(grid, (z_hat.size - 1, grid.size))))
+    density = pz_density(smooth, z_hat[~above], scale[~above], neighbours[~above],
+                         np.ascontiguousarray(np.broadcast_to(grid, ((~above).sum(), grid.size))))
     assert (density[:, grid > 3.0] == 0).all()
     np.testing.assert_allclose(np.trapezoid(density, grid, axis=1), 1.0, atol=2e-3)
     probabilities = [0.025, 0.16, 0.5, 0.84, 0.975]
     quantiles = pz_percentiles(state, z_hat, scale, neighbours, probabilities)
-    assert (quantiles[~far] <= 3.0).all() and (quantiles[far] > 30).all()
+    assert (quantiles[~above] <= 3.0).all() and (quantiles[above, 2] > 3.0).all()
+    # Its median is that of the untruncated p(z).
+    whole = pz_percentiles(state._replace(z_max=None), z_hat[above], scale[above],
+                           neighbours[above], [0.5])[:, 0]
+    np.testing.assert_allclose(quantiles[above, 2], whole, rtol=0, atol=1e-9)
     for j, p in enumerate(probabilities):
         np.testing.assert_allclose(pz_cdf(state, z_hat, scale, neighbours, quantiles[:, j]),
                                    p, atol=1e-6)
@@ -1022,3 +1030,4 @@ def test_quiet_overlapping_in_threads():
         assert warnings.filters == filters
         warnings.warn("the total's warning", PhotoZWarning)
     assert [str(w.message) for w in caught] == ["the total's warning"]
+

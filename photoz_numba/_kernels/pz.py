@@ -136,10 +136,12 @@ def _cdf(z, z_hat, scale, centres, n, params, cut):
 @njit(**_JIT)
 def _truncation(z_hat, scale, centres, n, params):
     """``(below, mass, top)``: the raw CDF at z_min, the raw probability
-    between z_min and the top, and the top, z_max (infinite when less
-    than `_LEAST_WITHIN` lies below it)."""
+    between z_min and the top, and the top, z_max (infinite for a galaxy
+    predicted above z_max, whose p(z) would otherwise keep only its tail
+    below z_max, far from its z_hat; and when less than `_LEAST_WITHIN`
+    lies below it)."""
     below = _raw_cdf(params.z_min, z_hat, scale, centres, n, params)
-    if np.isfinite(params.z_max):
+    if np.isfinite(params.z_max) and z_hat <= params.z_max:
         mass = _raw_cdf(params.z_max, z_hat, scale, centres, n, params) - below
         if mass >= _LEAST_WITHIN:
             return below, mass, params.z_max
@@ -181,10 +183,14 @@ def _map_slope(F, knots):
     m = knots.shape[0] - 1
     if F < knots[0] or F > knots[m]:
         return 0.0
-    low = 0
-    while low < m - 1 and knots[low + 1] <= F:
-        low += 1
-    span = knots[low + 1] - knots[low]
+    low, high = 0, m
+    while high - low > 1:
+        mid = (low + high) // 2
+        if knots[mid] <= F:
+            low = mid
+        else:
+            high = mid
+    span = knots[high] - knots[low]
     return 1.0 / (m * span) if span > 0.0 else 0.0
 
 
