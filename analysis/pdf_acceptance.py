@@ -21,7 +21,8 @@ loss (Izbicki & Lee 2017), sigma_NMAD and outlier fraction of z_phot.
 ``--folds N``: the folds of `PhotoZModel.calibrate` (its default when
 not given), to see how the fold models' share of the training set
 changes the calibration. ``--knots M``: M + 1 knots of the p(z)'s PIT
-recalibration instead of the 21 of `photoz_numba.pdf.PIT_LEVELS`.
+recalibration, evenly spaced, instead of those of
+`photoz_numba.pdf.PIT_LEARN_LEVELS`.
 ``--regions 1``: one PIT recalibration for all galaxies, as before it was
 learnt region by region (``--regions 1,2,4`` to choose among those; one
 region is taken when the training set allows none of those given).
@@ -146,7 +147,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     folds = {} if args.folds is None else {"n_folds": args.folds}
     if args.knots is not None:
-        pdf.PIT_LEVELS = np.linspace(0.0, 1.0, args.knots + 1)
+        pdf.PIT_LEVELS = pdf.PIT_LEARN_LEVELS = np.linspace(0.0, 1.0, args.knots + 1)
     if args.regions is not None:
         pdf.PIT_REGIONS = tuple(int(r) for r in args.regions.split(","))
     seeds = [0] if args.smoke else parse_seeds(args.seeds)

@@ -342,8 +342,18 @@ def cell_edges(grid):
 #: tail_width, pull_scale, pull_width).
 SHAPES = tuple((weight, width, tail, 20.0, 1.0, pull_width) for weight in (0.4, 0.6, 0.8)
                for width in (0.6, 0.8, 1.0) for tail in (0.03, 0.06) for pull_width in (0.7,))
-#: Levels of the PIT recalibration's knots.
-PIT_LEVELS = np.linspace(0.0, 1.0, 21)
+#: Levels of the PIT recalibration's knots as stored (the kernel's map is
+#: linear between knots at levels j / m): every 0.005, so that each level
+#: of `PIT_LEARN_LEVELS` is one of them.
+PIT_LEVELS = np.linspace(0.0, 1.0, 201)
+#: Levels at which the recalibration is learnt (the training galaxies' PIT
+#: quantiles), the map linear between them: every 0.05, and the levels of
+#: the percentile columns (0.025, 0.16, 0.84, 0.975) so that the intervals
+#: read from them are the training galaxies' own quantiles rather than an
+#: interpolation across the tails (0.15 and 0.85 give way to 0.16 and 0.84).
+PIT_LEARN_LEVELS = np.array([0.0, 0.025, 0.05, 0.1, 0.16, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45,
+                             0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.84, 0.9, 0.95, 0.975,
+                             1.0])
 #: Numbers of regions of ``z_hat`` tried for the PIT recalibration
 #: (`pit_regions`), and the fewest training galaxies a region may hold.
 PIT_REGIONS = (1, 2, 4, 6, 8)
@@ -362,10 +372,12 @@ def pz_scores(state, z_hat, scale, neighbours, z_true):
 
 def pit_knots(pit):
     """Knots of the PIT recalibration: the PIT values' quantiles at
-    `PIT_LEVELS`, pinned to 0 and 1 and strictly increasing."""
+    `PIT_LEARN_LEVELS`, interpolated linearly onto `PIT_LEVELS` (so the
+    map is unchanged), pinned to 0 and 1 and strictly increasing."""
     pit = np.asarray(pit, dtype=float)
-    knots = np.quantile(pit[np.isfinite(pit)], PIT_LEVELS)
+    knots = np.quantile(pit[np.isfinite(pit)], PIT_LEARN_LEVELS)
     knots = np.maximum.accumulate(np.clip(knots, 0.0, 1.0))
+    knots = np.interp(PIT_LEVELS, PIT_LEARN_LEVELS, knots)
     tilt = 1e-9 * np.arange(knots.size)
     knots = (knots + tilt) / (1.0 + tilt[-1])
     knots[0], knots[-1] = 0.0, 1.0

@@ -1031,3 +1031,23 @@ def test_quiet_overlapping_in_threads():
         warnings.warn("the total's warning", PhotoZWarning)
     assert [str(w.message) for w in caught] == ["the total's warning"]
 
+
+@pytest.mark.reference
+def test_recalibration_is_exact_at_the_percentiles_levels(rng):
+    """Reference: the definition of a quantile. Learnt on a PIT far from
+    uniform (outliers piled near 0 and 1, as catastrophic errors put
+    them), the recalibrated PIT of the same galaxies has the share of the
+    level below each level of the percentile columns (0.025 ... 0.975), to
+    one galaxy in the sample: those levels are knots of the map, not
+    interpolated across the tails."""
+    from photoz_numba.pdf import pit_knots
+    state = PzState(np.zeros(1), 1.0, 1.0, 0.0, 20.0, 1.0, 0.7, PIT_LEVELS, "kernel")
+    n = 4000
+    z_hat, scale = rng.uniform(0.5, 3.0, n), np.full(n, 0.1)
+    z = z_hat + 0.1 * np.where(rng.uniform(size=n) < 0.08, rng.choice([-1, 1], n) *
+                               rng.uniform(1.8, 4.0, n), rng.normal(0.0, 0.7, n))
+    neighbours = np.full((n, 3), -1)
+    raw = pz_cdf(state, z_hat, scale, neighbours, z)
+    recalibrated = pz_cdf(state._replace(pit_knots=pit_knots(raw)), z_hat, scale, neighbours, z)
+    for level in (0.025, 0.16, 0.5, 0.84, 0.975):
+        assert abs(np.mean(recalibrated <= level) - level) <= 1.5 / n, level
