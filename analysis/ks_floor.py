@@ -9,7 +9,7 @@ Each draw gives the paper sample's 4605 galaxies a PIT value from a
 uniform distribution (what a perfectly calibrated p(z) gives them), splits
 them 3684 : 921 at random as a seed's training and test parts, learns the
 PIT recalibration from the training part as `PhotoZModel.calibrate` does
-(`photoz_numba.pdf.pit_knots` at its 21 levels, or `regional_knots` in 2
+(`photoz_numba.pdf.pit_knots` at its levels, or `regional_knots` in 2
 regions of a uniform z_hat, each galaxy's knots interpolated in z_hat
 between the regions' centres as the kernels do), maps the test part's
 PIT through it and measures its KS distance from uniform
@@ -50,15 +50,15 @@ def one_draw(rng):
     order = rng.permutation(N_SAMPLE)
     test, train = order[:N_TEST], order[N_TEST:]
     out = {"none": pit_ks(pit[test]),
-           "21 knots (calibrate's)": pit_ks(_mapped(pit[test], pit_knots(pit[train]),
-                                                    PIT_LEVELS))}
+           "calibrate's knots": pit_ks(_mapped(pit[test], pit_knots(pit[train]),
+                                               PIT_LEVELS))}
     for n_knots in (5, 3):
         levels = np.linspace(0.0, 1.0, n_knots)
         knots = np.quantile(pit[train], levels)
         knots[0], knots[-1] = 0.0, 1.0
         out[f"{n_knots} knots"] = pit_ks(_mapped(pit[test], knots, levels))
-    out["21 knots in 2 regions"] = pit_ks(_regional(z_hat[train], pit[train], z_hat[test],
-                                                    pit[test], 2))
+    out["calibrate's knots in 2 regions"] = pit_ks(_regional(z_hat[train], pit[train],
+                                                             z_hat[test], pit[test], 2))
     return out
 
 
