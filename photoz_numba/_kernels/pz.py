@@ -158,6 +158,21 @@ def _density(z, z_hat, scale, centres, n, params, cut):
 
 
 @njit(**_JIT)
+def _interval(F, knots):
+    """The knot interval [low, low + 1] that holds F (knots[0] <= F <=
+    knots[-1]), by bisection: the last knot at or below F, short of the
+    end."""
+    low, high = 0, knots.shape[0] - 1
+    while high - low > 1:
+        mid = (low + high) // 2
+        if knots[mid] <= F:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+@njit(**_JIT)
 def _map(F, knots):
     """G(F): the recalibrated CDF (knots: G's inverse at levels j / m)."""
     m = knots.shape[0] - 1
@@ -165,14 +180,8 @@ def _map(F, knots):
         return 0.0
     if F >= knots[m]:
         return 1.0
-    low, high = 0, m
-    while high - low > 1:
-        mid = (low + high) // 2
-        if knots[mid] <= F:
-            low = mid
-        else:
-            high = mid
-    span = knots[high] - knots[low]
+    low = _interval(F, knots)
+    span = knots[low + 1] - knots[low]
     frac = (F - knots[low]) / span if span > 0.0 else 0.0
     return (low + frac) / m
 
@@ -183,14 +192,8 @@ def _map_slope(F, knots):
     m = knots.shape[0] - 1
     if F < knots[0] or F > knots[m]:
         return 0.0
-    low, high = 0, m
-    while high - low > 1:
-        mid = (low + high) // 2
-        if knots[mid] <= F:
-            low = mid
-        else:
-            high = mid
-    span = knots[high] - knots[low]
+    low = _interval(F, knots)
+    span = knots[low + 1] - knots[low]
     return 1.0 / (m * span) if span > 0.0 else 0.0
 
 
