@@ -496,7 +496,7 @@ def _calibrate(args):
     table = _read_table(args.predictions, "predictions", args.format)
     _require_columns(table, args.predictions, **{"--z": args.z, "--z-phot": args.z_phot,
                                                  "--z-phot-err": args.z_phot_err})
-    model = _model_that_made(args, table) if args.model else None
+    model = _read_mapped(args, made=table) if args.model else None
     try:
         report = calibration_report(
             table, z_spec=args.z, z_phot=args.z_phot, z_phot_err=args.z_phot_err,
@@ -573,26 +573,6 @@ def _calibrate(args):
     log.info(f"wrote {', '.join(written)} to {args.output}"
              + (f"; removed {', '.join(stale)}, of an earlier run" if stale else ""))
     return 0
-
-
-def _model_that_made(args, table):
-    """The model of ``calibrate --model``, refused if the predictions
-    record (as ``predict`` does) that another model made them; files
-    without the record are taken on trust."""
-    from . import PhotoZModel
-    from .io import MODEL_KEYWORD, model_digest, reading_columns
-    model = PhotoZModel.read(args.model)
-    recorded = table.meta.get(MODEL_KEYWORD)
-    if recorded is not None:
-        recorded, digest = str(recorded), model_digest(model)
-        if recorded != digest:
-            raise ValueError(f"{args.predictions!r} was not made by the model "
-                             f"{args.model!r} (--model): it records the model "
-                             f"{recorded[:12]}... ({MODEL_KEYWORD}), and {args.model!r} "
-                             f"is {digest[:12]}...; give the model file that made the "
-                             f"predictions")
-    # As predict read the catalogue: --band, the model still the file's.
-    return reading_columns(model, _catalogue_columns(model, args.band, args.model))
 
 
 def _calibrate_pdf(args, table, model=None):
@@ -813,11 +793,24 @@ def _pdf(args):
     return 0
 
 
-def _read_mapped(args):
-    """The model of stack and pdf, reading the columns of --band."""
+def _read_mapped(args, made=None):
+    """The model of --model, reading the columns of --band (stack, pdf and
+    calibrate). With ``made``, the predictions of ``calibrate``: the model
+    is refused if they record (as ``predict`` does) that another model
+    made them; files without the record are taken on trust."""
     from . import PhotoZModel
-    from .io import reading_columns
+    from .io import MODEL_KEYWORD, model_digest, reading_columns
     model = PhotoZModel.read(args.model)
+    recorded = None if made is None else made.meta.get(MODEL_KEYWORD)
+    if recorded is not None:
+        recorded, digest = str(recorded), model_digest(model)
+        if recorded != digest:
+            raise ValueError(f"{args.predictions!r} was not made by the model "
+                             f"{args.model!r} (--model): it records the model "
+                             f"{recorded[:12]}... ({MODEL_KEYWORD}), and {args.model!r} "
+                             f"is {digest[:12]}...; give the model file that made the "
+                             f"predictions")
+    # As predict reads a catalogue: --band, the digest still the file's.
     return reading_columns(model, _catalogue_columns(model, args.band, args.model))
 
 

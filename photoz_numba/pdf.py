@@ -304,9 +304,8 @@ def quiet(function, *args, **kwargs):
         if _QUIET_CALLS == 0:
             # Inserted, not through simplefilter, which would move a
             # user's own such filter to the front and this would then
-            # take it out.
-            # An "ignore" leaves the registries of warnings shown alone, so
-            # they need no reset when the filter comes and goes.
+            # take it out. An "ignore" leaves the registries of warnings
+            # shown alone, so they need no reset when it comes and goes.
             warnings.filters.insert(0, _QUIET_FILTER)
         _QUIET_CALLS += 1
     try:
