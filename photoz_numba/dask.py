@@ -70,11 +70,11 @@ def _say_if_mostly_extrapolated(z_phot_flag, model, token, partition_info):
     rows, naming the partition (Dask gives its number in
     ``partition_info``; LSDB does not), unless a partition of the same
     result (``token``) has said it in this process."""
-    from .flags import mostly_extrapolated, n_extrapolated
+    from .flags import n_extrapolated
     n_rows, n_flagged = z_phot_flag.size, n_extrapolated(z_phot_flag)
     # Judged before the warning, so that only a partition that says it
     # marks the result as said.
-    if not mostly_extrapolated(n_flagged, n_rows, model.k, len(model.feature_names_)):
+    if not model.mostly_extrapolated(n_flagged, n_rows):
         return
     with _SAID_LOCK:
         if token in _EXTRAPOLATION_SAID:

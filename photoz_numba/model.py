@@ -1284,6 +1284,21 @@ class PhotoZModel:
                 out[rows] = pz_cdf(self.pz_, z_hat, scale, neighbours, z[rows])
         return out, flag
 
+    def mostly_extrapolated(self, n_extrapolated, n_rows):
+        """Whether `warn_if_mostly_extrapolated` would warn of these rows
+        (`~photoz_numba.flags.mostly_extrapolated` with this model's ``k``
+        and number of features), for a caller that must know before it
+        warns.
+
+        Raises
+        ------
+        NotFittedError
+            The model has not been fitted.
+        """
+        self.check_fitted()
+        return _flags.mostly_extrapolated(n_extrapolated, n_rows, self.k,
+                                          len(self.feature_names_))
+
     def warn_if_mostly_extrapolated(self, n_extrapolated, n_rows, part=None, stacklevel=3):
         """`~photoz_numba.flags.warn_if_mostly_extrapolated` with this
         model's ``k`` and number of features: warn when far more of

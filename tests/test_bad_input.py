@@ -962,3 +962,17 @@ def test_split_counts_the_rows_with_a_redshift():
         stratified_split(table)
     assert str(error.value) == ("only 1 of the 3 rows have a redshift in 'zspec'; a split "
                                 "needs at least 2")
+
+
+def test_model_says_whether_rows_are_mostly_extrapolated(model):
+    """The model's verdict is the analytic threshold: above half-way from
+    e = 1 - (1 - 2 / (k + 1)) ** n_features to all rows, 20 rows or more."""
+    e = 1.0 - (1.0 - 2.0 / (model.k + 1)) ** len(model.feature_names_)
+    threshold = (0.5 + 0.5 * e) * 1000
+    below, above = int(np.floor(threshold)), int(np.floor(threshold)) + 1
+    assert not model.mostly_extrapolated(below, 1000)
+    assert model.mostly_extrapolated(above, 1000)
+    assert not model.mostly_extrapolated(19, 19)         # too few rows to judge
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.warn_if_mostly_extrapolated(below, 1000)   # no warning where it says no
