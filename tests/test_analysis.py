@@ -207,3 +207,15 @@ def test_pit_knots(run_analysis, tmp_path):
     assert ((table["below_025"] > 0.01) & (table["below_025"] < 0.05)).all()
     assert ((table["above_975"] > 0.01) & (table["above_975"] < 0.05)).all()
     assert (table["cde_loss"] < -1).all()
+
+
+def test_holdout_coverage(run_analysis, tmp_path):
+    _lsst_folder()
+    path = tmp_path / "holdout.ecsv"
+    out = run_analysis("holdout_coverage", str(path))
+    table = Table.read(path)
+    assert list(table["seed"]) == [100, 101] and table.meta["hold"] == 200
+    assert_finite(table, "c68", "c95", "gauss68")
+    assert np.all((table["c68"] > 0.5) & (table["c68"] < table["c95"]))
+    # The summary's binomial spread is sqrt(p (1 - p) / n) of the 200.
+    assert f"binomial of 200 {100 * np.sqrt(0.6827 * 0.3173 / 200):.2f}" in out
