@@ -50,6 +50,8 @@ _IN_CLI_TERMS = (
      "--asinh (asinh magnitudes from fluxes) applies"),
     ("name the error columns with errors={band: column}",
      "name the error columns with --error BAND=COLUMN"),
+    ("units= names band(s)", "--unit names band(s)"),
+    ("columns= names band(s)", "--band names band(s)"),
 )
 
 
@@ -399,7 +401,7 @@ def _fit(args):
         model.set_params(softening={band: scale * value for band, value in softening.items()})
     if args.command == "tune":
         from .tuning import tune
-        trials, progress = [], _Progress(True, unit="trials")
+        trials, progress = [], _Progress(not args.quiet, unit="trials")
         try:
             with _options_for_parameters():
                 tune(model, table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
@@ -704,19 +706,29 @@ def _evaluate(args):
     except TypeError:
         raise TypeError(f"column {args.z!r} (--z) must hold numbers") from None
     missing = np.isnan(z_spec)
-    unpredicted = np.ma.getmaskarray(table[args.z_phot]) & ~missing
+    try:
+        z_phot = np.asarray(np.ma.getdata(table[args.z_phot]), dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"column {args.z_phot!r} (--z-phot) must hold numbers") from None
+    # Masked, or NaN as Dask, CSV and Parquet write a row with no z_phot.
+    unpredicted = (np.ma.getmaskarray(table[args.z_phot]) | np.isnan(z_phot)) & ~missing
     usable = ~(unpredicted | missing)
+    bad = np.flatnonzero(usable & ~np.isfinite(z_phot))
+    if bad.size:
+        raise ValueError(f"{args.z_phot} is infinite in {bad.size} row(s) of "
+                         f"{args.predictions!r} (first at row {bad[0]})")
     if not usable.any():
         raise ValueError(f"no row of the {len(table)} in {args.predictions!r} has both "
                          f"{args.z_phot} and a redshift in {args.z} ({int(missing.sum())} "
-                         f"with no redshift, {int(unpredicted.sum())} with masked "
+                         f"with no redshift, {int(unpredicted.sum())} with masked or NaN "
                          f"{args.z_phot})")
     _say_training_twins(_flags_of(table, usable), warn=log.warning)
-    z_phot = np.ma.getdata(table[args.z_phot])[usable]
+    z_phot = z_phot[usable]
     z_spec = z_spec[usable]
     metrics = evaluate(z_phot, z_spec, threshold=args.threshold)
     print(f"rows {len(table)}, evaluated {metrics['n']} (skipped {int(unpredicted.sum())} "
-          f"with masked {args.z_phot}, {int(missing.sum())} with no redshift in {args.z})")
+          f"with masked or NaN {args.z_phot}, {int(missing.sum())} with no redshift in "
+          f"{args.z})")
     print(f"sigma_NMAD {metrics['sigma_nmad']:.5f}  outliers (|dz| > {args.threshold}) "
           f"{100 * metrics['outlier_fraction']:.2f}%  bias {metrics['bias']:.5f}")
     if args.by_z or args.bins is not None:

@@ -996,7 +996,13 @@ def _parse_unit(text):
 
 #: Column keywords (TSCALn, TUNITn, iCTYPn, ...): those numbered above
 #: TFIELDS are stale in an input header and must not reach new columns.
-_COLUMN_KEYWORD = re.compile(r"^(?:T[A-Z]{3,5}|[1-9][0-9]?[A-Z]{2,5})([0-9]+)[A-Z]?$")
+#: Those of the FITS standard and its WCS papers, and the common TCOMMn,
+#: TUCDn and TDESCn, only: a user's keyword such as TEMP10 is kept.
+_COLUMN_KEYWORD = re.compile(
+    r"^(?:T(?:TYPE|FORM|UNIT|SCAL|ZERO|NULL|DISP|DIM|BCOL|DMIN|DMAX|LMIN|LMAX|COMM|UCD|DESC"
+    r"|CTYP|CUNI|CRVL|CDLT|CRPX|CROT|CNA|CRD|CSY|WCS)"
+    r"|[1-9][0-9]?(?:CTYP|CUNI|CRVL|CDLT|CRPX|CROT|CNA|CRD|CSY|WCSN|CDE|CRDE|CSYE))"
+    r"([0-9]+)[A-Z]?$")
 
 
 def _output_header(table_hdu, columns):

@@ -432,8 +432,8 @@ class PhotoZModel:
                                 f"name, not {type(self.columns).__name__}")
             unknown = set(self.columns) - set(self.bands)
             if unknown:
-                raise ValueError(f"columns names bands that are not in bands: "
-                                 f"{sorted(unknown)}")
+                raise ValueError(f"columns= names band(s) {sorted(unknown)} that are not "
+                                 f"among the model's bands {list(self.bands)}")
 
     # -- tables to arrays ------------------------------------------------------
 
@@ -481,8 +481,8 @@ class PhotoZModel:
         if isinstance(units, dict):
             unknown = set(units) - set(self.bands)
             if unknown:
-                raise ValueError(f"units names bands that are not in bands: "
-                                 f"{sorted(unknown)}")
+                raise ValueError(f"units= names band(s) {sorted(unknown)} that are not "
+                                 f"among the model's bands {list(self.bands)}")
             return dict(units)
         return {band: units for band in self.bands}
 

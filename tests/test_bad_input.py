@@ -330,7 +330,9 @@ def test_stale_column_keywords_do_not_leak(files, model, toy):
         n = header["TFIELDS"]
         stale = {f"TSCAL{n + 1}": 2.0, f"TZERO{n + 1}": 1.0, f"TUNIT{n + 1}": "Mpc",
                  f"TNULL{n + 3}": 0, f"TDISP{n + 1}": "I3", f"TCOMM{n + 2}": "stale"}
-        for key, value in stale.items():
+        # A user's keywords that only look like column keywords: kept.
+        own = {f"TEMP{n + 5}": 12.5, f"TILE{n + 2}": "A3", "TELESCOP": "JWST"}
+        for key, value in {**stale, **own}.items():
             header[key] = value
         hdus.writeto(files / "stale.fits")
     with fits.open(files / "stale.fits") as hdus:
@@ -349,6 +351,8 @@ def test_stale_column_keywords_do_not_leak(files, model, toy):
             assert header.get(f"TUNIT{i}", "") == column.unit
             for key in ("TSCAL", "TZERO", "TNULL", "TDISP"):
                 assert f"{key}{i}" not in header
+        for key, value in own.items():
+            assert header[key] == value
 
 
 def test_every_output_column_has_a_description_and_a_unit():
@@ -837,7 +841,8 @@ def test_cli_fit_and_evaluate_skip_sentinel_redshifts(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "rows 100, evaluated 90 (skipped 0 with masked z_phot, 10 with no redshift in zspec)")
+        "rows 100, evaluated 90 (skipped 0 with masked or NaN z_phot, 10 with no redshift in "
+        "zspec)")
     assert (f"sigma_NMAD {reference['sigma_nmad']:.5f}  outliers (|dz| > 0.15) "
             f"{100 * reference['outlier_fraction']:.2f}%") in result.stdout
     assert result.stderr == (
@@ -976,3 +981,31 @@ def test_model_says_whether_rows_are_mostly_extrapolated(model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.warn_if_mostly_extrapolated(below, 1000)   # no warning where it says no
+
+
+def test_cli_evaluate_skips_nan_z_phot_as_unpredicted(tmp_path):
+    """A NaN z_phot (as Dask, CSV and Parquet write a row with no z_phot)
+    is skipped and counted like a masked one; an infinite one is an error
+    naming the file's row."""
+    from photoz_numba.cli import main
+    from photoz_numba.metrics import evaluate
+    z_spec = np.array([99.0, 99.0, 0.5, 1.0, 2.0, 3.0, 1.5])
+    z_phot = np.array([0.3, 0.4, 0.52, 1.1, np.nan, 3.1, 1.45])
+    Table({"zspec": z_spec, "z_phot": z_phot}).write(tmp_path / "p.ecsv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from io import StringIO
+        printed = StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["evaluate", str(tmp_path / "p.ecsv")]) == 0
+    keep = [2, 3, 5, 6]
+    want = evaluate(z_phot[keep], z_spec[keep])
+    assert printed.getvalue().startswith(
+        "rows 7, evaluated 4 (skipped 1 with masked or NaN z_phot, 2 with no redshift")
+    assert f"sigma_NMAD {want['sigma_nmad']:.5f}" in printed.getvalue()
+    z_phot[4] = np.inf
+    Table({"zspec": z_spec, "z_phot": z_phot}).write(tmp_path / "inf.ecsv")
+    result = subprocess.run([sys.executable, "-m", "photoz_numba.cli", "evaluate",
+                             str(tmp_path / "inf.ecsv")], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 1 and "first at row 4" in result.stderr

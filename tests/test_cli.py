@@ -174,6 +174,19 @@ def test_fit_with_column_mapping_and_unitless_columns(files, sample, tmp_path):
     assert same.returncode == 1 and "F444W_FLUX" in same.stderr
 
 
+def test_predict_names_the_option_of_an_unknown_band(files, tmp_path):
+    """--unit or --band naming a band the model does not have: the option
+    and the model's bands are named, and nothing is written."""
+    for option, value, said in (
+            ("--unit", "x=uJy", "--unit names band(s) ['x'] that are not among the model's "
+                                "bands ['f435w', "),
+            ("--band", "x=X_FLUX", "--band x=X_FLUX: 'x' is not a band of the model")):
+        result = run("predict", str(files / "model.fits"), str(files / "test.fits"),
+                     "-o", str(tmp_path / "out.fits"), option, value)
+        assert result.returncode == 1 and said in result.stderr, result.stderr
+        assert not (tmp_path / "out.fits").exists()
+
+
 def test_corrupted_input_file(files, tmp_path):
     data = (files / "test.fits").read_bytes()
     (tmp_path / "bad.fits").write_bytes(data[:len(data) // 2])
