@@ -212,10 +212,11 @@ def test_pit_knots(run_analysis, tmp_path):
 def test_holdout_coverage(run_analysis, tmp_path):
     _lsst_folder()
     path = tmp_path / "holdout.ecsv"
-    out = run_analysis("holdout_coverage", str(path))
+    out = run_analysis("holdout_coverage", str(path), "--test-file")
     table = Table.read(path)
     assert list(table["seed"]) == [100, 101] and table.meta["hold"] == 200
-    assert_finite(table, "c68", "c95", "gauss68")
+    assert_finite(table, "c68", "c95", "gauss68", "test_c68", "test_c95", "test_gauss68")
     assert np.all((table["c68"] > 0.5) & (table["c68"] < table["c95"]))
+    assert "the same models on the test file" in out
     # The summary's binomial spread is sqrt(p (1 - p) / n) of the 200.
     assert f"binomial of 200 {100 * np.sqrt(0.6827 * 0.3173 / 200):.2f}" in out
