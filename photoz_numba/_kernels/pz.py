@@ -123,36 +123,78 @@ def _raw_cdf(z, z_hat, scale, centres, n, params):
 
 
 @njit(**_JIT)
+def _raw_sf(z, z_hat, scale, centres, n, params):
+    """Untruncated mixture's survival function at z, 1 - `_raw_cdf`,
+    computed as such: exact where it is tiny (far above z_hat)."""
+    core = 0.5 * math.erfc((z - z_hat) / (params.core_width * scale * math.sqrt(2.0)))
+    tail = 0.5 * math.erfc((z - z_hat) / (params.tail_width * scale * math.sqrt(2.0)))
+    rest = 1.0 - params.core_weight - params.tail_weight
+    if n == 0:
+        return (params.core_weight * core + params.tail_weight * tail) / (1.0 - rest)
+    half = params.pull_width * scale
+    # Components entirely above z count 1: centres at or above z + half.
+    low, high = 0, n
+    while low < high:
+        mid = (low + high) // 2
+        if centres[mid] < z + half:
+            low = mid + 1
+        else:
+            high = mid
+    total = float(n - low)
+    j = low - 1
+    while j >= 0 and centres[j] > z - half:
+        total += _triweight_cdf((centres[j] - z) / half)
+        j -= 1
+    return params.core_weight * core + params.tail_weight * tail + rest * total / n
+
+
+@njit(**_JIT)
 def _cdf(z, z_hat, scale, centres, n, params, cut):
     """CDF truncated at params.z_min and the top of ``cut`` (`_truncation`)."""
-    below, mass, top = cut
+    reference, mass, top, upper = cut
     if z <= params.z_min:
         return 0.0
-    if z >= top:
+    if z >= top or not mass > 0.0:
         return 1.0
-    return (_raw_cdf(z, z_hat, scale, centres, n, params) - below) / mass
+    if upper > 0.0:
+        return (reference - _raw_sf(z, z_hat, scale, centres, n, params)) / mass
+    return (_raw_cdf(z, z_hat, scale, centres, n, params) - reference) / mass
 
 
 @njit(**_JIT)
 def _truncation(z_hat, scale, centres, n, params):
-    """``(below, mass, top)``: the raw CDF at z_min, the raw probability
-    between z_min and the top, and the top, z_max (infinite for a galaxy
-    predicted above z_max, whose p(z) would otherwise keep only its tail
-    below z_max, far from its z_hat; and when less than `_LEAST_WITHIN`
-    lies below it)."""
+    """``(reference, mass, top, upper)``: the raw probability between z_min
+    and the top, the top, z_max (infinite for a galaxy predicted above
+    z_max, whose p(z) would otherwise keep only its tail below z_max, far
+    from its z_hat; and when less than `_LEAST_WITHIN` lies below it),
+    and how `_cdf` measures from z_min: ``upper`` 0, by the raw CDF, less
+    ``reference``, the raw CDF at z_min; ``upper`` 1, when most of the
+    mixture lies below z_min, by the survival function (`_raw_sf`), from
+    ``reference``, the survival function at z_min, so that a galaxy
+    predicted far below z_min keeps the digits of its p(z) above it (1 -
+    the raw CDF would lose them all). A mass of 0 (none of it above z_min
+    that doubles can hold) is all of it at z_min."""
     below = _raw_cdf(params.z_min, z_hat, scale, centres, n, params)
-    if np.isfinite(params.z_max) and z_hat <= params.z_max:
+    within_top = np.isfinite(params.z_max) and z_hat <= params.z_max
+    if below > 0.5:
+        above = _raw_sf(params.z_min, z_hat, scale, centres, n, params)
+        if within_top:
+            mass = above - _raw_sf(params.z_max, z_hat, scale, centres, n, params)
+            if mass > 0.0:
+                return above, mass, params.z_max, 1.0
+        return above, above, np.inf, 1.0
+    if within_top:
         mass = _raw_cdf(params.z_max, z_hat, scale, centres, n, params) - below
         if mass >= _LEAST_WITHIN:
-            return below, mass, params.z_max
-    return below, 1.0 - below, np.inf
+            return below, mass, params.z_max, 0.0
+    return below, 1.0 - below, np.inf, 0.0
 
 
 @njit(**_JIT)
 def _density(z, z_hat, scale, centres, n, params, cut):
     """The truncated, renormalised mixture's density at z (before the PIT
     map)."""
-    if z < params.z_min or z > cut[2]:
+    if z < params.z_min or z > cut[2] or not cut[1] > 0.0:
         return 0.0
     return _raw_pdf(z, z_hat, scale, centres, n, params) / cut[1]
 
@@ -243,9 +285,14 @@ def _usable(z_hat, scale):
 
 
 @njit(**_JIT)
-def _support(z_hat, scale, centres, n, params, top):
+def _support(z_hat, scale, centres, n, params, cut):
     """An interval that holds all of a galaxy's p(z) but its Gaussians'
-    tails beyond 8 widths, within z_min and ``top`` (its truncation's)."""
+    tails beyond 8 widths, within z_min and the top of ``cut`` (its
+    truncation, `_truncation`). For a galaxy predicted so far below z_min
+    that most of its mixture lies below (``cut``'s ``upper``), what is
+    left above z_min is a thin tail: the interval is doubled until it
+    holds all of that but 1e-12."""
+    top = cut[2]
     spread = max(8.0 * params.core_width, 8.0 * params.tail_width, params.pull_width) * scale
     lowest, highest = z_hat - spread, z_hat + spread
     if n > 0:
@@ -253,6 +300,12 @@ def _support(z_hat, scale, centres, n, params, top):
         highest = max(highest, centres[n - 1] + params.pull_width * scale)
     lowest = max(lowest, params.z_min)
     highest = max(highest, lowest + scale)
+    if cut[3] > 0.0:
+        for _ in range(60):
+            if highest >= top or _cdf(highest, z_hat, scale, centres, n, params,
+                                      cut) >= 1.0 - 1e-12:
+                break
+            highest = lowest + 2.0 * (highest - lowest)
     if highest > top:
         highest = top
         if lowest >= top:               # (not reached: some p(z) lies below top)
@@ -304,15 +357,15 @@ def _quantiles_of(q, z_hat, scale, pulls, neighbours, params, probs, out, centre
     """Galaxy q of `pz_quantiles` (``centres`` and ``knots``: scratch)."""
     n, cut = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
     s = scale[q]
-    lowest, highest = _support(z_hat[q], s, centres, n, params, cut[2])
-    # With the probabilities in ascending order, each quantile is
-    # searched above the last.
+    lowest, highest = _support(z_hat[q], s, centres, n, params, cut)
+    # Each quantile is searched above the last where the probabilities
+    # rise, from the bottom again where they fall.
     start = lowest
     for p in range(probs.shape[0]):
         out[q, p], low = _quantile(probs[p], start, highest, z_hat[q], s, centres, n,
                                    params, cut, knots)
-        if p + 1 < probs.shape[0] and probs[p + 1] >= probs[p]:
-            start = low
+        if p + 1 < probs.shape[0]:
+            start = low if probs[p + 1] >= probs[p] else lowest
     return np.int64(1)
 
 
@@ -380,7 +433,77 @@ def pz_density(z_hat, scale, pulls, neighbours, params, z, out):
     _each_galaxy(_curve_of, z_hat, scale, pulls, neighbours, params, (z, True), out)
 
 
+#: Points of the trapezoid rule for p(z)^2 across a galaxy's whole p(z)
+#: (`_squared_integral`), enough for its wide tail; and per width of its
+#: narrowest component where its core and neighbours' components lie.
 _QUADRATURE = 400
+_PER_WIDTH = 20
+#: The core's stretch fine points cover: this many of its widths each side.
+_CORE_WIDTHS = 6.0
+
+
+@njit(**_JIT)
+def _squared_segment(a, b, step, zq, s, centres, n, params, cut, knots):
+    """The trapezoid rule for p(z)^2 over [a, b], in steps of at most ``step``."""
+    if not b > a:
+        return 0.0
+    count = max(int(math.ceil((b - a) / step)), 1)
+    h = (b - a) / count
+    total = 0.0
+    for i in range(count + 1):
+        z = a + i * h if i < count else b
+        F = _cdf(z, zq, s, centres, n, params, cut)
+        density = _map_slope(F, knots) * _density(z, zq, s, centres, n, params, cut)
+        total += (0.5 if i == 0 or i == count else 1.0) * density * density
+    return total * h
+
+
+@njit(**_JIT)
+def _squared_integral(zq, s, centres, n, params, cut, knots, first, last):
+    """The integral of p(z)^2 over [first, last]: the trapezoid rule in
+    steps of (last - first) / (`_QUADRATURE` - 1), except over the
+    stretches where the narrow components lie, the core (`_CORE_WIDTHS`
+    of its width each side of z_hat) and each neighbour's triweight, merged
+    where they overlap, which get `_PER_WIDTH` points per width of the
+    narrowest of them. One step across the whole would be about a quarter
+    of the core's width when the wide tail sets the span, and miss the
+    shape of the components (integrals off by up to a fifth)."""
+    coarse = (last - first) / (_QUADRATURE - 1)
+    fine = min(params.core_width, params.pull_width) * s / _PER_WIDTH
+    if not fine < coarse:
+        return _squared_segment(first, last, coarse, zq, s, centres, n, params, cut, knots)
+    half = params.pull_width * s
+    core_low = zq - _CORE_WIDTHS * params.core_width * s
+    core_high = zq + _CORE_WIDTHS * params.core_width * s
+    total = 0.0
+    z = first
+    j = 0
+    core_left = True
+    # The narrow stretches in order of their starts (the centres are
+    # sorted), each merged with those that start before it ends.
+    while z < last and (j < n or core_left):
+        if j < n and not (core_left and core_low <= centres[j] - half):
+            a, b = centres[j] - half, centres[j] + half
+            j += 1
+        else:
+            a, b = core_low, core_high
+            core_left = False
+        while True:
+            if j < n and centres[j] - half <= b and not (core_left and core_low
+                                                         <= centres[j] - half):
+                b = max(b, centres[j] + half)
+                j += 1
+            elif core_left and core_low <= b:
+                b = max(b, core_high)
+                core_left = False
+            else:
+                break
+        a, b = max(a, z), min(b, last)
+        if b > a:
+            total += _squared_segment(z, a, coarse, zq, s, centres, n, params, cut, knots)
+            total += _squared_segment(a, b, fine, zq, s, centres, n, params, cut, knots)
+            z = b
+    return total + _squared_segment(z, last, coarse, zq, s, centres, n, params, cut, knots)
 
 
 @njit(**_JIT)
@@ -388,19 +511,11 @@ def _scores_of(q, z_hat, scale, pulls, neighbours, params, z_true, out, centres,
     """Galaxy q of `pz_scores`."""
     zq, s = z_hat[q], scale[q]
     n, cut = _galaxy(q, z_hat, scale, pulls, neighbours, params, centres, knots)
-    lowest, highest = _support(zq, s, centres, n, params, cut[2])
+    lowest, highest = _support(zq, s, centres, n, params, cut)
     first = _quantile(1e-4, lowest, highest, zq, s, centres, n, params, cut, knots)[0]
     last = _quantile(1.0 - 1e-4, lowest, highest, zq, s, centres, n, params, cut,
                      knots)[0]
-    step = (last - first) / (_QUADRATURE - 1)
-    total = 0.0
-    for i in range(_QUADRATURE):
-        z = first + i * step
-        F = _cdf(z, zq, s, centres, n, params, cut)
-        density = _map_slope(F, knots) * _density(z, zq, s, centres, n, params, cut)
-        weight = 0.5 if i == 0 or i == _QUADRATURE - 1 else 1.0
-        total += weight * density * density
-    out[q, 0] = total * step
+    out[q, 0] = _squared_integral(zq, s, centres, n, params, cut, knots, first, last)
     zt = z_true[q]
     if zt < params.z_min:
         out[q, 1] = 0.0
@@ -413,8 +528,8 @@ def _scores_of(q, z_hat, scale, pulls, neighbours, params, z_true, out, centres,
 
 
 def pz_scores(z_hat, scale, pulls, neighbours, params, z_true, out):
-    """Per galaxy: ``out[q, 0]`` the integral of p(z)^2 (by the trapezoid
-    rule on 400 points between its 0.0001 and 0.9999 quantiles),
+    """Per galaxy: ``out[q, 0]`` the integral of p(z)^2 between its 0.0001
+    and 0.9999 quantiles (`_squared_integral`),
     ``out[q, 1]`` p(z_true) and ``out[q, 2]`` the PIT, P(Z <= z_true):
     the terms of the CDE loss and the calibration."""
     _each_galaxy(_scores_of, z_hat, scale, pulls, neighbours, params, z_true, out)
