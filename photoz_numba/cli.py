@@ -52,6 +52,7 @@ _IN_CLI_TERMS = (
      "name the error columns with --error BAND=COLUMN"),
     ("units= names band(s)", "--unit names band(s)"),
     ("columns= names band(s)", "--band names band(s)"),
+    ("needs a column of its own (columns=)", "needs a column of its own (--band)"),
 )
 
 

@@ -434,6 +434,15 @@ class PhotoZModel:
             if unknown:
                 raise ValueError(f"columns= names band(s) {sorted(unknown)} that are not "
                                  f"among the model's bands {list(self.bands)}")
+        readers = {}
+        for band, column in zip(self.bands, self.band_columns):
+            readers.setdefault(column, []).append(band)
+        for column, bands in readers.items():
+            if len(bands) > 1:
+                # Two bands of one column: a colour of 0 for every galaxy,
+                # and redshifts far off (a mapping's typo).
+                raise ValueError(f"bands {bands} all read column {column!r}: each band "
+                                 f"needs a column of its own (columns=)")
 
     # -- tables to arrays ------------------------------------------------------
 

@@ -1009,3 +1009,16 @@ def test_cli_evaluate_skips_nan_z_phot_as_unpredicted(tmp_path):
                              str(tmp_path / "inf.ecsv")], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 1 and "first at row 4" in result.stderr
+
+
+def test_two_bands_of_one_column_are_refused():
+    """A mapping's typo that makes two bands read one column (every colour
+    between them 0, redshifts far off) is refused, naming both bands and
+    the column, in the constructor and when a fitted model is remapped."""
+    from photoz_numba.io import reading_columns
+    with pytest.raises(ValueError, match=r"bands \['g', 'r'\] all read column 'x'"):
+        PhotoZModel(["g", "r", "i"], columns={"g": "x", "r": "x"})
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(toy_catalogue(300))
+    with pytest.raises(ValueError, match=r"bands \['g', 'r'\] all read column 'r'"):
+        reading_columns(model, {"g": "r"})
+    assert reading_columns(model, {"g": "r", "r": "g"}).band_columns == ["r", "g", "i"]

@@ -175,8 +175,9 @@ def test_fit_with_column_mapping_and_unitless_columns(files, sample, tmp_path):
 
 
 def test_predict_names_the_option_of_an_unknown_band(files, tmp_path):
-    """--unit or --band naming a band the model does not have: the option
-    and the model's bands are named, and nothing is written."""
+    """--unit or --band naming a band the model does not have, or --band
+    making two bands read one column: the option and the bands are named,
+    and nothing is written."""
     for option, value, said in (
             ("--unit", "x=uJy", "--unit names band(s) ['x'] that are not among the model's "
                                 "bands ['f435w', "),
@@ -185,6 +186,13 @@ def test_predict_names_the_option_of_an_unknown_band(files, tmp_path):
                      "-o", str(tmp_path / "out.fits"), option, value)
         assert result.returncode == 1 and said in result.stderr, result.stderr
         assert not (tmp_path / "out.fits").exists()
+    # A typo that makes two bands read one column.
+    result = run("predict", str(files / "model.fits"), str(files / "test.fits"),
+                 "-o", str(tmp_path / "out.fits"), "--band", "f435w=f606w")
+    assert result.returncode == 1 and ("bands ['f435w', 'f606w'] all read column 'f606w': "
+                                       "each band needs a column of its own (--band)"
+                                       in result.stderr), result.stderr
+    assert not (tmp_path / "out.fits").exists()
 
 
 def test_corrupted_input_file(files, tmp_path):
