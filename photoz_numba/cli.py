@@ -534,7 +534,14 @@ def _calibrate(args):
     # leaves an earlier run's files as they were.
     images = []
     for name, plot in plots:
-        figure, image = plot().figure, BytesIO()
+        try:
+            figure = plot().figure
+        except ImportError as exc:
+            # Without matplotlib the tables are still written.
+            log.warning(f"no plots: {exc}")
+            images = []
+            break
+        image = BytesIO()
         try:
             figure.savefig(image, dpi=120, format="png", bbox_inches="tight")
         finally:

@@ -632,3 +632,20 @@ def test_cli_calibrate_never_replaces_its_input(tmp_path):
     assert result.returncode != 0
     assert "would replace the input" in result.stderr
     assert path.read_bytes() == before
+
+
+def test_cli_calibrate_without_matplotlib_writes_its_tables(tmp_path):
+    """Without matplotlib (a plain install) calibrate says there are no
+    plots and still writes its report; it had done all the work, printed
+    it and written nothing."""
+    t = predictions(300, seed=4)
+    t.write(tmp_path / "pred.ecsv")
+    code = ("import sys; sys.modules['matplotlib'] = None; "
+            "from photoz_numba.cli import main; "
+            f"sys.exit(main(['calibrate', {str(tmp_path / 'pred.ecsv')!r}, '-o', "
+            f"{str(tmp_path / 'out')!r}, '--no-mixture']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "no plots: plots need matplotlib" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["calibration_report.ecsv"]
