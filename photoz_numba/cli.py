@@ -214,18 +214,31 @@ def _reproduce(args):
              f"4:1 split per seed, {how}")
     log.debug(f"catalogue: {catalogue.meta.get('filename')}, {len(catalogue)} rows")
     start = time.perf_counter()
-    per_seed, predictions = run_paper_protocol(
-        catalogue, seeds=seeds, tune=tune, n_iter=n_iter,
-        progress=_Progress(not getattr(args, "quiet", False), unit="steps"))
     header = (f"{'seed':>4} {'k':>3} {'gamma':>6} {'lam':>7} {'window':>6} {'clip':>5} "
               f"{'sigma_NMAD':>10} {'outliers':>9} {'bias':>8} {'seconds':>7}")
     print(header)
-    print("-" * len(header))
-    for row in per_seed:
+    print("-" * len(header), flush=True)
+    progress = _Progress(not getattr(args, "quiet", False), unit="steps")
+    finished = []
+
+    def say(row):
+        # Each seed's line as soon as it is done: an interruption keeps them.
+        progress.end()
+        finished.append(row["seed"])
         print(f"{row['seed']:>4} {row['k']:>3} {row['gamma']:>6.3f} {row['lam']:>7.4f} "
               f"{row['window']:>6.3f} {row['clip_sigma']:>5.2f} {row['sigma_nmad']:>10.5f} "
               f"{100 * row['outlier_fraction']:>8.2f}% "
-              f"{row['bias']:>8.5f} {row['seconds']:>7.2f}")
+              f"{row['bias']:>8.5f} {row['seconds']:>7.2f}", flush=True)
+
+    try:
+        per_seed, predictions = run_paper_protocol(
+            catalogue, seeds=seeds, tune=tune, n_iter=n_iter, progress=progress,
+            on_seed=say)
+    except KeyboardInterrupt:
+        progress.end()
+        log.warning(f"interrupted: {len(finished)} of {len(seeds)} seeds done (their "
+                    f"lines above); nothing written")
+        raise
     print("-" * len(header))
     summary = summarise(per_seed)
     (s_mean, s_std), (f_mean, f_std), (b_mean, b_std) = (

@@ -27,7 +27,7 @@ METRICS = ("sigma_nmad", "outlier_fraction", "bias")
 
 
 def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
-                       progress=None, tune=False, n_iter=50):
+                       progress=None, tune=False, n_iter=50, on_seed=None):
     """Fit and evaluate a model on the paper's splits, one per seed.
 
     Parameters
@@ -50,6 +50,10 @@ def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
         predicting its test part.
     n_iter : int, optional
         Settings tried per seed when tuning.
+    on_seed : callable, optional
+        Called with each seed's row of ``per_seed`` (a dict) as soon as
+        that seed is done, so that a caller can show or keep it before
+        the others are (the command line prints it).
 
     Returns
     -------
@@ -158,6 +162,8 @@ def run_paper_protocol(catalogue=None, seeds=range(10), params=None,
         out["seed"] = np.full(len(out), seed)
         predictions.append(out)
         advance()
+        if on_seed is not None:
+            on_seed(rows[-1])
     return Table(rows), vstack(predictions)
 
 
