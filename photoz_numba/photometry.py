@@ -319,6 +319,7 @@ def lupton_softening(table, columns, errors=None, units=None):
         given = f"str {columns!r}" if isinstance(columns, str) else type(columns).__name__
         raise TypeError(f"columns must be a dict of band -> flux column, or a list of "
                         f"flux columns, not {given}")
+    check_table(table)      # (no rows: said as such, not as errors that are not > 0)
     softening = {}
     for band, colname in columns.items():
         name = (errors or {}).get(band, f"{colname}_err")

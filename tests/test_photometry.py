@@ -183,6 +183,9 @@ def test_lupton_softening_is_1042_times_the_median_error():
     table["g_err"] = [0.0, -1.0, np.nan, 0.0] * u.nJy
     with pytest.raises(ValueError, match="'g_err' of band 'g'"):
         lupton_softening(table, {"g": "g"})
+    # An empty table is said to be one (not a band without usable errors).
+    with pytest.raises(ValueError, match="the table has no rows"):
+        lupton_softening(table[:0], {"g": "g"})
 
 
 def test_lupton_softening_takes_a_list_of_band_columns():
