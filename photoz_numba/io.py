@@ -599,6 +599,12 @@ def read_model_state(path):
     """
     path = os.fspath(path)
     require_file(path, "model file")
+    with open(path, "rb") as file:
+        start = file.read(6)
+    if start != b"SIMPLE" and not start.startswith(b"\x1f\x8b"):      # (gzip: FITS inside)
+        raise ValueError(f"{path!r} is not a FITS file, so not a photoz_numba model file "
+                         f"(those are FITS, written by fit); is it a catalogue or a "
+                         f"predictions file in the model's place?")
     try:
         with _open_fits(path, "photoz_numba model file") as hdus:
             header = hdus[0].header

@@ -93,10 +93,16 @@ def test_model_file_errors(fitted, tmp_path):
     fits.writeto(tmp_path / "image.fits", np.zeros(3))
     with pytest.raises(ValueError, match="not a photoz_numba model file"):
         PhotoZModel.read(tmp_path / "image.fits")
-    # Not FITS at all.
+    # Not FITS at all: said so, without astropy's advice for damaged FITS.
     (tmp_path / "text.fits").write_text("hello")
-    with pytest.raises(ValueError, match="not a readable photoz_numba model file"):
+    with pytest.raises(ValueError, match="is not a FITS file, so not a photoz_numba model "
+                                         "file") as raised:
         PhotoZModel.read(tmp_path / "text.fits")
+    assert "ignore_missing_simple" not in str(raised.value)
+    # FITS cut short.
+    (tmp_path / "cut.fits").write_bytes(path.read_bytes()[:2 * 2880])
+    with pytest.raises(ValueError, match="not a readable photoz_numba model file"):
+        PhotoZModel.read(tmp_path / "cut.fits")
     # An incompatible format version.
     with fits.open(path) as hdus:
         hdus[0].header["PZFORMAT"] = MODEL_FORMAT + 1
