@@ -934,6 +934,8 @@ def read_table(path, what="", format=None, **options):
     e.g. "training table "). A compressed text or FITS table is read in the
     format its name tells without the compression suffix ('.ecsv.gz')."""
     _check_format(format, "read", "format")
+    if isinstance(path, (str, os.PathLike)):
+        refuse_model_file(path, what.strip() or "table")
     if format is None and isinstance(path, (str, os.PathLike)):
         format = _compressed_format(path)
     try:
@@ -1074,6 +1076,45 @@ def _chunk_table(raw, table_hdu, names):
     return Table(columns)
 
 
+def _refuse_model_header(header, path, what):
+    """ValueError if ``header`` (a primary header) is a model file's: a
+    model file given where a table (``what``) goes, as when two arguments
+    are swapped."""
+    if header.get("ORIGIN") == _ORIGIN and "PZFORMAT" in header:
+        raise ValueError(f"{path!r} is a photoz_numba model file, given as the {what}: "
+                         f"were two arguments swapped?")
+
+
+def refuse_model_file(path, what):
+    """`_refuse_model_header` of a file's primary header, when it is FITS
+    (judged by its first bytes)."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(6) != b"SIMPLE":
+                return
+        header = fits.getheader(path, 0)
+    except (OSError, ValueError):
+        return              # (what reads it says what is wrong)
+    _refuse_model_header(header, path, what)
+
+
+def _missing_hints(missing, table_hdu, hdus, chosen):
+    """What may be meant by columns ``missing`` from ``table_hdu``: the
+    same names in another case (FITS names ignore case; the package's do
+    not), and, when the HDU was the first table by default, the other
+    table HDUs that hold them all."""
+    from .photometry import other_case
+    hints = other_case(missing, table_hdu.columns.names)
+    if chosen:
+        holding = [each.name or str(index) for index, each in enumerate(hdus)
+                   if isinstance(each, fits.BinTableHDU) and each is not table_hdu
+                   and set(missing) <= set(each.columns.names)]
+        if holding:
+            hints += (f"; the first table HDU was read; HDU {holding[0]!r} holds them "
+                      f"(--hdu, or hdu=)")
+    return hints
+
+
 class _FitsTableReader:
     """One binary table HDU of a FITS file, checked from its headers and
     read chunk by chunk by byte offset (no memory map: resident memory stays
@@ -1082,6 +1123,8 @@ class _FitsTableReader:
     def __init__(self, path, hdus, hdu, names):
         self.path, self.names = path, list(names)
         self.compression = _input_compression(path)
+        _refuse_model_header(hdus[0].header, path, "catalogue")
+        chosen = hdu is None
         if hdu is None:
             hdu = next((index for index, each in enumerate(hdus)
                         if isinstance(each, fits.BinTableHDU)), None)
@@ -1107,7 +1150,8 @@ class _FitsTableReader:
         missing = [name for name in self.names if name not in table_hdu.columns.names]
         if missing:
             raise KeyError(f"column(s) {missing} are not in {path!r} "
-                           f"(columns: {', '.join(table_hdu.columns.names)})")
+                           f"(columns: {', '.join(table_hdu.columns.names)})"
+                           + _missing_hints(missing, table_hdu, hdus, chosen))
         self.nrows, self.rowsize = header["NAXIS2"], header["NAXIS1"]
         # Offsets are in the decompressed stream for a compressed file.
         self.info = table_hdu.fileinfo()

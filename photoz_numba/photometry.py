@@ -56,6 +56,24 @@ def check_table(table):
         raise ValueError("the table has no rows")
 
 
+def other_case(missing, colnames):
+    """"; in another case: g is 'G' (map each band ...)" for the names of
+    ``missing`` that ``colnames`` holds in another case (FITS compares
+    names ignoring case, the package does not); "" for none."""
+    by_case = {name.lower(): name for name in colnames}
+    found = {name: by_case[name.lower()] for name in missing if name.lower() in by_case}
+    if not found:
+        return ""
+    return ("; in another case: " + ", ".join(f"{name} is {column!r}"
+                                              for name, column in found.items())
+            + " (map each band to its column: --band BAND=COLUMN, or columns=)")
+
+
+def _missing_band_column(colname, colnames):
+    return KeyError(f"band column {colname!r} is not in the table (columns: "
+                    f"{', '.join(colnames)})" + other_case([colname], colnames))
+
+
 def _resolve_unit(column, colname, unit):
     """The unit to read ``column`` in: its own, or the stated one for a
     column without one; a stated unit that differs from the column's own
@@ -324,8 +342,7 @@ def lupton_softening(table, columns, errors=None, units=None):
     for band, colname in columns.items():
         name = (errors or {}).get(band, f"{colname}_err")
         if colname not in table.colnames:
-            raise KeyError(f"band column {colname!r} is not in the table "
-                           f"(columns: {', '.join(table.colnames)})")
+            raise _missing_band_column(colname, table.colnames)
         stated = units.get(band) if isinstance(units, dict) else units
         # A band in magnitudes is refused before its error column is looked
         # for; a band without a unit is asked for one after.
@@ -434,8 +451,7 @@ def band_magnitudes(table, columns, units=None, snr_min=None, errors=None,
     state = np.zeros((n_rows, len(columns)), dtype=np.int8)
     for b, colname in enumerate(columns):
         if colname not in table.colnames:
-            raise KeyError(f"band column {colname!r} is not in the table "
-                           f"(columns: {', '.join(table.colnames)})")
+            raise _missing_band_column(colname, table.colnames)
         column = table[colname]
         unit = _resolve_unit(column, colname, units.get(colname))
         values, missing = _values_and_mask(column, colname)

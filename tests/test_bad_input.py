@@ -1022,3 +1022,28 @@ def test_two_bands_of_one_column_are_refused():
     with pytest.raises(ValueError, match=r"bands \['g', 'r'\] all read column 'r'"):
         reading_columns(model, {"g": "r"})
     assert reading_columns(model, {"g": "r", "r": "g"}).band_columns == ["r", "g", "i"]
+
+
+def test_streaming_says_what_missing_columns_may_be(files, model, toy):
+    """A model file given as the catalogue, band columns in another case
+    (FITS names ignore case, the model's do not) and a catalogue in the
+    second table HDU: each error says what is likely meant."""
+    with pytest.raises(ValueError, match=r"is a photoz_numba model file, given as the "
+                                         r"catalogue: were two arguments swapped\?"):
+        predict_fits(model, files / "model.fits", files / "out.fits")
+    upper = toy[500:].copy()
+    for band in ("g", "r", "i"):
+        upper.rename_column(band, band.upper())
+    upper.write(files / "upper.fits")
+    with pytest.raises(KeyError, match=r"in another case: g is 'G', r is 'R', i is 'I' "
+                                       r"\(map each band to its column: --band BAND=COLUMN"):
+        predict_fits(model, files / "upper.fits", files / "out.fits")
+    metadata = Table({"key": ["survey"], "val": ["toy"]})
+    fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(metadata),
+                  fits.table_to_hdu(toy[500:])]).writeto(files / "multi.fits")
+    with pytest.raises(KeyError, match="the first table HDU was read; HDU '2' holds them "
+                                       r"\(--hdu, or hdu=\)"):
+        predict_fits(model, files / "multi.fits", files / "out.fits")
+    assert not (files / "out.fits").exists()
+    predict_fits(model, files / "multi.fits", files / "out.fits", hdu=2)
+    _same(Table.read(files / "out.fits", hdu=2), model.predict(toy[500:]))

@@ -1024,3 +1024,19 @@ def test_evaluate_and_calibrate_say_the_training_twins(tmp_path, capsys):
                      "--skip-invalid", "-o", str(tmp_path / "calibration"),
                      "--overwrite"]) == 0
     assert "training_twin" not in capsys.readouterr().err
+
+
+def test_a_model_file_given_as_a_table_is_named(tmp_path):
+    """A model file where a table goes (arguments swapped) is said to be
+    one, on the in-memory path too (it listed the model file's columns)."""
+    from photoz_numba import PhotoZModel
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(400)
+    PhotoZModel(["g", "r", "i"], k=20).fit(table).write(tmp_path / "model.fits")
+    for args in (("predict", "model.fits", "model.fits", "-o", "out.ecsv"),
+                 ("evaluate", "model.fits")):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert "'model.fits' is a photoz_numba model file, given as the " in result.stderr
+        assert "were two arguments swapped?" in result.stderr
+    assert not (tmp_path / "out.ecsv").exists()
