@@ -11,8 +11,14 @@ import threading
 import uuid
 
 import numpy as np
-import pandas as pd
 from astropy.table import Table
+
+try:
+    import dask.dataframe  # noqa: F401  (what this module works on)
+    import pandas as pd
+except ImportError as exc:
+    raise ImportError(f"photoz_numba.dask needs Dask and pandas ({exc}): pip install "
+                      f"'photoz_numba[dask]'") from None
 
 __all__ = ["predict", "predict_catalog", "stack_pdf"]
 

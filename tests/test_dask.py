@@ -8,6 +8,8 @@ against tests/reference.py in test_kernels and test_missing_bands).
 import contextlib
 import os
 import re
+import subprocess
+import sys
 import time
 import warnings
 
@@ -298,3 +300,15 @@ def test_stack_pdf_says_once_when_all_its_rows_are_mostly_extrapolated():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         stack_pdf(model, dd.from_pandas(table[1200:1260].to_pandas(), npartitions=4), grid)
+
+
+def test_without_dask_the_import_says_what_to_install():
+    """photoz_numba.dask without pandas (or Dask) says which extra to
+    install, as to_qp does for qp (it was a bare ModuleNotFoundError)."""
+    code = ("import sys; sys.modules['pandas'] = None\n"
+            "try:\n    import photoz_numba.dask\n"
+            "except ImportError as exc:\n    print(exc)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert "photoz_numba.dask needs Dask and pandas" in result.stdout
+    assert "pip install 'photoz_numba[dask]'" in result.stdout
