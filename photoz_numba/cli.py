@@ -895,6 +895,18 @@ def _bin_edges(text):
     return edges
 
 
+def _unknown_arguments(command, unknown):
+    """Exit (2) with ``command``'s usage, not the top level's, naming the
+    arguments it does not take and the option nearest each mistyped one."""
+    import difflib
+    options = [name for name in command._option_string_actions if name.startswith("--")]
+    nearest = [f"{given}: did you mean {close[0]}?" for given in unknown
+               if given.startswith("-")
+               and (close := difflib.get_close_matches(given.split("=")[0], options, n=1))]
+    command.error(f"unrecognized arguments: {' '.join(unknown)}"
+                  + (f" ({'; '.join(nearest)})" if nearest else ""))
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="photoz-numba",
@@ -1083,6 +1095,7 @@ def _parser():
     # later option could make an abbreviation mean another.
     for each in (parser, *commands.choices.values()):
         each.allow_abbrev = False
+    parser.commands = commands.choices      # each command's parser, by name
     return parser
 
 
@@ -1260,7 +1273,7 @@ def main(argv=None):
     >>> Table({"zspec": [0.5, 1.0, 2.0, 3.0],
     ...        "z_phot": [0.52, 1.05, 1.97, 4.0]}).write(path)
     >>> main(["evaluate", path])
-    rows 4, evaluated 4 (skipped 0 with masked z_phot, 0 with no redshift in zspec)
+    rows 4, evaluated 4 (skipped 0 with masked or NaN z_phot, 0 with no redshift in zspec)
     sigma_NMAD 0.02595  outliers (|dz| > 0.15) 25.00%  bias 0.01917
     0
 
@@ -1283,7 +1296,10 @@ def main(argv=None):
     ...         print(f"exit code {exc.code}")
     exit code 2
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _unknown_arguments(parser.commands[args.command], unknown)
     args.quiet = getattr(args, "quiet", False)
     args.verbose = getattr(args, "verbose", False)
     if args.quiet and args.verbose:

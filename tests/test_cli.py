@@ -1040,3 +1040,14 @@ def test_a_model_file_given_as_a_table_is_named(tmp_path):
         assert "'model.fits' is a photoz_numba model file, given as the " in result.stderr
         assert "were two arguments swapped?" in result.stderr
     assert not (tmp_path / "out.ecsv").exists()
+
+
+def test_a_mistyped_option_gets_its_commands_usage(tmp_path):
+    """An option a command does not take: that command's usage (which
+    lists its options), and the nearest option named; exit status 2."""
+    result = run("predict", "model.fits", "cat.fits", "-o", "out.fits", "--chunksize", "1000",
+                 cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: photoz-numba predict ")
+    assert ("photoz-numba predict: error: unrecognized arguments: --chunksize 1000 "
+            "(--chunksize: did you mean --chunk-size?)") in result.stderr
