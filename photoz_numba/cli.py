@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 __all__ = ["main"]
 
@@ -119,6 +120,17 @@ class _LogHandler(logging.Handler):
                 print(message, file=sys.stdout, flush=True)
         except Exception:  # noqa: BLE001 - logging must not raise
             self.handleError(record)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """`warnings.showwarning` while a command runs: a PhotoZWarning as
+    the command's other warnings are said; any other warning as Python
+    says it (its source is then worth seeing)."""
+    from .exceptions import PhotoZWarning
+    if issubclass(category, PhotoZWarning):
+        print(f"photoz-numba: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _configure_logging(args):
@@ -1305,6 +1317,13 @@ def main(argv=None):
     if args.quiet and args.verbose:
         _parser().error("--quiet and --verbose exclude each other")
     restore_logging = _configure_logging(args)
+    # The package's warnings said as the command's own ("photoz-numba:
+    # warning: ..."), where astropy's logger would say them in its form; a
+    # caller that records warnings (catch_warnings) keeps them.
+    from astropy import log as astropy_log
+    show_warning = warnings.showwarning
+    if getattr(show_warning, "__self__", None) is astropy_log:
+        warnings.showwarning = _show_warning
     # A polite kill (SIGTERM) and the other ending signals clean up like
     # Ctrl-C: no partial output. Only the main thread may set handlers; the
     # caller's are restored afterwards.
@@ -1330,6 +1349,7 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     finally:
+        warnings.showwarning = show_warning
         restore_logging()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -1051,3 +1051,22 @@ def test_a_mistyped_option_gets_its_commands_usage(tmp_path):
     assert result.stderr.startswith("usage: photoz-numba predict ")
     assert ("photoz-numba predict: error: unrecognized arguments: --chunksize 1000 "
             "(--chunksize: did you mean --chunk-size?)") in result.stderr
+
+
+def test_package_warnings_are_said_as_the_commands(tmp_path):
+    """A PhotoZWarning during a command reads as the command's other
+    warnings ("photoz-numba: warning: ..."), not in astropy's logger's form."""
+    from astropy import units as u
+    from photoz_numba import PhotoZModel
+    from photoz_numba.datasets import toy_catalogue
+    table = toy_catalogue(600)
+    PhotoZModel(["g", "r", "i"], k=20).fit(table[:400]).write(tmp_path / "model.fits")
+    wrong = table[400:].copy()
+    for band in ("g", "r", "i"):
+        wrong[band] = wrong[band].to("nJy").value * u.uJy          # nJy labelled uJy
+    wrong.write(tmp_path / "wrong.ecsv")
+    result = run("predict", "model.fits", "wrong.ecsv", "-o", "out.ecsv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("photoz-numba: warning: 200 of 200 rows lie beyond their neighbours"
+            in result.stderr), result.stderr
+    assert "WARNING: PhotoZWarning" not in result.stderr
