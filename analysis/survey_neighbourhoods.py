@@ -20,7 +20,10 @@ equal the package's own CV (printed beside it). The ideas:
   of ``k`` or more);
 - the redshift window's neighbour weights: ``1 / j^p`` for the j-th
   nearest (the package's p = 1), or ``exp(-d^2 / (s d_m^2))``, Gaussian in
-  the distance relative to the m-th neighbour's.
+  the distance relative to the m-th neighbour's;
+- nested windows: the densest window of a wider width first (0.10 to
+  0.20), then the tuned window among its members, so that the redshift
+  region is chosen by more neighbours and the core still fitted narrowly.
 
 It also prints how the CV outliers divide by the share of rank weight of
 the neighbours near their true redshift (within the window's width): an
@@ -61,14 +64,17 @@ VARIANTS = [
     ("window weights exp(-d^2 / d_10^2)", None, None, ("gauss", 1.0, 10)),
     ("window weights exp(-d^2 / (2 d_10^2))", None, None, ("gauss", 2.0, 10)),
     ("window weights exp(-d^2 / d_20^2)", None, None, ("gauss", 1.0, 20)),
+    ("nested: densest 0.10 window, then the tuned one in it", None, None, ("nested", 0.10)),
+    ("nested: densest 0.15 window, then the tuned one in it", None, None, ("nested", 0.15)),
+    ("nested: densest 0.20 window, then the tuned one in it", None, None, ("nested", 0.20)),
 ]
 
 
 def window_weights(d2, shape):
     """Weights of the window's choice for neighbours at squared distances
     ``d2`` (nearest first)."""
-    if shape[0] == "power":
-        return 1.0 / np.arange(1, d2.size + 1) ** shape[1]
+    if shape[0] in ("power", "nested"):
+        return 1.0 / np.arange(1, d2.size + 1) ** (shape[1] if shape[0] == "power" else 1.0)
     _, scale, m = shape
     return np.exp(-d2 / (scale * d2[min(m, d2.size) - 1]))
 
@@ -79,8 +85,13 @@ def predict_one(x_train, z_train, query, nbr, d2, params, adaptive, shape):
         m, rho = adaptive
         keep = d2 <= rho * rho * d2[m - 1]
         nbr, d2 = nbr[keep], d2[keep]
-    inside = reference.window_members(z_train[nbr], d2, params["window"],
-                                      window_weights(d2, shape))
+    weights = window_weights(d2, shape)
+    if shape[0] == "nested":
+        # The densest wide window first (a robust choice of the redshift
+        # region), then the tuned window among its members (a sharp core).
+        wide = reference.window_members(z_train[nbr], d2, shape[1], weights)
+        nbr, d2, weights = nbr[wide], d2[wide], weights[wide]
+    inside = reference.window_members(z_train[nbr], d2, params["window"], weights)
     nbr, d2 = nbr[inside], d2[inside]
     x = x_train[nbr] - query
     zp, err, resid = reference._fit(x, z_train[nbr], d2, params["gamma"], params["lam"],
@@ -146,7 +157,7 @@ def main(output="survey_neighbourhoods.ecsv", smoke=False):
     own = folds.predict().z_phot
     parts = fold_inputs(folds)
     rows = []
-    variants = VARIANTS[:2] if smoke else VARIANTS
+    variants = VARIANTS[:2] + VARIANTS[-1:] if smoke else VARIANTS
     for idea, adaptive, pool, shape in variants:
         z_phot = cross_validated(folds, parts, params, adaptive, pool, shape)
         if not rows:

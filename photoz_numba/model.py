@@ -1612,7 +1612,7 @@ class PhotoZModel:
         >>> model = PhotoZModel(["g", "r", "i"], k=20).fit(table[:1000])
         >>> model = model.calibrate(table[:1000])
         >>> print(f"{model.cde_loss(table[1000:], 'zspec'):.0f}")   # sharp toy p(z)
-        -98
+        -99
         """
         self.check_pz()
         values = self._true_redshifts(table, z, then="are left out", nothing="nothing to score")
