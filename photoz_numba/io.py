@@ -601,7 +601,8 @@ def read_model_state(path):
     require_file(path, "model file")
     with open(path, "rb") as file:
         start = file.read(6)
-    if start != b"SIMPLE" and not start.startswith(b"\x1f\x8b"):      # (gzip: FITS inside)
+    # FITS, or FITS compressed by gzip, bzip2 or xz (as fit may write it).
+    if start != b"SIMPLE" and not start.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
         raise ValueError(f"{path!r} is not a FITS file, so not a photoz_numba model file "
                          f"(those are FITS, written by fit); is it a catalogue or a "
                          f"predictions file in the model's place?")

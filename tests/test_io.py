@@ -99,6 +99,10 @@ def test_model_file_errors(fitted, tmp_path):
                                          "file") as raised:
         PhotoZModel.read(tmp_path / "text.fits")
     assert "ignore_missing_simple" not in str(raised.value)
+    # A model file compressed as fit may write it is FITS all the same.
+    for suffix in (".fits.gz", ".fits.bz2", ".fits.xz"):
+        fitted.write(tmp_path / f"model{suffix}")
+        assert PhotoZModel.read(tmp_path / f"model{suffix}").k == fitted.k
     # FITS cut short.
     (tmp_path / "cut.fits").write_bytes(path.read_bytes()[:2 * 2880])
     with pytest.raises(ValueError, match="not a readable photoz_numba model file"):

@@ -163,17 +163,18 @@ def _cdf(z, z_hat, scale, centres, n, params, cut):
 
 @njit(**_JIT)
 def _truncation(z_hat, scale, centres, n, params):
-    """``(reference, mass, top, upper)``: the raw probability between z_min
-    and the top, the top, z_max (infinite for a galaxy predicted above
-    z_max, whose p(z) would otherwise keep only its tail below z_max, far
-    from its z_hat; and when less than `_LEAST_WITHIN` lies below it),
-    and how `_cdf` measures from z_min: ``upper`` 0, by the raw CDF, less
-    ``reference``, the raw CDF at z_min; ``upper`` 1, when most of the
-    mixture lies below z_min, by the survival function (`_raw_sf`), from
-    ``reference``, the survival function at z_min, so that a galaxy
-    predicted far below z_min keeps the digits of its p(z) above it (1 -
-    the raw CDF would lose them all). A mass of 0 (none of it above z_min
-    that doubles can hold) is all of it at z_min."""
+    """``(reference, mass, top, upper)``: what `_cdf` measures from
+    (below), the raw probability between z_min and the top, the top, z_max
+    (infinite for a galaxy predicted above z_max, whose p(z) would
+    otherwise keep only its tail below z_max, far from its z_hat; and when
+    less than `_LEAST_WITHIN` lies below it), and how `_cdf` measures:
+    ``upper`` 0, by the raw CDF less ``reference``, the raw CDF at z_min;
+    ``upper`` 1, when most of the mixture lies below z_min, by the
+    survival function (`_raw_sf`) from ``reference``, the survival
+    function at z_min, so that a galaxy predicted far below z_min keeps
+    the digits of its p(z) above it (1 - the raw CDF would lose them all).
+    A mass of 0 (none of it above z_min that doubles can hold) is all of
+    it at z_min."""
     below = _raw_cdf(params.z_min, z_hat, scale, centres, n, params)
     within_top = np.isfinite(params.z_max) and z_hat <= params.z_max
     if below > 0.5:
