@@ -601,8 +601,9 @@ def read_model_state(path):
     require_file(path, "model file")
     with open(path, "rb") as file:
         start = file.read(6)
-    # FITS, or FITS compressed by gzip, bzip2 or xz (as fit may write it).
-    if start != b"SIMPLE" and not start.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
+    # FITS, or FITS compressed as fit may write it (`_MAGIC`, zip aside).
+    if start != b"SIMPLE" and not start.startswith(tuple(magic for magic, name in _MAGIC
+                                                         if name != "zip")):
         raise ValueError(f"{path!r} is not a FITS file, so not a photoz_numba model file "
                          f"(those are FITS, written by fit); is it a catalogue or a "
                          f"predictions file in the model's place?")
