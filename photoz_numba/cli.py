@@ -78,6 +78,7 @@ _PARAMETER_OPTIONS = {
     "magnitude_band": ("--magnitude-band", None),
     "n_iter": ("--n-iter", None),
     "n_folds": ("--folds", None),
+    "outlier_weight": ("--outlier-weight", None),
 }
 
 
@@ -431,7 +432,8 @@ def _fit(args):
         try:
             with _options_for_parameters():
                 tune(model, table, z=args.z, n_iter=args.n_iter, n_folds=args.folds,
-                     random_state=args.seed, progress=progress, trials=trials)
+                     random_state=args.seed, progress=progress, trials=trials,
+                     outlier_weight=args.outlier_weight)
         except KeyboardInterrupt:       # Ctrl-C, or a signal that ends as it does
             progress.end()
             _keep_trials(args, trials)
@@ -983,6 +985,9 @@ def _parser():
                       help="cross-validation folds (default 5)")
     tune.add_argument("--seed", type=int, default=0,
                       help="seeds the folds and the optimiser (default 0)")
+    tune.add_argument("--outlier-weight", type=float, default=0.1, metavar="W",
+                      help="the objective is sigma_NMAD + W x outlier fraction (default "
+                           "0.1); a larger W trades a wider core for fewer outliers")
     tune.add_argument("--history", metavar="FILE",
                       help="also write every trial's parameters and CV figures (if "
                            "interrupted, those of the trials finished)")

@@ -716,13 +716,14 @@ class PhotoZModel:
         return None
 
     def tune(self, table, z="zspec", n_iter=50, n_folds=5, random_state=None,
-             progress=None):
+             progress=None, outlier_weight=0.1):
         """Tune ``k``, ``gamma``, ``lam``, ``window`` and ``clip_sigma`` by
         Bayesian optimisation, then refit.
 
         Each trial scores a setting by stratified ``n_folds``-fold
         cross-validation on ``table`` alone (see `photoz_numba.tuning` for
-        the objective: sigma_NMAD + 0.1 outlier fraction); the first trial
+        the objective: sigma_NMAD + ``outlier_weight`` times the outlier
+        fraction); the first trial
         is the model's current setting. The best setting is kept and the
         model refitted on the whole table. ``window`` and ``clip_sigma``
         are tuned only where they are set (a None stays None); other
@@ -746,6 +747,10 @@ class PhotoZModel:
         progress : callable, optional
             Called as ``progress(trials_done, n_iter)``, with 0 when the
             first trial starts.
+        outlier_weight : float, optional
+            Weight of the outlier fraction in the objective (0.1: one
+            percentage point of outliers weighs like 0.001 in sigma_NMAD);
+            a larger weight trades a wider core for fewer outliers.
 
         Returns
         -------
@@ -768,7 +773,8 @@ class PhotoZModel:
         """
         from .tuning import tune
         return tune(self, table, z=z, n_iter=n_iter, n_folds=n_folds,
-                    random_state=random_state, progress=progress)
+                    random_state=random_state, progress=progress,
+                    outlier_weight=outlier_weight)
 
     def calibrate(self, table, z="zspec", form="auto", n_folds=20, seed=0, pz=True):
         """Learn a correction of ``z_phot_err`` from cross-validated predictions.

@@ -300,7 +300,11 @@ def test_tune_errors_name_the_options_as_typed(toy_files, capsys):
                            (["--folds", "1"], "--folds must be an integer from 2 to 500, "
                                               "not 1"),
                            (["--folds", "501"], "--folds must be an integer from 2 to 500, "
-                                                "not 501")):
+                                                "not 501"),
+                           (["--outlier-weight", "-1"], "--outlier-weight must be a finite "
+                                                        "number >= 0, not -1.0"),
+                           (["--outlier-weight", "inf"], "--outlier-weight must be a finite "
+                                                         "number >= 0, not inf")):
         assert main(tune + extra) == 1
         assert capsys.readouterr().err == f"photoz-numba tune: error: {message}\n"
     assert not (toy_files / "m.fits").exists()

@@ -82,10 +82,52 @@ def test_same_seed_same_result_whatever_the_threads(train, tuned):
                                       tuned.tuning_history_[name])
 
 
+def test_outlier_weight_sets_the_objective(train):
+    """Another outlier weight: each trial is scored by sigma_NMAD + w x
+    outlier fraction (written out here), and the kept setting is the
+    lowest of that. The first ten trials of the seeded search are drawn
+    before the objective guides it, so weights 0 and 50 try the same
+    settings and must keep the sharpest core and the fewest outliers."""
+    names = ("k", "gamma", "lam", "window", "clip_sigma")
+    histories = {}
+    for weight in (0.0, 50.0):
+        model = PhotoZModel(BANDS).tune(train, n_iter=8, random_state=2,
+                                        outlier_weight=weight)
+        history = model.tuning_history_
+        assert history.meta["outlier_weight"] == weight
+        sigma = np.asarray(history["cv_sigma_nmad"])
+        outliers = np.asarray(history["cv_outlier_fraction"])
+        np.testing.assert_allclose(history["cv_score"], sigma + weight * outliers,
+                                   rtol=1e-15)
+        best = history[np.argmin(sigma + weight * outliers)]
+        assert [getattr(model, name) for name in names] == [best[name] for name in names]
+        histories[weight] = history
+    for name in names + ("cv_sigma_nmad", "cv_outlier_fraction"):
+        np.testing.assert_array_equal(histories[0.0][name], histories[50.0][name])
+    sigma = np.asarray(histories[0.0]["cv_sigma_nmad"])
+    outliers = np.asarray(histories[0.0]["cv_outlier_fraction"])
+    assert np.ptp(outliers) > 0       # else the two weights could not differ
+    kept_sharp = np.argmin(histories[0.0]["cv_score"])
+    kept_clean = np.argmin(histories[50.0]["cv_score"])
+    assert sigma[kept_sharp] == sigma.min()
+    assert outliers[kept_clean] == outliers.min()
+
+
+def test_outlier_weight_default_is_the_documented_one():
+    """PhotoZModel.tune's default weight is the module's OUTLIER_WEIGHT, 0.1."""
+    import inspect
+    from photoz_numba.tuning import OUTLIER_WEIGHT
+    default = inspect.signature(PhotoZModel.tune).parameters["outlier_weight"].default
+    assert default == OUTLIER_WEIGHT == 0.1
+
+
 def test_bad_arguments(train):
     """Bad n_iter and a non-Table input are errors naming the problem."""
     with pytest.raises(ValueError, match="n_iter"):
         PhotoZModel(BANDS).tune(train, n_iter=0)
+    for weight in (-0.1, np.nan, np.inf, "a lot", None):
+        with pytest.raises(ValueError, match="outlier_weight must be a finite number >= 0"):
+            PhotoZModel(BANDS).tune(train, n_iter=2, outlier_weight=weight)
     with pytest.raises(TypeError, match="astropy Table"):
         PhotoZModel(BANDS).tune(np.zeros(3))
 
