@@ -120,6 +120,38 @@ def _lsst_folder():
         pytest.skip(f"the LSST-like benchmark is not in {folder}")
 
 
+def test_front_of_a_hand_made_cloud():
+    """The front of six points worked out by hand: (2, 9), (3, 4) twice and
+    (6, 1) beat the others; (4, 4) is beaten by (3, 4), (7, 2) by (6, 1)."""
+    from analysis.survey_front import front
+    sigma = [4, 2, 7, 3, 6, 3]
+    outliers = [4, 9, 2, 4, 1, 4]      # the last repeats (3, 4): equal points both stay
+    np.testing.assert_array_equal(front(sigma, outliers), [1, 3, 5, 4])
+
+
+def test_survey_front(run_analysis, tmp_path):
+    """No front setting beats another on both CV figures, and each
+    weight's choice is on the front or beaten by a front setting."""
+    from analysis.survey_front import WEIGHTS
+    _lsst_folder()
+    path = tmp_path / "front.ecsv"
+    run_analysis("survey_front", str(path))
+    table = Table.read(path)
+    assert_finite(table, "cv_sigma_nmad", "cv_outlier_fraction", "test_sigma_nmad",
+                  "test_outlier_fraction")
+    chosen, on_front = table[table["kind"] == "chosen"], table[table["kind"] == "front"]
+    assert list(chosen["weight"]) == list(WEIGHTS)
+    sigma = np.asarray(on_front["cv_sigma_nmad"])
+    outliers = np.asarray(on_front["cv_outlier_fraction"])
+    for i in range(len(on_front)):
+        others = np.arange(len(on_front)) != i
+        assert not np.any((sigma[others] <= sigma[i]) & (outliers[others] <= outliers[i])
+                          & ((sigma[others] < sigma[i]) | (outliers[others] < outliers[i])))
+    for row in chosen:
+        assert np.any((sigma <= row["cv_sigma_nmad"])
+                      & (outliers <= row["cv_outlier_fraction"]))
+
+
 def test_survey_neighbourhoods(run_analysis, tmp_path):
     """The NumPy version's line for the method as it is equals the
     package's own CV (independent implementations of the same maths), and
