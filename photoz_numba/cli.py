@@ -914,9 +914,18 @@ def _unknown_arguments(command, unknown):
     arguments it does not take and the option nearest each mistyped one."""
     import difflib
     options = [name for name in command._option_string_actions if name.startswith("--")]
-    nearest = [f"{given}: did you mean {close[0]}?" for given in unknown
-               if given.startswith("-")
-               and (close := difflib.get_close_matches(given.split("=")[0], options, n=1))]
+    # Arguments given without an option ('predict MODEL INPUT'), by name.
+    positional = {action.dest.replace("_", "-"): action.metavar or action.dest
+                  for action in command._actions if not action.option_strings}
+    nearest = []
+    for given in unknown:
+        name = given.split("=")[0]
+        if name.lstrip("-") in positional and name.startswith("-"):
+            nearest.append(f"{given}: {positional[name.lstrip('-')]} is given without an "
+                           f"option, in its place in the usage")
+        elif name.startswith("-") and (close := difflib.get_close_matches(name, options, n=1,
+                                                                          cutoff=0.7)):
+            nearest.append(f"{given}: did you mean {close[0]}?")
     command.error(f"unrecognized arguments: {' '.join(unknown)}"
                   + (f" ({'; '.join(nearest)})" if nearest else ""))
 

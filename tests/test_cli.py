@@ -1057,6 +1057,20 @@ def test_a_mistyped_option_gets_its_commands_usage(tmp_path):
             "(--chunksize: did you mean --chunk-size?)") in result.stderr
 
 
+def test_an_argument_given_as_an_option_is_named_as_positional(tmp_path, capsys):
+    """'--model M' where predict takes MODEL in its place: said so, with no
+    far-fetched suggestion (it was "did you mean --help?")."""
+    from photoz_numba.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", "cat.fits", "--model", "model.fits", "-o", "out.fits"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: photoz-numba predict ")
+    assert ("unrecognized arguments: --model (--model: model is given without an option, "
+            "in its place in the usage)") in err
+    assert "--help?" not in err
+
+
 def test_package_warnings_are_said_as_the_commands(tmp_path):
     """A PhotoZWarning during a command reads as the command's other
     warnings ("photoz-numba: warning: ..."), not in astropy's logger's form."""
