@@ -12,7 +12,7 @@ calibrated.
 
 import numpy as np
 
-from .metrics import sigma_nmad
+from .metrics import _read_redshifts, sigma_nmad
 
 __all__ = ["plot_zphot_zspec", "plot_pulls", "plot_pit", "plot_coverage", "plot_pdf_pit",
            "plot_interval_coverage"]
@@ -52,7 +52,14 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
     Parameters
     ----------
     z_spec, z_phot, z_phot_err : array-like
-        Finite values, one per galaxy.
+        One per galaxy, masked or not (`~photoz_numba.PhotoZModel.predict`'s
+        columns as they are). Rows with no spectroscopic redshift
+        (`~photoz_numba.metrics.no_redshift`) are left out with a
+        `~photoz_numba.exceptions.PhotoZWarning`, as `~photoz_numba.metrics.evaluate`
+        leaves them out; rows with no ``z_phot`` (masked or not finite:
+        not predicted) are left out and counted on the top panel; rows
+        with a ``z_phot`` but no ``z_phot_err`` (flagged ``no_error``) are
+        drawn in grey.
     threshold : float, optional
         Outlier bound on ``|dz|``.
     axes : pair of `matplotlib.axes.Axes`, optional
@@ -78,6 +85,8 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
     ------
     ImportError
         matplotlib is not installed.
+    ValueError
+        The three differ in length, or no row has both redshifts.
 
     Examples
     --------
@@ -115,7 +124,10 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
                              "pair of Axes (the z_phot and the dz panel)")
     plt = _pyplot()
     from matplotlib.colors import LogNorm
-    z_spec, z_phot, z_err = (np.asarray(v, dtype=float) for v in (z_spec, z_phot, z_phot_err))
+    z_spec, z_phot, z_err = _plotted_rows(z_spec, z_phot, z_phot_err)
+    unpredicted = int(np.isnan(z_phot).sum())
+    shown = ~np.isnan(z_phot)
+    z_spec, z_phot, z_err = z_spec[shown], z_phot[shown], z_err[shown]
     dz = (z_phot - z_spec) / (1 + z_spec)
     outlier = np.abs(dz) > threshold
     if axes is None:
@@ -125,14 +137,22 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
     figure = top.figure
     z_max = max(z_spec.max(), z_phot.max()) * 1.03
     grid = np.linspace(0, z_max, 200)
-    norm = LogNorm(vmin=max(np.percentile(z_err, 1), 1e-4), vmax=np.percentile(z_err, 99))
+    has_error = np.isfinite(z_err) & (z_err > 0)
+    errors_shown = z_err[has_error] if has_error.any() else np.array([0.01, 0.1])
+    norm = LogNorm(vmin=max(np.percentile(errors_shown, 1), 1e-4),
+                   vmax=max(np.percentile(errors_shown, 99), 1.01e-4))
     dz_limit = 3 * threshold
     for axis, y in ((top, z_phot), (bottom, np.clip(dz, -dz_limit, dz_limit))):
-        points = axis.scatter(z_spec[~outlier], y[~outlier], c=z_err[~outlier], s=6,
+        core = ~outlier & has_error
+        points = axis.scatter(z_spec[core], y[core], c=z_err[core], s=6,
                               cmap="viridis", norm=norm, linewidths=0)
+        axis.scatter(z_spec[~outlier & ~has_error], y[~outlier & ~has_error], s=6,
+                     color="0.6", linewidths=0)
+        edges = np.where(has_error[outlier, None],
+                         plt.get_cmap("viridis")(norm(np.where(has_error, z_err, 1.0)[outlier])),
+                         (0.6, 0.6, 0.6, 1.0))
         axis.scatter(z_spec[outlier], y[outlier], s=14, facecolors="none",
-                     edgecolors=plt.get_cmap("viridis")(norm(z_err[outlier])),
-                     linewidths=0.8)
+                     edgecolors=edges.reshape(-1, 4), linewidths=0.8)
     top.plot(grid, grid, color="k", lw=1)
     top.fill_between(grid, grid - threshold * (1 + grid), grid + threshold * (1 + grid),
                      color="tab:orange", alpha=0.15, lw=0)
@@ -149,9 +169,30 @@ def plot_zphot_zspec(z_spec, z_phot, z_phot_err, threshold=0.15, axes=None,
                     label=f"{_error_name(errors)} (colour; outliers hollow)")
     sigma = sigma_nmad(z_phot, z_spec)
     top.text(0.03, 0.97, f"N = {z_spec.size}\n$\\sigma_\\mathrm{{NMAD}}$ = {sigma:.4f}\n"
-             f"outliers = {100 * outlier.mean():.2f} %", transform=top.transAxes,
-             va="top", fontsize=9)
+             f"outliers = {100 * outlier.mean():.2f} %"
+             + (f"\n{unpredicted} not predicted, not shown" if unpredicted else ""),
+             transform=top.transAxes, va="top", fontsize=9)
     return np.array([top, bottom])
+
+
+def _plotted_rows(z_spec, z_phot, z_phot_err):
+    """The three as float arrays of the rows with a spectroscopic redshift
+    (saying how many have none, as `~photoz_numba.metrics.evaluate` does),
+    NaN where ``z_phot`` or ``z_phot_err`` is masked or not finite."""
+    def values(column):
+        column = np.ma.asarray(column, dtype=float)
+        return np.ma.filled(np.ma.masked_invalid(column), np.nan)
+    z_phot, z_err = values(z_phot), values(z_phot_err)
+    z_spec_values = _read_redshifts(z_spec, "z_spec", stacklevel=4, then="are not shown")
+    if not (z_spec_values.shape == z_phot.shape == z_err.shape):
+        raise ValueError(f"z_spec, z_phot and z_phot_err must be one per galaxy, not of "
+                         f"lengths {z_spec_values.size}, {z_phot.size} and {z_err.size}")
+    keep = ~np.isnan(z_spec_values)
+    if not (keep & ~np.isnan(z_phot)).any():
+        raise ValueError(f"no row has both a spectroscopic redshift and a z_phot "
+                         f"({keep.sum()} of {keep.size} have a z_spec, "
+                         f"{(~np.isnan(z_phot)).sum()} a z_phot): nothing to plot")
+    return z_spec_values[keep], z_phot[keep], z_err[keep]
 
 
 def plot_pulls(report, pull_range=6.0, bins=60, ax=None, errors=None):
@@ -349,6 +390,8 @@ def plot_coverage(reports, labels=None, ax=None):
     ------
     ImportError
         matplotlib is not installed.
+    ValueError
+        ``labels`` is not one per report.
 
     Examples
     --------
@@ -383,7 +426,12 @@ def plot_coverage(reports, labels=None, ax=None):
     from scipy import special
     if not isinstance(reports, (list, tuple)):
         reports = [reports]
-    labels = labels or [None] * len(reports)
+    if labels is None:
+        labels = [None] * len(reports)
+    elif isinstance(labels, str) or len(labels) != len(reports):
+        given = 1 if isinstance(labels, str) else len(labels)
+        raise ValueError(f"labels must be one per report: {len(reports)} report(s), "
+                         f"{given} label(s) {list([labels] if isinstance(labels, str) else labels)!r}")
     nominal = np.linspace(0, 1, 201)
     limits = np.sqrt(2) * special.erfinv(nominal)
     axis = _axes(ax, (4.8, 5.6))

@@ -509,6 +509,47 @@ def test_plots_return_axes():
     plt.close(ax.figure)
 
 
+def test_plot_zphot_zspec_takes_predict_columns_as_they_are():
+    """Masked and NaN rows as predict and a catalogue give them: rows with
+    no z_spec are left out with a warning, unpredicted rows are counted,
+    rows with no error drawn grey; the figures annotated are those of the
+    rows left (sigma_NMAD written out in NumPy). It failed with
+    matplotlib's 'Invalid vmin or vmax'."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from astropy.table import MaskedColumn
+    from photoz_numba.exceptions import PhotoZWarning
+    from photoz_numba.plotting import plot_coverage, plot_zphot_zspec
+    rng = np.random.default_rng(3)
+    z_spec = rng.uniform(0.1, 3, 200)
+    z_phot = z_spec + 0.03 * (1 + z_spec) * rng.standard_normal(200)
+    z_spec[[4, 9]] = [np.nan, -99.0]
+    unpredicted = np.arange(200) % 20 == 3
+    no_error = np.arange(200) % 20 == 6
+    z_phot_column = MaskedColumn(z_phot, mask=unpredicted)
+    err_column = MaskedColumn(np.full(200, 0.05), mask=no_error)
+    with pytest.warns(PhotoZWarning, match="2 of 200 rows have no redshift .* not shown"):
+        top, bottom = plot_zphot_zspec(z_spec, z_phot_column, err_column)
+    kept = np.isfinite(z_spec) & (z_spec > 0) & ~unpredicted
+    dz = (z_phot[kept] - z_spec[kept]) / (1 + z_spec[kept])
+    sigma = 1.4826 * np.median(np.abs(dz - np.median(dz)))
+    lines = top.texts[0].get_text().splitlines()
+    assert lines[0] == f"N = {kept.sum()}"
+    assert lines[1].endswith(f"= {sigma:.4f}")
+    assert lines[3] == f"{unpredicted.sum()} not predicted, not shown"
+    drawn = sum(len(collection.get_offsets()) for collection in top.collections
+                if isinstance(collection, matplotlib.collections.PathCollection))
+    assert drawn == kept.sum()
+    plt.close(top.figure)
+    with pytest.warns(PhotoZWarning), pytest.raises(ValueError, match="nothing to plot"):
+        plot_zphot_zspec([np.nan, 99.0], [1.0, 2.0], [0.1, 0.1])
+    # plot_coverage: a label for each report, or an error (one was dropped).
+    report = calibration_report(predictions(100, scale=1.0))
+    with pytest.raises(ValueError, match="one per report: 2 report.*1 label"):
+        plot_coverage([report, report], labels=["raw"])
+
+
 def run(*args):
     return subprocess.run([sys.executable, "-m", "photoz_numba.cli", *args],
                           capture_output=True, text=True, timeout=300)
