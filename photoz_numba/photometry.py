@@ -69,9 +69,15 @@ def other_case(missing, colnames):
             + " (map each band to its column: --band BAND=COLUMN, or columns=)")
 
 
+#: Said of band columns not found when no other hint fits.
+RENAMED_HINT = ("; a band in a column of another name is mapped to it with "
+                "--band BAND=COLUMN (columns= in Python)")
+
+
 def _missing_band_column(colname, colnames):
     return KeyError(f"band column {colname!r} is not in the table (columns: "
-                    f"{', '.join(colnames)})" + other_case([colname], colnames))
+                    f"{', '.join(colnames)})" + (other_case([colname], colnames)
+                                                 or RENAMED_HINT))
 
 
 def _resolve_unit(column, colname, unit):

@@ -536,7 +536,16 @@ def test_band_maps_the_models_bands_onto_a_catalogues_columns(toy_files, capsys)
     # calibrate --model reads the predictions' bands as predict read them.
     calibrate = ["calibrate", "--no-mixture", "-q", str(toy_files / "predict_renamed.fits.fits")]
     assert main(calibrate + ["--model", model, "-o", str(toy_files / "cal")]) == 1
-    assert "band column 'g' is not in the table" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "band column 'g' is not in the table" in err
+    assert err.rstrip().endswith("mapped to it with --band BAND=COLUMN (columns= in Python)")
+    # So are predict's, streamed or not.
+    for output in ("unmapped.fits", "unmapped.ecsv"):
+        assert main(["predict", model, str(toy_files / "renamed.fits"),
+                     "-o", str(toy_files / output)]) == 1
+        assert capsys.readouterr().err.rstrip().endswith(
+            "; a band in a column of another name is mapped to it with --band BAND=COLUMN "
+            "(columns= in Python)")
     assert main(calibrate + ["--model", model, *mapped, "-o", str(toy_files / "cal")]) == 0
     assert main(["calibrate", "--no-mixture", "-q", str(toy_files / "predict.fits"), "--model",
                  model, "-o", str(toy_files / "cal_reference")]) == 0
