@@ -941,13 +941,51 @@ def read_table(path, what="", format=None, **options):
     if format is None and isinstance(path, (str, os.PathLike)):
         format = _compressed_format(path)
     try:
-        return Table.read(path, format=format, **options)
+        table = Table.read(path, format=format, **options)
     except Exception as exc:  # astropy raises many types for unreadable files
         message = str(exc)
         if format is None and "Format could not be identified" in message:
             message = f"its format could not be identified from its name or content; " \
                       f"{_GIVE_FORMAT}"
         raise ValueError(f"cannot read {what}{path!r} as a table: {message}") from None
+    if isinstance(path, (str, os.PathLike)) and (format == "fits" or (
+            format is None and _is_fits(os.fspath(path)))):
+        _mask_scaled_nulls(table, path, options.get("hdu"))
+    return table
+
+
+def _mask_scaled_nulls(table, path, hdu):
+    """Mask the nulls (``TNULLn``) of scaled integer columns (``TSCALn``,
+    ``TZEROn``) of a FITS table read by astropy, which masks them only in
+    unscaled columns: a null read as its scaled value (-21474836.48 nJy for
+    -2147483648 at TSCAL 0.01) would be taken for a measurement. Streaming
+    reads (`_chunk_table`) mask them the same way."""
+    with fits.open(path, memmap=True) as hdus:
+        if hdu is None:
+            table_hdu = next((each for each in hdus
+                              if isinstance(each, (fits.BinTableHDU, fits.TableHDU))
+                              and each.data is not None), None)
+        else:
+            try:
+                table_hdu = hdus[hdu]
+            except (IndexError, KeyError):
+                return
+        if not isinstance(table_hdu, (fits.BinTableHDU, fits.TableHDU)):
+            return
+        for column in table_hdu.columns:
+            scaled = column.bscale not in (None, 1) or column.bzero not in (None, 0)
+            if column.null is None or not scaled or column.name not in table.colnames:
+                continue
+            try:
+                null = int(column.null) * (column.bscale or 1.0) + (column.bzero or 0.0)
+            except (TypeError, ValueError):     # an ASCII table's null is a string
+                continue
+            values = table[column.name]
+            hits = np.asarray(values) == null
+            if hits.any():
+                masked = MaskedColumn(values, mask=np.ma.getmaskarray(values) | hits,
+                                      copy=False)
+                table.replace_column(column.name, masked)
 
 
 def _output_compression(path):

@@ -438,3 +438,39 @@ def test_float_parameters_round_trip_exactly(tmp_path, monkeypatch):
     model.write(tmp_path / "old.fits")
     old = PhotoZModel.read(tmp_path / "old.fits")
     assert old.lam == float(fits.Card("LAM", given["lam"]).image[10:30]) != given["lam"]
+
+
+def test_nulls_of_scaled_integer_columns_are_missing_on_both_paths(tmp_path):
+    """A FITS flux stored as scaled integers (TSCAL) with a null (TNULL):
+    astropy's Table.read masks nulls only in unscaled columns, so the
+    in-memory path took the null for a flux of -2147.48 uJy (the streaming
+    path masked it). Both now predict what a table with those fluxes
+    masked predicts, and flag the rows missing_band."""
+    from photoz_numba.datasets import toy_catalogue
+    from photoz_numba.flags import MISSING_BAND
+    from photoz_numba.io import read_table
+    from astropy.table import MaskedColumn
+    table = toy_catalogue(300, seed=4)
+    model = PhotoZModel(["g", "r", "i"], k=20).fit(table)
+    null, nulls = -2147483648, [3, 4, 5, 200]
+    raw = np.round(np.asarray(table["g"]) * 1e6).astype(np.int32)
+    raw[nulls] = null
+    columns = [fits.Column(name="g", format="J", unit="uJy", array=raw)]
+    columns += [fits.Column(name=name, format="D", unit="uJy", array=np.asarray(table[name]))
+                for name in ("r", "i")]
+    hdu = fits.BinTableHDU.from_columns(columns)
+    hdu.header["TSCAL1"], hdu.header["TNULL1"] = 1e-6, null
+    path = tmp_path / "scaled.fits"
+    hdu.writeto(path)
+    # The reference: the same fluxes, scaled in NumPy, the nulls masked.
+    expected_table = Table({"g": MaskedColumn(raw * 1e-6, mask=np.isin(np.arange(300), nulls),
+                                              unit=u.uJy),
+                            "r": table["r"], "i": table["i"]})
+    expected = model.predict(expected_table)
+    assert np.ma.getmaskarray(read_table(path)["g"]).nonzero()[0].tolist() == nulls
+    predict_file(model, path, tmp_path / "memory.ecsv")
+    predict_fits(model, path, tmp_path / "streamed.fits")
+    for name in ("memory.ecsv", "streamed.fits"):
+        out = Table.read(tmp_path / name)
+        _same(out, expected)
+        assert np.all(out["z_phot_flag"][nulls] & MISSING_BAND)
