@@ -962,9 +962,11 @@ def _mask_scaled_nulls(table, path, hdu):
     reads (`_chunk_table`) mask them the same way."""
     with fits.open(path, memmap=True) as hdus:
         if hdu is None:
+            # Astropy's rule (the first table with rows), from the headers
+            # alone: no data are read here.
             table_hdu = next((each for each in hdus
                               if isinstance(each, (fits.BinTableHDU, fits.TableHDU))
-                              and each.data is not None), None)
+                              and each.header.get("NAXIS2", 0) > 0), None)
         else:
             try:
                 table_hdu = hdus[hdu]
