@@ -220,6 +220,31 @@ def test_mixture_recovers_known_parameters_over_seeds():
     assert inside_68 >= 7, (inside_68, checks)
 
 
+@pytest.mark.parametrize("exception", [KeyboardInterrupt, ZeroDivisionError])
+def test_mixture_interrupted_prints_nothing(monkeypatch, capsys, exception):
+    """Ctrl-C in the chain: the KeyboardInterrupt, without emcee's print of
+    the walkers and traceback (calibrate then says "interrupted" in one
+    line); any other failure keeps emcee's report, printed after."""
+    from photoz_numba.calibration import mixture
+    calls = []
+    real = mixture._log_probability
+
+    def failing(theta, x):
+        calls.append(1)
+        if len(calls) == 5:
+            raise exception
+        return real(theta, x)
+    monkeypatch.setattr(mixture, "_log_probability", failing)
+    with pytest.raises(exception):
+        fit_pull_mixture(mixture_sample(300, 2), n_steps=200, random_state=0)
+    printed = capsys.readouterr()
+    if exception is KeyboardInterrupt:
+        assert printed.out == printed.err == ""
+    else:
+        assert "emcee: Exception while calling your likelihood function" in printed.out
+        assert "ZeroDivisionError" in printed.err
+
+
 def test_mixture_is_seeded_and_warns_on_short_chains():
     x = mixture_sample(400, 11)
     with warnings.catch_warnings():

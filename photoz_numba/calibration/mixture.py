@@ -15,7 +15,10 @@ This module needs no other part of the subpackage;
 mixture fit of `calibration_report`.
 """
 
+import contextlib
+import io
 import math
+import sys
 import warnings
 from collections import namedtuple
 
@@ -276,6 +279,26 @@ def _start(x, rng, n_walkers):
     return p0
 
 
+@contextlib.contextmanager
+def _quiet_interrupt():
+    """emcee prints the walkers' parameters and a traceback for any
+    exception raised in the likelihood, Ctrl-C's KeyboardInterrupt too:
+    within, what it prints is held back, dropped for an interruption (whose
+    caller says it was interrupted) and printed after anything else."""
+    out, err = io.StringIO(), io.StringIO()
+    interrupted = False
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        if not interrupted:
+            sys.stdout.write(out.getvalue())
+            sys.stderr.write(err.getvalue())
+
+
 def fit_pull_mixture(values, n_walkers=32, n_steps=4000, burn=None, random_state=None,
                      max_points=20_000):
     """Fit the pulls with a Gaussian core plus a broad outlier component (emcee).
@@ -361,7 +384,8 @@ def fit_pull_mixture(values, n_walkers=32, n_steps=4000, burn=None, random_state
                                     vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(
         rng.integers(2 ** 32, dtype=np.uint64)).get_state()
-    sampler.run_mcmc(_start(x, rng, n_walkers), n_steps, progress=False)
+    with _quiet_interrupt():
+        sampler.run_mcmc(_start(x, rng, n_walkers), n_steps, progress=False)
     tau = sampler.get_autocorr_time(discard=burn, tol=0)
     samples = sampler.get_chain(discard=burn, flat=True).copy()
     samples[:, 1] = np.exp(samples[:, 1])
