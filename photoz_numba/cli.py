@@ -1261,6 +1261,14 @@ def _interrupt(signum, frame):
     raise _Ended(signum)
 
 
+def _published_before(published):
+    """'; written whole before it: 'out.fits'' for outputs published before
+    an interruption (one that came once the output was in place), else ''."""
+    if not published:
+        return ""
+    return "; written whole before it: " + ", ".join(repr(path) for path in published)
+
+
 def main(argv=None):
     """Run the ``photoz-numba`` command; returns the exit code.
 
@@ -1344,14 +1352,16 @@ def main(argv=None):
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = ({sig: signal.signal(sig, _interrupt) for sig in _ENDING_SIGNALS}
                 if in_main_thread else {})
+    from . import io as io_module
+    io_module._published = published = []
     try:
         return args.run(args)
     except _Ended as ended:
-        print(f"photoz-numba: interrupted ({signal.Signals(ended.signum).name})",
-              file=sys.stderr)
+        print(f"photoz-numba: interrupted ({signal.Signals(ended.signum).name})"
+              + _published_before(published), file=sys.stderr)
         return 128 + ended.signum
     except KeyboardInterrupt:
-        print("photoz-numba: interrupted", file=sys.stderr)
+        print("photoz-numba: interrupted" + _published_before(published), file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI reports, --debug shows
         if args.debug:
@@ -1363,6 +1373,7 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     finally:
+        io_module._published = None
         warnings.showwarning = show_warning
         restore_logging()
         for sig, handler in previous.items():

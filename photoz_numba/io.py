@@ -54,6 +54,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import tempfile
 import warnings
 
@@ -186,6 +187,11 @@ class atomic_output:
                 os.replace(self.tmp, self.path)
             else:
                 _publish_exclusively(self.tmp, self.path, self.given)
+            # What is written while an interruption is handled (tune's
+            # finished trials) is said by whoever writes it.
+            if _published is not None and not isinstance(sys.exc_info()[1],
+                                                         KeyboardInterrupt):
+                _published.append(self.given)
         finally:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)
@@ -202,6 +208,11 @@ class atomic_output:
         return isinstance(exc.filename, (str, bytes, os.PathLike)) and \
             os.fsdecode(exc.filename).startswith(stem)
 
+
+#: The outputs published whole, in order, while the command line runs a
+#: command (a list it sets, and None again after): an interruption after
+#: one was published says so. None outside a command: nothing is kept.
+_published = None
 
 #: Errors that only writing a file raises.
 _WRITING_ERRNOS = tuple(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG")

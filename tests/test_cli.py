@@ -1097,3 +1097,38 @@ def test_package_warnings_are_said_as_the_commands(tmp_path):
     assert ("photoz-numba: warning: 200 of 200 rows lie beyond their neighbours"
             in result.stderr), result.stderr
     assert "WARNING: PhotoZWarning" not in result.stderr
+
+
+def test_an_interruption_after_the_output_is_in_place_says_so(tmp_path, monkeypatch, capsys):
+    """Ctrl-C that lands once the output was published whole (between the
+    rename and the command's last line): still exit 130, but the message
+    names the output written whole, so that it is not taken for lost; one
+    before publishing says only "interrupted" and leaves nothing."""
+    from photoz_numba import cli, io
+    from photoz_numba.io import atomic_output
+
+    def published_then_interrupted(args):
+        with atomic_output(args.output) as tmp:
+            with open(tmp, "w") as handle:
+                handle.write("whole\n")
+        raise KeyboardInterrupt
+
+    def interrupted_while_writing(args):
+        with atomic_output(args.output) as tmp:
+            with open(tmp, "w") as handle:
+                handle.write("half")
+            raise KeyboardInterrupt
+
+    for run_, name in ((published_then_interrupted, "whole.txt"),
+                       (interrupted_while_writing, "half.txt")):
+        monkeypatch.setattr(cli, "_predict", run_)
+        output = tmp_path / name
+        assert cli.main(["predict", "model.fits", "cat.fits", "-o", str(output)]) == 130
+        err = capsys.readouterr().err
+        if name == "whole.txt":
+            assert err == f"photoz-numba: interrupted; written whole before it: {str(output)!r}\n"
+            assert output.read_text() == "whole\n"
+        else:
+            assert err == "photoz-numba: interrupted\n"
+            assert not output.exists() and not list(tmp_path.glob(".half*"))
+        assert io._published is None
