@@ -417,6 +417,9 @@ def _fit(args):
     with _options_for_parameters():     # checked before the table is read
         model = PhotoZModel(bands, columns=columns, units=units, error_columns=errors,
                             sentinels=_sentinels(args), **params)
+        if args.command == "tune":
+            from .tuning import _check_outlier_weight
+            _check_outlier_weight(args.outlier_weight)
     table = _read_table(args.train, "training table", args.format)
     _require_columns(table, args.train, **{"--z": args.z})
     if args.asinh:
@@ -486,8 +489,10 @@ def _keep_trials(args, trials):
 
         from .io import atomic_output
         try:
+            history = Table(trials)
+            history.meta["outlier_weight"] = args.outlier_weight   # as a whole run's
             with atomic_output(args.history, overwrite=args.overwrite) as tmp:
-                Table(trials).write(tmp, overwrite=True)
+                history.write(tmp, overwrite=True)
         except OSError as exc:
             log.error(f"{said}; the history could not be written: {exc}")
             return

@@ -1156,7 +1156,7 @@ def _missing_hints(missing, table_hdu, hdus, chosen):
     same names in another case (FITS names ignore case; the package's do
     not), and, when the HDU was the first table by default, the other
     table HDUs that hold them all."""
-    from .photometry import RENAMED_HINT, other_case
+    from .photometry import RENAMED_OR_ERROR_HINT, other_case
     hints = other_case(missing, table_hdu.columns.names)
     if chosen:
         holding = [each.name or str(index) for index, each in enumerate(hdus)
@@ -1165,7 +1165,7 @@ def _missing_hints(missing, table_hdu, hdus, chosen):
         if holding:
             hints += (f"; the first table HDU was read; HDU {holding[0]!r} holds them "
                       f"(--hdu, or hdu=)")
-    return hints or RENAMED_HINT
+    return hints or RENAMED_OR_ERROR_HINT
 
 
 class _FitsTableReader:

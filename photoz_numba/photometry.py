@@ -72,6 +72,9 @@ def other_case(missing, colnames):
 #: Said of band columns not found when no other hint fits.
 RENAMED_HINT = ("; a band in a column of another name is mapped to it with "
                 "--band BAND=COLUMN (columns= in Python)")
+#: The same, of columns that may be bands' or their errors'.
+RENAMED_OR_ERROR_HINT = (RENAMED_HINT + "; a band's error column is named at fit "
+                         "(--error BAND=COLUMN, error_columns= in Python)")
 
 
 def _missing_band_column(colname, colnames):

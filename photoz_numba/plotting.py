@@ -180,7 +180,7 @@ def _plotted_rows(z_spec, z_phot, z_phot_err):
     (saying how many have none, as `~photoz_numba.metrics.evaluate` does),
     NaN where ``z_phot`` or ``z_phot_err`` is masked or not finite."""
     def values(column):
-        column = np.ma.asarray(column, dtype=float)
+        column = np.ma.asarray(getattr(column, "value", column), dtype=float)  # a Quantity's
         return np.ma.filled(np.ma.masked_invalid(column), np.nan)
     z_phot, z_err = values(z_phot), values(z_phot_err)
     z_spec_values = _read_redshifts(z_spec, "z_spec", stacklevel=4, then="are not shown")
@@ -426,12 +426,13 @@ def plot_coverage(reports, labels=None, ax=None):
     from scipy import special
     if not isinstance(reports, (list, tuple)):
         reports = [reports]
+    if isinstance(labels, str):
+        labels = [labels]
     if labels is None:
         labels = [None] * len(reports)
-    elif isinstance(labels, str) or len(labels) != len(reports):
-        given = 1 if isinstance(labels, str) else len(labels)
+    elif len(labels) != len(reports):
         raise ValueError(f"labels must be one per report: {len(reports)} report(s), "
-                         f"{given} label(s) {list([labels] if isinstance(labels, str) else labels)!r}")
+                         f"{len(labels)} label(s) {list(labels)!r}")
     nominal = np.linspace(0, 1, 201)
     limits = np.sqrt(2) * special.erfinv(nominal)
     axis = _axes(ax, (4.8, 5.6))

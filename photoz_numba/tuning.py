@@ -71,10 +71,13 @@ def cv_score(sigma, outliers, outlier_weight=OUTLIER_WEIGHT):
 
 
 def _check_outlier_weight(outlier_weight):
-    try:
-        weight = float(outlier_weight)
-    except (TypeError, ValueError):
-        weight = float("nan")
+    """``outlier_weight`` as a float, or a ValueError naming it."""
+    weight = float("nan")
+    if not isinstance(outlier_weight, (bool, np.bool_, str, bytes)):
+        try:
+            weight = float(outlier_weight)
+        except (TypeError, ValueError, OverflowError):
+            pass
     if not (np.isfinite(weight) and weight >= 0):
         raise ValueError(f"outlier_weight must be a finite number >= 0, "
                          f"not {outlier_weight!r}")

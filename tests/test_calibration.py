@@ -220,18 +220,19 @@ def test_mixture_recovers_known_parameters_over_seeds():
     assert inside_68 >= 7, (inside_68, checks)
 
 
-@pytest.mark.parametrize("exception", [KeyboardInterrupt, ZeroDivisionError])
-def test_mixture_interrupted_prints_nothing(monkeypatch, capsys, exception):
+@pytest.mark.parametrize("exception, at", [(KeyboardInterrupt, 1), (KeyboardInterrupt, 5),
+                                           (ZeroDivisionError, 5)])
+def test_mixture_interrupted_prints_nothing(monkeypatch, capsys, exception, at):
     """Ctrl-C in the chain: the KeyboardInterrupt, without emcee's print of
     the walkers and traceback (calibrate then says "interrupted" in one
-    line); any other failure keeps emcee's report, printed after."""
+    line); any other failure keeps emcee's report."""
     from photoz_numba.calibration import mixture
     calls = []
     real = mixture._log_probability
 
     def failing(theta, x):
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) == at:
             raise exception
         return real(theta, x)
     monkeypatch.setattr(mixture, "_log_probability", failing)
@@ -240,6 +241,7 @@ def test_mixture_interrupted_prints_nothing(monkeypatch, capsys, exception):
     printed = capsys.readouterr()
     if exception is KeyboardInterrupt:
         assert printed.out == printed.err == ""
+        assert len(calls) == at           # stopped at the step it came in
     else:
         assert "emcee: Exception while calling your likelihood function" in printed.out
         assert "ZeroDivisionError" in printed.err
@@ -569,10 +571,18 @@ def test_plot_zphot_zspec_takes_predict_columns_as_they_are():
     plt.close(top.figure)
     with pytest.warns(PhotoZWarning), pytest.raises(ValueError, match="nothing to plot"):
         plot_zphot_zspec([np.nan, 99.0], [1.0, 2.0], [0.1, 0.1])
+    # Dimensionless Quantities (a QTable's columns) as before.
+    from astropy import units as u
+    top, _ = plot_zphot_zspec(u.Quantity([0.5, 1.0]), u.Quantity([0.52, 1.1]), [0.1, 0.1])
+    assert top.texts[0].get_text().splitlines()[0] == "N = 2"
+    plt.close(top.figure)
     # plot_coverage: a label for each report, or an error (one was dropped).
     report = calibration_report(predictions(100, scale=1.0))
     with pytest.raises(ValueError, match="one per report: 2 report.*1 label"):
         plot_coverage([report, report], labels=["raw"])
+    ax = plot_coverage(report, labels="raw")      # one report, one label as a string
+    assert [line.get_label() for line in ax.get_lines()][1] == "raw"
+    plt.close(ax.figure)
 
 
 def run(*args):

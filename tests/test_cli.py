@@ -308,6 +308,13 @@ def test_tune_errors_name_the_options_as_typed(toy_files, capsys):
         assert main(tune + extra) == 1
         assert capsys.readouterr().err == f"photoz-numba tune: error: {message}\n"
     assert not (toy_files / "m.fits").exists()
+    # Checked before the training table is read, as --k is.
+    missing = ["tune", str(toy_files / "missing.fits"), "--bands", "g,r,i",
+               "-o", str(toy_files / "m.fits")]
+    for extra, message in ((["--k", "-1"], "--k must be"),
+                           (["--outlier-weight", "-1"], "--outlier-weight must be")):
+        assert main(missing + extra) == 1
+        assert capsys.readouterr().err.startswith(f"photoz-numba tune: error: {message}")
 
 
 @pytest.mark.parametrize("value", ["-1", "0"])
@@ -420,6 +427,7 @@ def test_interrupted_tune_keeps_the_finished_trials(toy_files, sig):
     kept, expected = Table.read(history), Table.read(toy_files / "full.ecsv")
     assert kept.colnames == expected.colnames and len(kept) == 3
     assert all((kept[name] == expected[name]).all() for name in kept.colnames)
+    assert kept.meta["outlier_weight"] == expected.meta["outlier_weight"] == 0.1
     # No model, no temporary file.
     assert sorted(os.listdir(toy_files)) == sorted(before + ["trials.ecsv"])
 
@@ -544,8 +552,9 @@ def test_band_maps_the_models_bands_onto_a_catalogues_columns(toy_files, capsys)
         assert main(["predict", model, str(toy_files / "renamed.fits"),
                      "-o", str(toy_files / output)]) == 1
         assert capsys.readouterr().err.rstrip().endswith(
-            "; a band in a column of another name is mapped to it with --band BAND=COLUMN "
-            "(columns= in Python)")
+            "--band BAND=COLUMN (columns= in Python)"
+            + ("; a band's error column is named at fit (--error BAND=COLUMN, error_columns= "
+               "in Python)" if output.endswith(".fits") else ""))
     assert main(calibrate + ["--model", model, *mapped, "-o", str(toy_files / "cal")]) == 0
     assert main(["calibrate", "--no-mixture", "-q", str(toy_files / "predict.fits"), "--model",
                  model, "-o", str(toy_files / "cal_reference")]) == 0

@@ -125,7 +125,7 @@ def test_bad_arguments(train):
     """Bad n_iter and a non-Table input are errors naming the problem."""
     with pytest.raises(ValueError, match="n_iter"):
         PhotoZModel(BANDS).tune(train, n_iter=0)
-    for weight in (-0.1, np.nan, np.inf, "a lot", None):
+    for weight in (-0.1, np.nan, np.inf, "a lot", None, True, "0.5", 10 ** 400):
         with pytest.raises(ValueError, match="outlier_weight must be a finite number >= 0"):
             PhotoZModel(BANDS).tune(train, n_iter=2, outlier_weight=weight)
     with pytest.raises(TypeError, match="astropy Table"):

@@ -15,10 +15,7 @@ This module needs no other part of the subpackage;
 mixture fit of `calibration_report`.
 """
 
-import contextlib
-import io
 import math
-import sys
 import warnings
 from collections import namedtuple
 
@@ -279,24 +276,24 @@ def _start(x, rng, n_walkers):
     return p0
 
 
-@contextlib.contextmanager
-def _quiet_interrupt():
-    """emcee prints the walkers' parameters and a traceback for any
-    exception raised in the likelihood, Ctrl-C's KeyboardInterrupt too:
-    within, what it prints is held back, dropped for an interruption (whose
-    caller says it was interrupted) and printed after anything else."""
-    out, err = io.StringIO(), io.StringIO()
-    interrupted = False
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            yield
-    except KeyboardInterrupt:
-        interrupted = True
-        raise
-    finally:
-        if not interrupted:
-            sys.stdout.write(out.getvalue())
-            sys.stderr.write(err.getvalue())
+class _Interruptible:
+    """The log-probability for emcee, which prints the walkers and a
+    traceback for any exception raised in it, Ctrl-C's KeyboardInterrupt
+    too: one raised here is noted and the walkers get -inf until the step
+    ends, and `fit_pull_mixture` raises it again between steps, outside
+    emcee's handler. Other exceptions pass through as they are."""
+
+    def __init__(self, function):
+        self.function = function
+        self.interrupted = None
+
+    def __call__(self, theta, x):
+        if self.interrupted is None:
+            try:
+                return self.function(theta, x)
+            except KeyboardInterrupt as exc:
+                self.interrupted = exc
+        return np.full(len(theta), -np.inf)
 
 
 def fit_pull_mixture(values, n_walkers=32, n_steps=4000, burn=None, random_state=None,
@@ -380,12 +377,20 @@ def fit_pull_mixture(values, n_walkers=32, n_steps=4000, burn=None, random_state
     # Differential-evolution moves mix this posterior about three times
     # faster (autocorrelation ~15 steps) than the default stretch move.
     moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
-    sampler = emcee.EnsembleSampler(n_walkers, 4, _log_probability, args=(x,),
+    log_probability = _Interruptible(_log_probability)
+    sampler = emcee.EnsembleSampler(n_walkers, 4, log_probability, args=(x,),
                                     vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(
         rng.integers(2 ** 32, dtype=np.uint64)).get_state()
-    with _quiet_interrupt():
-        sampler.run_mcmc(_start(x, rng, n_walkers), n_steps, progress=False)
+    # invalid: once interrupted in the first evaluation, every walker is at
+    # -inf and emcee's acceptance test subtracts -inf from -inf.
+    with np.errstate(invalid="ignore"):
+        for _ in sampler.sample(_start(x, rng, n_walkers), iterations=n_steps,
+                                progress=False):
+            if log_probability.interrupted is not None:
+                raise log_probability.interrupted
+    if log_probability.interrupted is not None:     # in the last step
+        raise log_probability.interrupted
     tau = sampler.get_autocorr_time(discard=burn, tol=0)
     samples = sampler.get_chain(discard=burn, flat=True).copy()
     samples[:, 1] = np.exp(samples[:, 1])
